@@ -20,7 +20,7 @@ T = TypeVar("T", bound="_ArrayRecord")
 def _as_array(name: str, value: Any, dtype: Any, shape: tuple[int | str, ...]) -> np.ndarray:
     """Convert ``value`` to ``dtype`` and check it has ``shape`` (ints fixed, strings free dims)."""
     arr = np.asarray(value, dtype=dtype)
-    expected = "(" + ", ".join(str(s) for s in shape) + ")"
+    expected = "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
     if arr.ndim != len(shape):
         raise ValueError(f"{name} must have shape {expected}, got {tuple(arr.shape)}")
     for size, want in zip(arr.shape, shape):
@@ -144,7 +144,9 @@ class TrackedFrame:
     track_ids: np.ndarray
 
     def __post_init__(self) -> None:
-        ids = _as_array("track_ids", self.track_ids, np.int64, (len(self.poses),))
+        ids = _as_array("track_ids", self.track_ids, np.int64, ("N",))
+        if len(ids) != len(self.poses):
+            raise ValueError(f"track_ids must have shape ({len(self.poses)},) to match the poses, got {ids.shape}")
         object.__setattr__(self, "track_ids", ids)
         if self.frame_index < 0:
             raise ValueError(f"frame_index must be >= 0, got {self.frame_index}")
