@@ -1,0 +1,79 @@
+"""Test helpers: checkpoints in the released layouts, written from random-initialised networks."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posetrack_cli.models.pose_resnet import PoseResNet
+
+LAYOUTS = ("msra", "mmpose-0.x", "mmpose-1.x")
+
+
+def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give BatchNorm layers non-trivial statistics so loading them wrongly changes outputs."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.bias.shape, generator=g) - 0.5)
+    return model.eval()
+
+
+def _fake_mmengine_object() -> object:
+    """An instance of a class that pickles as ``mmengine.logging.history_buffer.HistoryBuffer``,
+    as the message hub in an mmpose 1.x release does; the module is gone again after saving."""
+    module = types.ModuleType("mmengine.logging.history_buffer")
+
+    class HistoryBuffer:
+        def __init__(self) -> None:
+            self._log_history = np.arange(3.0)
+
+    HistoryBuffer.__module__ = module.__name__
+    HistoryBuffer.__qualname__ = "HistoryBuffer"
+    module.HistoryBuffer = HistoryBuffer  # type: ignore[attr-defined]
+    return module, HistoryBuffer()
+
+
+def write_checkpoint(model: PoseResNet, path: Path, layout: str, *, module_prefix: bool = False) -> Path:
+    """Save ``model`` as the released files of ``layout`` are saved.
+
+    * msra: a bare OrderedDict state dict (optionally ``module.``-prefixed, as DataParallel saves).
+    * mmpose-0.x: ``{"meta": {...strings...}, "state_dict": {backbone.*, keypoint_head.*}}``.
+    * mmpose-1.x: ``{"meta": {...}, "state_dict": {backbone.*, head.*}, "message_hub": <mmengine object>}``.
+    """
+    state = model.state_dict()
+    backbone_keys = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
+    if layout == "msra":
+        prefix = "module." if module_prefix else ""
+        torch.save(OrderedDict((prefix + k, v) for k, v in state.items()), path)
+        return path
+    head = {"mmpose-0.x": "keypoint_head.", "mmpose-1.x": "head."}[layout]
+    renamed = OrderedDict(
+        (("backbone." if k.startswith(backbone_keys) else head) + k, v) for k, v in state.items()
+    )
+    meta = {"mmcv_version": "1.3.8", "time": "Thu Jul  9 12:00:00 2020", "epoch": 210, "config": "model = dict(type='TopDown')"}
+    obj = {"meta": meta, "state_dict": renamed}
+    if layout == "mmpose-1.x":
+        module, hub = _fake_mmengine_object()
+        names = ["mmengine", "mmengine.logging", module.__name__]
+        for name in names[:-1]:
+            sys.modules[name] = types.ModuleType(name)
+        sys.modules[module.__name__] = module
+        try:
+            obj["message_hub"] = {"log_scalars": {"loss": hub}, "runtime_info": {"epoch": 210}}
+            obj["meta"]["dataset_meta"] = {"sigmas": np.ones(17, dtype=np.float32)}
+            torch.save(obj, path)
+        finally:
+            for name in names:
+                del sys.modules[name]
+        return path
+    torch.save(obj, path)
+    return path
