@@ -1,0 +1,189 @@
+"""Top-down pose estimation on one frame: boxes -> affine crops -> one batched forward -> keypoints.
+
+Paper section 2 at inference time, as the released models were evaluated: each person box is
+padded to the model's aspect ratio and enlarged 1.25x, cropped by an affine warp, all crops of the
+frame go through the network together, and with the flip test the mirrored crops ride in the same
+batch. Heatmaps are decoded (arg-max + quarter-pixel shift) and mapped back to frame pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from posetrack_cli.checkpoints import CheckpointInfo, InputNorm, load_pose_checkpoint
+from posetrack_cli.device import resolve_device
+from posetrack_cli.errors import PosetrackError
+from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transforms, invert_affine
+from posetrack_cli.heatmaps import decode_heatmaps, merge_flip
+from posetrack_cli.keypoints import flip_permutation
+from posetrack_cli.models.pose_resnet import fold_batchnorm
+from posetrack_cli.types import Detections, Poses
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Inference settings.
+
+    Attributes:
+        input_size: ``(width, height)`` of the network input (192x256 or 288x384 for released files).
+        padding: enlargement of the aspect-padded box (the paper's 1.25).
+        flip_test: average with the horizontally flipped crop, as the released results do.
+        batch_size: crops per forward pass (with the flip test each person is two crops).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
+    input_size: tuple[int, int] = (192, 256)
+    padding: float = 1.25  # paper: box enlarged 1.25x before cropping
+    flip_test: bool = True  # released COCO numbers use it
+    batch_size: int = 16  # crops per forward; on CPU larger batches fall out of cache (benchmarks/pose_net.py)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        w, h = self.input_size
+        if w < 32 or h < 32 or w % 32 or h % 32:
+            raise ValueError(f"input_size must be multiples of 32 of at least 32, got {w}x{h}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.padding <= 0:
+            raise ValueError(f"padding must be > 0, got {self.padding}")
+
+
+class PoseEstimator:
+    """Runs a SimpleBaseline network top-down on the person boxes of a frame.
+
+    Args:
+        model: network mapping ``(N, 3, H, W)`` normalised crops to ``(N, K, H/s, W/s)`` heatmaps.
+        norm: channel order, mean and std the network was trained with.
+        keypoint_names: names of the K channels (their left/right pairs drive the flip test).
+        config: inference settings.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        norm: InputNorm,
+        keypoint_names: Sequence[str],
+        config: EstimatorConfig = EstimatorConfig(),
+    ) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.norm = norm
+        self.keypoint_names = tuple(keypoint_names)
+        # BatchNorm folded into the convolutions: same outputs, one memory pass less per layer.
+        self.model = fold_batchnorm(model).to(self.device, memory_format=torch.channels_last)
+        self._permutation = torch.as_tensor(flip_permutation(self.keypoint_names), device=self.device)
+        # (x / 255 - mean) / std as one multiply-add per plane, in the order planes are fed.
+        mean = torch.tensor(norm.mean, dtype=torch.float32, device=self.device)
+        std = torch.tensor(norm.std, dtype=torch.float32, device=self.device)
+        self._scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1)
+        self._shift = (-mean / std).view(1, 3, 1, 1)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        input_size: tuple[int, int] | None = None,
+        keypoint_names: Sequence[str] | None = None,
+        norm: InputNorm | None = None,
+        **settings: object,
+    ) -> "PoseEstimator":
+        """Load any supported checkpoint layout strictly and wrap it.
+
+        ``input_size`` and ``keypoint_names`` default to what the file (or its name) records; a file
+        that records neither must be told, rather than guessed at.
+        """
+        model, info = load_pose_checkpoint(path)
+        return cls.from_loaded(model, info, input_size=input_size, keypoint_names=keypoint_names, norm=norm, **settings)
+
+    @classmethod
+    def from_loaded(
+        cls,
+        model: torch.nn.Module,
+        info: CheckpointInfo,
+        *,
+        input_size: tuple[int, int] | None = None,
+        keypoint_names: Sequence[str] | None = None,
+        norm: InputNorm | None = None,
+        **settings: object,
+    ) -> "PoseEstimator":
+        size = input_size or info.input_size
+        if size is None:
+            raise PosetrackError(
+                f"{info.path.name} does not say its input size; pass it (for example --input-size 192x256)"
+            )
+        names = keypoint_names or info.keypoint_names
+        if names is None:
+            raise PosetrackError(
+                f"{info.path.name} has {info.spec.num_keypoints} keypoints, which have no standard names; pass them"
+            )
+        if len(names) != info.spec.num_keypoints:
+            raise PosetrackError(f"{len(names)} keypoint names given for a {info.spec.num_keypoints}-keypoint model")
+        config = EstimatorConfig(input_size=tuple(size), **settings)  # type: ignore[arg-type]
+        return cls(model, norm=norm or info.norm, keypoint_names=names, config=config)
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.keypoint_names)
+
+    def crops(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Affine crops of the person boxes.
+
+        Args:
+            frame: ``(H, W, 3)`` uint8 BGR.
+            boxes: ``(N, 4)`` xyxy.
+
+        Returns:
+            crops ``(N, h, w, 3)`` uint8 BGR, window centres ``(N, 2)`` and sizes ``(N, 2)``.
+        """
+        w, h = self.config.input_size
+        centers, sizes = boxes_to_windows(boxes, w / h, self.config.padding)
+        mats = crop_transforms(centers, sizes, (w, h))
+        out = np.empty((len(boxes), h, w, 3), dtype=np.uint8)
+        for i, mat in enumerate(mats):
+            cv2.warpAffine(frame, mat, (w, h), dst=out[i], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        return out, centers, sizes
+
+    @torch.inference_mode()
+    def heatmaps(self, crops: np.ndarray) -> torch.Tensor:
+        """Network heatmaps ``(N, K, h, w)`` for uint8 BGR crops ``(N, H, W, 3)``, flip test included."""
+        outputs = []
+        step = max(1, self.config.batch_size // 2) if self.config.flip_test else self.config.batch_size
+        for start in range(0, len(crops), step):
+            x = torch.from_numpy(crops[start:start + step]).to(self.device, non_blocking=True)
+            x = x.permute(0, 3, 1, 2)  # (n, 3, H, W), BGR
+            if self.norm.channel_order == "rgb":
+                x = x.flip(1)
+            x = (x.float() * self._scale + self._shift).contiguous(memory_format=torch.channels_last)
+            if self.config.flip_test:
+                out = self.model(torch.cat([x, x.flip(3)]))  # (2n, K, h, w)
+                n = x.shape[0]
+                outputs.append(merge_flip(out[:n], out[n:], self._permutation))
+            else:
+                outputs.append(self.model(x))
+        return torch.cat(outputs)
+
+    def estimate(self, frame: np.ndarray, detections: Detections) -> Poses:
+        """Poses of the people in ``detections`` on ``frame`` (``(H, W, 3)`` uint8 BGR).
+
+        Returns one pose per box, in frame pixels, with per-keypoint heatmap maxima as scores; the
+        person score is the box score (the pipeline may rescore).
+        """
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be (H, W, 3) uint8 BGR, got {frame.shape} {frame.dtype}")
+        if len(detections) == 0:
+            return Poses.empty(self.num_keypoints)
+        crops, centers, sizes = self.crops(frame, detections.boxes)
+        heat = self.heatmaps(crops)  # (N, K, h, w)
+        coords, scores = decode_heatmaps(heat)
+        hm_h, hm_w = heat.shape[2:]
+        to_frame = invert_affine(crop_transforms(centers, sizes, (hm_w, hm_h)))
+        keypoints = apply_affine(coords.cpu().numpy(), to_frame)
+        return Poses(keypoints, scores.cpu().numpy(), detections.boxes, detections.scores)
