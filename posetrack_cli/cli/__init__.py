@@ -1,0 +1,61 @@
+"""The ``posetrack`` command line. Each command lives in its own module and only translates flags;
+the work is done by library functions. Errors meant for users become one line on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from posetrack_cli import __version__
+from posetrack_cli.errors import PosetrackError
+
+
+class _Group(click.Group):
+    """A click group whose commands report user errors as one line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PosetrackError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("posetrack: interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug, not bad input: say so in one line, trace on request
+            if os.environ.get("POSETRACK_DEBUG"):
+                traceback.print_exc()
+            fail(f"internal error: {type(exc).__name__}: {exc} (set POSETRACK_DEBUG=1 for the traceback)")
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``posetrack: error: <message>`` as one line on stderr and exit."""
+    click.echo(f"posetrack: error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="posetrack")
+def main() -> None:
+    """Multi-person 2D pose tracking in video (Simple Baselines, Xiao et al. ECCV 2018).
+
+    \b
+    Examples:
+      posetrack weights list
+      posetrack weights download pose_resnet50_256x192
+      posetrack weights inspect weights/res50_coco_256x192-ec54d7f3_20200709.pth
+    """
+
+
+def _register() -> None:
+    from posetrack_cli.cli.weights_cmd import weights
+
+    main.add_command(weights)
+
+
+_register()
