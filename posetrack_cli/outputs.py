@@ -1,0 +1,210 @@
+"""Track files: posetrack's JSON and CSV, written atomically, and read back.
+
+JSON (one file per video, COCO/PoseTrack18-like)::
+
+    info:        source, models, settings, version, created, complete (False for a partial video)
+    images:      id (= frame index), frame_id, file_name (frame folders only), timestamp, width, height
+    annotations: id, image_id, track_id, category_id, bbox [x, y, w, h], area, score,
+                 keypoints [x, y, v] * K, keypoint_scores [K], num_keypoints
+    categories:  one "person" category with keypoint names and a 0-indexed skeleton
+
+``v`` is 2 where the keypoint score reaches the keypoint threshold recorded in ``info.settings``
+and 1 below it (located, not confidently seen), as COCO's visible / labelled-but-hidden flags.
+
+CSV: one row per person per frame: ``frame, time_s, track_id, x1, y1, x2, y2, score`` then
+``<name>_x, <name>_y, <name>_score`` for each keypoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from posetrack_cli import __version__
+from posetrack_cli.errors import PosetrackError
+from posetrack_cli.keypoints import COCO_SKELETON
+from posetrack_cli.types import Poses, TrackedFrame
+
+DEFAULT_KEYPOINT_THRESHOLD = 0.4  # paper: joints scoring below 0.4 are not trusted
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """What a track file records about a frame besides its poses.
+
+    Attributes:
+        index: 0-based frame index.
+        timestamp: seconds from the start of the container.
+        width, height: frame size in pixels.
+        file_name: the image's file name for a frame folder, else None.
+    """
+
+    index: int
+    timestamp: float
+    width: int
+    height: int
+    file_name: str | None = None
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) -> Iterator[Any]:
+    """Write to a temporary file beside ``path`` and rename it into place only on success.
+
+    An interrupted or failed write leaves any earlier file untouched and no partial file under
+    the final name.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, newline=newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _round(values: np.ndarray, digits: int = 2) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+def build_document(
+    frames: Sequence[TrackedFrame],
+    metas: Sequence[FrameMeta],
+    keypoint_names: Sequence[str],
+    *,
+    info: dict[str, Any],
+    skeleton: Sequence[tuple[int, int]] | None = None,
+    keypoint_threshold: float = DEFAULT_KEYPOINT_THRESHOLD,
+) -> dict[str, Any]:
+    """The JSON document for a video: every frame in ``metas``, poses from ``frames``.
+
+    ``frames`` may omit frames without people; ``metas`` lists every frame that was read.
+    """
+    if skeleton is None:
+        skeleton = COCO_SKELETON if len(keypoint_names) == 17 else ()
+    images = []
+    for m in metas:
+        image: dict[str, Any] = {"id": m.index, "frame_id": m.index}
+        if m.file_name is not None:  # frame folders; video frames are known by index
+            image["file_name"] = m.file_name
+        images.append({**image, "timestamp": round(float(m.timestamp), 6), "width": m.width, "height": m.height})
+    annotations = []
+    for frame in frames:
+        poses = frame.poses
+        for i in range(len(poses)):
+            x1, y1, x2, y2 = (float(v) for v in poses.boxes[i])
+            kps = poses.keypoints[i]
+            kscores = poses.keypoint_scores[i]
+            vis = np.where(kscores >= keypoint_threshold, 2, 1)
+            flat: list[float] = []
+            for (x, y), v in zip(kps, vis):
+                flat += [round(float(x), 2), round(float(y), 2), int(v)]
+            annotations.append({
+                "id": len(annotations), "image_id": frame.frame_index, "track_id": int(frame.track_ids[i]),
+                "category_id": 1, "bbox": _round(np.array([x1, y1, x2 - x1, y2 - y1])),
+                "area": round((x2 - x1) * (y2 - y1), 2), "score": round(float(poses.scores[i]), 4),
+                "keypoints": flat, "keypoint_scores": _round(kscores, 4), "num_keypoints": int((vis == 2).sum()),
+            })
+    settings = dict(info.get("settings", {}))
+    settings.setdefault("keypoint_threshold", keypoint_threshold)
+    return {
+        "info": {**info, "settings": settings, "version": __version__},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{
+            "id": 1, "name": "person", "supercategory": "person",
+            "keypoints": list(keypoint_names), "skeleton": [list(pair) for pair in skeleton],
+        }],
+    }
+
+
+def write_json(path: str | Path, document: dict[str, Any]) -> None:
+    """Write a track document atomically."""
+    with atomic_write(path) as f:
+        json.dump(document, f, separators=(",", ":"))
+
+
+def csv_header(keypoint_names: Sequence[str]) -> list[str]:
+    cols = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "score"]
+    for name in keypoint_names:
+        cols += [f"{name}_x", f"{name}_y", f"{name}_score"]
+    return cols
+
+
+def csv_rows(frames: Iterable[TrackedFrame]) -> Iterator[list[Any]]:
+    """One row per person per frame, in frame order then track id order."""
+    for frame in frames:
+        order = np.argsort(frame.track_ids, kind="stable")
+        for i in order:
+            p = frame.poses
+            row: list[Any] = [frame.frame_index, round(frame.timestamp, 6), int(frame.track_ids[i])]
+            row += _round(p.boxes[i]) + [round(float(p.scores[i]), 4)]
+            for (x, y), s in zip(p.keypoints[i], p.keypoint_scores[i]):
+                row += [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+            yield row
+
+
+def write_csv(path: str | Path, frames: Sequence[TrackedFrame], keypoint_names: Sequence[str]) -> None:
+    """Write the CSV atomically."""
+    with atomic_write(path, newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(csv_header(keypoint_names))
+        writer.writerows(csv_rows(frames))
+
+
+def document_to_frames(document: dict[str, Any]) -> tuple[list[TrackedFrame], list[FrameMeta], list[str]]:
+    """Frames with poses and ids, per-frame metadata and keypoint names from a track document.
+
+    Raises PosetrackError if the document is not posetrack's JSON.
+    """
+    try:
+        names = list(document["categories"][0]["keypoints"])
+        metas = [
+            FrameMeta(int(im["frame_id"]), float(im.get("timestamp", 0.0)), int(im.get("width", 0)),
+                      int(im.get("height", 0)), im.get("file_name"))
+            for im in document["images"]
+        ]
+        by_frame: dict[int, list[dict[str, Any]]] = {}
+        for ann in document["annotations"]:
+            by_frame.setdefault(int(ann["image_id"]), []).append(ann)
+        k = len(names)
+        frames = []
+        times = {m.index: m.timestamp for m in metas}
+        for index in sorted(by_frame):
+            anns = by_frame[index]
+            kps = np.array([a["keypoints"] for a in anns], dtype=np.float32).reshape(len(anns), k, 3)
+            scores = np.array([a.get("keypoint_scores", kps[j, :, 2]) for j, a in enumerate(anns)], np.float32)
+            boxes = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
+            boxes[:, 2:] += boxes[:, :2]
+            poses = Poses(kps[..., :2], scores, boxes, [a.get("score", 1.0) for a in anns])
+            frames.append(TrackedFrame(index, times.get(index, 0.0), poses, [a["track_id"] for a in anns]))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise PosetrackError(f"not a posetrack track file ({type(exc).__name__}: {exc})") from None
+    return frames, metas, names
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Load a JSON file with one-line errors for missing, unreadable or malformed files."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PosetrackError(f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PosetrackError(f"cannot read {path}: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PosetrackError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
