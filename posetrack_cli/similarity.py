@@ -7,8 +7,6 @@ the object's area taken from its box, as the paper does for tracking.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
 
 def oks_matrix(
@@ -48,6 +46,9 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU ``(M, N)`` of xyxy boxes ``a (M, 4)`` and ``b (N, 4)`` (torchvision's ``box_iou``)."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), np.float32)
+    import torch  # imported on use: the CLI stays quick to start
+    from torchvision.ops import box_iou
+
     return box_iou(torch.from_numpy(np.asarray(a, np.float32)), torch.from_numpy(np.asarray(b, np.float32))).numpy()
 
 

@@ -16,8 +16,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from torchvision.ops import nms
 
 from posetrack_cli.flow import FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
@@ -218,5 +216,8 @@ def unify_boxes(detected: Detections, propagated: Detections, iou_threshold: flo
     from_flow = np.concatenate([np.zeros(len(detected), bool), np.ones(len(propagated), bool)])
     if len(boxes) == 0:
         return Detections.empty(), from_flow
+    import torch  # imported on use: the CLI stays quick to start
+    from torchvision.ops import nms
+
     keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold).numpy()
     return Detections(boxes[keep], scores[keep]), from_flow[keep]

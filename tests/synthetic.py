@@ -73,9 +73,13 @@ def _figure_sprite(height: float, seed: int) -> tuple[np.ndarray, np.ndarray, np
     torso = np.round(kps[[5, 6, 12, 11]]).astype(np.int32)
     cv2.fillPoly(mask, [torso], 255)
     cv2.circle(mask, tuple(np.round(kps[0] + [0, -0.005 * height]).astype(int)), int(0.075 * height), 255, -1)
+    # Clothing: darker or brighter than the scene (people stand out from the background in
+    # luminance, which is what grey-level flow sees), with its own fine pattern.
     rng = np.random.default_rng(seed)
-    tint = rng.integers(40, 255, 3).astype(np.float32)
-    image = (_texture((h, w), seed, 1.2).astype(np.float32) * 0.6 + tint * 0.4).astype(np.uint8)
+    base = rng.uniform(40, 80) if rng.random() < 0.5 else rng.uniform(180, 220)
+    tint = np.clip(base + rng.uniform(-30, 30, 3), 0, 255).astype(np.float32)
+    pattern = _texture((h, w), seed, 1.5).astype(np.float32) - 128.0
+    image = np.clip(tint + 0.6 * pattern, 0, 255).astype(np.uint8)
     return image, mask, origin
 
 

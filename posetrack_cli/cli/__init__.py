@@ -46,6 +46,7 @@ def main() -> None:
 
     \b
     Examples:
+      posetrack track results.json --video clip.mp4
       posetrack weights list
       posetrack weights download pose_resnet50_256x192
       posetrack weights inspect weights/res50_coco_256x192-ec54d7f3_20200709.pth
@@ -53,8 +54,10 @@ def main() -> None:
 
 
 def _register() -> None:
+    from posetrack_cli.cli.track_cmd import track
     from posetrack_cli.cli.weights_cmd import weights
 
+    main.add_command(track)
     main.add_command(weights)
 
 

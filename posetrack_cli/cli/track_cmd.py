@@ -1,0 +1,73 @@
+"""``posetrack track POSES --video SOURCE``: track poses made by any other estimator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from posetrack_cli.flow import DEFAULT_FLOW, FLOW_NAMES
+from posetrack_cli.video import DEFAULT_IMAGE_FPS
+from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
+
+DEFAULTS = TrackerConfig()
+
+
+@click.command()
+@click.argument("poses", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--video", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Video file or folder of frames the poses came from (used for optical flow).")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
+              show_default=True, help="Output folder for <name>.json and <name>.csv.")
+@click.option("--similarity", type=click.Choice(SIMILARITIES), default=DEFAULTS.similarity, show_default=True,
+              help="flow-oks (paper), oks without flow, or box iou (the paper's ablations).")
+@click.option("--queue-length", type=click.IntRange(1, 1000), default=DEFAULTS.queue_length, show_default=True,
+              help="L_Q: frames of tracked poses a new pose is compared against.")
+@click.option("--min-similarity", type=click.FloatRange(0, 1), default=DEFAULTS.min_similarity, show_default=True,
+              help="Below this a pose starts a new track.")
+@click.option("--joint-threshold", type=click.FloatRange(0, 1), default=DEFAULTS.joint_threshold, show_default=True,
+              help="Joints scoring below this take no part in matching (paper: 0.4).")
+@click.option("--flow", "flow_name", type=click.Choice(FLOW_NAMES),
+              default=DEFAULT_FLOW, show_default=True, help="Optical flow estimator (RAFT is meant for a GPU).")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_IMAGE_FPS, show_default=True,
+              help="Frame rate of a frame folder (videos carry their own timestamps).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (RAFT only).")
+@click.option("--offline", is_flag=True, help="Never download model files (RAFT weights).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: int, min_similarity: float,
+          joint_threshold: float, flow_name: str, fps: float, device: str, offline: bool, no_progress: bool) -> None:
+    """Assign track ids to per-frame poses from any estimator.
+
+    POSES is a COCO-results JSON (image_id = 0-based frame index, or the frame's file name for a
+    frame folder; keypoints [x, y, v] * 17; score; optional bbox xywh) or a posetrack JSON. The
+    video's frames are used only for optical flow. Writes OUT/<name>.json and OUT/<name>.csv.
+
+    \b
+    Examples:
+      posetrack track results.json --video clip.mp4
+      posetrack track results.json --video frames/ --fps 25 -o tracks
+      posetrack track results.json --video clip.mp4 --similarity iou --queue-length 10
+    """
+    from tqdm import tqdm
+
+    from posetrack_cli.flow import make_flow
+    from posetrack_cli.pose_input import load_poses
+    from posetrack_cli.track_job import track_poses, write_tracks
+    from posetrack_cli.video import ImageFolderSource, open_source
+
+    config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
+    frames = open_source(source, image_fps=fps)
+    try:
+        names = [p.name for p in frames.files] if isinstance(frames, ImageFolderSource) else None
+        by_frame = load_poses(poses, names)
+        flow = make_flow(flow_name, device=device, allow_download=not offline)
+        with tqdm(total=frames.frame_count, unit="frame", desc=source.name, disable=no_progress, leave=False) as bar:
+            tracked, metas = track_poses(by_frame, frames, flow, config, on_frame=lambda _: bar.update())
+    finally:
+        frames.close()
+    info = {"command": "track", "source": str(source), "poses": str(poses), "models": {"flow": flow.name},
+            "settings": {"fps": fps} if names is not None else {}, "complete": True}
+    name = source.stem if source.is_file() else source.name
+    json_path, csv_path = write_tracks(out, name, tracked, metas, info, config)
+    tracks = len({int(i) for f in tracked for i in f.track_ids})
+    click.echo(f"{source}: {len(metas)} frames, {sum(len(f) for f in tracked)} poses, {tracks} tracks -> {json_path}, {csv_path}")
