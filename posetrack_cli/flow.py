@@ -51,17 +51,22 @@ class FlowField:
         """
         pts = np.asarray(points, dtype=np.float32)
         h, w = self.flow.shape[:2]
-        g = (pts + 0.5) / np.float32(self.scale) - 0.5  # frame -> grid coordinates
-        gx = np.clip(g[..., 0], 0, w - 1)
-        gy = np.clip(g[..., 1], 0, h - 1)
-        x0 = np.minimum(np.floor(gx).astype(np.int64), w - 2) if w > 1 else np.zeros(gx.shape, np.int64)
-        y0 = np.minimum(np.floor(gy).astype(np.int64), h - 2) if h > 1 else np.zeros(gy.shape, np.int64)
+        sx, sy = self.scale
+        gx = np.clip((pts[..., 0] + 0.5) / sx - 0.5, 0, w - 1)  # frame -> grid coordinates
+        gy = np.clip((pts[..., 1] + 0.5) / sy - 0.5, 0, h - 1)
+        x0 = np.minimum(gx.astype(np.int64), max(w - 2, 0))  # gx >= 0, so truncation is floor
+        y0 = np.minimum(gy.astype(np.int64), max(h - 2, 0))
         x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
         fx, fy = (gx - x0)[..., None], (gy - y0)[..., None]
-        f = self.flow
-        top = f[y0, x0] * (1 - fx) + f[y0, x1] * fx
-        bottom = f[y1, x0] * (1 - fx) + f[y1, x1] * fx
-        return (top * (1 - fy) + bottom * fy).astype(np.float32)
+        flat = self.flow.reshape(-1, 2)  # np.take on flat indices: several times faster than f[y, x]
+
+        def corner(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+            return np.take(flat, (yy * w + xx).ravel(), axis=0).reshape(*yy.shape, 2)
+
+        f00, f01, f10, f11 = corner(y0, x0), corner(y0, x1), corner(y1, x0), corner(y1, x1)
+        top = f00 + (f01 - f00) * fx
+        bottom = f10 + (f11 - f10) * fx
+        return (top + (bottom - top) * fy).astype(np.float32, copy=False)
 
     def propagate(self, points: np.ndarray) -> np.ndarray:
         """Points ``(..., 2)`` moved to where the flow takes them in the next frame."""

@@ -12,7 +12,6 @@ from 0 owned by one tracker instance, so every video starts from 0.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,19 +58,6 @@ class TrackerConfig:
 
 
 @dataclass
-class _QueuedFrame:
-    """Tracked poses of one past frame, keypoints carried forward to the latest frame.
-
-    keypoints ``(n, K, 2)``, valid ``(n, K)`` bool, boxes ``(n, 4)``, ids ``(n,)``.
-    """
-
-    keypoints: np.ndarray
-    valid: np.ndarray
-    boxes: np.ndarray
-    ids: np.ndarray
-
-
-@dataclass
 class TrackState:
     """Life of one track: the frame it was last matched in and how many frames it was matched."""
 
@@ -84,21 +70,30 @@ class PoseTracker:
     """Assigns track ids to each frame's poses (paper Algorithm 1, lines on matching).
 
     Call ``update`` once per frame in order, with the flow from the previous frame to this one.
+    The queue is held as flat arrays of the ``M`` poses of the last ``L_Q`` frames, so each frame
+    costs one flow sampling and one similarity matrix however long the queue is.
     """
 
     config: TrackerConfig = field(default_factory=TrackerConfig)
     sigmas: np.ndarray = field(default_factory=lambda: COCO_SIGMAS.copy())
     tracks: dict[int, TrackState] = field(default_factory=dict, init=False)
     frame: int = field(default=-1, init=False)
-    _queue: deque[_QueuedFrame] = field(init=False)
     _next_id: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self._queue = deque(maxlen=self.config.queue_length)
+        self._clear_queue()
+
+    def _clear_queue(self) -> None:
+        k = len(self.sigmas)
+        self._keypoints = np.zeros((0, k, 2), np.float32)  # (M, K, 2), carried to the latest frame
+        self._valid = np.zeros((0, k), bool)  # (M, K) joints confident enough to compare
+        self._boxes = np.zeros((0, 4), np.float32)  # (M, 4) as observed (IoU ignores flow)
+        self._ids = np.zeros(0, np.int64)  # (M,) track id of each queued pose
+        self._frames = np.zeros(0, np.int64)  # (M,) frame each queued pose was seen in
 
     def reset(self) -> None:
         """Forget all tracks; ids start from 0 again (a new video)."""
-        self._queue.clear()
+        self._clear_queue()
         self.tracks.clear()
         self._next_id = 0
         self.frame = -1
@@ -114,9 +109,8 @@ class PoseTracker:
         cfg = self.config
         self.frame += 1
         # 1. Carry queued poses into this frame (flow-OKS only; OKS and IoU compare as they were).
-        if flow is not None and cfg.similarity == "flow-oks":
-            for past in self._queue:
-                past.keypoints = flow.propagate(past.keypoints)
+        if flow is not None and cfg.similarity == "flow-oks" and len(self._ids):
+            self._keypoints = flow.propagate(self._keypoints)
 
         # 2. Similarity of each live track (its best queued pose) to each new pose.
         valid = poses.keypoint_scores >= cfg.joint_threshold
@@ -131,15 +125,20 @@ class PoseTracker:
         for col in np.flatnonzero(ids < 0):
             ids[col] = self._next_id
             self._next_id += 1
-        for tid in ids:
-            state = self.tracks.get(int(tid))
+        for tid in ids.tolist():
+            state = self.tracks.get(tid)
             if state is None:
-                self.tracks[int(tid)] = TrackState(self.frame)
+                self.tracks[tid] = TrackState(self.frame)
             else:
                 state.last_frame, state.hits = self.frame, state.hits + 1
 
-        # 5. This frame joins the queue; the oldest frame drops out.
-        self._queue.append(_QueuedFrame(poses.keypoints.copy(), valid, poses.boxes.copy(), ids.copy()))
+        # 5. This frame joins the queue; frames older than L_Q drop out.
+        keep = self._frames > self.frame - cfg.queue_length
+        self._keypoints = np.concatenate([self._keypoints[keep], poses.keypoints])
+        self._valid = np.concatenate([self._valid[keep], valid])
+        self._boxes = np.concatenate([self._boxes[keep], poses.boxes])
+        self._ids = np.concatenate([self._ids[keep], ids])
+        self._frames = np.concatenate([self._frames[keep], np.full(len(poses), self.frame)])
         return ids
 
     def _track_similarity(self, poses: Poses, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,21 +146,16 @@ class PoseTracker:
 
         A track in several queued frames is compared through whichever of its poses fits best.
         """
-        if not self._queue or len(poses) == 0:
+        if not len(self._ids) or not len(poses):
             return np.zeros(0, np.int64), np.zeros((0, len(poses)), np.float32)
-        ids = np.concatenate([q.ids for q in self._queue])  # (M,)
         if self.config.similarity == "iou":
-            sim = iou_matrix(np.concatenate([q.boxes for q in self._queue]), poses.boxes)
+            sim = iou_matrix(self._boxes, poses.boxes)
         else:
-            sim = oks_matrix(
-                np.concatenate([q.keypoints for q in self._queue]),
-                np.concatenate([q.valid for q in self._queue]),
-                poses.keypoints, valid, box_areas(poses.boxes), self.sigmas,
-            )
-        track_ids, inverse = np.unique(ids, return_inverse=True)
-        best = np.full((len(track_ids), len(poses)), -np.inf, dtype=np.float32)
-        np.maximum.at(best, inverse, sim)  # (T, N): per track, its best queued pose
-        return track_ids, best
+            sim = oks_matrix(self._keypoints, self._valid, poses.keypoints, valid, box_areas(poses.boxes), self.sigmas)
+        order = np.argsort(self._ids, kind="stable")
+        sorted_ids = self._ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        return sorted_ids[starts], np.maximum.reduceat(sim[order], starts, axis=0)  # (T,), (T, N)
 
 
 def flow_boxes(

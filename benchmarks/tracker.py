@@ -1,0 +1,78 @@
+"""Tracker and optical-flow cost per frame on this machine.
+
+Prints (1) the tracker's time per frame -- propagating the queue by a given flow field, flow-OKS
+against the queue, greedy matching, bookkeeping; the flow computation itself excluded -- for 5, 20
+and 50 people with a full queue, and (2) DIS flow time per frame (grey conversion, downscale to
+640 px wide, flow) for each preset at 640x360 and 1280x720. Medians over the repeats.
+
+    python benchmarks/tracker.py [--frames 200] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+from posetrack_cli.flow import DIS_PRESETS, DISFlow, FlowField
+from posetrack_cli.tracker import PoseTracker, TrackerConfig
+from posetrack_cli.types import Poses
+
+
+def tracker_ms(people: int, frames: int, rng: np.random.Generator) -> float:
+    """Median ms per ``update`` over a sequence of people drifting a few pixels per frame."""
+    centres = rng.uniform([100, 100], [1180, 620], (people, 2))
+    offsets = rng.normal(0, 40, (people, 17, 2))
+    field = FlowField(rng.normal(0, 2, (360, 640, 2)).astype(np.float32), (2.0, 2.0))
+    tracker = PoseTracker(TrackerConfig())
+    times = []
+    for _ in range(frames):
+        centres += rng.normal(0, 3, centres.shape)
+        kps = centres[:, None] + offsets
+        boxes = np.concatenate([kps.min(1), kps.max(1)], 1)
+        poses = Poses(kps, rng.uniform(0.3, 1, (people, 17)), boxes, np.ones(people))
+        start = time.perf_counter()
+        tracker.update(poses, field)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[10:]) * 1e3  # skip the queue filling up
+
+
+def flow_ms(preset: str, size: tuple[int, int], repeats: int, rng: np.random.Generator) -> float:
+    w, h = size
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (h + 40, w + 40, 3), dtype=np.uint8), (0, 0), 2)
+    a, b = scene[20:20 + h, 20:20 + w].copy(), scene[14:14 + h, 11:11 + w].copy()
+    flow = DISFlow(preset)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        flow.compute(flow.prepare(a), flow.prepare(b))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"# tracker: {platform.machine()}, {cv2.getNumberOfCPUs()} CPUs, OpenCV {cv2.__version__}, "
+          f"L_Q={TrackerConfig().queue_length}, flow-oks, median of {args.frames - 10} frames")
+    print(f"{'people':>6} {'tracker ms/frame':>17}")
+    for people in (5, 20, 50):
+        print(f"{people:>6} {tracker_ms(people, args.frames, rng):>17.3f}")
+    print()
+    print(f"# DIS flow per frame (grey, downscale to <=640 wide, flow), median of {args.repeats}")
+    print(f"{'preset':<10} {'640x360 ms':>11} {'1280x720 ms':>12}")
+    for preset in DIS_PRESETS:
+        small = flow_ms(preset, (640, 360), args.repeats, rng)
+        large = flow_ms(preset, (1280, 720), args.repeats, rng)
+        print(f"{preset:<10} {small:>11.1f} {large:>12.1f}")
+
+
+if __name__ == "__main__":
+    main()
