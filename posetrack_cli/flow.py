@@ -151,12 +151,13 @@ class RaftFlow:
         self._torch = torch
 
     def prepare(self, image: np.ndarray) -> tuple[Any, tuple[float, float]]:
-        """RGB tensor ``(1, 3, h, w)`` in [-1, 1], ``h, w`` multiples of 8, and its scale."""
+        """RGB tensor ``(1, 3, h, w)`` in [-1, 1], ``h, w`` multiples of 8 (>= 128), and its scale."""
         torch = self._torch
         height, width = image.shape[:2]
         scale = max(1.0, width / self.max_width)
-        w8 = max(8, int(round(width / scale / 8)) * 8)
-        h8 = max(8, int(round(height / scale / 8)) * 8)
+        # RAFT's correlation pyramid needs at least 128 px per side.
+        w8 = max(128, int(round(width / scale / 8)) * 8)
+        h8 = max(128, int(round(height / scale / 8)) * 8)
         small = cv2.resize(image, (w8, h8), interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(small[:, :, ::-1].copy()).to(self.device).permute(2, 0, 1)[None]
         return x.float() / 127.5 - 1.0, (width / w8, height / h8)

@@ -164,3 +164,25 @@ def test_dis_recovers_a_translation_at_full_hd_downscaled() -> None:
     assert field.scale == (2.0, 2.0) and field.flow.shape == (360, 640, 2)
     moved = field.sample(rng.uniform(100, 600, (200, 2)))
     assert np.abs(np.median(moved, 0) - [9, 6]).max() < 0.3
+
+
+def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow() -> None:
+    """RAFT through the real path: the manifest's file name in the weights folder, strict loading."""
+    import torch
+    from torchvision.models.optical_flow import raft_small
+
+    from posetrack_cli import weights as W
+    from posetrack_cli.errors import PosetrackError
+    from posetrack_cli.flow import make_flow
+
+    entry = W.load_manifest()["raft_small"]
+    with pytest.raises(PosetrackError, match=entry.filename):  # offline and absent: says which file
+        make_flow("raft-small", device="cpu", allow_download=False)
+    W.weights_dir().mkdir(parents=True)
+    torch.save(raft_small(weights=None).state_dict(), W.weights_dir() / entry.filename)
+    flow = make_flow("raft-small", device="cpu", max_width=128, allow_download=False)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (150, 300, 3), dtype=np.uint8)
+    field = flow.compute(flow.prepare(a), flow.prepare(a))
+    assert field.flow.shape == (128, 128, 2) and field.scale == (300 / 128, 150 / 128)
+    assert field.sample(np.array([[0.0, 0.0], [299.0, 149.0]])).shape == (2, 2)
