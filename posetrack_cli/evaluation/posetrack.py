@@ -229,16 +229,17 @@ def evaluate_posetrack(
 
     scores, correct, predicted = [], [], []  # per evaluated frame: (P, K) each
     num_gt = np.zeros(k, np.int64)
-    counts = {name: np.zeros(k) for name in _MOT_COUNTS[:-1]}
-    sum_distance = np.zeros(k)
-    metrics = mm.metrics.create()
+    # One accumulator per joint for all sequences: with each sequence's track ids moved into a range
+    # of their own, the counts are those of per-sequence accumulators summed (poseval's way), and
+    # motmetrics summarises k accumulators instead of k per sequence, the slow part.
+    accumulators = [mm.MOTAccumulator(auto_id=True) for _ in range(k)]
     num_frames = 0
-    for g_seq, p_seq in pairs:
+    for s_idx, (g_seq, p_seq) in enumerate(pairs):
+        id_offset = s_idx << 32
         if len(g_seq.frames) != len(p_seq.frames):
             raise PosetrackError(f"sequence {g_seq.name}: {p_seq.source} has {len(p_seq.frames)} frames but "
                                  f"{g_seq.source} has {len(g_seq.frames)}; frames pair by position, so "
                                  "predictions must list every frame")
-        accumulators = [mm.MOTAccumulator(auto_id=True) for _ in range(k)]
         for f_idx, (g_frame, p_frame) in enumerate(zip(g_seq.frames, p_seq.frames)):
             g_frame = g_frame.select(joints=gt_idx)
             g_frame = g_frame.select(g_frame.labelled.any(axis=1))
@@ -263,14 +264,15 @@ def evaluate_posetrack(
             for j in range(k):
                 gi, pi = np.flatnonzero(g_frame.labelled[:, j]), np.flatnonzero(p_frame.labelled[:, j])
                 d = np.where(match[pi][:, gi, j], dist[pi][:, gi, j], np.nan).T  # (objects, hypotheses)
-                accumulators[j].update(g_frame.track_ids[gi].tolist(), p_frame.track_ids[pi].tolist(), d)
-        for j, acc in enumerate(accumulators):
-            summary = metrics.compute(acc, metrics=list(_MOT_COUNTS), return_dataframe=False, name="acc")
-            for name in _MOT_COUNTS[:-1]:
-                counts[name][j] += summary[name]
-            if summary["num_detections"] > 0:  # motmetrics' MOTP is the mean matched distance
-                sum_distance[j] += summary["motp"] * summary["num_detections"]
+                accumulators[j].update((g_frame.track_ids[gi] + id_offset).tolist(),
+                                       (p_frame.track_ids[pi] + id_offset).tolist(), d)
 
+    counts = {name: np.zeros(k) for name in _MOT_COUNTS}
+    metrics = mm.metrics.create()
+    for j, acc in enumerate(accumulators):
+        summary = metrics.compute(acc, metrics=list(_MOT_COUNTS), return_dataframe=False, name="acc")
+        for name in _MOT_COUNTS:
+            counts[name][j] = summary[name]
     if num_frames == 0:
         raise PosetrackError(f"the ground truth of {', '.join(g.name for g, _ in pairs)} annotates no people "
                              f"with the joints both sides name ({', '.join(joints)}): nothing to evaluate")
@@ -289,7 +291,8 @@ def evaluate_posetrack(
     misses, switches = counts["num_misses"], counts["num_switches"]
     with np.errstate(divide="ignore", invalid="ignore"):
         mota = 100 * (1 - (misses + switches + fp) / np.where(objects > 0, objects, np.nan))
-        motp = np.where(detections > 0, 100 * (1 - sum_distance / detections), 0.0)  # poseval: 0 with no matches
+        # motmetrics' MOTP is the mean matched distance; poseval reports 0 for a joint never matched
+        motp = np.where(detections > 0, 100 * (1 - counts["motp"]), 0.0)
         precision = 100 * detections / np.where(detections + fp > 0, detections + fp, np.nan)
         recall = 100 * detections / np.where(objects > 0, objects, np.nan)
 
