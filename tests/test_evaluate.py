@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from posetrack_cli.cli import main
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.evaluation.formats import POSETRACK17_JOINTS, read_sequence, read_sequences
@@ -263,6 +265,19 @@ def test_jittered_joints(tmp_path: Path) -> None:
     assert m.misses[lw] == 1 and m.false_positives[lw] == 1
 
 
+def test_track_ids_belong_to_their_sequence(tmp_path: Path) -> None:
+    """Sequence b's tracker numbers the same two people the other way round: still perfect tracking."""
+    swapped = _scene()
+    for people in swapped:
+        people[0]["track_id"], people[1]["track_id"] = 2, 1
+    for name, pred in (("a", _scene()), ("b", swapped)):
+        _write(tmp_path / "gt", name, _pt18(_scene()))
+        _write(tmp_path / "pred", name, _pt18(pred))
+    m = evaluate_posetrack(read_sequences(tmp_path / "gt"), read_sequences(tmp_path / "pred"))
+    assert m.sequences == ("a", "b") and m.num_frames == 2 * T and _all(m.num_gt, 4 * T)
+    assert m.switches.sum() == 0 and m.totals["MOTA"] == pytest.approx(100.0)
+
+
 def test_both_posetrack_formats_load_to_the_same_people(tmp_path: Path) -> None:
     seq17 = read_sequence(_write(tmp_path / "a", "seq", _pt17(_scene())))
     seq18 = read_sequence(_write(tmp_path / "b", "seq", _pt18(_scene())))
@@ -322,3 +337,111 @@ def test_inside_polygons_uses_the_polygon_not_its_box() -> None:
     triangle = np.array([[0, 0], [10, 0], [0, 10]], float)
     points = np.array([[2, 2], [8, 8], [-1, 1], [1, 8]], float)
     np.testing.assert_array_equal(inside_polygons(points, [triangle]), [True, False, False, True])
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def _cli(*args: str):
+    result = CliRunner().invoke(main, ["evaluate", *args])
+    assert "Traceback" not in result.output
+    return result
+
+
+def _fails_with(result, *phrases: str) -> None:
+    """One line on stderr naming the problem, and a non-zero exit."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("posetrack: error: "), result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+
+
+def test_cli_ground_truth_file_against_itself(tmp_path: Path) -> None:
+    """The 2018 ground truth has no joint scores; as predictions they rank as ties, as in poseval."""
+    gt = _write(tmp_path, "seq", _pt18(_scene(), scores=False))
+    out = tmp_path / "reports" / "scores.json"
+    result = _cli(str(gt), str(gt), "--json", str(out))
+    assert result.exit_code == 0, result.output
+    total = next(line for line in result.stdout.splitlines() if line.startswith("total"))
+    assert total.split()[1:6] == ["100.0"] * 5  # AP, MOTA, MOTP, Prec, Rec
+    assert "named by both, never annotated: left_ear, right_ear" in result.stdout
+    assert "have no score" in result.stdout
+    doc = json.loads(out.read_text())
+    assert doc["total"]["AP"] == 100.0 and doc["total"]["MOTA"] == 100.0
+    assert doc["joints"]["left_wrist"]["num_gt"] == 2 * T and doc["parts"]["MOTA"]["Total"] == 100.0
+
+
+def test_cli_folders_pair_sequences_by_name_and_report_the_rest(tmp_path: Path) -> None:
+    pred = _scene()
+    pred[2][0]["track_id"], pred[2][1]["track_id"] = 2, 1
+    _write(tmp_path / "gt", "a", _pt18(_scene()))
+    _write(tmp_path / "gt", "b", _pt18(_scene()))
+    _write(tmp_path / "pred", "a", _pt18(pred))
+    result = _cli(str(tmp_path / "gt"), str(tmp_path / "pred"), "--json", str(tmp_path / "m.json"))
+    assert result.exit_code == 0, result.output
+    assert "1 sequence, 5 frames" in result.stdout
+    assert "ground-truth sequences without predictions (not evaluated): b" in result.stdout
+    assert json.loads((tmp_path / "m.json").read_text())["total"]["MOTA"] == pytest.approx(60.0)
+
+
+def test_cli_coco_sample_against_itself_and_a_posetrack_output(shared_data: Path, tmp_path: Path) -> None:
+    gt_path = shared_data / "coco_sample" / "test_coco.json"
+    result = _cli(str(gt_path), str(gt_path), "--metric", "coco")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].split() == ["1.000"] * 10
+    # posetrack's output for the folder of images, every pose moved to OKS 0.78: AP = 0.6.
+    gt = json.loads(gt_path.read_text())
+    shifted = _shift_to_oks(gt, _coco_results(gt), 0.78)
+    images = {im["id"]: im for im in gt["images"]}
+    frames, metas = [], []
+    for t, image_id in enumerate(sorted(images)):
+        mine = [r for r in shifted if r["image_id"] == image_id]
+        kps = np.array([r["keypoints"] for r in mine]).reshape(-1, 17, 3)[..., :2]
+        poses = Poses(kps, np.ones(kps.shape[:2]), np.zeros((len(mine), 4)), np.ones(len(mine)))
+        frames.append(TrackedFrame(t, 0.0, poses, np.arange(len(mine))))
+        metas.append(FrameMeta(t, 0.0, images[image_id]["width"], images[image_id]["height"], images[image_id]["file_name"]))
+    pred = _write(tmp_path, "coco_sample", build_document(frames, metas, COCO_KEYPOINTS, info={}))
+    result = _cli(str(gt_path), str(pred), "--metric", "coco", "--json", str(tmp_path / "c.json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "c.json").read_text())["stats"]["AP"] == pytest.approx(0.6)
+
+
+def test_cli_no_common_sequences(tmp_path: Path) -> None:
+    _write(tmp_path / "gt", "a", _pt18(_scene()))
+    _write(tmp_path / "pred", "b", _pt18(_scene()))
+    _fails_with(_cli(str(tmp_path / "gt"), str(tmp_path / "pred")), "no sequence in common", "a", "b")
+
+
+def test_cli_file_of_neither_format(tmp_path: Path) -> None:
+    gt = _write(tmp_path, "seq", _pt18(_scene()))
+    other = _write(tmp_path / "x", "seq", {"frames": []})
+    _fails_with(_cli(str(gt), str(other)), str(other), "neither PoseTrack 2017")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    _fails_with(_cli(str(gt), str(broken)), "not valid JSON")
+    pt17 = _write(tmp_path / "17", "seq", _pt17(_scene()))
+    _fails_with(_cli(str(pt17), str(gt), "--metric", "coco"), "PoseTrack 2017", "use --metric posetrack")
+
+
+def test_cli_mismatched_keypoint_names(tmp_path: Path) -> None:
+    gt = _write(tmp_path, "seq", _pt18(_scene()))
+    pred_doc = _pt18(_scene())
+    pred_doc["categories"][0]["keypoints"] = [f"point_{i}" for i in range(17)]
+    pred = _write(tmp_path / "p", "seq", pred_doc)
+    _fails_with(_cli(str(gt), str(pred)), "no keypoint name in common", "point_0")
+    _fails_with(_cli(str(gt), str(pred), "--metric", "coco"), "COCO keypoint AP needs the 17 COCO keypoints")
+
+
+def test_cli_other_bad_input(tmp_path: Path) -> None:
+    gt = _write(tmp_path, "seq", _pt18(_scene()))
+    short = _write(tmp_path / "p", "seq", _pt18(_scene()[:3]))
+    _fails_with(_cli(str(gt), str(short)), "has 3 frames", "has 5")
+    headless = _pt18(_scene())
+    del headless["annotations"][0]["bbox_head"]
+    _fails_with(_cli(str(_write(tmp_path / "h", "seq", headless)), str(gt)), "no usable head box")
+    twins = _scene()
+    twins[1][1]["track_id"] = 1
+    _fails_with(_cli(str(gt), str(_write(tmp_path / "t", "seq", _pt18(twins)))), "track id 1 is used by two people")
+    assert _cli(str(gt), str(tmp_path / "missing.json")).exit_code == 2  # click: path does not exist
+    assert _cli(str(gt), str(gt), "--metric", "mota").exit_code == 2  # click: not a choice
