@@ -179,6 +179,20 @@ def average_precision(scores: np.ndarray, correct: np.ndarray, num_gt: int) -> f
     return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
 
 
+def _pair_by_name(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence]) -> list[tuple[PoseSequence, PoseSequence]]:
+    """(ground truth, prediction) for each sequence name both have, in ground-truth order."""
+    if not gt or not pred:
+        raise PosetrackError("nothing to evaluate: " + ("no ground-truth sequences" if not gt else "no predicted sequences"))
+    pred_by_name = {s.name: s for s in pred}
+    pairs = [(g, pred_by_name[g.name]) for g in gt if g.name in pred_by_name]
+    if not pairs:
+        listed = [sorted({s.name for s in side}) for side in (gt, pred)]
+        gt_list, pred_list = (", ".join(names[:5]) + (", ..." if len(names) > 5 else "") for names in listed)
+        raise PosetrackError(f"ground truth and predictions have no sequence in common (ground truth: {gt_list}; "
+                             f"predictions: {pred_list})")
+    return pairs
+
+
 def _same_names(sequences: Sequence[PoseSequence], side: str) -> tuple[str, ...]:
     names = sequences[0].keypoint_names
     for seq in sequences[1:]:
@@ -209,15 +223,7 @@ def evaluate_posetrack(
     """
     import motmetrics as mm  # pandas behind it takes a second to import; only evaluation needs it
 
-    if not gt or not pred:
-        raise PosetrackError("nothing to evaluate: " + ("no ground-truth sequences" if not gt else "no predicted sequences"))
-    pred_by_name = {s.name: s for s in pred}
-    pairs = [(g, pred_by_name[g.name]) for g in gt if g.name in pred_by_name]
-    gt_names = {s.name for s in gt}
-    if not pairs:
-        raise PosetrackError(f"ground truth and predictions have no sequence in common (ground truth: "
-                             f"{', '.join(sorted(gt_names)[:5])}{', ...' if len(gt_names) > 5 else ''}; predictions: "
-                             f"{', '.join(sorted(pred_by_name)[:5])}{', ...' if len(pred_by_name) > 5 else ''})")
+    pairs = _pair_by_name(gt, pred)
     gt_joints, pred_joints = _same_names(gt, "ground-truth"), _same_names(pred, "prediction")
     joints = tuple(n for n in gt_joints if n in pred_joints)
     if not joints:
@@ -267,19 +273,12 @@ def evaluate_posetrack(
                 accumulators[j].update((g_frame.track_ids[gi] + id_offset).tolist(),
                                        (p_frame.track_ids[pi] + id_offset).tolist(), d)
 
-    counts = {name: np.zeros(k) for name in _MOT_COUNTS}
-    metrics = mm.metrics.create()
-    for j, acc in enumerate(accumulators):
-        summary = metrics.compute(acc, metrics=list(_MOT_COUNTS), return_dataframe=False, name="acc")
-        for name in _MOT_COUNTS:
-            counts[name][j] = summary[name]
     if num_frames == 0:
         raise PosetrackError(f"the ground truth of {', '.join(g.name for g, _ in pairs)} annotates no people "
                              f"with the joints both sides name ({', '.join(joints)}): nothing to evaluate")
+
     notes = []
-    all_scores = np.concatenate(scores) if scores else np.zeros((0, k))
-    all_correct = np.concatenate(correct) if correct else np.zeros((0, k), bool)
-    all_predicted = np.concatenate(predicted) if predicted else np.zeros((0, k), bool)
+    all_scores, all_correct, all_predicted = np.concatenate(scores), np.concatenate(correct), np.concatenate(predicted)
     unscored = int(np.isnan(all_scores[all_predicted]).sum())
     if unscored:  # poseval ranks a joint without a score below all others (MIN_SCORE), in file order
         notes.append(f"{unscored} predicted joints have no score: AP ranks them last, in file order")
@@ -287,6 +286,12 @@ def evaluate_posetrack(
     ap = 100 * np.array([average_precision(all_scores[all_predicted[:, j], j], all_correct[all_predicted[:, j], j],
                                            int(num_gt[j])) for j in range(k)])
 
+    counts = {name: np.zeros(k) for name in _MOT_COUNTS}
+    metrics = mm.metrics.create()
+    for j, acc in enumerate(accumulators):
+        summary = metrics.compute(acc, metrics=list(_MOT_COUNTS), return_dataframe=False, name="acc")
+        for name in _MOT_COUNTS:
+            counts[name][j] = summary[name]
     objects, detections, fp = counts["num_objects"], counts["num_detections"], counts["num_false_positives"]
     misses, switches = counts["num_misses"], counts["num_switches"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -298,6 +303,7 @@ def evaluate_posetrack(
 
     scored = num_gt > 0
     keep = np.flatnonzero(scored)
+    gt_names, pred_names = {s.name for s in gt}, {s.name for s in pred}
     return PoseTrackMetrics(
         joints=tuple(joints[j] for j in keep),
         ap=ap[keep], mota=mota[keep], motp=motp[keep], precision=precision[keep], recall=recall[keep],
@@ -307,7 +313,7 @@ def evaluate_posetrack(
         gt_only_joints=tuple(n for n in gt_joints if n not in joints),
         pred_only_joints=tuple(n for n in pred_joints if n not in joints),
         unannotated_joints=tuple(joints[j] for j in np.flatnonzero(~scored)),
-        gt_only_sequences=tuple(s.name for s in gt if s.name not in pred_by_name),
+        gt_only_sequences=tuple(s.name for s in gt if s.name not in pred_names),
         pred_only_sequences=tuple(s.name for s in pred if s.name not in gt_names),
         notes=tuple(notes),
     )
