@@ -20,11 +20,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -78,6 +79,47 @@ def _round(values: np.ndarray, digits: int = 2) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
+def image_entry(meta: FrameMeta) -> dict[str, Any]:
+    """The ``images`` entry of one frame."""
+    image: dict[str, Any] = {"id": meta.index, "frame_id": meta.index}
+    if meta.file_name is not None:  # frame folders; video frames are known by index
+        image["file_name"] = meta.file_name
+    return {**image, "timestamp": round(float(meta.timestamp), 6), "width": meta.width, "height": meta.height}
+
+
+def annotation_entries(frame: TrackedFrame, first_id: int, keypoint_threshold: float) -> list[dict[str, Any]]:
+    """The ``annotations`` entries of one frame's tracked poses, numbered from ``first_id``."""
+    poses = frame.poses
+    entries = []
+    for i in range(len(poses)):
+        x1, y1, x2, y2 = (float(v) for v in poses.boxes[i])
+        kscores = poses.keypoint_scores[i]
+        vis = np.where(kscores >= keypoint_threshold, 2, 1)
+        flat: list[float] = []
+        for (x, y), v in zip(poses.keypoints[i], vis):
+            flat += [round(float(x), 2), round(float(y), 2), int(v)]
+        entries.append({
+            "id": first_id + i, "image_id": frame.frame_index, "track_id": int(frame.track_ids[i]),
+            "category_id": 1, "bbox": _round(np.array([x1, y1, x2 - x1, y2 - y1])),
+            "area": round((x2 - x1) * (y2 - y1), 2), "score": round(float(poses.scores[i]), 4),
+            "keypoints": flat, "keypoint_scores": _round(kscores, 4), "num_keypoints": int((vis == 2).sum()),
+        })
+    return entries
+
+
+def category_entry(keypoint_names: Sequence[str], skeleton: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The single ``person`` category with keypoint names and a 0-indexed skeleton."""
+    if skeleton is None:
+        skeleton = COCO_SKELETON if len(keypoint_names) == 17 else ()
+    return {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(keypoint_names),
+            "skeleton": [list(pair) for pair in skeleton]}
+
+
+def info_entry(info: dict[str, Any], keypoint_threshold: float) -> dict[str, Any]:
+    settings = {**info.get("settings", {}), "keypoint_threshold": keypoint_threshold}
+    return {**info, "settings": settings, "version": __version__}
+
+
 def build_document(
     frames: Sequence[TrackedFrame],
     metas: Sequence[FrameMeta],
@@ -87,45 +129,18 @@ def build_document(
     skeleton: Sequence[tuple[int, int]] | None = None,
     keypoint_threshold: float = DEFAULT_KEYPOINT_THRESHOLD,
 ) -> dict[str, Any]:
-    """The JSON document for a video: every frame in ``metas``, poses from ``frames``.
+    """The JSON document for a video held in memory: every frame in ``metas``, poses from ``frames``.
 
     ``frames`` may omit frames without people; ``metas`` lists every frame that was read.
     """
-    if skeleton is None:
-        skeleton = COCO_SKELETON if len(keypoint_names) == 17 else ()
-    images = []
-    for m in metas:
-        image: dict[str, Any] = {"id": m.index, "frame_id": m.index}
-        if m.file_name is not None:  # frame folders; video frames are known by index
-            image["file_name"] = m.file_name
-        images.append({**image, "timestamp": round(float(m.timestamp), 6), "width": m.width, "height": m.height})
-    annotations = []
+    annotations: list[dict[str, Any]] = []
     for frame in frames:
-        poses = frame.poses
-        for i in range(len(poses)):
-            x1, y1, x2, y2 = (float(v) for v in poses.boxes[i])
-            kps = poses.keypoints[i]
-            kscores = poses.keypoint_scores[i]
-            vis = np.where(kscores >= keypoint_threshold, 2, 1)
-            flat: list[float] = []
-            for (x, y), v in zip(kps, vis):
-                flat += [round(float(x), 2), round(float(y), 2), int(v)]
-            annotations.append({
-                "id": len(annotations), "image_id": frame.frame_index, "track_id": int(frame.track_ids[i]),
-                "category_id": 1, "bbox": _round(np.array([x1, y1, x2 - x1, y2 - y1])),
-                "area": round((x2 - x1) * (y2 - y1), 2), "score": round(float(poses.scores[i]), 4),
-                "keypoints": flat, "keypoint_scores": _round(kscores, 4), "num_keypoints": int((vis == 2).sum()),
-            })
-    settings = dict(info.get("settings", {}))
-    settings.setdefault("keypoint_threshold", keypoint_threshold)
+        annotations += annotation_entries(frame, len(annotations), keypoint_threshold)
     return {
-        "info": {**info, "settings": settings, "version": __version__},
-        "images": images,
+        "info": info_entry(info, keypoint_threshold),
+        "images": [image_entry(m) for m in metas],
         "annotations": annotations,
-        "categories": [{
-            "id": 1, "name": "person", "supercategory": "person",
-            "keypoints": list(keypoint_names), "skeleton": [list(pair) for pair in skeleton],
-        }],
+        "categories": [category_entry(keypoint_names, skeleton)],
     }
 
 
@@ -161,6 +176,114 @@ def write_csv(path: str | Path, frames: Sequence[TrackedFrame], keypoint_names: 
         writer = csv.writer(f)
         writer.writerow(csv_header(keypoint_names))
         writer.writerows(csv_rows(frames))
+
+
+def prepare_output_dir(out_dir: Path) -> None:
+    """Create the output folder and check it can be written, with a one-line error if not."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".posetrack-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise PosetrackError(f"cannot write to output folder {out_dir}: {exc.strerror or exc}") from None
+
+
+class TrackWriter:
+    """Streams one video's JSON, CSV and optional overlay video to temporary files and renames them
+    into place on ``commit``, so memory does not grow with video length and nothing that looks
+    finished exists before the video is done.
+
+    The JSON is renamed last: its presence marks a completed video for resuming.
+
+    Args:
+        out_dir: output folder (must exist).
+        name: base name of ``<name>.json``, ``<name>.csv`` and ``<name>.mp4``.
+        keypoint_names: the K keypoint names.
+        keypoint_threshold: score at which a keypoint is marked visible (v = 2).
+        render: ``(fps, draw)`` to write ``<name>.mp4``, ``draw(image, frame)`` returning the overlay; or None.
+    """
+
+    def __init__(self, out_dir: Path, name: str, keypoint_names: Sequence[str], *,
+                 keypoint_threshold: float = DEFAULT_KEYPOINT_THRESHOLD,
+                 render: tuple[float, Callable[[np.ndarray, TrackedFrame | None], np.ndarray]] | None = None) -> None:
+        self.paths = {"json": out_dir / f"{name}.json", "csv": out_dir / f"{name}.csv"}
+        if render is not None:
+            self.paths["mp4"] = out_dir / f"{name}.mp4"
+        self._temps = {kind: out_dir / f".{name}.{kind}.partial" for kind in self.paths}
+        self._temps["mp4"] = out_dir / f".{name}.partial.mp4"  # the container is chosen by extension
+        self._annotations_tmp = out_dir / f".{name}.annotations.partial"
+        self.keypoint_names = list(keypoint_names)
+        self.threshold = keypoint_threshold
+        self._images: list[dict[str, Any]] = []
+        self._count = 0
+        self._render = render
+        self._video: Any = None
+        self._csv_file = open(self._temps["csv"], "w", newline="")
+        self._csv = csv.writer(self._csv_file)
+        self._csv.writerow(csv_header(keypoint_names))
+        self._ann_file = open(self._annotations_tmp, "w")
+
+    def add(self, meta: FrameMeta, frame: TrackedFrame | None, image: np.ndarray | None = None) -> None:
+        """Record one frame (``frame`` None or empty when it has no people)."""
+        self._images.append(image_entry(meta))
+        if frame is not None and len(frame):
+            for entry in annotation_entries(frame, self._count, self.threshold):
+                self._ann_file.write(("," if self._count else "") + json.dumps(entry, separators=(",", ":")))
+                self._count += 1
+            self._csv.writerows(csv_rows([frame]))
+        if self._render is not None and image is not None:
+            fps, draw = self._render
+            if self._video is None:
+                import cv2
+
+                size = (image.shape[1], image.shape[0])
+                self._video = cv2.VideoWriter(str(self._temps["mp4"]), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+                if not self._video.isOpened():
+                    raise PosetrackError(f"cannot write an overlay video into {self._temps['mp4'].parent}")
+            self._video.write(draw(image, frame))
+
+    @property
+    def annotations(self) -> int:
+        return self._count
+
+    def commit(self, info: dict[str, Any]) -> dict[str, Path]:
+        """Finish every file and move it into place; returns the final paths."""
+        self._close_handles()
+        with open(self._temps["json"], "w") as f:
+            f.write('{"info":' + json.dumps(info_entry(info, self.threshold), separators=(",", ":")))
+            f.write(',"images":' + json.dumps(self._images, separators=(",", ":")) + ',"annotations":[')
+            with open(self._annotations_tmp) as fragments:
+                shutil.copyfileobj(fragments, f)
+            f.write('],"categories":' + json.dumps([category_entry(self.keypoint_names)], separators=(",", ":")) + "}")
+            f.flush()
+            os.fsync(f.fileno())
+        self._annotations_tmp.unlink()
+        for kind in [k for k in self.paths if k != "json"] + ["json"]:
+            os.replace(self._temps[kind], self.paths[kind])
+        return dict(self.paths)
+
+    def abort(self) -> None:
+        """Remove every temporary file; earlier finished outputs stay untouched."""
+        self._close_handles()
+        for path in [*self._temps.values(), self._annotations_tmp]:
+            path.unlink(missing_ok=True)
+
+    def _close_handles(self) -> None:
+        for handle in (self._csv_file, self._ann_file):
+            if not handle.closed:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+
+    def __enter__(self) -> "TrackWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is not None:
+            self.abort()
 
 
 def document_to_frames(document: dict[str, Any]) -> tuple[list[TrackedFrame], list[FrameMeta], list[str]]:

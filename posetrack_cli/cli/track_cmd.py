@@ -48,11 +48,15 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
       posetrack track results.json --video frames/ --fps 25 -o tracks
       posetrack track results.json --video clip.mp4 --similarity iou --queue-length 10
     """
+    from dataclasses import asdict
+
     from tqdm import tqdm
 
     from posetrack_cli.flow import make_flow
+    from posetrack_cli.keypoints import COCO_KEYPOINTS
+    from posetrack_cli.outputs import TrackWriter, prepare_output_dir
     from posetrack_cli.pose_input import load_poses
-    from posetrack_cli.track_job import track_poses, write_tracks
+    from posetrack_cli.track_job import track_poses
     from posetrack_cli.video import ImageFolderSource, open_source
 
     config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
@@ -61,13 +65,14 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
         names = [p.name for p in frames.files] if isinstance(frames, ImageFolderSource) else None
         by_frame = load_poses(poses, names)
         flow = make_flow(flow_name, device=device, allow_download=not offline)
-        with tqdm(total=frames.frame_count, unit="frame", desc=source.name, disable=no_progress, leave=False) as bar:
-            tracked, metas = track_poses(by_frame, frames, flow, config, on_frame=lambda _: bar.update())
+        prepare_output_dir(out)
+        name = source.stem if source.is_file() else source.name
+        settings = {**asdict(config), **({"fps": fps} if names is not None else {})}
+        with TrackWriter(out, name, COCO_KEYPOINTS, keypoint_threshold=joint_threshold) as writer, \
+                tqdm(total=frames.frame_count, unit="frame", desc=source.name, disable=no_progress, leave=False) as bar:
+            count, tracks = track_poses(by_frame, frames, flow, writer, config, on_frame=lambda _: bar.update())
+            paths = writer.commit({"command": "track", "source": str(source), "poses": str(poses),
+                                   "models": {"flow": flow.name}, "settings": settings, "frames": count, "partial": False})
     finally:
         frames.close()
-    info = {"command": "track", "source": str(source), "poses": str(poses), "models": {"flow": flow.name},
-            "settings": {"fps": fps} if names is not None else {}, "complete": True}
-    name = source.stem if source.is_file() else source.name
-    json_path, csv_path = write_tracks(out, name, tracked, metas, info, config)
-    tracks = len({int(i) for f in tracked for i in f.track_ids})
-    click.echo(f"{source}: {len(metas)} frames, {sum(len(f) for f in tracked)} poses, {tracks} tracks -> {json_path}, {csv_path}")
+    click.echo(f"{source}: {count} frames, {writer.annotations} poses, {tracks} tracks -> {paths['json']}, {paths['csv']}")
