@@ -8,7 +8,6 @@ batch. Heatmaps are decoded (arg-max + quarter-pixel shift) and mapped back to f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -23,35 +22,8 @@ from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transfor
 from posetrack_cli.heatmaps import decode_heatmaps, merge_flip
 from posetrack_cli.keypoints import flip_permutation
 from posetrack_cli.models.pose_resnet import fold_batchnorm
+from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.types import Detections, Poses
-
-
-@dataclass(frozen=True)
-class EstimatorConfig:
-    """Inference settings.
-
-    Attributes:
-        input_size: ``(width, height)`` of the network input (192x256 or 288x384 for released files).
-        padding: enlargement of the aspect-padded box (the paper's 1.25).
-        flip_test: average with the horizontally flipped crop, as the released results do.
-        batch_size: crops per forward pass (with the flip test each person is two crops).
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-    """
-
-    input_size: tuple[int, int] = (192, 256)
-    padding: float = 1.25  # paper: box enlarged 1.25x before cropping
-    flip_test: bool = True  # released COCO numbers use it
-    batch_size: int = 16  # crops per forward; on CPU larger batches fall out of cache (benchmarks/pose_net.py)
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        w, h = self.input_size
-        if w < 32 or h < 32 or w % 32 or h % 32:
-            raise ValueError(f"input_size must be multiples of 32 of at least 32, got {w}x{h}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.padding <= 0:
-            raise ValueError(f"padding must be > 0, got {self.padding}")
 
 
 class PoseEstimator:

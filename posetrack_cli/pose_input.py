@@ -19,7 +19,7 @@ from posetrack_cli.outputs import document_to_frames, read_json
 from posetrack_cli.types import Poses
 
 
-def _frame_index(image_id: Any, file_names: Sequence[str] | None, where: str) -> int:
+def frame_index(image_id: Any, file_names: Sequence[str] | None, where: str) -> int:
     if isinstance(image_id, bool):
         raise PosetrackError(f"{where}: image_id must be a frame index or a frame file name, got {image_id!r}")
     if isinstance(image_id, (int, np.integer)) or (isinstance(image_id, float) and image_id.is_integer()):
@@ -63,7 +63,7 @@ def _results_to_poses(items: list[Any], path: Path, file_names: Sequence[str] | 
         else:
             seen = kps[scores > 0] if (scores > 0).any() else kps
             box = np.concatenate([seen[:, :2].min(0), seen[:, :2].max(0)]).astype(np.float32)
-        index = _frame_index(item["image_id"], file_names, where)
+        index = frame_index(item["image_id"], file_names, where)
         grouped.setdefault(index, []).append((kps[:, :2], scores, box, float(item.get("score", 1.0))))
     return {
         index: Poses(np.stack([e[0] for e in entries]), np.stack([e[1] for e in entries]),

@@ -56,8 +56,16 @@ class Frame:
     file_name: str | None = None
 
 
-class FrameSizeChanged(PosetrackError):
+class FrameStopped(PosetrackError):
+    """Reading stopped partway: the frames before are good, the rest cannot be used."""
+
+
+class FrameSizeChanged(FrameStopped):
     """A frame's size differs from the first frame's."""
+
+
+class FrameUnreadable(FrameStopped):
+    """An image of a frame folder (after the first) cannot be decoded."""
 
 
 def natural_key(name: str) -> list[object]:
@@ -133,15 +141,15 @@ class ImageFolderSource:
         first = self._read(self.files[0])
         self.height, self.width = first.shape[:2]
 
-    def _read(self, file: Path) -> np.ndarray:
+    def _read(self, file: Path, error: type[PosetrackError] = PosetrackError) -> np.ndarray:
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if image is None:
-            raise PosetrackError(f"cannot read image {file} (corrupt or not an image)")
+            raise error(f"cannot read image {file} (corrupt or not an image)")
         return image
 
     def frames(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
-            image = self._read(file)
+            image = self._read(file, FrameUnreadable)
             if image.shape[:2] != (self.height, self.width):
                 raise FrameSizeChanged(
                     f"{file}: image is {image.shape[1]}x{image.shape[0]}, the sequence started at {self.width}x{self.height}"

@@ -46,6 +46,8 @@ def main() -> None:
 
     \b
     Examples:
+      posetrack run video.mp4
+      posetrack run videos/ --render -o results
       posetrack track results.json --video clip.mp4
       posetrack weights list
       posetrack weights download pose_resnet50_256x192
@@ -56,9 +58,11 @@ def main() -> None:
 
 def _register() -> None:
     from posetrack_cli.cli.evaluate_cmd import evaluate
+    from posetrack_cli.cli.run_cmd import run
     from posetrack_cli.cli.track_cmd import track
     from posetrack_cli.cli.weights_cmd import weights
 
+    main.add_command(run)
     main.add_command(track)
     main.add_command(evaluate)
     main.add_command(weights)

@@ -1,0 +1,172 @@
+"""End-to-end `posetrack run` pipeline cost on this machine, per stage, and its memory use.
+
+Part 1 runs the real Pipeline (decode thread, detector, DIS flow, flow boxes + NMS, top-down pose
+network with flip test, tracker, streaming writer) on a rendered 640x360 clip with N people, for
+each preset's architectures at their real input sizes. Weights are random (none can be
+downloaded here; speed does not depend on their values), so the detector runs its real forward
+pass but hands the pipeline the clip's true person boxes, and the pose stage sees N people as it
+would on a real clip. It prints ms/frame per stage, end-to-end fps, and the ratio of end-to-end
+time to the sum of the model stages (detect + flow + crops/pose): the pipeline's own overhead.
+
+Part 2 runs a light configuration (boxes given, ResNet-18 at 64x64, no flip) on 100 and 1,000
+frames, each in a fresh process, and prints peak resident memory: streaming must keep it flat.
+
+    python benchmarks/pipeline.py [--frames 40] [--people 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
+
+from synthetic import Person, linear_path, render  # noqa: E402
+
+from posetrack_cli.checkpoints import InputNorm  # noqa: E402
+from posetrack_cli.detector import PersonDetector, build_detector  # noqa: E402
+from posetrack_cli.estimator import EstimatorConfig, PoseEstimator  # noqa: E402
+from posetrack_cli.flow import make_flow  # noqa: E402
+from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
+from posetrack_cli.models.pose_resnet import pose_resnet  # noqa: E402
+from posetrack_cli.outputs import TrackWriter  # noqa: E402
+from posetrack_cli.pipeline import Pipeline, PipelineConfig  # noqa: E402
+from posetrack_cli.presets import PRESETS  # noqa: E402
+from posetrack_cli.types import Detections  # noqa: E402
+from posetrack_cli.video import open_source  # noqa: E402
+from posetrack_cli.weights import load_manifest  # noqa: E402
+
+SIZE = (640, 360)
+
+
+def make_clip(path: Path, frames: int, people: int) -> list[Person]:
+    """A rendered mp4 of ``people`` walkers; returns them (their boxes are the ground truth)."""
+    rng = np.random.default_rng(0)
+    crowd = [Person(rng.uniform(110, 160), linear_path((rng.uniform(20, 560), rng.uniform(5, 180)),
+                                                       (rng.uniform(-3, 3), rng.uniform(-1, 1)), frames), seed=i)
+             for i in range(people)]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, SIZE)
+    chunk = 50  # render in chunks: memory of this script stays small too
+    for start in range(0, frames, chunk):
+        n = min(chunk, frames - start)
+        shifted = [Person(p.height, p.path[start:start + n], p.seed) for p in crowd]
+        for frame in render(shifted, n, SIZE):
+            writer.write(frame)
+    writer.release()
+    return crowd
+
+
+class TimedTruthDetector:
+    """Runs a real detector forward (timed by the pipeline) and returns the clip's true boxes."""
+
+    def __init__(self, detector: PersonDetector, crowd: list[Person]) -> None:
+        self.detector, self.crowd, self.name, self.t = detector, crowd, detector.name, -1
+
+    def detect(self, frames: list[np.ndarray]) -> list[Detections]:
+        self.detector.detect(frames)
+        self.t += 1
+        boxes = np.stack([p.box(self.t) for p in self.crowd])
+        return [Detections(boxes, np.full(len(boxes), 0.99))]
+
+
+class TruthBoxes:
+    name = "truth"
+
+    def __init__(self, crowd: list[Person]) -> None:
+        self.crowd = crowd
+
+    def get(self, index: int) -> Detections:
+        boxes = np.stack([p.box(index) for p in self.crowd])
+        return Detections(boxes, np.full(len(boxes), 0.99))
+
+
+def random_estimator(depth: int, input_size: tuple[int, int], flip: bool) -> PoseEstimator:
+    model = pose_resnet(depth=depth)
+    torch.nn.init.constant_(model.final_layer.bias, 0.5)  # joints "confident": people are kept and tracked
+    return PoseEstimator(model, norm=InputNorm("rgb"), keypoint_names=COCO_KEYPOINTS,
+                         config=EstimatorConfig(input_size=input_size, flip_test=flip, device="cpu"))
+
+
+def run_preset(name: str, clip: Path, crowd: list[Person], out: Path) -> dict[str, float]:
+    preset = PRESETS[name]
+    entry = load_manifest()[preset.pose]
+    depth = int(preset.pose.split("resnet")[1].split("_")[0])
+    weights = out / f"{preset.detector}.pth"
+    torch.save(build_detector(preset.detector).state_dict(), weights)
+    detector = TimedTruthDetector(PersonDetector(preset.detector, weights), crowd)
+    pipeline = Pipeline(random_estimator(depth, entry.input_size, True), make_flow(preset.flow), PipelineConfig(), detector)
+    source = open_source(clip)
+    with TrackWriter(out, name, COCO_KEYPOINTS) as writer:
+        result = pipeline.run(source, writer)
+        writer.commit({})
+    source.close()
+    times = {k: v / result.frames * 1e3 for k, v in result.times.as_dict().items()}
+    times["total"] = result.seconds / result.frames * 1e3
+    return times
+
+
+def memory_run(frames: int) -> None:
+    """Child process: process ``frames`` frames with a light configuration, print peak RSS in MiB."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        crowd = make_clip(clip, frames, 5)
+        pipeline = Pipeline(random_estimator(18, (64, 64), False), make_flow("dis-ultrafast"), PipelineConfig())
+        source = open_source(clip)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with TrackWriter(Path(tmp), "clip", COCO_KEYPOINTS) as writer:
+            result = pipeline.run(source, writer, boxes=TruthBoxes(crowd))
+            writer.commit({})
+        assert result.frames == frames
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{before / 1024:.1f} {peak / 1024:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--people", type=int, default=5)
+    parser.add_argument("--presets", nargs="+", default=sorted(PRESETS))
+    parser.add_argument("--memory-frames", type=int, nargs=2, default=(100, 1000))
+    parser.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_run:
+        memory_run(args.memory_run)
+        return
+
+    print(f"# pipeline: {SIZE[0]}x{SIZE[1]}, {args.people} people, {args.frames} frames, CPU "
+          f"({platform.machine()}, {torch.get_num_threads()} threads), torch {torch.__version__}, flip test on")
+    header = ["preset", "decode", "detect", "flow", "crops+pose", "track", "write", "end-to-end", "fps", "e2e/models"]
+    print(" ".join(f"{h:>11}" for h in header))
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        crowd = make_clip(clip, args.frames, args.people)
+        for name in args.presets:
+            t = run_preset(name, clip, crowd, Path(tmp))
+            models = t["detect"] + t["flow"] + t["pose"]
+            row = [t["decode"], t["detect"], t["flow"], t["pose"], t["track"], t["write"], t["total"]]
+            print(f"{name:>11} " + " ".join(f"{v:>11.1f}" for v in row)
+                  + f" {1000 / t['total']:>11.3f} {t['total'] / models:>11.3f}", flush=True)
+    print("(ms per frame; e2e/models = end-to-end time / (detect + flow + crops+pose))")
+    print()
+    print("# peak resident memory, light configuration (boxes given, ResNet-18 64x64, no flip, DIS ultrafast)")
+    print(f"{'frames':>7} {'after load MiB':>15} {'peak MiB':>9}")
+    peaks = []
+    for frames in args.memory_frames:
+        out = subprocess.run([sys.executable, __file__, "--memory-run", str(frames)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        peaks.append(float(out[1]))
+        print(f"{frames:>7} {float(out[0]):>15.1f} {float(out[1]):>9.1f}")
+    print(f"growth {args.memory_frames[0]} -> {args.memory_frames[1]} frames: {100 * (peaks[1] / peaks[0] - 1):+.1f} %")
+
+
+if __name__ == "__main__":
+    main()

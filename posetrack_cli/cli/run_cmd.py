@@ -1,0 +1,148 @@
+"""``posetrack run SOURCE...``: the whole pipeline on videos, folders of videos, or frame folders."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from posetrack_cli.flow import FLOW_NAMES
+from posetrack_cli.pipeline import PipelineConfig
+from posetrack_cli.presets import PRESETS
+from posetrack_cli.settings import DETECTORS, EstimatorConfig
+from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
+from posetrack_cli.video import DEFAULT_IMAGE_FPS
+
+PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
+              show_default=True, help="Output folder.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="fast", show_default=True,
+              help="fast: MobileNetV3 detector + ResNet-50 256x192; accurate: ResNet-50-FPN v2 detector + ResNet-152 384x288.")
+@click.option("--detector", type=click.Choice(DETECTORS), help="Detector (overrides the preset).")
+@click.option("--detector-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Local detector weights (torchvision layout) instead of the manifest's.")
+@click.option("--detector-size", type=click.IntRange(128, 4096),
+              help="Shorter side frames are resized to for detection [default: the model's 800]; smaller is faster.")
+@click.option("--detections", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Boxes from a COCO-results JSON instead of a detector (one SOURCE only).")
+@click.option("--pose", help="Pose model by manifest name (overrides the preset; see `posetrack weights list`).")
+@click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Local pose checkpoint in any supported layout (MSRA, mmpose 0.x/1.x, posetrack train).")
+@click.option("--input-size", help="Pose input WIDTHxHEIGHT for a checkpoint that does not record it, e.g. 192x256.")
+@click.option("--flow", "flow_name", type=click.Choice(FLOW_NAMES), help="Optical flow (overrides the preset).")
+@click.option("--similarity", type=click.Choice(SIMILARITIES), default=TRACK.similarity, show_default=True)
+@click.option("--queue-length", type=click.IntRange(1, 1000), default=TRACK.queue_length, show_default=True,
+              help="L_Q: frames of tracked poses a new pose is compared against.")
+@click.option("--min-similarity", type=click.FloatRange(0, 1), default=TRACK.min_similarity, show_default=True)
+@click.option("--det-threshold", type=click.FloatRange(0, 1), default=PIPE.detection_threshold, show_default=True,
+              help="Detector boxes scoring below are dropped (paper: 0.5).")
+@click.option("--joint-threshold", type=click.FloatRange(0, 1), default=PIPE.joint_threshold, show_default=True,
+              help="Joints scoring below are not trusted (paper: 0.4).")
+@click.option("--nms-iou", type=click.FloatRange(0, 1), default=PIPE.nms_iou, show_default=True,
+              help="IoU above which a detection and a flow box are one person.")
+@click.option("--no-flip-test", is_flag=True, help="Skip the flip test (about 2x faster pose, slightly less accurate).")
+@click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
+              help="Crops per pose-network forward.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with skeletons and ids drawn.")
+@click.option("--recursive", is_flag=True, help="Look for videos in subfolders of folder SOURCEs too.")
+@click.option("--overwrite", is_flag=True, help="Redo inputs whose outputs are already complete.")
+@click.option("--offline", is_flag=True, help="Never download model files.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_IMAGE_FPS, show_default=True,
+              help="Frame rate of frame folders (videos carry their own timestamps).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None, detector_weights: Path | None,
+        detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
+        flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
+        joint_threshold: float, nms_iou: float, no_flip_test: bool, batch_size: int, device: str, render: bool,
+        recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool) -> None:
+    """Find, estimate and track every person in videos.
+
+    SOURCE is a video file, a folder of videos (a batch), or a folder of images taken as one
+    sequence in natural order. Per input, writes OUT/<name>.json and OUT/<name>.csv (and
+    OUT/<name>.mp4 with --render), plus OUT/summary.csv for the batch. Inputs already done
+    with the same settings are skipped on a rerun. Model files are downloaded on first use.
+
+    \b
+    Examples:
+      posetrack run video.mp4
+      posetrack run videos/ --recursive -o results --render
+      posetrack run frames/ --fps 25 --preset accurate --device cuda
+      posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
+    """
+    from tqdm import tqdm
+
+    from posetrack_cli.batch import expand_sources, format_summary, run_batch, settings_key
+    from posetrack_cli.detector import load_detector
+    from posetrack_cli.device import resolve_device
+    from posetrack_cli.errors import PosetrackError
+    from posetrack_cli.flow import make_flow
+    from posetrack_cli.outputs import prepare_output_dir
+    from posetrack_cli.pipeline import Pipeline
+    from posetrack_cli.presets import load_estimator, parse_size
+    from posetrack_cli.run_job import make_processor
+
+    chosen = PRESETS[preset]
+    items, missing = expand_sources(sources, recursive)
+    if detections is not None and len(items) + len(missing) > 1:
+        raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
+    prepare_output_dir(out)
+
+    # Models are loaded once for the whole batch.
+    allow = not offline
+    torch_device = resolve_device(device)
+    estimator = load_estimator(pose=pose or chosen.pose, pose_weights=pose_weights,
+                               input_size=parse_size(input_size) if input_size else None, device=device,
+                               batch_size=batch_size, flip_test=not no_flip_test, allow_download=allow)
+    flow = make_flow(flow_name or chosen.flow, device=device, allow_download=allow)
+    tracker_config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
+    config = PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints, tracker_config)
+    person_detector = None
+    if detections is None:
+        person_detector = load_detector(detector or chosen.detector, weights=detector_weights, device=torch_device,
+                                        score_threshold=det_threshold, allow_download=allow, min_size=detector_size)
+    pipeline = Pipeline(estimator, flow, config, person_detector)
+
+    models = {
+        "detector": f"file:{detections}" if detections else (str(detector_weights) if detector_weights else (detector or chosen.detector)),
+        "pose": str(pose_weights) if pose_weights else (pose or chosen.pose),
+        "flow": flow.name,
+    }
+    settings = {**{k: v for k, v in asdict(config).items() if k not in ("tracker", "prefetch")},
+                **asdict(tracker_config), "flip_test": not no_flip_test, "detector_size": detector_size,
+                "input_size": list(estimator.config.input_size), "image_fps": fps, "render": render}
+    key = settings_key(models, settings)
+    info = {"command": "run", "models": models, "settings": settings, "settings_key": key}
+
+    batch_bar = tqdm(total=len(items), unit="video", desc="batch", position=0, disable=no_progress or len(items) < 2)
+
+    def video_bar(name: str, total: int | None) -> tqdm:
+        return tqdm(total=total, unit="frame", desc=name, position=1 if len(items) > 1 else 0, leave=False,
+                    disable=no_progress)
+
+    process = make_processor(pipeline, out, keypoint_names=list(estimator.keypoint_names), info=info, render=render,
+                             image_fps=fps, detections_file=detections, progress=video_bar)
+
+    def after(result) -> None:  # noqa: ANN001 - ItemResult
+        batch_bar.update()
+        if result.status in ("failed", "partial"):
+            word = "error" if result.status == "failed" else "warning"
+            tqdm.write(f"posetrack: {word}: {result.input}: {result.reason}", file=sys.stderr)
+
+    for result in missing:
+        click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
+    try:
+        results = run_batch(items, process, out, key=key, overwrite=overwrite, render=render, earlier=missing,
+                            on_item=after)
+    finally:
+        batch_bar.close()
+    click.echo(format_summary(results))
+    click.echo(f"outputs and summary.csv in {out}")
+    if any(r.status == "failed" for r in results):
+        raise SystemExit(1)

@@ -1,0 +1,40 @@
+"""Settings dataclasses that the command line reads its defaults from.
+
+Kept free of heavy imports (torch) so that ``posetrack --help`` starts instantly; the modules that
+do the work import their settings from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# torchvision COCO Faster R-CNN architectures posetrack can run as its person detector.
+DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2")
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Inference settings.
+
+    Attributes:
+        input_size: ``(width, height)`` of the network input (192x256 or 288x384 for released files).
+        padding: enlargement of the aspect-padded box (the paper's 1.25).
+        flip_test: average with the horizontally flipped crop, as the released results do.
+        batch_size: crops per forward pass (with the flip test each person is two crops).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
+    input_size: tuple[int, int] = (192, 256)
+    padding: float = 1.25  # paper: box enlarged 1.25x before cropping
+    flip_test: bool = True  # released COCO numbers use it
+    batch_size: int = 16  # crops per forward; on CPU larger batches fall out of cache (benchmarks/pose_net.py)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        w, h = self.input_size
+        if w < 32 or h < 32 or w % 32 or h % 32:
+            raise ValueError(f"input_size must be multiples of 32 of at least 32, got {w}x{h}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.padding <= 0:
+            raise ValueError(f"padding must be > 0, got {self.padding}")
