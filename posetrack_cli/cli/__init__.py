@@ -49,13 +49,16 @@ def main() -> None:
       posetrack weights list
       posetrack weights download pose_resnet50_256x192
       posetrack weights inspect weights/res50_coco_256x192-ec54d7f3_20200709.pth
+      posetrack evaluate posetrack_data/annotations/val/ out/
     """
 
 
 def _register() -> None:
+    from posetrack_cli.cli.evaluate_cmd import evaluate
     from posetrack_cli.cli.weights_cmd import weights
 
     main.add_command(weights)
+    main.add_command(evaluate)
 
 
 _register()

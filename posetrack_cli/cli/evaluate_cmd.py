@@ -1,0 +1,67 @@
+"""``posetrack evaluate GT PRED``: PoseTrack mAP and MOTA, or COCO keypoint AP."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from posetrack_cli.evaluation import formats, report
+from posetrack_cli.evaluation.coco import coco_keypoint_ap
+from posetrack_cli.evaluation.posetrack import evaluate_posetrack
+from posetrack_cli.outputs import atomic_write
+
+
+def _describe(sequences: list[formats.PoseSequence], path: Path) -> str:
+    kinds = Counter(s.format for s in sequences)
+    return ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + f" file{'s' if len(sequences) > 1 else ''} ({path})"
+
+
+@click.command()
+@click.argument("gt", type=click.Path(exists=True, path_type=Path))
+@click.argument("pred", type=click.Path(exists=True, path_type=Path))
+@click.option("--metric", type=click.Choice(["posetrack", "coco"]), default="posetrack", show_default=True,
+              help="posetrack: per-joint AP (PCKh@0.5) and MOTA, MOTP, precision, recall. "
+                   "coco: COCO keypoint AP/AR (pycocotools).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the numbers to this JSON file.")
+def evaluate(gt: Path, pred: Path, metric: str, json_path: Path | None) -> None:
+    """Score predictions against ground truth, as the PoseTrack and COCO benchmarks do.
+
+    \b
+    --metric posetrack (default): GT and PRED are files or folders of one JSON per
+    sequence, paired by file name (two files pair with each other). Each may be
+    PoseTrack 2017 (annolist), PoseTrack 2018 (COCO-like with track_id, bbox_head)
+    or posetrack's own output. Joints pair by name; the table says which were scored.
+    \b
+    --metric coco: GT is a COCO person-keypoint file, PRED a COCO results list or
+    posetrack's output for a folder of those images (frames found by file name).
+
+    \b
+    Examples:
+      posetrack evaluate posetrack_data/annotations/val/ out/
+      posetrack evaluate gt/000342_mpii_test.json out/000342_mpii_test.json --json scores.json
+      posetrack evaluate person_keypoints_val2017.json results.json --metric coco
+    """
+    if metric == "posetrack":
+        gts, preds = formats.read_sequences(gt), formats.read_sequences(pred)
+        if gt.is_file() and pred.is_file():  # two files named on the command line belong together
+            preds = [dataclasses.replace(preds[0], name=gts[0].name)]
+        click.echo(f"ground truth: {_describe(gts, gt)}; predictions: {_describe(preds, pred)}")
+        metrics = evaluate_posetrack(gts, preds)
+        text, document = report.posetrack_table(metrics), report.posetrack_json(metrics)
+    else:
+        gt_doc, results = formats.read_coco_inputs(gt, pred)
+        stats = coco_keypoint_ap(gt_doc, results)
+        people = sum(1 for a in gt_doc["annotations"] if a.get("num_keypoints", 0) > 0 and not a.get("iscrowd"))
+        text = report.coco_table(stats, num_images=len(gt_doc["images"]), num_people=people, num_results=len(results))
+        document = report.coco_json(stats)
+    click.echo(text)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(json_path) as f:
+            json.dump({"ground_truth": str(gt), "predictions": str(pred), **document}, f, indent=1)
+        click.echo(f"wrote {json_path}")

@@ -1,0 +1,1 @@
+"""Accuracy against ground truth: PoseTrack mAP (PCKh@0.5) and MOTA, and COCO keypoint AP."""
