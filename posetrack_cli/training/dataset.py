@@ -116,8 +116,3 @@ class TopDownDataset(torch.utils.data.Dataset):
             "ok": True,
             "index": index,
         }
-
-
-def worker_init(_: int) -> None:
-    """DataLoader workers: one OpenCV thread each, so workers do not fight over the cores."""
-    cv2.setNumThreads(1)
