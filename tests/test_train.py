@@ -290,7 +290,7 @@ def test_cli_trains_warns_about_missing_images_and_guards_the_output(small_set: 
 def test_cli_refuses_files_that_are_not_coco_keypoints_in_one_line(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
-    result = CliRunner().invoke(main, ["train", str(path), "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(main, ["train", str(path), "--init", "scratch", "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("posetrack: error:") and message in lines[0]

@@ -122,8 +122,9 @@ def train(ctx: click.Context, annotations: tuple[Path, ...], images: Path | None
       posetrack train my_people.json --init scratch --depth 18 --input-size 96x128 --batch-size 8 --device cpu
     """
     from posetrack_cli.checkpoints import load_pose_checkpoint
+    from posetrack_cli.device import resolve_device
     from posetrack_cli.training.data import load_keypoint_annotations
-    from posetrack_cli.training.initialise import is_checkpoint_init, resolve_init_path
+    from posetrack_cli.training.initialise import check_architecture, is_checkpoint_init, start_file
     from posetrack_cli.training.loop import CHECKPOINT_NAME, RunOptions, TrainConfig, read_saved_run
     from posetrack_cli.training.loop import train as run_training
     from posetrack_cli.training.validate import CocoValidation
@@ -134,36 +135,37 @@ def train(ctx: click.Context, annotations: tuple[Path, ...], images: Path | None
     schedule["depth"] = int(schedule["depth"])
     given = {name for name in _SCHEDULE if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
 
-    # Settle what run this is before reading a large annotation file.
+    # Settle the device, the run, its recipe and starting weights before reading a large annotation file.
+    resolve_device(device)
     saved = read_saved_run(output) if resume else None
-    if saved is None and (output / CHECKPOINT_NAME).exists():
-        raise PosetrackError(f"{output} already holds a training run ({CHECKPOINT_NAME}); continue it with --resume or choose another --output")
-
-    samples, skipped = load_keypoint_annotations(annotations, images)
-    click.echo(f"read {len(samples)} people from {len(samples.image_paths)} images ({', '.join(str(a) for a in annotations[:3])}"
-               f"{', ...' if len(annotations) > 3 else ''})")
-    if skipped.total:
-        warn(skipped.summary())
-    validation = None
-    if val_path is not None:
-        validation = CocoValidation.from_file(val_path, val_images)
-        click.echo(f"validation: {len(validation.samples)} people from {len(validation.samples.image_paths)} images ({val_path})")
-
     if saved is not None:
         config = dataclasses.replace(saved.config, **{name: schedule[name] for name in given})
     else:
+        if (output / CHECKPOINT_NAME).exists():
+            raise PosetrackError(f"{output} already holds a training run ({CHECKPOINT_NAME}); continue it with --resume or choose another --output")
         values = dict(schedule)
-        if is_checkpoint_init(schedule["init"]):
+        start = start_file(schedule["init"], schedule["depth"], progress=not no_progress)
+        if start is not None and is_checkpoint_init(schedule["init"]):
             # Fine-tuning keeps the checkpoint's architecture and, unless told otherwise, its input size.
-            _, info = load_pose_checkpoint(resolve_init_path(schedule["init"], progress=not no_progress))
-            if "depth" not in given:
-                values["depth"] = info.spec.depth
+            _, info = load_pose_checkpoint(start)
+            values["depth"] = values["depth"] if "depth" in given else info.spec.depth
             values["deconv_channels"] = info.spec.deconv_channels
+            check_architecture(info, values["depth"], values["deconv_channels"])
             if "input_size" not in given and info.input_size is not None:
                 values["input_size"] = info.input_size
         try:
             config = TrainConfig(**values)
         except ValueError as exc:
             raise PosetrackError(str(exc)) from None
+    validation = None
+    if val_path is not None:
+        validation = CocoValidation.from_file(val_path, val_images)
+        click.echo(f"validation: {len(validation.samples)} people from {len(validation.samples.image_paths)} images ({val_path})")
+
+    samples, skipped = load_keypoint_annotations(annotations, images)
+    click.echo(f"read {len(samples)} people from {len(samples.image_paths)} images ({', '.join(str(a) for a in annotations[:3])}"
+               f"{', ...' if len(annotations) > 3 else ''})")
+    if skipped.total:
+        warn(skipped.summary())
     options = RunOptions(device=device, workers=workers, amp=amp, progress=not no_progress, val_every=val_every)
     run_training(config, samples, output, options=options, validation=validation, resume=saved, log=click.echo, warn=warn)

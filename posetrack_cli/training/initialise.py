@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from posetrack_cli.checkpoints import IMAGENET_MEAN, IMAGENET_STD, InputNorm, load_pose_checkpoint, read_checkpoint
+from posetrack_cli.checkpoints import IMAGENET_MEAN, IMAGENET_STD, CheckpointInfo, InputNorm, load_pose_checkpoint, read_checkpoint
 from posetrack_cli.errors import CheckpointError, PosetrackError
 from posetrack_cli.models.pose_resnet import PoseResNet, PoseResNetSpec
 
@@ -57,6 +57,20 @@ def resolve_init_path(init: str, *, allow_download: bool = True, progress: bool 
     raise PosetrackError(f"--init {init!r} is neither 'imagenet', 'scratch', a checkpoint file, nor a known pose model ({known})")
 
 
+def start_file(init: str, depth: int, *, allow_download: bool = True, progress: bool = True) -> Path | None:
+    """The weights file a run starts from (downloading it on first use), or None from scratch.
+
+    Called before the training data is read, so a missing file or a typo is reported at once.
+    """
+    if init == "scratch":
+        return None
+    if init == "imagenet":
+        from posetrack_cli import weights as W
+
+        return W.resolve(f"resnet{depth}_imagenet", allow_download=allow_download, progress=progress)[1]
+    return resolve_init_path(init, allow_download=allow_download, progress=progress)
+
+
 def load_imagenet_backbone(model: PoseResNet, path: Path) -> None:
     """Copy torchvision ResNet ImageNet weights into ``model``'s backbone, every tensor accounted for.
 
@@ -76,6 +90,16 @@ def load_imagenet_backbone(model: PoseResNet, path: Path) -> None:
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[-1].strip()[:160]
             raise CheckpointError(f"{path} does not fit a ResNet-{model.spec.depth} backbone ({name}: {first})") from None
+
+
+def check_architecture(info: CheckpointInfo, depth: int, deconv_channels: Sequence[int]) -> None:
+    """Refuse to fine-tune a checkpoint as a network of another shape."""
+    spec = info.spec
+    if spec.depth != depth or tuple(spec.deconv_channels) != tuple(deconv_channels):
+        raise PosetrackError(
+            f"{info.path.name} is a ResNet-{spec.depth} with deconvolution widths {list(spec.deconv_channels)}, "
+            f"not the ResNet-{depth} with {list(deconv_channels)} asked for (leave --depth out when fine-tuning)"
+        )
 
 
 def initial_model(
@@ -103,26 +127,20 @@ def initial_model(
             count disagrees with what was asked for.
     """
     k = len(keypoint_names)
-    with torch.random.fork_rng(devices=[]):  # a seeded initialisation, without touching the caller's RNG
-        torch.manual_seed(seed)
-        if not is_checkpoint_init(init):
+    path = start_file(init, depth, allow_download=allow_download, progress=progress)
+    if not is_checkpoint_init(init):
+        with torch.random.fork_rng(devices=[]):  # a seeded initialisation, without touching the caller's RNG
+            torch.manual_seed(seed)
             model = PoseResNet(PoseResNetSpec(depth, k, tuple(deconv_channels)))
-            if init == "scratch":
-                return StartingPoint(model.train(), TRAINING_NORM, f"random ResNet-{depth} (from scratch)")
-            from posetrack_cli import weights as W
+        if path is None:
+            return StartingPoint(model.train(), TRAINING_NORM, f"random ResNet-{depth} (from scratch)")
+        load_imagenet_backbone(model, path)
+        return StartingPoint(model.train(), TRAINING_NORM, f"ImageNet ResNet-{depth} from {path}")
 
-            _, path = W.resolve(f"resnet{depth}_imagenet", allow_download=allow_download, progress=progress)
-            load_imagenet_backbone(model, path)
-            return StartingPoint(model.train(), TRAINING_NORM, f"ImageNet ResNet-{depth} from {path}")
-
-    path = resolve_init_path(init, allow_download=allow_download, progress=progress)
+    assert path is not None
     model, info = load_pose_checkpoint(path)
     spec = info.spec
-    if spec.depth != depth or tuple(spec.deconv_channels) != tuple(deconv_channels):
-        raise PosetrackError(
-            f"{path.name} is a ResNet-{spec.depth} with deconvolution widths {list(spec.deconv_channels)}, "
-            f"not the ResNet-{depth} with {list(deconv_channels)} asked for (leave --depth out when fine-tuning)"
-        )
+    check_architecture(info, depth, deconv_channels)
     if spec.num_keypoints != k:
         raise PosetrackError(
             f"{path.name} predicts {spec.num_keypoints} keypoints but the training data has {k}; "
