@@ -317,5 +317,7 @@ def test_one_epoch_on_the_coco_sample_with_validation(shared_data: Path, tmp_pat
     with open(out / "history.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert 0.0 <= float(row["AP"]) <= 1.0 and np.isfinite(float(row["loss"]))
-    assert (out / "best.pth").is_file() and (out / "final.pth").is_file()
+    best = torch.load(out / "best.pth", weights_only=True)
+    assert best["epoch"] == 1 and best["metrics"]["AP"] == pytest.approx(float(row["AP"]), abs=1e-4)
+    assert (out / "final.pth").is_file()
     PoseEstimator.from_checkpoint(out / "final.pth", device="cpu")
