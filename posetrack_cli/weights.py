@@ -25,7 +25,7 @@ from posetrack_cli.errors import WeightsError
 
 ENV_WEIGHTS = "POSETRACK_WEIGHTS"
 ENV_MANIFEST = "POSETRACK_MANIFEST"
-KINDS = ("pose", "detector", "flow")
+KINDS = ("pose", "detector", "flow", "backbone")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class WeightFile:
 
     Attributes:
         name: short name used on the command line (``pose_resnet50_256x192``).
-        kind: ``pose``, ``detector`` or ``flow``.
+        kind: ``pose``, ``detector``, ``flow``, or ``backbone`` (ImageNet weights training starts from).
         filename: the file's name in the weights folder (the publisher's own).
         url: where it is downloaded from.
         sha256: full hex digest, or the publisher's prefix of it (at least 8 hex digits).
@@ -44,7 +44,7 @@ class WeightFile:
         input_size: ``(width, height)`` the pose model was trained at, for pose files.
         keypoints: keypoint set name (``coco``) for pose files.
         norm: ``{"channel_order", "mean", "std"}`` for pose files.
-        architecture: torchvision builder name, for detector and flow files.
+        architecture: torchvision builder name, for detector, flow and backbone files.
     """
 
     name: str
@@ -70,11 +70,19 @@ class WeightFile:
 
 
 def load_manifest(path: str | Path | None = None) -> dict[str, WeightFile]:
-    """The known files by name, from ``path``, ``$POSETRACK_MANIFEST``, or the installed manifest."""
+    """The known files by name, from ``path``, ``$POSETRACK_MANIFEST``, or the built-in manifest.
+
+    The built-in manifest is the source checkout's ``weights/manifest.json`` when posetrack runs from
+    one (the same rule as ``weights_dir``: a second checkout or worktree run with ``python -m`` reads
+    its own manifest, not the one the editable install points at), else the installed package's.
+    """
     path = path or os.environ.get(ENV_MANIFEST)
+    checkout = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
     try:
         if path:
             text = Path(path).read_text()
+        elif checkout.is_file():
+            text = checkout.read_text()
         else:
             text = resources.files("posetrack_cli.manifest").joinpath("manifest.json").read_text()
         doc = json.loads(text)

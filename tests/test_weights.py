@@ -20,13 +20,15 @@ from posetrack_cli.models.pose_resnet import pose_resnet
 def test_builtin_manifest_describes_every_file() -> None:
     manifest = W.load_manifest()
     kinds = {e.kind for e in manifest.values()}
-    assert kinds == {"pose", "detector", "flow"}
+    assert kinds == {"pose", "detector", "flow", "backbone"}
     for entry in manifest.values():
         assert entry.url.startswith("https://") and entry.filename in entry.url
         assert entry.sha256 in entry.filename  # the publisher's digest prefix is in the name
         if entry.kind == "pose":
             assert entry.input_size in {(192, 256), (288, 384)}
             assert entry.norm["channel_order"] in {"rgb", "bgr"} and entry.keypoints == "coco"
+        if entry.kind == "backbone":  # torchvision's ImageNet ResNets, fed RGB with ImageNet statistics
+            assert entry.architecture == entry.name.removesuffix("_imagenet") and entry.norm["channel_order"] == "rgb"
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ def main() -> None:
       posetrack weights download pose_resnet50_256x192
       posetrack weights inspect weights/res50_coco_256x192-ec54d7f3_20200709.pth
       posetrack evaluate posetrack_data/annotations/val/ out/
+      posetrack train coco/annotations/person_keypoints_train2017.json --images coco/train2017
     """
 
 
@@ -60,11 +61,13 @@ def _register() -> None:
     from posetrack_cli.cli.evaluate_cmd import evaluate
     from posetrack_cli.cli.run_cmd import run
     from posetrack_cli.cli.track_cmd import track
+    from posetrack_cli.cli.train_cmd import train
     from posetrack_cli.cli.weights_cmd import weights
 
     main.add_command(run)
     main.add_command(track)
     main.add_command(evaluate)
+    main.add_command(train)
     main.add_command(weights)
 
 
