@@ -145,6 +145,15 @@ def format_summary(results: list[ItemResult]) -> str:
                      for row in rows)
 
 
+def run_item(process: Callable[[InputItem], ItemResult], item: InputItem) -> ItemResult:
+    """``process(item)``, with a bad input (a PosetrackError) recorded as a failed row."""
+    started = time.perf_counter()
+    try:
+        return process(item)
+    except PosetrackError as exc:
+        return ItemResult(str(item.path), item.name, "failed", str(exc), seconds=time.perf_counter() - started)
+
+
 def run_batch(items: list[InputItem], process: Callable[[InputItem], ItemResult], out_dir: Path, *, key: str,
               overwrite: bool, render: bool, earlier: list[ItemResult] = (),  # type: ignore[assignment]
               on_item: Callable[[ItemResult], None] | None = None) -> list[ItemResult]:
@@ -160,12 +169,8 @@ def run_batch(items: list[InputItem], process: Callable[[InputItem], ItemResult]
             if not overwrite and output_done(out_dir, item, key, render):
                 result = ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)")
             else:
-                started = time.perf_counter()
                 try:
-                    result = process(item)
-                except PosetrackError as exc:
-                    result = ItemResult(str(item.path), item.name, "failed", str(exc),
-                                        seconds=time.perf_counter() - started)
+                    result = run_item(process, item)
                 except KeyboardInterrupt:
                     results.append(ItemResult(str(item.path), item.name, "interrupted", "Ctrl-C"))
                     raise

@@ -209,9 +209,9 @@ class TrackWriter:
         self.paths = {"json": out_dir / f"{name}.json", "csv": out_dir / f"{name}.csv"}
         if render is not None:
             self.paths["mp4"] = out_dir / f"{name}.mp4"
-        self._temps = {kind: out_dir / f".{name}.{kind}.partial" for kind in self.paths}
-        self._temps["mp4"] = out_dir / f".{name}.partial.mp4"  # the container is chosen by extension
-        self._annotations_tmp = out_dir / f".{name}.annotations.partial"
+        temps = self.temp_paths(out_dir, name)
+        self._temps = {kind: temps[kind] for kind in self.paths}
+        self._annotations_tmp = temps["annotations"]
         self.keypoint_names = list(keypoint_names)
         self.threshold = keypoint_threshold
         self._images: list[dict[str, Any]] = []
@@ -222,6 +222,14 @@ class TrackWriter:
         self._csv = csv.writer(self._csv_file)
         self._csv.writerow(csv_header(keypoint_names))
         self._ann_file = open(self._annotations_tmp, "w")
+
+    @staticmethod
+    def temp_paths(out_dir: Path, name: str) -> dict[str, Path]:
+        """The temporary files a writer for ``name`` uses until it commits; a process killed
+        mid-video leaves them behind, and whoever notices removes them."""
+        return {"json": out_dir / f".{name}.json.partial", "csv": out_dir / f".{name}.csv.partial",
+                "mp4": out_dir / f".{name}.partial.mp4",  # the container is chosen by extension
+                "annotations": out_dir / f".{name}.annotations.partial"}
 
     def add(self, meta: FrameMeta, frame: TrackedFrame | None, image: np.ndarray | None = None) -> None:
         """Record one frame (``frame`` None or empty when it has no people)."""

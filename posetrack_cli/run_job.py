@@ -1,18 +1,143 @@
-"""One input of ``posetrack run``: open it, run the pipeline into a writer, commit, report."""
+"""``posetrack run`` for one input, and the run it belongs to.
+
+A :class:`RunSpec` says, in plain picklable values, which models and settings a run uses;
+:func:`load_run` turns it into a loaded pipeline and the ``info`` every JSON of the run records.
+The local executor calls it once per batch and each Ray worker once per worker, so both build the
+same pipeline from the same description. :func:`make_processor` then opens one input, runs the
+pipeline into a writer, commits, and reports the summary row.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from posetrack_cli.batch import InputItem, ItemResult, fingerprint
+from posetrack_cli.batch import InputItem, ItemResult, fingerprint, settings_key
 from posetrack_cli.detector import FileDetections
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.outputs import TrackWriter
-from posetrack_cli.pipeline import Pipeline
+from posetrack_cli.pipeline import Pipeline, PipelineConfig
+from posetrack_cli.presets import PRESETS
 from posetrack_cli.render import draw_tracks
-from posetrack_cli.video import ImageFolderSource, open_source
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a ``posetrack run`` loads and how it runs, as the command line gave it.
+
+    Attributes:
+        preset: name in ``PRESETS``; ``detector``, ``pose`` and ``flow`` override its parts.
+        detector, detector_weights, detector_size: detector by manifest name, local file, and the
+            shorter side frames are resized to for it (None: the model's own).
+        detections: COCO-results JSON of boxes used instead of a detector, or None.
+        pose, pose_weights, input_size: pose model by manifest name, local checkpoint, and
+            ``(width, height)`` for a checkpoint that does not record it.
+        flow: flow estimator name.
+        config: per-frame method and tracker settings.
+        flip_test, batch_size, device: pose inference settings.
+        render: also write an overlay video.
+        image_fps: frame rate given to frame folders.
+        allow_download: fetch missing manifest files (False for ``--offline``).
+    """
+
+    preset: str = "fast"
+    detector: str | None = None
+    detector_weights: Path | None = None
+    detector_size: int | None = None
+    detections: Path | None = None
+    pose: str | None = None
+    pose_weights: Path | None = None
+    input_size: tuple[int, int] | None = None
+    flow: str | None = None
+    config: PipelineConfig = field(default_factory=PipelineConfig)
+    flip_test: bool = True
+    batch_size: int = 16
+    device: str = "auto"
+    render: bool = False
+    image_fps: float = DEFAULT_IMAGE_FPS
+    allow_download: bool = True
+
+    def model_files(self) -> list[str]:
+        """Manifest names of the files this run reads (local files and a boxes file excluded)."""
+        chosen = PRESETS[self.preset]
+        names = []
+        if self.detections is None and self.detector_weights is None:
+            names.append(self.detector or chosen.detector)
+        if self.pose_weights is None:
+            names.append(self.pose or chosen.pose)
+        flow = self.flow or chosen.flow
+        if flow.startswith("raft-"):
+            names.append(flow.replace("-", "_"))
+        return names
+
+
+@dataclass
+class LoadedRun:
+    """A run's models, loaded once, and what its outputs record.
+
+    Attributes:
+        spec: what was loaded.
+        pipeline: detector, pose estimator, flow and tracker settings.
+        keypoint_names: the pose model's K keypoint names.
+        info: ``command``, ``models``, ``settings`` and ``settings_key`` for every JSON of the run.
+    """
+
+    spec: RunSpec
+    pipeline: Pipeline
+    keypoint_names: list[str]
+    info: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The digest that tells a finished output of this run from a stale one."""
+        return self.info["settings_key"]
+
+    def processor(self, out_dir: Path, progress: Callable[[str, int | None], Any] | None = None
+                  ) -> Callable[[InputItem], ItemResult]:
+        """``process(item) -> ItemResult`` writing into ``out_dir`` (see :func:`make_processor`)."""
+        return make_processor(self.pipeline, out_dir, keypoint_names=self.keypoint_names, info=self.info,
+                              render=self.spec.render, image_fps=self.spec.image_fps,
+                              detections_file=self.spec.detections, progress=progress)
+
+
+def load_run(spec: RunSpec) -> LoadedRun:
+    """Load the models of ``spec`` and describe the run; raises PosetrackError for a missing or bad file."""
+    from posetrack_cli.detector import load_detector
+    from posetrack_cli.device import resolve_device
+    from posetrack_cli.flow import make_flow
+    from posetrack_cli.presets import load_estimator
+
+    chosen = PRESETS[spec.preset]
+    torch_device = resolve_device(spec.device)
+    estimator = load_estimator(pose=spec.pose or chosen.pose, pose_weights=spec.pose_weights,
+                               input_size=spec.input_size, device=spec.device, batch_size=spec.batch_size,
+                               flip_test=spec.flip_test, allow_download=spec.allow_download)
+    flow = make_flow(spec.flow or chosen.flow, device=spec.device, allow_download=spec.allow_download)
+    config = spec.config
+    person_detector = None
+    if spec.detections is None:
+        person_detector = load_detector(spec.detector or chosen.detector, weights=spec.detector_weights,
+                                        device=torch_device, score_threshold=config.detection_threshold,
+                                        allow_download=spec.allow_download, min_size=spec.detector_size)
+    pipeline = Pipeline(estimator, flow, config, person_detector)
+
+    if spec.detections:
+        detector_name = f"file:{spec.detections}"
+    else:
+        detector_name = str(spec.detector_weights) if spec.detector_weights else (spec.detector or chosen.detector)
+    models = {
+        "detector": detector_name,
+        "pose": str(spec.pose_weights) if spec.pose_weights else (spec.pose or chosen.pose),
+        "flow": flow.name,
+    }
+    settings = {**{k: v for k, v in asdict(config).items() if k not in ("tracker", "prefetch")},
+                **asdict(config.tracker), "flip_test": spec.flip_test, "detector_size": spec.detector_size,
+                "input_size": list(estimator.config.input_size), "image_fps": spec.image_fps, "render": spec.render}
+    info = {"command": "run", "models": models, "settings": settings, "settings_key": settings_key(models, settings)}
+    return LoadedRun(spec, pipeline, list(estimator.keypoint_names), info)
 
 
 def make_processor(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -78,56 +77,33 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
     """
     from tqdm import tqdm
 
-    from posetrack_cli.batch import expand_sources, format_summary, run_batch, settings_key
-    from posetrack_cli.detector import load_detector
-    from posetrack_cli.device import resolve_device
+    from posetrack_cli.batch import expand_sources, format_summary, run_batch
     from posetrack_cli.errors import PosetrackError
-    from posetrack_cli.flow import make_flow
     from posetrack_cli.outputs import prepare_output_dir
-    from posetrack_cli.pipeline import Pipeline
-    from posetrack_cli.presets import load_estimator, parse_size
-    from posetrack_cli.run_job import make_processor
+    from posetrack_cli.presets import parse_size
+    from posetrack_cli.run_job import RunSpec, load_run
 
-    chosen = PRESETS[preset]
     items, missing = expand_sources(sources, recursive)
     if detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
-    prepare_output_dir(out)
-
-    # Models are loaded once for the whole batch.
-    allow = not offline
-    torch_device = resolve_device(device)
-    estimator = load_estimator(pose=pose or chosen.pose, pose_weights=pose_weights,
-                               input_size=parse_size(input_size) if input_size else None, device=device,
-                               batch_size=batch_size, flip_test=not no_flip_test, allow_download=allow)
-    flow = make_flow(flow_name or chosen.flow, device=device, allow_download=allow)
     tracker_config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
-    config = PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints, tracker_config)
-    person_detector = None
-    if detections is None:
-        person_detector = load_detector(detector or chosen.detector, weights=detector_weights, device=torch_device,
-                                        score_threshold=det_threshold, allow_download=allow, min_size=detector_size)
-    pipeline = Pipeline(estimator, flow, config, person_detector)
-
-    models = {
-        "detector": f"file:{detections}" if detections else (str(detector_weights) if detector_weights else (detector or chosen.detector)),
-        "pose": str(pose_weights) if pose_weights else (pose or chosen.pose),
-        "flow": flow.name,
-    }
-    settings = {**{k: v for k, v in asdict(config).items() if k not in ("tracker", "prefetch")},
-                **asdict(tracker_config), "flip_test": not no_flip_test, "detector_size": detector_size,
-                "input_size": list(estimator.config.input_size), "image_fps": fps, "render": render}
-    key = settings_key(models, settings)
-    info = {"command": "run", "models": models, "settings": settings, "settings_key": key}
+    spec = RunSpec(
+        preset=preset, detector=detector, detector_weights=detector_weights, detector_size=detector_size,
+        detections=detections, pose=pose, pose_weights=pose_weights,
+        input_size=parse_size(input_size) if input_size else None, flow=flow_name,
+        config=PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints,
+                              tracker_config),
+        flip_test=not no_flip_test, batch_size=batch_size, device=device, render=render, image_fps=fps,
+        allow_download=not offline,
+    )
+    prepare_output_dir(out)
+    loaded = load_run(spec)  # models load once for the whole batch
 
     batch_bar = tqdm(total=len(items), unit="video", desc="batch", position=0, disable=no_progress or len(items) < 2)
 
     def video_bar(name: str, total: int | None) -> tqdm:
         return tqdm(total=total, unit="frame", desc=name, position=1 if len(items) > 1 else 0, leave=False,
                     disable=no_progress)
-
-    process = make_processor(pipeline, out, keypoint_names=list(estimator.keypoint_names), info=info, render=render,
-                             image_fps=fps, detections_file=detections, progress=video_bar)
 
     def after(result) -> None:  # noqa: ANN001 - ItemResult
         batch_bar.update()
@@ -138,8 +114,8 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
     for result in missing:
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
     try:
-        results = run_batch(items, process, out, key=key, overwrite=overwrite, render=render, earlier=missing,
-                            on_item=after)
+        results = run_batch(items, loaded.processor(out, progress=video_bar), out, key=loaded.key,
+                            overwrite=overwrite, render=render, earlier=missing, on_item=after)
     finally:
         batch_bar.close()
     click.echo(format_summary(results))
