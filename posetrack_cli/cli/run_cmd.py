@@ -56,11 +56,25 @@ PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_IMAGE_FPS, show_default=True,
               help="Frame rate of frame folders (videos carry their own timestamps).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process, one input after another; ray: a pool of Ray workers, each loading the "
+                   'models once and taking whole videos (needs pip install "posetrack[ray]").')
+@click.option("--address", help="Ray: cluster to join, HOST:PORT of `ray start --head` [default: $RAY_ADDRESS if set, "
+                                "else a Ray instance started on this machine for the run].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Ray: number of workers [default: one per CPU of the cluster, or as many as its GPUs allow "
+                   "with --gpus-per-worker].")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0),
+              help="Ray: GPUs each worker reserves, fractions allowed [default: 1 if the cluster has GPUs and "
+                   "--device is not cpu, else 0].")
+@click.option("--retries", type=click.IntRange(0, 100),
+              help="Ray: times a video is tried again after its worker died mid-video [default: 2].")
 def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None, detector_weights: Path | None,
         detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
         flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
         joint_threshold: float, nms_iou: float, no_flip_test: bool, batch_size: int, device: str, render: bool,
-        recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool) -> None:
+        recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool, executor: str,
+        address: str | None, workers: int | None, gpus_per_worker: float | None, retries: int | None) -> None:
     """Find, estimate and track every person in videos.
 
     SOURCE is a video file, a folder of videos (a batch), or a folder of images taken as one
@@ -68,12 +82,18 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
     OUT/<name>.mp4 with --render), plus OUT/summary.csv for the batch. Inputs already done
     with the same settings are skipped on a rerun. Model files are downloaded on first use.
 
+    With --executor ray, Ray workers share the videos of a batch, on this machine or on a
+    cluster; they write the same files as the local executor, so SOURCEs and OUT must be on a
+    filesystem every machine mounts at the same path.
+
     \b
     Examples:
       posetrack run video.mp4
       posetrack run videos/ --recursive -o results --render
       posetrack run frames/ --fps 25 --preset accurate --device cuda
       posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
+      posetrack run videos/ --executor ray --workers 4
+      posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1
     """
     from tqdm import tqdm
 
@@ -83,6 +103,15 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
     from posetrack_cli.presets import parse_size
     from posetrack_cli.run_job import RunSpec, load_run
 
+    ray_options = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
+                   "--retries": retries}
+    if executor == "local" and any(v is not None for v in ray_options.values()):
+        given = ", ".join(k for k, v in ray_options.items() if v is not None)
+        raise PosetrackError(f"{given} apply to --executor ray only")
+    if executor == "ray":
+        from posetrack_cli.ray_executor import import_ray
+
+        import_ray()  # before anything else: without Ray, say how to install it
     items, missing = expand_sources(sources, recursive)
     if detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
@@ -97,7 +126,7 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
         allow_download=not offline,
     )
     prepare_output_dir(out)
-    loaded = load_run(spec)  # models load once for the whole batch
+    loaded = load_run(spec) if executor == "local" else None  # models load once for the whole batch
 
     batch_bar = tqdm(total=len(items), unit="video", desc="batch", position=0, disable=no_progress or len(items) < 2)
 
@@ -114,8 +143,16 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
     for result in missing:
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
     try:
-        results = run_batch(items, loaded.processor(out, progress=video_bar), out, key=loaded.key,
-                            overwrite=overwrite, render=render, earlier=missing, on_item=after)
+        if loaded is not None:
+            results = run_batch(items, loaded.processor(out, progress=video_bar), out, key=loaded.key,
+                                overwrite=overwrite, render=render, earlier=missing, on_item=after)
+        else:
+            from posetrack_cli.ray_executor import RayOptions, run_on_ray
+
+            options = RayOptions(address=address, workers=workers, gpus_per_worker=gpus_per_worker,
+                                 retries=RayOptions.retries if retries is None else retries)
+            results = run_on_ray(spec, items, out, options, overwrite=overwrite, earlier=missing, on_item=after,
+                                 log=lambda line: tqdm.write(f"posetrack: {line}", file=sys.stderr))
     finally:
         batch_bar.close()
     click.echo(format_summary(results))

@@ -1,0 +1,370 @@
+"""``posetrack run --executor ray``: a batch of videos shared by Ray workers, on one machine or many.
+
+Each worker is a Ray actor that loads the run's models once (the same :func:`run_job.load_run` the
+local executor calls) and then processes whole videos. The driver -- the ``posetrack run``
+process -- applies the local executor's resume rule, hands the remaining videos out one at a time
+to whichever worker is free, collects the summary rows and writes ``summary.csv``. Workers write
+the outputs themselves, exactly as the local executor does (same files, same temporary names and
+renames), so the inputs and the output folder must be at the same path on every machine: a
+shared filesystem. Workers check that they see the driver's output folder before they take work.
+
+A worker process that dies mid-video (killed, out of memory, its machine gone) loses only that
+video: a new worker replaces it, and the video goes back to the queue up to ``retries`` more times
+before it is reported failed. Ray's own actor restarts are not used, so that the driver always
+knows which video a death cost and never counts a video that had not started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from posetrack_cli import __version__
+from posetrack_cli.batch import InputItem, ItemResult, output_done, run_item, write_summary
+from posetrack_cli.errors import PosetrackError
+from posetrack_cli.outputs import TrackWriter
+from posetrack_cli.run_job import RunSpec
+
+INSTALL = 'pip install "posetrack[ray]"'
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise PosetrackError(f"--executor ray needs Ray, an optional extra: {INSTALL}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How the batch runs on Ray.
+
+    Attributes:
+        address: cluster to join (``HOST:PORT`` of ``ray start --head``, or ``auto``); None joins
+            ``$RAY_ADDRESS`` if set, else starts a Ray instance on this machine for the run.
+        workers: number of workers; None: one per CPU of the cluster, or as many as its GPUs
+            allow when workers reserve GPUs.
+        gpus_per_worker: GPUs each worker reserves (fractions share a GPU); None: 1 if the cluster
+            has GPUs and the device is not ``cpu``, else 0.
+        retries: times a video is tried again after its worker died while processing it.
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    # A video that killed its worker twice more is likely the cause (a decoder crash, a frame size
+    # that exhausts memory), not bad luck; two retries ride out a lost machine or a preemption.
+    retries: int = 2
+
+
+class VideoWorker:
+    """One Ray worker: loads the run's models once, then processes whole videos into ``out_dir``.
+
+    Args:
+        spec: the run, as the driver's command line gave it.
+        out_dir: absolute output folder on the driver.
+        probe: name of a file the driver created in ``out_dir``; seeing it proves this machine
+            writes into the driver's folder and not into a local one of the same name.
+        cwd: the driver's working directory; relative SOURCE paths are resolved against it.
+        weights_dir: the driver's model folder, used when this machine sees it too.
+    """
+
+    def __init__(self, spec: RunSpec, out_dir: str, probe: str, cwd: str, weights_dir: str) -> None:
+        from posetrack_cli.weights import ENV_WEIGHTS
+
+        self.error: str | None = None
+        self.cwd_ok = os.path.isdir(cwd)
+        if self.cwd_ok:
+            os.chdir(cwd)  # relative SOURCE paths mean what they meant on the driver
+        if os.path.isdir(weights_dir):
+            os.environ[ENV_WEIGHTS] = weights_dir
+        try:
+            if not (Path(out_dir) / probe).is_file():
+                raise PosetrackError(f"the output folder {out_dir} is not the driver's on this machine; put it on a "
+                                     "filesystem every machine mounts at the same path")
+            from posetrack_cli.run_job import load_run
+
+            self.run = load_run(spec)
+            self.process_one = self.run.processor(Path(out_dir))
+        except PosetrackError as exc:  # reported by describe(); the driver does not give this worker work
+            self.error = str(exc)
+
+    def describe(self) -> dict[str, Any]:
+        """Where this worker runs and what it loaded (``error`` says why it could not load)."""
+        return {"host": socket.gethostname(), "pid": os.getpid(), "version": __version__, "error": self.error,
+                "cwd_ok": self.cwd_ok, "key": None if self.error else self.run.key}
+
+    def process(self, item: InputItem) -> ItemResult:
+        """One video into the output folder; a bad input is a failed row, as in the local executor."""
+        return run_item(self.process_one, item)
+
+
+@dataclass
+class _Worker:
+    """The driver's view of one worker: its actor, and its pending call (``describe`` while it
+    starts, ``process`` while it has a video)."""
+
+    actor: Any
+    pending: Any = None
+    item: InputItem | None = None
+    host: str = "?"
+    pid: int = 0
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _death(exc: BaseException) -> str:
+    """What Ray says about a worker's death, in a few words: the first sentence of its exit
+    detail, or the last line of the traceback when the worker failed to construct."""
+    text = " ".join(str(exc).split())
+    found = re.search(r"Worker exit detail: (.+?)(?:\.\s|\.?$)", text)
+    if found:
+        return _one_line(Exception(found.group(1)), 160)
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return _one_line(Exception(lines[-1] if lines else type(exc).__name__), 160)
+
+
+def _connect(ray: Any, options: RayOptions, log: Callable[[str], None]) -> None:
+    """Join the cluster of ``options.address`` (or ``$RAY_ADDRESS``), else start Ray on this machine."""
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    # Worker output (OpenCV's decoder warnings, say) stays in Ray's log files unless debugging:
+    # the driver reports every video's outcome itself.
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": bool(os.environ.get("POSETRACK_DEBUG"))}
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+            where = f"joined the Ray cluster at {address}"
+        else:
+            cpus = max(os.cpu_count() or 1, options.workers or 0)  # room for every worker asked for
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+            where = "started Ray on this machine"
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise PosetrackError(f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: "
+                             f"{_one_line(exc)}") from None
+    total = ray.cluster_resources()
+    log(f"{where}: {len(ray.nodes())} node(s), {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs")
+
+
+def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], None]) -> tuple[int, float, RunSpec]:
+    """Workers, GPUs per worker, and the spec workers load (a CPU worker is told it is one)."""
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    device = spec.device.strip().lower()
+    per = options.gpus_per_worker
+    if per is None:
+        per = 1.0 if gpus >= 1 and device != "cpu" else 0.0
+    if per > 0 and device == "cpu":
+        raise PosetrackError("--gpus-per-worker reserves GPUs that --device cpu does not use")
+    if per == 0 and device.startswith("cuda"):
+        raise PosetrackError(f"--device {spec.device} on Ray needs --gpus-per-worker > 0: a worker sees only "
+                             "the GPUs it reserves")
+    if per > gpus:
+        raise PosetrackError(f"--gpus-per-worker {per:g}: the Ray cluster has {gpus:g} GPUs")
+    if cpus < 1:
+        raise PosetrackError("the Ray cluster has no CPUs for workers")
+    fit = int(min(cpus, gpus // per if per > 0 else cpus))
+    workers = options.workers or fit
+    if workers > fit:
+        log(f"the cluster has room for {fit} of {workers} workers now; the others start when resources free up")
+    if per == 0 and device == "auto":
+        # Ray leaves CUDA_VISIBLE_DEVICES alone for a worker without GPUs, so "auto" could pick a
+        # GPU that another worker reserved.
+        spec = replace(spec, device="cpu")
+    return workers, per, spec
+
+
+def _remove_partials(out_dir: Path, item: InputItem) -> None:
+    """Temporary files a dead worker left for ``item``; finished outputs are not touched."""
+    for path in TrackWriter.temp_paths(out_dir, item.name).values():
+        path.unlink(missing_ok=True)
+
+
+def run_on_ray(spec: RunSpec, items: list[InputItem], out_dir: Path, options: RayOptions = RayOptions(), *,
+               overwrite: bool = False, earlier: list[ItemResult] = (),  # type: ignore[assignment]
+               on_item: Callable[[ItemResult], None] | None = None,
+               log: Callable[[str], None] | None = None) -> list[ItemResult]:
+    """Run ``items`` on Ray workers into ``out_dir``; returns the summary rows and writes ``summary.csv``.
+
+    The rows are those of :func:`batch.run_batch` for the same inputs, in input order after
+    ``earlier``; ``on_item`` is called as each video ends (in completion order) and ``log`` with
+    one-line notes (where Ray runs, a worker lost and its video retried). Uses the Ray connection
+    of the calling process if there is one; otherwise connects (see :class:`RayOptions`) and
+    disconnects at the end. Raises PosetrackError if no worker can start.
+    """
+    from posetrack_cli.weights import resolve, weights_dir
+
+    ray = import_ray()
+    log = log or (lambda line: None)
+    if not items:
+        write_summary(out_dir, list(earlier))
+        return list(earlier)
+    if spec.allow_download:
+        for name in spec.model_files():  # download once, here, rather than once per worker
+            resolve(name)
+    connected_here = not ray.is_initialized()
+    if connected_here:
+        _connect(ray, options, log)
+    out_dir = out_dir.absolute()
+    probe = out_dir / f".posetrack-ray-{uuid.uuid4().hex[:12]}.probe"
+    workers: list[_Worker] = []
+    try:
+        probe.touch()
+        count, per_gpu, worker_spec = _plan(ray, spec, options, log)
+        actor_class = ray.remote(VideoWorker).options(num_cpus=1, num_gpus=per_gpu, max_restarts=0)
+
+        def start() -> _Worker:
+            actor = actor_class.remote(worker_spec, str(out_dir), probe.name, os.getcwd(), str(weights_dir().absolute()))
+            worker = _Worker(actor)
+            worker.pending = actor.describe.remote()
+            return worker
+
+        workers = [start() for _ in range(count)]
+        return _drive(ray, workers, start, items, out_dir, spec.render, options.retries, overwrite, list(earlier),
+                      on_item, log)
+    finally:
+        for worker in workers:
+            ray.kill(worker.actor)
+        probe.unlink(missing_ok=True)
+        if connected_here:
+            ray.shutdown()
+
+
+def _drive(ray: Any, workers: list[_Worker], start: Callable[[], _Worker], items: list[InputItem], out_dir: Path,
+           render: bool, retries: int, overwrite: bool, earlier: list[ItemResult],
+           on_item: Callable[[ItemResult], None] | None, log: Callable[[str], None]) -> list[ItemResult]:
+    """Hand out videos until each has a row; the pool of workers changes as workers die and start."""
+    from ray.exceptions import RayActorError, RayError, RayTaskError
+
+    done: dict[str, ItemResult] = {}  # by item name (unique in a batch)
+    queue: deque[InputItem] = deque()
+    deaths: Counter[str] = Counter()
+    idle: list[_Worker] = []
+    key: str | None = None
+    version: str | None = None
+    problems: list[str] = []
+    relative = any(not item.path.is_absolute() for item in items)
+
+    def finish(result: ItemResult) -> None:
+        done[result.name] = result
+        if on_item is not None:
+            on_item(result)
+
+    def dispatch() -> None:
+        while queue and idle:
+            worker, item = idle.pop(), queue.popleft()
+            worker.item, worker.pending = item, worker.actor.process.remote(item)
+
+    def retire(worker: _Worker, problem: str) -> None:
+        workers.remove(worker)
+        ray.kill(worker.actor)
+        if problem not in problems:
+            problems.append(problem)
+            log(f"a Ray worker{' on ' + worker.host if worker.pid else ''} could not start: {problem}")
+
+    def started(worker: _Worker, described: dict[str, Any]) -> None:
+        nonlocal key, version
+        worker.host, worker.pid = described["host"], described["pid"]
+        if described["error"]:
+            retire(worker, described["error"])
+        elif relative and not described["cwd_ok"]:
+            retire(worker, f"the folder posetrack run was started in, {os.getcwd()}, is not on this machine; "
+                           "give SOURCEs as absolute paths on a filesystem every machine shares")
+        elif key is not None and (described["key"], described["version"]) != (key, version):
+            retire(worker, f"it runs posetrack {described['version']} with other models or settings than the first "
+                           f"worker (posetrack {version}); install the same posetrack and model files everywhere")
+        else:
+            if key is None:
+                key, version = described["key"], described["version"]
+                for item in items:  # the local executor's resume rule
+                    if not overwrite and output_done(out_dir, item, key, render):
+                        finish(ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)"))
+                    else:
+                        queue.append(item)
+            idle.append(worker)
+
+    def lost(worker: _Worker, item: InputItem, exc: Exception) -> None:
+        """The worker died with ``item``: replace it, and retry the video or report it failed."""
+        workers.remove(worker)
+        ray.kill(worker.actor)  # an unreachable worker may still be running: stop it before a retry
+        _remove_partials(out_dir, item)
+        deaths[item.name] += 1
+        what = f"Ray worker pid {worker.pid} on {worker.host} died while processing {item.path}"
+        if deaths[item.name] <= retries:
+            log(f"{what}; trying it again ({deaths[item.name] + 1} of {retries + 1})")
+            queue.appendleft(item)
+        else:
+            times = f", {deaths[item.name]} times" if deaths[item.name] > 1 else ""
+            finish(ItemResult(str(item.path), item.name, "failed", f"its Ray worker died while processing it{times} "
+                              f"({'last: ' if times else ''}pid {worker.pid} on {worker.host}: {_death(exc)})"))
+        if queue:
+            workers.append(start())
+
+    try:
+        while True:
+            dispatch()
+            # Calls to wait for: every video in flight; workers still starting only while work may need them.
+            busy = {w.pending: w for w in workers
+                    if w.pending is not None and (w.item is not None or key is None or queue)}
+            if not busy:
+                break
+            [ref], _ = ray.wait(list(busy), num_returns=1)
+            worker = busy[ref]
+            worker.pending, item, worker.item = None, worker.item, None
+            if item is None:  # describe() answered: the worker has loaded its models, or could not
+                try:
+                    started(worker, ray.get(ref))
+                except RayActorError as exc:  # died while loading (out of memory, not installed there...)
+                    problem = _death(exc)
+                    if re.search(r"ModuleNotFoundError|No module named|Can't get attribute", problem):
+                        problem += " (each machine imports its own posetrack: install the same version everywhere)"
+                    retire(worker, problem)
+                continue
+            try:
+                result = ray.get(ref)
+            except RayTaskError as exc:  # a bug, not a bad input: this video fails, the batch goes on
+                cause = exc.cause if exc.cause is not None else exc
+                if os.environ.get("POSETRACK_DEBUG"):
+                    log(str(exc))
+                result = ItemResult(str(item.path), item.name, "failed",
+                                    f"internal error on {worker.host}: {type(cause).__name__}: {_one_line(cause)}")
+            except RayError as exc:  # the worker process or its machine is gone (killed, out of memory...)
+                lost(worker, item, exc)
+                continue
+            finish(result)
+            idle.append(worker)
+        if key is None:
+            raise PosetrackError(f"no Ray worker could start: {problems[-1] if problems else 'unknown reason'}")
+        for item in queue:  # every worker failed to start again after deaths
+            finish(ItemResult(str(item.path), item.name, "failed",
+                              f"no Ray worker left to process it ({problems[-1] if problems else 'all died'})"))
+    except KeyboardInterrupt:
+        in_flight = [w for w in workers if w.item is not None]
+        for worker in in_flight:
+            ray.kill(worker.actor)
+        if in_flight:  # the killed workers' calls end when their processes are gone
+            ray.wait([w.pending for w in in_flight], num_returns=len(in_flight), timeout=10)
+        for worker in in_flight:
+            _remove_partials(out_dir, worker.item)
+            done[worker.item.name] = ItemResult(str(worker.item.path), worker.item.name, "interrupted", "Ctrl-C")
+        raise
+    finally:
+        if key is not None:
+            write_summary(out_dir, _ordered(earlier, items, done))
+    return _ordered(earlier, items, done)
+
+
+def _ordered(earlier: list[ItemResult], items: list[InputItem], done: dict[str, ItemResult]) -> list[ItemResult]:
+    """Rows in input order, as the local executor lists them."""
+    return earlier + [done[item.name] for item in items if item.name in done]
