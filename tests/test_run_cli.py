@@ -1,110 +1,27 @@
 """``posetrack run`` end to end through the real CLI, with random-initialised checkpoints of the
-released layouts in a temporary weights folder.
-
-Random weights cannot find people, so biases make them produce a few: the detector's region
-proposals come from one anchor shape only (a few dozen instead of 1,000), its "person" logit is
-raised, and its person box regression is pushed to the largest growth torchvision allows, so boxes
-clip to the frame and NMS keeps about one per frame; the pose head's bias is raised so every joint
-scores above the 0.4 threshold. Everything else -- loading, cropping, flow, NMS, tracking,
-writing, resuming -- runs as it does for a user. Small pose inputs keep it fast on a CPU.
+released layouts in a temporary weights folder (the ``checkpoints`` and ``weights_folder``
+fixtures of conftest.py, which say how they are biased to find a few people). Everything --
+loading, cropping, flow, NMS, tracking, writing, resuming -- runs as it does for a user. Small
+pose inputs keep it fast on a CPU.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
-from helpers import write_checkpoint
+from helpers import FAST, check_outputs, summary, walkers, write_video
 from posetrack_cli import weights as W
 from posetrack_cli.cli import main
-from posetrack_cli.detector import build_detector
-from posetrack_cli.models.pose_resnet import pose_resnet
-from synthetic import Person, linear_path, render
-
-FAST = ["--input-size", "32x32", "--no-flip-test", "--detector-size", "256", "--no-progress", "--offline"]
-
-
-@pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("checkpoints")
-    torch.manual_seed(0)
-    pose = pose_resnet(depth=18)
-    torch.nn.init.constant_(pose.final_layer.bias, 0.5)
-    detector = build_detector("fasterrcnn_mobilenet_v3_large_fpn")
-    with torch.no_grad():
-        detector.rpn.head.cls_logits.bias.fill_(-10.0)
-        detector.rpn.head.cls_logits.bias[13] = 10.0  # anchors of size 256, height:width 2
-        detector.roi_heads.box_predictor.cls_score.bias[1] = 10.0  # class 1 = person
-        detector.roi_heads.box_predictor.bbox_pred.bias[6:8] = 50.0  # person dw, dh: grow to the frame
-    manifest = W.load_manifest()
-    pose_file = write_checkpoint(pose, root / manifest["pose_resnet50_256x192"].filename, "mmpose-0.x")
-    det_file = root / manifest["fasterrcnn_mobilenet_v3_large_fpn"].filename
-    torch.save(detector.state_dict(), det_file)
-    return {"pose": pose_file, "detector": det_file}
-
-
-@pytest.fixture
-def weights_folder(checkpoints: dict[str, Path]) -> Path:
-    """The preset's files under their manifest names in this test's weights folder."""
-    folder = W.weights_dir()
-    folder.mkdir(parents=True)
-    for path in checkpoints.values():
-        (folder / path.name).symlink_to(path)
-    return folder
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 10, fourcc: str = "mp4v") -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (frames[0].shape[1], frames[0].shape[0]))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
-
-
-def walkers(frames: int = 6, seed: int = 1) -> list[np.ndarray]:
-    people = [Person(120, linear_path((40, 20), (10, 0), frames), seed=seed),
-              Person(110, linear_path((250, 100), (-10, 0), frames), seed=seed + 1)]
-    return render(people, frames, size=(320, 240), seed=seed)
 
 
 def run(*args: str) -> object:
     return CliRunner().invoke(main, ["run", *args])
-
-
-def check_outputs(out: Path, name: str, frames: int) -> dict:
-    """The JSON and CSV of one input agree: every annotation has a track id, rows match one to one."""
-    doc = json.loads((out / f"{name}.json").read_text())
-    assert len(doc["images"]) == frames == doc["info"]["frames"]
-    assert [im["frame_id"] for im in doc["images"]] == list(range(frames))
-    assert doc["annotations"], "the biased checkpoints should produce people"
-    for ann in doc["annotations"]:
-        assert isinstance(ann["track_id"], int) and ann["track_id"] >= 0
-        assert len(ann["keypoints"]) == 51 and len(ann["keypoint_scores"]) == 17
-    per_frame: dict[int, list[int]] = {}
-    for ann in doc["annotations"]:
-        per_frame.setdefault(ann["image_id"], []).append(ann["track_id"])
-    assert all(len(ids) == len(set(ids)) for ids in per_frame.values())  # an id once per frame
-    with open(out / f"{name}.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == len(doc["annotations"])
-    by_key = {(a["image_id"], a["track_id"]): a for a in doc["annotations"]}
-    for row in rows:
-        ann = by_key[(int(row["frame"]), int(row["track_id"]))]
-        assert float(row["nose_x"]) == ann["keypoints"][0] and float(row["right_ankle_score"]) == ann["keypoint_scores"][16]
-        assert float(row["time_s"]) == doc["images"][ann["image_id"]]["timestamp"]
-    return doc
-
-
-def summary(out: Path) -> dict[str, dict[str, str]]:
-    with open(out / "summary.csv", newline="") as f:
-        return {Path(r["input"]).name: r for r in csv.DictReader(f)}
 
 
 def test_sample_video_with_the_default_preset(weights_folder: Path, shared_data: Path, tmp_path: Path) -> None:

@@ -1,0 +1,202 @@
+"""``posetrack run --executor ray`` on a Ray cluster started for this module on this machine.
+
+The cluster is a real ``ray start --head`` (2 CPUs, token authentication on) that the tests join
+with ``--address``, as a user joins an existing cluster; the command runs in a subprocess, as a
+user runs it, and its Ray workers import this checkout (``PYTHONPATH``). Ray maps the loopback
+address we give it to the machine's own address, so the cluster is this machine and nothing else.
+A worker is killed mid-video by finding its process: Ray titles a worker's process
+``ray::VideoWorker.process`` while it runs ``process``, and only our cluster's processes carry
+this module's tag in their environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import FAST, check_outputs, summary, walkers, write_video
+from posetrack_cli.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TAG = f"posetrack-test-{secrets.token_hex(4)}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, str]:
+    """A two-CPU Ray head on this machine for the module; returns the address and the environment
+    (this checkout on PYTHONPATH, the cluster's token) that processes joining it need."""
+    pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay short
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "POSETRACK_TEST_CLUSTER": TAG,
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    log = open(Path(temp) / "head.log", "w")
+    # --block keeps the head in the foreground; ending it ends every process it started.
+    head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+                             "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2",
+                             "--num-gpus", "0", "--include-dashboard", "false", "--temp-dir", temp],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in (Path(temp) / "head.log").read_text():
+            assert head.poll() is None, (Path(temp) / "head.log").read_text()
+            assert time.monotonic() < deadline, "Ray did not start in 2 minutes"
+            time.sleep(0.2)
+        yield {"address": f"127.0.0.1:{port}", "env": env}
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def ray_run(cluster: dict, *args: str) -> subprocess.Popen:
+    """``posetrack run ... --executor ray`` joining the test cluster with two workers, in a subprocess."""
+    command = [sys.executable, "-m", "posetrack_cli", "run", *args, *FAST, "--executor", "ray",
+               "--address", cluster["address"], "--workers", "2"]
+    return subprocess.Popen(command, cwd=ROOT, env={**cluster["env"], "POSETRACK_WEIGHTS": os.environ["POSETRACK_WEIGHTS"]},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def busy_worker() -> int | None:
+    """The pid of one of this module's Ray workers while it is processing a video, if any."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            if title == b"ray::VideoWorker.process" and f"POSETRACK_TEST_CLUSTER={TAG}".encode() in (
+                    entry / "environ").read_bytes().split(b"\0"):
+                return int(entry.name)
+        except OSError:  # ended meanwhile
+            continue
+    return None
+
+
+def kill_a_worker_mid_video(proc: subprocess.Popen) -> int:
+    """SIGKILL the first of our workers seen processing a video; returns its pid."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        pid = busy_worker()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            return pid
+        time.sleep(0.02)
+    raise AssertionError("no worker was seen processing a video")
+
+
+def videos(folder: Path, count: int, frames: int) -> Path:
+    folder.mkdir()
+    for i in range(count):
+        write_video(folder / f"clip{i}.mp4", walkers(frames=frames, seed=2 * i + 1))
+    return folder
+
+
+def without_timings(path: Path) -> dict:
+    """A JSON output less ``info.stage_seconds``, the only field that differs between two runs."""
+    doc = json.loads(path.read_text())
+    assert set(doc["info"].pop("stage_seconds")) == {"decode", "detect", "flow", "pose", "track", "write"}
+    return doc
+
+
+@pytest.mark.ray
+def test_ray_outputs_equal_the_local_executors(cluster: dict, weights_folder: Path, tmp_path: Path) -> None:
+    folder = videos(tmp_path / "videos", 3, frames=5)
+    (folder / "corrupt.mp4").write_bytes(bytes(range(256)) * 40)  # not a video
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert CliRunner().invoke(main, ["run", str(folder), "-o", str(local), *FAST]).exit_code == 1
+
+    code, out, err = finish(ray_run(cluster, str(folder), "-o", str(remote)))
+    assert code == 1, err  # the corrupt input failed
+    rows = summary(remote)
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "clip0.mp4": "ok", "clip1.mp4": "ok", "clip2.mp4": "ok", "corrupt.mp4": "failed"}
+    assert "cannot open" in rows["corrupt.mp4"]["reason"]
+    assert f"posetrack: error: {folder / 'corrupt.mp4'}: cannot open" in err and "Traceback" not in err
+    for i in range(3):
+        check_outputs(remote, f"clip{i}", 5)
+        assert without_timings(remote / f"clip{i}.json") == without_timings(local / f"clip{i}.json")
+        assert (remote / f"clip{i}.csv").read_bytes() == (local / f"clip{i}.csv").read_bytes()
+    assert [r["status"] for r in summary(local).values()] == [r["status"] for r in rows.values()]
+    assert sorted(p.name for p in remote.iterdir()) == sorted(p.name for p in local.iterdir())  # no temporary files
+
+
+@pytest.mark.ray
+def test_a_killed_worker_loses_only_its_video_which_is_retried(cluster: dict, weights_folder: Path,
+                                                               tmp_path: Path) -> None:
+    folder = videos(tmp_path / "videos", 4, frames=12)
+    out = tmp_path / "out"
+    proc = ray_run(cluster, str(folder), "-o", str(out))
+    pid = kill_a_worker_mid_video(proc)
+    code, _, err = finish(proc)
+    assert code == 0, err
+    assert f"Ray worker pid {pid} on " in err and "trying it again (2 of 3)" in err
+    assert all(row["status"] == "ok" for row in summary(out).values()) and len(summary(out)) == 4
+    for i in range(4):
+        check_outputs(out, f"clip{i}", 12)
+    assert not list(out.glob(".*"))
+
+
+@pytest.mark.ray
+def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dict, weights_folder: Path,
+                                                                    tmp_path: Path) -> None:
+    folder = videos(tmp_path / "videos", 3, frames=12)
+    out = tmp_path / "out"
+    proc = ray_run(cluster, str(folder), "-o", str(out), "--retries", "0")
+    kill_a_worker_mid_video(proc)
+    code, _, err = finish(proc)
+    assert code == 1
+    rows = summary(out)
+    [lost] = [name for name, row in rows.items() if row["status"] == "failed"]
+    assert rows[lost]["reason"].startswith("its Ray worker died while processing it (pid ")
+    assert f"posetrack: error: {folder / lost}: its Ray worker died" in err
+    assert not (out / lost).with_suffix(".json").exists() and not list(out.glob(".*"))  # nothing half-written
+
+    code, _, err = finish(ray_run(cluster, str(folder), "-o", str(out)))
+    assert code == 0, err
+    assert {name: row["status"] for name, row in summary(out).items()} == {
+        name: "ok" if name == lost else "skipped" for name in rows}
+    check_outputs(out, Path(lost).stem, 12)
+
+
+def test_without_ray_the_executor_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    video = write_video(tmp_path / "clip.mp4", walkers())
+    result = CliRunner().invoke(main, ["run", str(video), "-o", str(tmp_path / "out"), *FAST, "--executor", "ray"])
+    assert result.exit_code == 1
+    assert result.stderr == 'posetrack: error: --executor ray needs Ray, an optional extra: pip install "posetrack[ray]"\n'
+    assert not (tmp_path / "out").exists()
+
+
+def test_ray_options_need_the_ray_executor(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(tmp_path), "--workers", "2", "--address", "10.0.0.1:6379"])
+    assert result.exit_code == 1
+    assert result.stderr == "posetrack: error: --address, --workers apply to --executor ray only\n"
