@@ -136,12 +136,26 @@ def _death(exc: BaseException) -> str:
     return _one_line(Exception(lines[-1] if lines else type(exc).__name__), 160)
 
 
+def _check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """A HOST:PORT address must accept a connection: Ray itself retries a wrong one for minutes."""
+    if not address or "://" in address or address == "auto" or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise PosetrackError(f"cannot join the Ray cluster at {address}: nothing answers there "
+                             f"({getattr(exc, 'strerror', None) or exc}); start it with `ray start --head` "
+                             "and give the address it prints") from None
+
+
 def _connect(ray: Any, options: RayOptions, log: Callable[[str], None]) -> None:
     """Join the cluster of ``options.address`` (or ``$RAY_ADDRESS``), else start Ray on this machine."""
     address = options.address or os.environ.get("RAY_ADDRESS")
     # Worker output (OpenCV's decoder warnings, say) stays in Ray's log files unless debugging:
     # the driver reports every video's outcome itself.
     quiet = {"logging_level": logging.WARNING, "log_to_driver": bool(os.environ.get("POSETRACK_DEBUG"))}
+    _check_reachable(address)
     try:
         if address:
             ray.init(address=address, **quiet)
@@ -151,8 +165,16 @@ def _connect(ray: Any, options: RayOptions, log: Callable[[str], None]) -> None:
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
             where = "started Ray on this machine"
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        causes, cause = [], exc
+        while cause is not None and len(causes) < 10:  # Ray wraps the GCS's refusal, as text, in a RuntimeError
+            causes.append(f"{type(cause).__name__}: {cause}")
+            cause = cause.__cause__ or cause.__context__
+        hint = ""
+        if re.search(r"AuthenticationError|InvalidAuthToken", " ".join(causes)):
+            hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and give this machine its "
+                    "token (~/.ray/auth_token or RAY_AUTH_TOKEN)")
         raise PosetrackError(f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: "
-                             f"{_one_line(exc)}") from None
+                             f"{_one_line(exc)}{hint}") from None
     total = ray.cluster_resources()
     log(f"{where}: {len(ray.nodes())} node(s), {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs")
 
@@ -170,6 +192,11 @@ def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], Non
     if per == 0 and device.startswith("cuda"):
         raise PosetrackError(f"--device {spec.device} on Ray needs --gpus-per-worker > 0: a worker sees only "
                              "the GPUs it reserves")
+    if per > 1 and per != int(per):
+        raise PosetrackError(f"--gpus-per-worker {per:g}: Ray shares a GPU (a fraction below 1) or reserves whole ones")
+    if re.fullmatch(r"cuda:[1-9]\d*", device):
+        raise PosetrackError(f"--device {spec.device}: a Ray worker sees only the GPUs it reserves, numbered from 0; "
+                             "use --device cuda")
     if per > gpus:
         raise PosetrackError(f"--gpus-per-worker {per:g}: the Ray cluster has {gpus:g} GPUs")
     if cpus < 1:
