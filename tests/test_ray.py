@@ -78,7 +78,8 @@ def ray_run(cluster: dict, *args: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "posetrack_cli", "run", *args, *FAST, "--executor", "ray",
                "--address", cluster["address"], "--workers", "2"]
     return subprocess.Popen(command, cwd=ROOT, env={**cluster["env"], "POSETRACK_WEIGHTS": os.environ["POSETRACK_WEIGHTS"]},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # Ctrl-C works
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
@@ -101,16 +102,22 @@ def busy_worker() -> int | None:
     return None
 
 
-def kill_a_worker_mid_video(proc: subprocess.Popen) -> int:
-    """SIGKILL the first of our workers seen processing a video; returns its pid."""
+def wait_for_a_busy_worker(proc: subprocess.Popen) -> int:
+    """The pid of the first of our workers seen processing a video."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         pid = busy_worker()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
             return pid
         time.sleep(0.02)
     raise AssertionError("no worker was seen processing a video")
+
+
+def kill_a_worker_mid_video(proc: subprocess.Popen) -> int:
+    """SIGKILL the first of our workers seen processing a video; returns its pid."""
+    pid = wait_for_a_busy_worker(proc)
+    os.kill(pid, signal.SIGKILL)
+    return pid
 
 
 def videos(folder: Path, count: int, frames: int) -> Path:
@@ -187,6 +194,28 @@ def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dic
     check_outputs(out, Path(lost).stem, 12)
 
 
+@pytest.mark.ray
+def test_ctrl_c_stops_the_workers_and_leaves_nothing_half_written(cluster: dict, weights_folder: Path,
+                                                                 tmp_path: Path) -> None:
+    folder = videos(tmp_path / "videos", 3, frames=12)
+    out = tmp_path / "out"
+    proc = ray_run(cluster, str(folder), "-o", str(out))
+    worker = wait_for_a_busy_worker(proc)
+    proc.send_signal(signal.SIGINT)
+    code, _, err = finish(proc)
+    assert code == 130 and err.rstrip().endswith("posetrack: interrupted")
+    rows = summary(out)
+    assert "interrupted" in [row["status"] for row in rows.values()]
+    assert all(row["status"] in ("ok", "interrupted") for row in rows.values())
+    for name, row in rows.items():
+        assert (out / name).with_suffix(".json").exists() == (row["status"] == "ok")
+    assert not list(out.glob(".*"))
+    deadline = time.monotonic() + 30  # the workers are gone too
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{worker}").exists() and busy_worker() is None
+
+
 def test_without_ray_the_executor_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     video = write_video(tmp_path / "clip.mp4", walkers())
@@ -200,3 +229,24 @@ def test_ray_options_need_the_ray_executor(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", str(tmp_path), "--workers", "2", "--address", "10.0.0.1:6379"])
     assert result.exit_code == 1
     assert result.stderr == "posetrack: error: --address, --workers apply to --executor ray only\n"
+
+
+def test_an_address_where_nothing_listens_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
+    video = write_video(tmp_path / "clip.mp4", walkers())
+    address = f"127.0.0.1:{_free_port()}"
+    result = CliRunner().invoke(main, ["run", str(video), "-o", str(tmp_path / "out"), *FAST, "--executor", "ray",
+                                       "--address", address])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"posetrack: error: cannot join the Ray cluster at {address}: nothing answers")
+
+
+@pytest.mark.ray
+def test_joining_without_the_clusters_token_says_what_to_set(cluster: dict, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.mp4", walkers())
+    env = {k: v for k, v in cluster["env"].items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    proc = subprocess.run([sys.executable, "-m", "posetrack_cli", "run", str(video), "-o", str(tmp_path / "out"),
+                           *FAST, "--executor", "ray", "--address", cluster["address"]],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "set RAY_AUTH_MODE=token and give this machine its token" in proc.stderr.splitlines()[-1]
