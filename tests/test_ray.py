@@ -159,7 +159,7 @@ def test_ray_outputs_equal_the_local_executors(cluster: dict, weights_folder: Pa
 @pytest.mark.ray
 def test_a_killed_worker_loses_only_its_video_which_is_retried(cluster: dict, weights_folder: Path,
                                                                tmp_path: Path) -> None:
-    folder = videos(tmp_path / "videos", 4, frames=12)
+    folder = videos(tmp_path / "videos", 4, frames=8)
     out = tmp_path / "out"
     proc = ray_run(cluster, str(folder), "-o", str(out))
     pid = kill_a_worker_mid_video(proc)
@@ -168,14 +168,14 @@ def test_a_killed_worker_loses_only_its_video_which_is_retried(cluster: dict, we
     assert f"Ray worker pid {pid} on " in err and "trying it again (2 of 3)" in err
     assert all(row["status"] == "ok" for row in summary(out).values()) and len(summary(out)) == 4
     for i in range(4):
-        check_outputs(out, f"clip{i}", 12)
+        check_outputs(out, f"clip{i}", 8)
     assert not list(out.glob(".*"))
 
 
 @pytest.mark.ray
 def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dict, weights_folder: Path,
                                                                     tmp_path: Path) -> None:
-    folder = videos(tmp_path / "videos", 3, frames=12)
+    folder = videos(tmp_path / "videos", 3, frames=8)
     out = tmp_path / "out"
     proc = ray_run(cluster, str(folder), "-o", str(out), "--retries", "0")
     kill_a_worker_mid_video(proc)
@@ -191,13 +191,13 @@ def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dic
     assert code == 0, err
     assert {name: row["status"] for name, row in summary(out).items()} == {
         name: "ok" if name == lost else "skipped" for name in rows}
-    check_outputs(out, Path(lost).stem, 12)
+    check_outputs(out, Path(lost).stem, 8)
 
 
 @pytest.mark.ray
 def test_ctrl_c_stops_the_workers_and_leaves_nothing_half_written(cluster: dict, weights_folder: Path,
                                                                  tmp_path: Path) -> None:
-    folder = videos(tmp_path / "videos", 3, frames=12)
+    folder = videos(tmp_path / "videos", 3, frames=8)
     out = tmp_path / "out"
     proc = ray_run(cluster, str(folder), "-o", str(out))
     worker = wait_for_a_busy_worker(proc)
@@ -245,6 +245,7 @@ def test_an_address_where_nothing_listens_is_one_line(tmp_path: Path) -> None:
 def test_joining_without_the_clusters_token_says_what_to_set(cluster: dict, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.mp4", walkers())
     env = {k: v for k, v in cluster["env"].items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    env["RAY_NUM_REDIS_GET_RETRIES"] = "2"  # Ray tries 20 times, a second apart, before giving up
     proc = subprocess.run([sys.executable, "-m", "posetrack_cli", "run", str(video), "-o", str(tmp_path / "out"),
                            *FAST, "--executor", "ray", "--address", cluster["address"]],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
