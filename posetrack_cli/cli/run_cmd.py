@@ -47,6 +47,17 @@ PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
 @click.option("--nms-iou", type=click.FloatRange(0, 1), default=PIPE.nms_iou, show_default=True,
               help="IoU above which a detection and a flow box are one person.")
 @click.option("--no-flip-test", is_flag=True, help="Skip the flip test (about 2x faster pose, slightly less accurate).")
+@click.option("--detect-every", type=click.IntRange(1, 1000), default=PIPE.detect_every, show_default=True,
+              help="Run the detector on every N-th frame only; flow boxes carry people in between (faster; "
+                   "people who appear are found at the next keyframe).")
+@click.option("--detect-batch", type=click.IntRange(1, 64), default=PIPE.detect_batch, show_default=True,
+              help="Frames per detector call (batching pays on a GPU).")
+@click.option("--overlap/--no-overlap", default=None,
+              help="Run detection + flow ahead and writing behind in their own threads [default: on with CUDA, "
+                   "off on a CPU, where the stages share the cores and gain nothing].")
+@click.option("--half", is_flag=True, help="Pose network in float16 (CUDA only).")
+@click.option("--compile", "compile_model", is_flag=True,
+              help="torch.compile the pose network: slow first frames, faster after.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -60,7 +71,8 @@ PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
 def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None, detector_weights: Path | None,
         detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
         flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
-        joint_threshold: float, nms_iou: float, no_flip_test: bool, batch_size: int, device: str, render: bool,
+        joint_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int, detect_batch: int,
+        overlap: bool | None, half: bool, compile_model: bool, batch_size: int, device: str, render: bool,
         recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool) -> None:
     """Find, estimate and track every person in videos.
 
@@ -99,10 +111,13 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
     torch_device = resolve_device(device)
     estimator = load_estimator(pose=pose or chosen.pose, pose_weights=pose_weights,
                                input_size=parse_size(input_size) if input_size else None, device=device,
-                               batch_size=batch_size, flip_test=not no_flip_test, allow_download=allow)
+                               batch_size=batch_size, flip_test=not no_flip_test, half=half, compile=compile_model,
+                               allow_download=allow)
     flow = make_flow(flow_name or chosen.flow, device=device, allow_download=allow)
     tracker_config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
-    config = PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints, tracker_config)
+    config = PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints, tracker_config,
+                            detect_every=detect_every, detect_batch=detect_batch,
+                            overlap=torch_device.type == "cuda" if overlap is None else overlap)
     person_detector = None
     if detections is None:
         person_detector = load_detector(detector or chosen.detector, weights=detector_weights, device=torch_device,
@@ -114,8 +129,10 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
         "pose": str(pose_weights) if pose_weights else (pose or chosen.pose),
         "flow": flow.name,
     }
-    settings = {**{k: v for k, v in asdict(config).items() if k not in ("tracker", "prefetch")},
+    # What changes results (not how fast they come: overlap, batching and prefetch are left out).
+    settings = {**{k: v for k, v in asdict(config).items() if k not in ("tracker", "prefetch", "detect_batch", "overlap")},
                 **asdict(tracker_config), "flip_test": not no_flip_test, "detector_size": detector_size,
+                "half": half, "compile": compile_model,
                 "input_size": list(estimator.config.input_size), "image_fps": fps, "render": render}
     key = settings_key(models, settings)
     info = {"command": "run", "models": models, "settings": settings, "settings_key": key}
