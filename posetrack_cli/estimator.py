@@ -56,7 +56,8 @@ class PoseEstimator:
         self.model = model.to(self._dtype)
         if config.compile:
             # Inductor with freezing treats the weights as constants (pre-packed for oneDNN on a CPU).
-            self.model = torch.compile(self.model, options={"freezing": True})
+            # dynamic=False: one static graph per padded batch size, not a slower shape-generic one.
+            self.model = torch.compile(self.model, dynamic=False, options={"freezing": True})
         self._permutation = torch.as_tensor(flip_permutation(self.keypoint_names), device=self.device)
         # (x / 255 - mean) / std as one multiply-add per plane, in the order planes are fed.
         mean = torch.tensor(norm.mean, dtype=torch.float32, device=self.device)
