@@ -52,7 +52,7 @@ def main() -> None:
     variants = {"eager": base, "eager+bn-fold": fold_batchnorm(base).to(memory_format=torch.channels_last)}
     if args.compile:
         # Inductor with freezing folds BatchNorm and pre-packs weights for oneDNN itself.
-        variants["compiled"] = torch.compile(base, options={"freezing": True})
+        variants["compiled"] = torch.compile(base, dynamic=False, options={"freezing": True})
 
     rows = []
     with torch.inference_mode():

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from posetrack_cli.checkpoints import CheckpointInfo, InputNorm, load_pose_checkpoint
 from posetrack_cli.device import resolve_device
@@ -46,16 +46,25 @@ class PoseEstimator:
     ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
+        if config.half and self.device.type != "cuda":
+            raise PosetrackError("half precision needs a CUDA device (float16 convolutions are slow or missing on a CPU)")
         self.norm = norm
         self.keypoint_names = tuple(keypoint_names)
         # BatchNorm folded into the convolutions: same outputs, one memory pass less per layer.
-        self.model = fold_batchnorm(model).to(self.device, memory_format=torch.channels_last)
+        model = fold_batchnorm(model).to(self.device, memory_format=torch.channels_last)
+        self._dtype = torch.float16 if config.half else torch.float32
+        self.model = model.to(self._dtype)
+        if config.compile:
+            # Inductor with freezing treats the weights as constants (pre-packed for oneDNN on a CPU).
+            # dynamic=False: one static graph per padded batch size, not a slower shape-generic one.
+            self.model = torch.compile(self.model, dynamic=False, options={"freezing": True})
         self._permutation = torch.as_tensor(flip_permutation(self.keypoint_names), device=self.device)
         # (x / 255 - mean) / std as one multiply-add per plane, in the order planes are fed.
         mean = torch.tensor(norm.mean, dtype=torch.float32, device=self.device)
         std = torch.tensor(norm.std, dtype=torch.float32, device=self.device)
         self._scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1)
         self._shift = (-mean / std).view(1, 3, 1, 1)
+        self._grid: torch.Tensor | None = None
 
     @classmethod
     def from_checkpoint(
@@ -105,42 +114,71 @@ class PoseEstimator:
     def num_keypoints(self) -> int:
         return len(self.keypoint_names)
 
-    def crops(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Affine crops of the person boxes.
+    @torch.inference_mode()
+    def crops(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Affine crops of all the person boxes of a frame in one batched warp, on the model's device.
+
+        Bilinear sampling at the same pixel positions as ``cv2.warpAffine`` (pixel centres at
+        integers; outside the frame is black), but all people in one call and without copying
+        the frame per person: the N crops are sampled as one tall image.
 
         Args:
             frame: ``(H, W, 3)`` uint8 BGR.
             boxes: ``(N, 4)`` xyxy.
 
         Returns:
-            crops ``(N, h, w, 3)`` uint8 BGR, window centres ``(N, 2)`` and sizes ``(N, 2)``.
+            crops ``(N, 3, h, w)`` float32 BGR on the 0..255 scale, window centres ``(N, 2)`` and sizes ``(N, 2)``.
         """
         w, h = self.config.input_size
         centers, sizes = boxes_to_windows(boxes, w / h, self.config.padding)
-        mats = crop_transforms(centers, sizes, (w, h))
-        out = np.empty((len(boxes), h, w, 3), dtype=np.uint8)
-        for i, mat in enumerate(mats):
-            cv2.warpAffine(frame, mat, (w, h), dst=out[i], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        return out, centers, sizes
+        to_frame = torch.as_tensor(invert_affine(crop_transforms(centers, sizes, (w, h))), dtype=torch.float32,
+                                   device=self.device)  # (N, 2, 3): crop pixel -> frame pixel
+        image = torch.from_numpy(frame)
+        if self.device.type == "cuda":
+            image = image.pin_memory()
+        image = image.to(self.device, non_blocking=True).permute(2, 0, 1).float()[None]  # (1, 3, H, W)
+        height, width = frame.shape[:2]
+        xy = torch.einsum("nij,hwj->nhwi", to_frame[:, :, :2], self._pixel_grid(w, h)) + to_frame[:, None, None, :, 2]
+        grid = xy / torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=self.device) * 2 - 1  # (N, h, w, 2)
+        n = len(boxes)
+        tall = F.grid_sample(image, grid.reshape(1, n * h, w, 2), mode="bilinear", padding_mode="zeros",
+                             align_corners=True)  # (1, 3, N*h, w)
+        return tall[0].view(3, n, h, w).permute(1, 0, 2, 3), centers, sizes
+
+    def _pixel_grid(self, w: int, h: int) -> torch.Tensor:
+        """``(h, w, 2)`` crop pixel coordinates ``(u, v)``, built once per input size."""
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=self.device),
+                                  torch.arange(w, dtype=torch.float32, device=self.device), indexing="ij")
+            self._grid = torch.stack([u, v], dim=-1)
+        return self._grid
 
     @torch.inference_mode()
-    def heatmaps(self, crops: np.ndarray) -> torch.Tensor:
-        """Network heatmaps ``(N, K, h, w)`` for uint8 BGR crops ``(N, H, W, 3)``, flip test included."""
+    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
+        """Network heatmaps ``(N, K, h, w)`` for BGR crops ``(N, 3, H, W)`` on the 0..255 scale, flip test included."""
         outputs = []
         step = max(1, self.config.batch_size // 2) if self.config.flip_test else self.config.batch_size
         for start in range(0, len(crops), step):
-            x = torch.from_numpy(crops[start:start + step]).to(self.device, non_blocking=True)
-            x = x.permute(0, 3, 1, 2)  # (n, 3, H, W), BGR
+            x = crops[start:start + step]
             if self.norm.channel_order == "rgb":
                 x = x.flip(1)
-            x = (x.float() * self._scale + self._shift).contiguous(memory_format=torch.channels_last)
+            x = x * self._scale + self._shift
             if self.config.flip_test:
-                out = self.model(torch.cat([x, x.flip(3)]))  # (2n, K, h, w)
+                out = self._forward(torch.cat([x, x.flip(3)]))  # (2n, K, h, w)
                 n = x.shape[0]
                 outputs.append(merge_flip(out[:n], out[n:], self._permutation))
             else:
-                outputs.append(self.model(x))
+                outputs.append(self._forward(x))
         return torch.cat(outputs)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on ``(n, 3, H, W)`` normalised crops; float32 heatmaps ``(n, K, h, w)``."""
+        n = x.shape[0]
+        if self.config.compile:  # a few fixed shapes rather than one compilation per person count
+            padded = 1 << (n - 1).bit_length()
+            x = torch.cat([x, x.new_zeros((padded - n, *x.shape[1:]))]) if padded > n else x
+        x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
+        return self.model(x)[:n].float()
 
     def estimate(self, frame: np.ndarray, detections: Detections) -> Poses:
         """Poses of the people in ``detections`` on ``frame`` (``(H, W, 3)`` uint8 BGR).

@@ -16,19 +16,21 @@ Frames are decoded ahead in a background thread; output is streamed to a ``Track
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.flow import FlowEstimator
+from posetrack_cli.flow import FlowEstimator, FlowField
 from posetrack_cli.outputs import FrameMeta, TrackWriter
 from posetrack_cli.prefetch import prefetch
 from posetrack_cli.tracker import PoseTracker, TrackerConfig, flow_boxes, unify_boxes
 from posetrack_cli.types import Detections, Poses, TrackedFrame
-from posetrack_cli.video import FrameSource, FrameStopped
+from posetrack_cli.video import Frame, FrameSource, FrameStopped
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class PipelineConfig:
         min_joints: confident joints a pose needs to be kept and propagated.
         tracker: tracker settings.
         prefetch: frames decoded ahead of the models.
+        detect_every: run the detector on every N-th frame only (keyframes); in between, people
+            are carried by flow boxes. 1 is the paper's method.
+        detect_batch: frames per detector call (batching pays on a GPU).
+        overlap: run detection and flow one frame ahead, and writing behind, in their own threads.
+            Pays where the stages use different hardware (GPU models, CPU flow and encoding); on a
+            CPU alone the stages share its cores and gain nothing (benchmarks/pipeline.py).
     """
 
     detection_threshold: float = 0.5  # paper
@@ -55,6 +63,13 @@ class PipelineConfig:
     min_joints: int = 3
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     prefetch: int = 8  # enough to hide decode jitter; memory stays a few frames
+    detect_every: int = 1  # paper: every frame
+    detect_batch: int = 1
+    overlap: bool = False
+
+    def __post_init__(self) -> None:
+        if self.detect_every < 1 or self.detect_batch < 1 or self.prefetch < 1:
+            raise ValueError("detect_every, detect_batch and prefetch must be >= 1")
 
 
 class Detector(Protocol):
@@ -143,61 +158,134 @@ class Pipeline:
         ``on_frame(index, people)`` is called after each frame. Decoding that stops early (a
         truncated video, an unreadable image, a frame of another size) ends the video there with
         ``partial`` saying why; the frames before it are kept.
+
+        With ``overlap``, three threads besides this one work on different frames: decoding runs
+        ahead; detection and flow of frame k+1 (which need nothing from frame k's poses) run while
+        the pose network works on frame k; writing and rendering run behind.
         """
         if boxes is None and self.detector is None:
             raise PosetrackError("no detector and no boxes file: one of them is needed")
         cfg = self.config
         tracker = PoseTracker(cfg.tracker)
         times = StageTimes()
+        stopped: list[str] = []
         start = time.perf_counter()
-        previous: Any = None
         previous_poses = Poses.empty(self.estimator.num_keypoints)
-        frames, partial = 0, None
+        frames = 0
         size = (source.width, source.height)
         decoded = prefetch(source.frames(), cfg.prefetch)
+        ahead = self._detect_and_flow(decoded, boxes, times, stopped)
+        if cfg.overlap:
+            ahead = prefetch(ahead, 2)
+        sink = _BackgroundAdds(writer, cfg.prefetch) if cfg.overlap else writer
         try:
-            while True:
-                tick = time.perf_counter()
-                try:
-                    frame = next(decoded)
-                except StopIteration:
-                    break
-                except FrameStopped as exc:
-                    partial = str(exc)
-                    break
+            for frame, detected, field in ahead:
                 t0 = time.perf_counter()
-                times.decode += t0 - tick
-
-                detected = boxes.get(frame.index) if boxes is not None else self.detector.detect([frame.image])[0]
-                t1 = time.perf_counter()
-                current = self.flow.prepare(frame.image)
-                field = self.flow.compute(previous, current) if previous is not None else None
                 propagated = (flow_boxes(previous_poses, field, joint_threshold=cfg.joint_threshold,
                                          enlarge=cfg.flow_box_enlarge, min_joints=cfg.min_joints, frame_size=size)
                               if field is not None else Detections.empty())
-                t2 = time.perf_counter()
                 unified, _ = unify_boxes(detected, propagated, cfg.nms_iou)
                 poses = rescore(self.estimator.estimate(frame.image, unified), cfg.joint_threshold)
                 poses = poses[(poses.keypoint_scores >= cfg.joint_threshold).sum(1) >= cfg.min_joints]
-                t3 = time.perf_counter()
+                t1 = time.perf_counter()
                 ids = tracker.update(poses, field)
-                t4 = time.perf_counter()
+                t2 = time.perf_counter()
                 meta = FrameMeta(frame.index, frame.timestamp, size[0], size[1], frame.file_name)
-                writer.add(meta, TrackedFrame(frame.index, frame.timestamp, poses, ids), frame.image)
-                t5 = time.perf_counter()
-                times.detect += t1 - t0
-                times.flow += t2 - t1
-                times.pose += t3 - t2
-                times.track += t4 - t3
-                times.write += t5 - t4
-                previous, previous_poses = current, poses
+                sink.add(meta, TrackedFrame(frame.index, frame.timestamp, poses, ids), frame.image)
+                times.pose += t1 - t0
+                times.track += t2 - t1
+                times.write += time.perf_counter() - t2
+                previous_poses = poses
                 frames += 1
                 if on_frame is not None:
                     on_frame(frame.index, len(poses))
+            if isinstance(sink, _BackgroundAdds):
+                t3 = time.perf_counter()
+                sink.flush()
+                times.write += time.perf_counter() - t3
         finally:
+            ahead.close()
             decoded.close()
+            if isinstance(sink, _BackgroundAdds):
+                sink.stop()
+        partial = stopped[0] if stopped else None
         if partial is None and source.frame_count is not None and frames < source.frame_count:
             partial = f"decoded {frames} of {source.frame_count} frames (truncated or damaged file)"
         if frames == 0:
             raise PosetrackError(f"{source.path}: no frame could be decoded" + (f" ({partial})" if partial else ""))
         return VideoResult(frames, writer.annotations, len(tracker.tracks), partial, time.perf_counter() - start, times)
+
+    def _detect_and_flow(self, decoded: Iterator[Frame], boxes: BoxSource | None, times: StageTimes,
+                         stopped: list[str]) -> Iterator[tuple[Frame, Detections, FlowField | None]]:
+        """Frames with their detections (keyframes only when ``detect_every`` > 1) and the flow
+        from the previous frame: the work that needs nothing from earlier poses."""
+        cfg = self.config
+        previous: Any = None
+        while True:
+            batch: list[Frame] = []
+            tick = time.perf_counter()
+            try:
+                while len(batch) < cfg.detect_batch:
+                    batch.append(next(decoded))
+            except StopIteration:
+                pass
+            except FrameStopped as exc:
+                stopped.append(str(exc))
+            times.decode += time.perf_counter() - tick
+            if not batch:
+                return
+            t0 = time.perf_counter()
+            keyframes = [f for f in batch if f.index % cfg.detect_every == 0]
+            if boxes is not None:
+                found = {f.index: boxes.get(f.index) for f in keyframes}
+            else:
+                found = dict(zip((f.index for f in keyframes), self.detector.detect([f.image for f in keyframes])))
+            times.detect += time.perf_counter() - t0
+            for frame in batch:
+                t1 = time.perf_counter()
+                current = self.flow.prepare(frame.image)
+                field = self.flow.compute(previous, current) if previous is not None else None
+                previous = current
+                times.flow += time.perf_counter() - t1
+                yield frame, found.get(frame.index, Detections.empty()), field
+            if stopped:
+                return
+
+
+class _BackgroundAdds:
+    """Hands ``writer.add`` calls to a thread through a bounded queue, so encoding the overlay
+    and writing rows happen behind the models. ``flush`` waits for the queue to drain and raises
+    the thread's error, if any."""
+
+    def __init__(self, writer: TrackWriter, depth: int) -> None:
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="posetrack-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._writer.add(*item)
+                except BaseException as exc:  # re-raised in the pipeline thread by flush()
+                    self._error = exc
+
+    def add(self, *item: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def flush(self) -> None:
+        self.stop()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()

@@ -10,7 +10,7 @@ pipeline into a writer, commits, and reports the summary row.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,8 +36,10 @@ class RunSpec:
         pose, pose_weights, input_size: pose model by manifest name, local checkpoint, and
             ``(width, height)`` for a checkpoint that does not record it.
         flow: flow estimator name.
-        config: per-frame method and tracker settings.
-        flip_test, batch_size, device: pose inference settings.
+        config: per-frame method and tracker settings (its ``overlap`` is set from ``overlap``).
+        overlap: run detection + flow ahead and writing behind in threads; None: on with CUDA only,
+            decided where the models load (a Ray worker may have a GPU its driver lacks).
+        flip_test, half, compile, batch_size, device: pose inference settings.
         render: also write an overlay video.
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
@@ -53,7 +55,10 @@ class RunSpec:
     input_size: tuple[int, int] | None = None
     flow: str | None = None
     config: PipelineConfig = field(default_factory=PipelineConfig)
+    overlap: bool | None = None
     flip_test: bool = True
+    half: bool = False
+    compile: bool = False
     batch_size: int = 16
     device: str = "auto"
     render: bool = False
@@ -114,9 +119,11 @@ def load_run(spec: RunSpec) -> LoadedRun:
     torch_device = resolve_device(spec.device)
     estimator = load_estimator(pose=spec.pose or chosen.pose, pose_weights=spec.pose_weights,
                                input_size=spec.input_size, device=spec.device, batch_size=spec.batch_size,
-                               flip_test=spec.flip_test, allow_download=spec.allow_download)
+                               flip_test=spec.flip_test, half=spec.half, compile=spec.compile,
+                               allow_download=spec.allow_download)
     flow = make_flow(spec.flow or chosen.flow, device=spec.device, allow_download=spec.allow_download)
-    config = spec.config
+    overlap = torch_device.type == "cuda" if spec.overlap is None else spec.overlap
+    config = replace(spec.config, overlap=overlap)
     person_detector = None
     if spec.detections is None:
         person_detector = load_detector(spec.detector or chosen.detector, weights=spec.detector_weights,
@@ -133,8 +140,10 @@ def load_run(spec: RunSpec) -> LoadedRun:
         "pose": str(spec.pose_weights) if spec.pose_weights else (spec.pose or chosen.pose),
         "flow": flow.name,
     }
-    settings = {**{k: v for k, v in asdict(config).items() if k not in ("tracker", "prefetch")},
+    # What changes results (not how fast they come: overlap, batching and prefetch are left out).
+    settings = {**{k: v for k, v in asdict(config).items() if k not in ("tracker", "prefetch", "detect_batch", "overlap")},
                 **asdict(config.tracker), "flip_test": spec.flip_test, "detector_size": spec.detector_size,
+                "half": spec.half, "compile": spec.compile,
                 "input_size": list(estimator.config.input_size), "image_fps": spec.image_fps, "render": spec.render}
     info = {"command": "run", "models": models, "settings": settings, "settings_key": settings_key(models, settings)}
     return LoadedRun(spec, pipeline, list(estimator.keypoint_names), info)

@@ -22,6 +22,9 @@ class EstimatorConfig:
         flip_test: average with the horizontally flipped crop, as the released results do.
         batch_size: crops per forward pass (with the flip test each person is two crops).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        half: run the network in float16 (CUDA only).
+        compile: ``torch.compile`` the network (slow first run, faster after; batches are padded
+            to powers of two so only a few shapes get compiled).
     """
 
     input_size: tuple[int, int] = (192, 256)
@@ -29,6 +32,8 @@ class EstimatorConfig:
     flip_test: bool = True  # released COCO numbers use it
     batch_size: int = 16  # crops per forward; on CPU larger batches fall out of cache (benchmarks/pose_net.py)
     device: str = "auto"
+    half: bool = False  # float16 tensor cores on a GPU; off by default: not validated here (no GPU)
+    compile: bool = False  # off: compiling ResNet-50 takes ~40 s on a CPU before the first frame
 
     def __post_init__(self) -> None:
         w, h = self.input_size

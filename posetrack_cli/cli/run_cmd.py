@@ -46,6 +46,17 @@ PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
 @click.option("--nms-iou", type=click.FloatRange(0, 1), default=PIPE.nms_iou, show_default=True,
               help="IoU above which a detection and a flow box are one person.")
 @click.option("--no-flip-test", is_flag=True, help="Skip the flip test (about 2x faster pose, slightly less accurate).")
+@click.option("--detect-every", type=click.IntRange(1, 1000), default=PIPE.detect_every, show_default=True,
+              help="Run the detector on every N-th frame only; flow boxes carry people in between (faster; "
+                   "people who appear are found at the next keyframe).")
+@click.option("--detect-batch", type=click.IntRange(1, 64), default=PIPE.detect_batch, show_default=True,
+              help="Frames per detector call (batching pays on a GPU).")
+@click.option("--overlap/--no-overlap", default=None,
+              help="Run detection + flow ahead and writing behind in their own threads [default: on with CUDA, "
+                   "off on a CPU, where the stages share the cores and gain nothing].")
+@click.option("--half", is_flag=True, help="Pose network in float16 (CUDA only).")
+@click.option("--compile", "compile_model", is_flag=True,
+              help="torch.compile the pose network: slow first frames, faster after.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -72,7 +83,8 @@ PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
 def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None, detector_weights: Path | None,
         detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
         flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
-        joint_threshold: float, nms_iou: float, no_flip_test: bool, batch_size: int, device: str, render: bool,
+        joint_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int, detect_batch: int,
+        overlap: bool | None, half: bool, compile_model: bool, batch_size: int, device: str, render: bool,
         recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool, executor: str,
         address: str | None, workers: int | None, gpus_per_worker: float | None, retries: int | None) -> None:
     """Find, estimate and track every person in videos.
@@ -121,9 +133,9 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
         detections=detections, pose=pose, pose_weights=pose_weights,
         input_size=parse_size(input_size) if input_size else None, flow=flow_name,
         config=PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints,
-                              tracker_config),
-        flip_test=not no_flip_test, batch_size=batch_size, device=device, render=render, image_fps=fps,
-        allow_download=not offline,
+                              tracker_config, detect_every=detect_every, detect_batch=detect_batch),
+        overlap=overlap, flip_test=not no_flip_test, half=half, compile=compile_model, batch_size=batch_size,
+        device=device, render=render, image_fps=fps, allow_download=not offline,
     )
     prepare_output_dir(out)
     loaded = load_run(spec) if executor == "local" else None  # models load once for the whole batch
