@@ -7,14 +7,15 @@ from pathlib import Path
 
 import click
 
+from posetrack_cli.cli.options import tracker_options
 from posetrack_cli.flow import FLOW_NAMES
 from posetrack_cli.pipeline import PipelineConfig
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.settings import DETECTORS, EstimatorConfig
-from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
+from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS
 
-PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
+PIPE, EST = PipelineConfig(), EstimatorConfig()
 
 
 @click.command()
@@ -35,14 +36,9 @@ PIPE, TRACK, EST = PipelineConfig(), TrackerConfig(), EstimatorConfig()
               help="Local pose checkpoint in any supported layout (MSRA, mmpose 0.x/1.x, posetrack train).")
 @click.option("--input-size", help="Pose input WIDTHxHEIGHT for a checkpoint that does not record it, e.g. 192x256.")
 @click.option("--flow", "flow_name", type=click.Choice(FLOW_NAMES), help="Optical flow (overrides the preset).")
-@click.option("--similarity", type=click.Choice(SIMILARITIES), default=TRACK.similarity, show_default=True)
-@click.option("--queue-length", type=click.IntRange(1, 1000), default=TRACK.queue_length, show_default=True,
-              help="L_Q: frames of tracked poses a new pose is compared against.")
-@click.option("--min-similarity", type=click.FloatRange(0, 1), default=TRACK.min_similarity, show_default=True)
+@tracker_options
 @click.option("--det-threshold", type=click.FloatRange(0, 1), default=PIPE.detection_threshold, show_default=True,
               help="Detector boxes scoring below are dropped (paper: 0.5).")
-@click.option("--joint-threshold", type=click.FloatRange(0, 1), default=PIPE.joint_threshold, show_default=True,
-              help="Joints scoring below are not trusted (paper: 0.4).")
 @click.option("--nms-iou", type=click.FloatRange(0, 1), default=PIPE.nms_iou, show_default=True,
               help="IoU above which a detection and a flow box are one person.")
 @click.option("--no-flip-test", is_flag=True, help="Skip the flip test (about 2x faster pose, slightly less accurate).")

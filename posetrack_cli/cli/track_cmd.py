@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
+from posetrack_cli.cli.options import tracker_options
 from posetrack_cli.flow import DEFAULT_FLOW, FLOW_NAMES
 from posetrack_cli.video import DEFAULT_IMAGE_FPS
-from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
-
-DEFAULTS = TrackerConfig()
 
 
 @click.command()
@@ -19,14 +17,7 @@ DEFAULTS = TrackerConfig()
               help="Video file or folder of frames the poses came from (used for optical flow).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
               show_default=True, help="Output folder for <name>.json and <name>.csv.")
-@click.option("--similarity", type=click.Choice(SIMILARITIES), default=DEFAULTS.similarity, show_default=True,
-              help="flow-oks (paper), oks without flow, or box iou (the paper's ablations).")
-@click.option("--queue-length", type=click.IntRange(1, 1000), default=DEFAULTS.queue_length, show_default=True,
-              help="L_Q: frames of tracked poses a new pose is compared against.")
-@click.option("--min-similarity", type=click.FloatRange(0, 1), default=DEFAULTS.min_similarity, show_default=True,
-              help="Below this a pose starts a new track.")
-@click.option("--joint-threshold", type=click.FloatRange(0, 1), default=DEFAULTS.joint_threshold, show_default=True,
-              help="Joints scoring below this take no part in matching (paper: 0.4).")
+@tracker_options
 @click.option("--flow", "flow_name", type=click.Choice(FLOW_NAMES),
               default=DEFAULT_FLOW, show_default=True, help="Optical flow estimator (RAFT is meant for a GPU).")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_IMAGE_FPS, show_default=True,
@@ -57,6 +48,7 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
     from posetrack_cli.outputs import TrackWriter, prepare_output_dir
     from posetrack_cli.pose_input import load_poses
     from posetrack_cli.track_job import track_poses
+    from posetrack_cli.tracker import TrackerConfig
     from posetrack_cli.video import ImageFolderSource, open_source
 
     config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
