@@ -111,3 +111,42 @@ def test_rescore_multiplies_box_score_by_mean_confident_joint_score() -> None:
     poses = Poses(np.zeros((2, 17, 2)), scores, np.zeros((2, 4)), [0.8, 0.9])
     out = rescore(poses, 0.4)
     np.testing.assert_allclose(out.scores, [0.8 * 0.7, 0.0], rtol=1e-6)
+
+
+class RecordedBoxes:
+    """Boxes by frame index, as from a detections file; records which frames were asked for.
+    Person ``late`` is not seen before frame ``late_from``."""
+
+    name = "recorded"
+
+    def __init__(self, people: list[Person], late: int, late_from: int) -> None:
+        self.people, self.late, self.late_from, self.asked = people, late, late_from, []
+
+    def get(self, index: int) -> Detections:
+        self.asked.append(index)
+        boxes = [p.box(index) for i, p in enumerate(self.people) if i != self.late or index >= self.late_from]
+        return Detections(np.array(boxes).reshape(-1, 4), np.full(len(boxes), 0.98))
+
+
+def test_keyframe_detection_asks_every_nth_frame_and_flow_carries_people_between(sequence, tmp_path: Path) -> None:
+    import json
+
+    people, folder = sequence
+    boxes = RecordedBoxes(people, late=1, late_from=2)  # person 1 could be detected from frame 2 on
+    pipeline = Pipeline(OracleEstimator(people), DISFlow(), PipelineConfig(detect_every=4))
+    with TrackWriter(tmp_path, "seq", [str(k) for k in range(17)]) as writer:
+        result = pipeline.run(ImageFolderSource(folder), writer, boxes=boxes)
+        writer.commit({})
+    assert boxes.asked == [0, 4, 8]
+    people_per_frame = [0] * FRAMES
+    ids = {0: set(), 1: set()}
+    for ann in json.loads((tmp_path / "seq.json").read_text())["annotations"]:
+        t = ann["image_id"]
+        people_per_frame[t] += 1
+        for i, person in enumerate(people):
+            if abs(ann["keypoints"][0] - person.keypoints(t)[0, 0]) < 1:
+                ids[i].add(ann["track_id"])
+    # Person 1 is found at the first keyframe that sees them (4), not at frame 2; both are then
+    # carried by flow boxes through the frames without detection, each under one id.
+    assert people_per_frame == [1, 1, 1, 1] + [2] * (FRAMES - 4)
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1] and result.tracks == 2
