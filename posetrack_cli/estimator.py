@@ -13,9 +13,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from posetrack_cli.checkpoints import CheckpointInfo, InputNorm, load_pose_checkpoint
+from posetrack_cli.crops import warp_crops_cv2, warp_crops_torch
 from posetrack_cli.device import resolve_device
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transforms, invert_affine
@@ -64,7 +64,6 @@ class PoseEstimator:
         std = torch.tensor(norm.std, dtype=torch.float32, device=self.device)
         self._scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1)
         self._shift = (-mean / std).view(1, 3, 1, 1)
-        self._grid: torch.Tensor | None = None
 
     @classmethod
     def from_checkpoint(
@@ -116,11 +115,10 @@ class PoseEstimator:
 
     @torch.inference_mode()
     def crops(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """Affine crops of all the person boxes of a frame in one batched warp, on the model's device.
+        """Affine crops of all the person boxes of a frame, on the model's device.
 
-        Bilinear sampling at the same pixel positions as ``cv2.warpAffine`` (pixel centres at
-        integers; outside the frame is black), but all people in one call and without copying
-        the frame per person: the N crops are sampled as one tall image.
+        One ``cv2.warpAffine`` per person on a CPU, one batched ``grid_sample`` on a GPU (see
+        :mod:`posetrack_cli.crops`; both sample the same pixels).
 
         Args:
             frame: ``(H, W, 3)`` uint8 BGR.
@@ -129,29 +127,12 @@ class PoseEstimator:
         Returns:
             crops ``(N, 3, h, w)`` float32 BGR on the 0..255 scale, window centres ``(N, 2)`` and sizes ``(N, 2)``.
         """
-        w, h = self.config.input_size
-        centers, sizes = boxes_to_windows(boxes, w / h, self.config.padding)
-        to_frame = torch.as_tensor(invert_affine(crop_transforms(centers, sizes, (w, h))), dtype=torch.float32,
-                                   device=self.device)  # (N, 2, 3): crop pixel -> frame pixel
-        image = torch.from_numpy(frame)
-        if self.device.type == "cuda":
-            image = image.pin_memory()
-        image = image.to(self.device, non_blocking=True).permute(2, 0, 1).float()[None]  # (1, 3, H, W)
-        height, width = frame.shape[:2]
-        xy = torch.einsum("nij,hwj->nhwi", to_frame[:, :, :2], self._pixel_grid(w, h)) + to_frame[:, None, None, :, 2]
-        grid = xy / torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=self.device) * 2 - 1  # (N, h, w, 2)
-        n = len(boxes)
-        tall = F.grid_sample(image, grid.reshape(1, n * h, w, 2), mode="bilinear", padding_mode="zeros",
-                             align_corners=True)  # (1, 3, N*h, w)
-        return tall[0].view(3, n, h, w).permute(1, 0, 2, 3), centers, sizes
-
-    def _pixel_grid(self, w: int, h: int) -> torch.Tensor:
-        """``(h, w, 2)`` crop pixel coordinates ``(u, v)``, built once per input size."""
-        if self._grid is None or self._grid.shape[:2] != (h, w):
-            v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=self.device),
-                                  torch.arange(w, dtype=torch.float32, device=self.device), indexing="ij")
-            self._grid = torch.stack([u, v], dim=-1)
-        return self._grid
+        size = self.config.input_size
+        centers, sizes = boxes_to_windows(boxes, size[0] / size[1], self.config.padding)
+        to_crop = crop_transforms(centers, sizes, size)  # (N, 2, 3): frame pixel -> crop pixel
+        if self.device.type == "cpu":
+            return warp_crops_cv2(frame, to_crop, size), centers, sizes
+        return warp_crops_torch(frame, invert_affine(to_crop), size, self.device), centers, sizes
 
     @torch.inference_mode()
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:

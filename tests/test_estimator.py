@@ -143,19 +143,22 @@ def test_batches_give_the_same_answer_as_one_pass(tmp_path) -> None:
     assert len(PoseEstimator.from_checkpoint(path, device="cpu").estimate(frame, boxes[[]])) == 0
 
 
-def test_batched_crops_match_cv2_warp_affine(tmp_path) -> None:
-    """The one-call warp samples the same pixels as OpenCV's per-person warpAffine (the reference
-    the released models were evaluated with), boxes partly outside the frame included."""
+def test_batched_grid_sample_crops_match_cv2_warp_affine() -> None:
+    """The one-call warp used on GPUs samples the same pixels as OpenCV's per-person warpAffine
+    (used on CPUs, and the reference the released models were evaluated with), boxes partly
+    outside the frame included."""
+    from posetrack_cli.crops import warp_crops_cv2, warp_crops_torch
+    from posetrack_cli.geometry import boxes_to_windows, crop_transforms, invert_affine
+
     rng = np.random.default_rng(2)
     frame = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 1.0)
     boxes = np.array([[10, 20, 90, 200], [250, 100, 330, 260], [-30, -10, 40, 80]], np.float32)
-    est = estimator(flip_test=False)
-    crops, centers, sizes = est.crops(frame, boxes)
-    assert crops.shape == (3, 3, 256, 192)
-    from posetrack_cli.geometry import crop_transforms
-
-    for i, mat in enumerate(crop_transforms(centers, sizes, (192, 256))):
+    to_crop = crop_transforms(*boxes_to_windows(boxes, 192 / 256, 1.25), (192, 256))
+    batched = warp_crops_torch(frame, invert_affine(to_crop), (192, 256), torch.device("cpu"))
+    each = warp_crops_cv2(frame, to_crop, (192, 256))
+    assert batched.shape == each.shape == (3, 3, 256, 192)
+    for i, mat in enumerate(to_crop):
         reference = cv2.warpAffine(frame, mat, (192, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        ours = crops[i].permute(1, 2, 0).numpy()
-        diff = np.abs(ours - reference.astype(np.float32))
+        assert np.array_equal(each[i].permute(1, 2, 0).numpy(), reference.astype(np.float32))
+        diff = np.abs(batched[i].permute(1, 2, 0).numpy() - reference.astype(np.float32))
         assert diff.mean() < 0.3 and np.percentile(diff, 99.9) < 2.5, (i, diff.mean(), diff.max())

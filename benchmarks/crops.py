@@ -1,0 +1,63 @@
+"""Cutting the pose network's input crops: one cv2.warpAffine per person against one batched grid_sample.
+
+``posetrack_cli.crops`` has both (the tests check they sample the same pixels); the estimator uses
+warpAffine on a CPU and grid_sample on a GPU. This prints the time per frame of each, up to the
+float32 ``(N, 3, 256, 192)`` batch on the device, for 1, 5 and 20 people on 640x360 and 1920x1080
+frames. Medians over the repeats.
+
+    python benchmarks/crops.py [--repeats 30] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from posetrack_cli.crops import warp_crops_cv2, warp_crops_torch
+from posetrack_cli.geometry import boxes_to_windows, crop_transforms, invert_affine
+
+SIZE = (192, 256)  # crop width, height
+
+
+def median_ms(fn, repeats: int) -> float:  # noqa: ANN001 - a zero-argument callable
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rng = np.random.default_rng(0)
+    print(f"# crops: 256x192, {device}, {platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, OpenCV {cv2.__version__}, median of {args.repeats}")
+    print(f"{'frame':>10} {'people':>6} {'warpAffine each ms':>19} {'grid_sample ms':>15} {'grid_sample / warpAffine':>25}")
+    for width, height in ((640, 360), (1920, 1080)):
+        frame = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+        for people in (1, 5, 20):
+            xy = rng.uniform([0, 0], [width * 0.8, height * 0.5], (people, 2))
+            boxes = np.concatenate([xy, xy + [width * 0.1, height * 0.4]], axis=1).astype(np.float32)
+            to_crop = crop_transforms(*boxes_to_windows(boxes, SIZE[0] / SIZE[1], 1.25), SIZE)
+            to_frame = invert_affine(to_crop)
+            each = median_ms(lambda: warp_crops_cv2(frame, to_crop, SIZE).to(device), args.repeats)
+            batched = median_ms(lambda: warp_crops_torch(frame, to_frame, SIZE, device), args.repeats)
+            print(f"{f'{width}x{height}':>10} {people:>6} {each:>19.2f} {batched:>15.2f} {batched / each:>24.2f}x")
+
+
+if __name__ == "__main__":
+    main()
