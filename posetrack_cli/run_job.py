@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from posetrack_cli.batch import InputItem, ItemResult, fingerprint, settings_key
 from posetrack_cli.detector import FileDetections
@@ -22,6 +22,9 @@ from posetrack_cli.pipeline import Pipeline, PipelineConfig
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.render import draw_tracks
 from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,9 @@ class RunSpec:
             ``(width, height)`` for a checkpoint that does not record it.
         flow: flow estimator name.
         config: per-frame method and tracker settings (its ``overlap`` is set from ``overlap``).
-        overlap: run detection + flow ahead and writing behind in threads; None: on with CUDA only,
-            decided where the models load (a Ray worker may have a GPU its driver lacks).
+        overlap: run detection + flow ahead and writing behind in threads; None: as
+            :func:`default_overlap` decides where the models load (a Ray worker may have a GPU
+            or a core count its driver lacks).
         flip_test, half, compile, batch_size, device: pose inference settings.
         render: also write an overlay video.
         image_fps: frame rate given to frame folders.
@@ -108,6 +112,16 @@ class LoadedRun:
                               detections_file=self.spec.detections, progress=progress)
 
 
+def default_overlap(device: torch.device) -> bool:
+    """Whether stages overlap in threads unless told: with CUDA (the stages use different
+    hardware), and on a CPU where torch has two or more threads (the threads fill each other's
+    idle moments: 1.04-1.22x faster on 2 cores in ``benchmarks/pipeline.py``); not on a single
+    core (a Ray worker's), where there is nothing to fill."""
+    import torch
+
+    return device.type == "cuda" or torch.get_num_threads() >= 2
+
+
 def load_run(spec: RunSpec) -> LoadedRun:
     """Load the models of ``spec`` and describe the run; raises PosetrackError for a missing or bad file."""
     from posetrack_cli.detector import load_detector
@@ -122,7 +136,7 @@ def load_run(spec: RunSpec) -> LoadedRun:
                                flip_test=spec.flip_test, half=spec.half, compile=spec.compile,
                                allow_download=spec.allow_download)
     flow = make_flow(spec.flow or chosen.flow, device=spec.device, allow_download=spec.allow_download)
-    overlap = torch_device.type == "cuda" if spec.overlap is None else spec.overlap
+    overlap = default_overlap(torch_device) if spec.overlap is None else spec.overlap
     config = replace(spec.config, overlap=overlap)
     person_detector = None
     if spec.detections is None:

@@ -48,8 +48,8 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--detect-batch", type=click.IntRange(1, 64), default=PIPE.detect_batch, show_default=True,
               help="Frames per detector call (batching pays on a GPU).")
 @click.option("--overlap/--no-overlap", default=None,
-              help="Run detection + flow ahead and writing behind in their own threads [default: on with CUDA, "
-                   "off on a CPU, where the stages share the cores and gain nothing].")
+              help="Run decoding, detection and flow ahead and writing behind in their own threads [default: on "
+                   "with CUDA or when torch has 2+ CPU threads; off on one core].")
 @click.option("--half", is_flag=True, help="Pose network in float16 (CUDA only).")
 @click.option("--compile", "compile_model", is_flag=True,
               help="torch.compile the pose network: slow first frames, faster after.")
