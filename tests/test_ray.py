@@ -82,6 +82,13 @@ def ray_run(cluster: dict, *args: str) -> subprocess.Popen:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # Ctrl-C works
 
 
+def start_batch(cluster: dict, tmp_path: Path, count: int, *args: str) -> tuple[Path, Path, subprocess.Popen]:
+    """``count`` generated 8-frame clips run on the cluster into ``tmp_path/out``: (videos, out, process)."""
+    folder = videos(tmp_path / "videos", count, frames=8)
+    out = tmp_path / "out"
+    return folder, out, ray_run(cluster, str(folder), "-o", str(out), *args)
+
+
 def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
@@ -159,9 +166,7 @@ def test_ray_outputs_equal_the_local_executors(cluster: dict, weights_folder: Pa
 @pytest.mark.ray
 def test_a_killed_worker_loses_only_its_video_which_is_retried(cluster: dict, weights_folder: Path,
                                                                tmp_path: Path) -> None:
-    folder = videos(tmp_path / "videos", 4, frames=8)
-    out = tmp_path / "out"
-    proc = ray_run(cluster, str(folder), "-o", str(out))
+    folder, out, proc = start_batch(cluster, tmp_path, 4)
     pid = kill_a_worker_mid_video(proc)
     code, _, err = finish(proc)
     assert code == 0, err
@@ -175,9 +180,7 @@ def test_a_killed_worker_loses_only_its_video_which_is_retried(cluster: dict, we
 @pytest.mark.ray
 def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dict, weights_folder: Path,
                                                                     tmp_path: Path) -> None:
-    folder = videos(tmp_path / "videos", 3, frames=8)
-    out = tmp_path / "out"
-    proc = ray_run(cluster, str(folder), "-o", str(out), "--retries", "0")
+    folder, out, proc = start_batch(cluster, tmp_path, 3, "--retries", "0")
     kill_a_worker_mid_video(proc)
     code, _, err = finish(proc)
     assert code == 1
@@ -197,9 +200,7 @@ def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dic
 @pytest.mark.ray
 def test_ctrl_c_stops_the_workers_and_leaves_nothing_half_written(cluster: dict, weights_folder: Path,
                                                                  tmp_path: Path) -> None:
-    folder = videos(tmp_path / "videos", 3, frames=8)
-    out = tmp_path / "out"
-    proc = ray_run(cluster, str(folder), "-o", str(out))
+    _, out, proc = start_batch(cluster, tmp_path, 3)
     worker = wait_for_a_busy_worker(proc)
     proc.send_signal(signal.SIGINT)
     code, _, err = finish(proc)
