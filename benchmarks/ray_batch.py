@@ -7,6 +7,9 @@ with the test settings (pose input 32x32, no flip test, detector at 256 px). For
 instance is started on this machine for each run (address="local"), as ``--executor ray`` does
 without ``--address``. It prints, per configuration:
 
+The local executor runs twice, with its stages in sequence and overlapped in threads (its
+default where torch has 2+ threads; Ray workers have one CPU each, so theirs run in sequence).
+
 * start-up: seconds from the call to the first finished video, less that video's own time (Ray
   start and model loading in every worker; model loading for the local executor);
 * videos/min end to end: N / wall time of the whole call, start-up included;
@@ -23,6 +26,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -63,10 +67,14 @@ def main() -> None:
         write_video(root / "videos" / f"clip{i:02d}.mp4", walkers(frames=args.frames, seed=2 * i + 1))
     items, _ = expand_sources([root / "videos"])
 
-    def local(on_item):  # noqa: ANN001, ANN202
-        loaded = load_run(SPEC)
-        return run_batch(items, loaded.processor(root / "local"), root / "local", key=loaded.key, overwrite=True,
-                         render=False, on_item=on_item)
+    def local(overlap: bool):  # noqa: ANN202
+        def run(on_item):  # noqa: ANN001, ANN202
+            loaded = load_run(replace(SPEC, overlap=overlap))
+            out = root / f"local-overlap-{overlap}"
+            out.mkdir()
+            return run_batch(items, loaded.processor(out), out, key=loaded.key, overwrite=True, render=False,
+                             on_item=on_item)
+        return run
 
     def on_ray(workers: int):  # noqa: ANN202
         def run(on_item):  # noqa: ANN001, ANN202
@@ -74,12 +82,15 @@ def main() -> None:
                               on_item=on_item)
         return run
 
-    configs = [("local", "-", f"{torch.get_num_threads()} (torch default)", local),
+    threads = f"{torch.get_num_threads()} (torch default)"
+    configs = [("local --no-overlap", "-", threads, local(False)),
+               ("local --overlap", "-", threads, local(True)),
                ("ray", "1", "1 (Ray: 1 CPU each)", on_ray(1)),
                ("ray", "2", "1 (Ray: 1 CPU each)", on_ray(2))]
     rows = []
     for executor, workers, threads, run in configs:
-        (root / ("local" if executor == "local" else f"ray{workers}")).mkdir()
+        if executor == "ray":
+            (root / f"ray{workers}").mkdir()
         wall, finished, results = timed(run)
         assert all(r.status == "ok" for r in results), [r for r in results if r.status != "ok"]
         startup = finished[0][0] - finished[0][1].seconds
