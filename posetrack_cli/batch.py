@@ -145,6 +145,19 @@ def format_summary(results: list[ItemResult]) -> str:
                      for row in rows)
 
 
+def skipped_if_done(out_dir: Path, item: InputItem, key: str, *, render: bool, overwrite: bool) -> ItemResult | None:
+    """The resume rule of every executor: a ``skipped`` row when ``item``'s outputs are complete
+    and made with the same settings (and ``overwrite`` is off), else None (process it)."""
+    if overwrite or not output_done(out_dir, item, key, render):
+        return None
+    return ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)")
+
+
+def interrupted(item: InputItem) -> ItemResult:
+    """The row of an input that Ctrl-C stopped while it was being processed."""
+    return ItemResult(str(item.path), item.name, "interrupted", "Ctrl-C")
+
+
 def run_item(process: Callable[[InputItem], ItemResult], item: InputItem) -> ItemResult:
     """``process(item)``, with a bad input (a PosetrackError) recorded as a failed row."""
     started = time.perf_counter()
@@ -166,13 +179,12 @@ def run_batch(items: list[InputItem], process: Callable[[InputItem], ItemResult]
     results = list(earlier)
     try:
         for item in items:
-            if not overwrite and output_done(out_dir, item, key, render):
-                result = ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)")
-            else:
+            result = skipped_if_done(out_dir, item, key, render=render, overwrite=overwrite)
+            if result is None:
                 try:
                     result = run_item(process, item)
                 except KeyboardInterrupt:
-                    results.append(ItemResult(str(item.path), item.name, "interrupted", "Ctrl-C"))
+                    results.append(interrupted(item))
                     raise
             results.append(result)
             if on_item is not None:

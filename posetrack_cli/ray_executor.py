@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from posetrack_cli import __version__
-from posetrack_cli.batch import InputItem, ItemResult, output_done, run_item, write_summary
+from posetrack_cli.batch import InputItem, ItemResult, interrupted, run_item, skipped_if_done, write_summary
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.outputs import TrackWriter
 from posetrack_cli.run_job import RunSpec
@@ -315,8 +315,9 @@ def _drive(ray: Any, workers: list[_Worker], start: Callable[[], _Worker], items
             if key is None:
                 key, version = described["key"], described["version"]
                 for item in items:  # the local executor's resume rule
-                    if not overwrite and output_done(out_dir, item, key, render):
-                        finish(ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)"))
+                    skipped = skipped_if_done(out_dir, item, key, render=render, overwrite=overwrite)
+                    if skipped is not None:
+                        finish(skipped)
                     else:
                         queue.append(item)
             idle.append(worker)
@@ -384,7 +385,7 @@ def _drive(ray: Any, workers: list[_Worker], start: Callable[[], _Worker], items
             ray.wait([w.pending for w in in_flight], num_returns=len(in_flight), timeout=10)
         for worker in in_flight:
             _remove_partials(out_dir, worker.item)
-            done[worker.item.name] = ItemResult(str(worker.item.path), worker.item.name, "interrupted", "Ctrl-C")
+            done[worker.item.name] = interrupted(worker.item)
         raise
     finally:
         if key is not None:
