@@ -8,7 +8,7 @@ as constants), which is how torchvision builds these models when it loads traine
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -138,7 +138,3 @@ def load_detector(name: str, *, weights: str | Path | None = None, device: torch
 
     path = weights or resolve(name, allow_download=allow_download)[1]
     return PersonDetector(name, path, score_threshold=score_threshold, device=device, min_size=min_size)
-
-
-def describe(detector: Any) -> str:
-    return getattr(detector, "name", type(detector).__name__)

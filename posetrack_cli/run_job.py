@@ -21,6 +21,7 @@ from posetrack_cli.outputs import TrackWriter
 from posetrack_cli.pipeline import Pipeline, PipelineConfig
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.render import draw_tracks
+from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class RunSpec:
     flip_test: bool = True
     half: bool = False
     compile: bool = False
-    batch_size: int = 16
+    batch_size: int = EstimatorConfig.batch_size
     device: str = "auto"
     render: bool = False
     image_fps: float = DEFAULT_IMAGE_FPS
