@@ -49,8 +49,9 @@ class PipelineConfig:
             are carried by flow boxes. 1 is the paper's method.
         detect_batch: frames per detector call (batching pays on a GPU).
         overlap: run detection and flow one frame ahead, and writing behind, in their own threads.
-            Pays where the stages use different hardware (GPU models, CPU flow and encoding); on a
-            CPU alone the stages share its cores and gain nothing (benchmarks/pipeline.py).
+            Pays where the stages use different hardware (GPU models, CPU flow and encoding), and
+            on a multi-core CPU with the presets' models (1.04-1.22x in benchmarks/pipeline.py);
+            with very light models the thread hand-offs cost more than they save.
     """
 
     detection_threshold: float = 0.5  # paper
