@@ -28,7 +28,8 @@ from posetrack_cli.errors import PosetrackError
 from posetrack_cli.flow import FlowEstimator, FlowField
 from posetrack_cli.outputs import FrameMeta, TrackWriter
 from posetrack_cli.prefetch import prefetch
-from posetrack_cli.tracker import PoseTracker, TrackerConfig, flow_boxes, unify_boxes
+from posetrack_cli.proposals import flow_boxes, unify_boxes
+from posetrack_cli.tracker import PoseTracker, TrackerConfig
 from posetrack_cli.types import Detections, Poses, TrackedFrame
 from posetrack_cli.video import Frame, FrameSource, FrameStopped
 

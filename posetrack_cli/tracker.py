@@ -1,4 +1,4 @@
-"""The flow-based pose tracker of the paper (section 3, Algorithm 1), and flow boxes.
+"""The flow-based pose tracker of the paper (section 3, Algorithm 1).
 
 For each frame the tracker compares the new poses with the tracked poses of the last ``L_Q``
 frames (a fixed-length queue), greedily matches them by similarity, and gives unmatched poses new
@@ -19,7 +19,8 @@ import numpy as np
 from posetrack_cli.flow import FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
 from posetrack_cli.similarity import box_areas, greedy_match, iou_matrix, oks_matrix
-from posetrack_cli.types import Detections, Poses
+from posetrack_cli.paper import JOINT_THRESHOLD
+from posetrack_cli.types import Poses
 
 SIMILARITIES = ("flow-oks", "oks", "iou")
 
@@ -44,7 +45,7 @@ class TrackerConfig:
     # above 0.7 and between different people below 0.1; 0.3 separates the two with margin for IoU too.
     min_similarity: float = 0.3
     # Paper: joints below 0.4 are dropped.
-    joint_threshold: float = 0.4
+    joint_threshold: float = JOINT_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:
@@ -156,62 +157,3 @@ class PoseTracker:
         sorted_ids = self._ids[order]
         starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
         return sorted_ids[starts], np.maximum.reduceat(sim[order], starts, axis=0)  # (T,), (T, N)
-
-
-def flow_boxes(
-    poses: Poses,
-    flow: FlowField,
-    *,
-    joint_threshold: float = 0.4,
-    enlarge: float = 0.15,
-    min_joints: int = 3,
-    frame_size: tuple[int, int] | None = None,
-) -> Detections:
-    """Boxes where last frame's people are now, from their joints moved by the flow (paper 3.2).
-
-    Each pose's joints scoring at least ``joint_threshold`` are moved by the flow; the box around
-    them is enlarged by ``enlarge`` (15 % in the paper) in width and height. A pose with fewer than
-    ``min_joints`` confident joints gives no box. Each box carries its pose's score.
-
-    Args:
-        poses: the previous frame's ``N`` poses.
-        flow: flow from the previous frame to this one.
-        frame_size: ``(width, height)`` to clip boxes to, or None.
-
-    Returns:
-        up to ``N`` boxes ``(P, 4)`` with scores ``(P,)``.
-    """
-    if len(poses) == 0:
-        return Detections.empty()
-    moved = flow.propagate(poses.keypoints)  # (N, K, 2)
-    valid = poses.keypoint_scores >= joint_threshold  # (N, K)
-    keep = valid.sum(1) >= min_joints
-    if not keep.any():
-        return Detections.empty()
-    moved, valid = moved[keep], valid[keep]
-    big = np.float32(1e9)
-    lo = np.where(valid[..., None], moved, big).min(1)  # (P, 2)
-    hi = np.where(valid[..., None], moved, -big).max(1)
-    centre, half = (lo + hi) / 2, (hi - lo) / 2 * (1.0 + enlarge)
-    boxes = np.concatenate([centre - half, centre + half], axis=1)
-    if frame_size is not None:
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, frame_size[0] - 1)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, frame_size[1] - 1)
-    return Detections(boxes, poses.scores[keep])
-
-
-def unify_boxes(detected: Detections, propagated: Detections, iou_threshold: float = 0.5) -> tuple[Detections, np.ndarray]:
-    """Detection and flow boxes merged by NMS (torchvision's), highest score first (paper 3.2).
-
-    Returns the kept boxes and a bool mask ``(P,)`` telling which came from flow (recovered people).
-    """
-    boxes = np.concatenate([detected.boxes, propagated.boxes])
-    scores = np.concatenate([detected.scores, propagated.scores])
-    from_flow = np.concatenate([np.zeros(len(detected), bool), np.ones(len(propagated), bool)])
-    if len(boxes) == 0:
-        return Detections.empty(), from_flow
-    import torch  # imported on use: the CLI stays quick to start
-    from torchvision.ops import nms
-
-    keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold).numpy()
-    return Detections(boxes[keep], scores[keep]), from_flow[keep]

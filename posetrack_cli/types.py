@@ -16,6 +16,13 @@ import numpy as np
 
 T = TypeVar("T", bound="_ArrayRecord")
 
+# Where a tracked person's box came from: the detector, a flow box (Algorithm 1's joint
+# propagation recovering a person the detector missed), or a pose the user gave (``posetrack track``).
+SOURCES = ("detector", "flow", "given")
+# How the tracker gave a pose its id: matched to a track seen within the queue, re-found from the
+# memory of lost tracks, or a new track.
+MATCHES = ("live", "lost", "new")
+
 
 def _as_array(name: str, value: Any, dtype: Any, shape: tuple[int | str, ...]) -> np.ndarray:
     """Convert ``value`` to ``dtype`` and check it has ``shape`` (ints fixed, strings free dims)."""
@@ -136,18 +143,32 @@ class TrackedFrame:
         timestamp: seconds from the start of the container (variable frame rate is real).
         poses: the ``N`` poses of the frame.
         track_ids: ``(N,)`` int64, the id of each pose's track; ids are small integers from 0.
+        sources: ``(N,)`` str, where each person's box came from (one of ``SOURCES``: the
+            detector, a flow box of Algorithm 1, or poses given by the user), or None if unknown.
+        matches: ``(N,)`` str, how the tracker gave each id (one of ``MATCHES``), or None if unknown.
     """
 
     frame_index: int
     timestamp: float
     poses: Poses
     track_ids: np.ndarray
+    sources: np.ndarray | None = None
+    matches: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ids = _as_array("track_ids", self.track_ids, np.int64, ("N",))
         if len(ids) != len(self.poses):
             raise ValueError(f"track_ids must have shape ({len(self.poses)},) to match the poses, got {ids.shape}")
         object.__setattr__(self, "track_ids", ids)
+        for name, allowed in (("sources", SOURCES), ("matches", MATCHES)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            arr = _as_array(name, value, np.str_, (len(ids),))
+            unknown = set(arr.tolist()) - set(allowed)
+            if unknown:
+                raise ValueError(f"{name} must be among {allowed}, got {sorted(unknown)}")
+            object.__setattr__(self, name, arr)
         if self.frame_index < 0:
             raise ValueError(f"frame_index must be >= 0, got {self.frame_index}")
 

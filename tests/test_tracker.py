@@ -8,7 +8,8 @@ import pytest
 from posetrack_cli.flow import DISFlow, FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
 from posetrack_cli.similarity import greedy_match, iou_matrix, oks_matrix
-from posetrack_cli.tracker import PoseTracker, TrackerConfig, flow_boxes, unify_boxes
+from posetrack_cli.proposals import flow_boxes, unify_boxes
+from posetrack_cli.tracker import PoseTracker, TrackerConfig
 from posetrack_cli.types import Detections, Poses
 from synthetic import Person, linear_path, poses_at, render
 
