@@ -27,7 +27,7 @@ import numpy as np
 
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import read_json
+from posetrack_cli.files import read_json
 from posetrack_cli.types import _as_array
 
 # Joint ids 0-14 of PoseTrack 2017. Id 12 is "neck" in poseval and "head_bottom" in the 2018
