@@ -120,7 +120,8 @@ def fingerprint(path: Path) -> str:
 class Job(Protocol):
     """What an executor needs of a loaded run: its outputs per input, its key, and the work."""
 
-    key: str
+    @property
+    def key(self) -> str: ...
 
     def outputs(self, item: InputItem) -> OutputSet: ...
 
@@ -220,8 +221,8 @@ class BatchRecord:
         with OutputLock(self.out_dir, SUMMARY_NAME).held():
             merged: dict[str, list[str]] = {}
             try:
-                with open(path, newline="") as f:
-                    reader = csv.reader(f)
+                with open(path, newline="") as existing:
+                    reader = csv.reader(existing)
                     if next(reader, None) == header:
                         merged = {row[1]: row for row in reader if len(row) == len(header)}
             except OSError:

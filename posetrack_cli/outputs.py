@@ -224,7 +224,7 @@ class OverlayWriter(_Writer):
         image = frame.image
         if self._video is None:
             size = (image.shape[1], image.shape[0])
-            self._video = cv2.VideoWriter(str(self.temp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
+            self._video = cv2.VideoWriter(str(self.temp), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, size)
             if not self._video.isOpened():
                 raise PosetrackError(f"cannot write an overlay video {self.path}")
         self._video.write(self.draw(image, tracked))
@@ -247,7 +247,7 @@ class OverlayWriter(_Writer):
         cap = cv2.VideoCapture(str(path))
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
         cap.release()
-        return count == document["info"]["frames"]
+        return bool(count == document["info"]["frames"])
 
 
 def csv_header(keypoint_names: Sequence[str]) -> list[str]:
@@ -291,7 +291,7 @@ class OutputSet:
         input (``fingerprint``) with the same models and settings (``key``), else None."""
         paths = self.paths()
         try:
-            doc = json.loads(paths["json"].read_text())
+            doc: dict[str, Any] = json.loads(paths["json"].read_text())
             info = doc["info"]
             if info.get("settings_key") != key or info.get("input_fingerprint") != fingerprint:
                 return None
@@ -409,8 +409,8 @@ def document_to_frames(document: dict[str, Any]) -> tuple[list[TrackedFrame], li
             scores = np.array([a.get("keypoint_scores", kps[j, :, 2]) for j, a in enumerate(anns)], np.float32)
             boxes = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
             boxes[:, 2:] += boxes[:, :2]
-            poses = Poses(kps[..., :2], scores, boxes, [a.get("score", 1.0) for a in anns])
-            frames.append(TrackedFrame(index, times.get(index, 0.0), poses, [a["track_id"] for a in anns]))
+            poses = Poses(kps[..., :2], scores, boxes, np.array([a.get("score", 1.0) for a in anns]))
+            frames.append(TrackedFrame(index, times.get(index, 0.0), poses, np.array([a["track_id"] for a in anns])))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise PosetrackError(f"not a posetrack track file ({type(exc).__name__}: {exc})") from None
     return frames, images, names

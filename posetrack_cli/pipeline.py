@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Generator, Iterator, Protocol
 
 import numpy as np
 
@@ -166,7 +166,7 @@ class Pipeline:
         decoded = prefetch(source.frames(), cfg.prefetch)
         ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped)
         if cfg.overlap:
-            ahead = prefetch(ahead, 2)
+            ahead = prefetch(ahead, 2)  # detection and flow one frame ahead, in a thread of their own
         background = _BackgroundAdds(sink, cfg.prefetch) if cfg.overlap else None
         out: FrameSink = background if background is not None else sink
         try:
@@ -230,7 +230,7 @@ class Pipeline:
         return people[keep], sources[keep], unified.scores[keep]
 
     def _detect_and_flow(self, decoded: Iterator[Frame], boxes: BoxSource | None, times: StageTimes,
-                         stopped: list[str]) -> Iterator[tuple[Frame, Detections, FlowField | None]]:
+                         stopped: list[str]) -> Generator[tuple[Frame, Detections, FlowField | None], None, None]:
         """Frames with their detections (step 1; keyframes only when ``detect_every`` > 1) and the
         flow from the previous frame: the work that needs nothing from earlier poses."""
         cfg = self.config

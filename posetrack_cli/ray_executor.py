@@ -168,7 +168,8 @@ def _connect(ray: Any, options: RayOptions, log: Callable[[str], None]) -> None:
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
             where = "started Ray on this machine"
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        causes, cause = [], exc
+        causes: list[str] = []
+        cause: BaseException | None = exc
         while cause is not None and len(causes) < 10:  # Ray wraps the GCS's refusal, as text, in a RuntimeError
             causes.append(f"{type(cause).__name__}: {cause}")
             cause = cause.__cause__ or cause.__context__

@@ -10,7 +10,7 @@ from typing import Any
 
 from posetrack_cli.batch import fingerprint
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.files import OutputLock
+from posetrack_cli.files import OutputLock, refuse_overwriting_inputs
 from posetrack_cli.flow import DEFAULT_FLOW
 from posetrack_cli.keypoints import COCO_KEYPOINTS
 from posetrack_cli.outputs import OutputSet
@@ -77,10 +77,7 @@ def track_file(poses_path: Path, video: Path, out_dir: Path, spec: TrackSpec = T
 
     name = video.stem if video.is_file() else video.name
     outputs = OutputSet(out_dir, name, suffix=TRACK_SUFFIX)
-    for path in outputs.paths().values():
-        for given in (poses_path, video):
-            if path.exists() and given.exists() and path.resolve() == given.resolve():
-                raise PosetrackError(f"the output {path} would replace the input {given}; choose another -o")
+    refuse_overwriting_inputs(outputs.paths().values(), [poses_path, video])
     source = open_source(video, image_fps=spec.image_fps)
     try:
         names = [p.name for p in source.files] if isinstance(source, ImageFolderSource) else None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import click
 
 from posetrack_cli.cli.params import UNIT
 from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
 
-F = TypeVar("F", bound=Callable)
+F = TypeVar("F", bound=Callable[..., Any])
 _TRACK = TrackerConfig()
 
 

@@ -17,7 +17,7 @@ import click
 T = TypeVar("T")
 
 
-class Number(click.ParamType):
+class Number(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """A finite float within ``[low, high]`` (either open with ``low_open``/``high_open``)."""
 
     name = "number"
@@ -52,7 +52,7 @@ UNIT = Number(0.0, 1.0)  # thresholds and similarities
 POSITIVE = Number(0.0, low_open=True)  # frame rates, learning rates
 
 
-class Size(click.ParamType):
+class Size(click.ParamType):  # type: ignore[type-arg]
     """``WIDTHxHEIGHT`` in pixels (``192x256``), each a multiple of 32 of at least 32: the pose
     network halves its input five times."""
 
