@@ -281,14 +281,19 @@ class OutputSet:
     name: str
     render: bool = False
     suffix: str = ""
+    images: bool = False  # ``run --images``: one COCO-results list, ``<name>.coco.json``
 
     def paths(self) -> dict[str, Path]:
+        if self.images:
+            return {"coco": self.out_dir / f"{self.name}{self.suffix}.coco.json"}
         kinds = ("json", "csv", "mp4") if self.render else ("json", "csv")
         return {kind: self.out_dir / f"{self.name}{self.suffix}.{kind}" for kind in kinds}
 
     def finished(self, key: str, fingerprint: str) -> dict[str, Any] | None:
         """The finished JSON document when every output is complete and was made from the same
         input (``fingerprint``) with the same models and settings (``key``), else None."""
+        if self.images:  # results lists record no settings: always redone
+            return None
         paths = self.paths()
         try:
             doc: dict[str, Any] = json.loads(paths["json"].read_text())
@@ -309,8 +314,8 @@ class OutputSet:
         the same name lists it in ``info.outputs``."""
         paths = self.paths()
         existing = [p for p in paths.values() if p.exists()]
-        if not existing:
-            return []
+        if not existing or self.images:
+            return [p for p in existing if not _our_results(p)]
         listed: set[str] = set()
         try:
             info = json.loads(paths["json"].read_text())["info"]
@@ -329,6 +334,16 @@ class OutputSet:
              fps: float = 0.0, draw: Draw | None = None) -> TrackOutputs:
         """Writers for these outputs (the overlay needs ``fps`` and ``draw`` when rendering)."""
         return TrackOutputs(self, keypoint_names, keypoint_threshold=keypoint_threshold, fps=fps, draw=draw)
+
+
+def _our_results(path: Path) -> bool:
+    """Whether a ``.coco.json`` is one posetrack wrote: a results list whose entries keep ``file_name``."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, list) and all(isinstance(e, dict) and {"file_name", "image_id", "keypoints"} <= e.keys()
+                                         for e in doc)
 
 
 class TrackOutputs:

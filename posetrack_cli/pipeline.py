@@ -207,6 +207,14 @@ class Pipeline:
             raise PosetrackError(f"{source.path}: no frame could be decoded" + (f" ({partial})" if partial else ""))
         return VideoResult(frames, written, len(tracker.tracks), partial, time.perf_counter() - start, times)
 
+    def poses_in_image(self, image: np.ndarray) -> Poses:
+        """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down
+        poses, scored and kept as in a video; ``(H, W, 3)`` uint8 BGR of any size."""
+        frame = Frame(0, 0.0, image)
+        [detected] = self._detect([frame], None)
+        people, _, _ = self._estimate(frame, detected, Poses.empty(self.num_keypoints), None)
+        return people
+
     def _estimate(self, frame: Frame, detected: Detections, carried: Poses,
                   field: FlowField | None) -> tuple[Poses, np.ndarray, np.ndarray]:
         """Steps 2-4 for one frame: the people, where each box came from, and each box's score.

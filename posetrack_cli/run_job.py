@@ -36,6 +36,7 @@ class RunSpec:
             the models load: a Ray worker may have a GPU or a core count its driver lacks).
         estimator: pose inference settings (its ``input_size`` is replaced by the model's).
         render: also write an overlay video.
+        images: take each image of a folder on its own (no flow, no tracking) and write COCO results.
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
     """
@@ -44,6 +45,7 @@ class RunSpec:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     render: bool = False
+    images: bool = False
     image_fps: float = DEFAULT_IMAGE_FPS
     allow_download: bool = True
 
@@ -78,7 +80,7 @@ class LoadedRun:
         return replace(self, out_dir=out_dir, progress=progress)
 
     def outputs(self, item: InputItem) -> OutputSet:
-        return OutputSet(self.out_dir, item.name, render=self.spec.render)
+        return OutputSet(self.out_dir, item.name, render=self.spec.render, images=self.spec.images)
 
     def process(self, item: InputItem) -> ItemResult:
         """One input into its outputs; a bad input raises PosetrackError (a failed row)."""
@@ -86,6 +88,10 @@ class LoadedRun:
         from posetrack_cli.render import draw_tracks
 
         spec, pipeline = self.spec, self.pipeline
+        if spec.images:
+            from posetrack_cli.images_job import process_images
+
+            return process_images(pipeline, item, self.outputs(item).paths()["coco"], progress=self.progress)
         threshold = pipeline.config.joint_threshold
         started = time.perf_counter()
         source = open_source(item.path, image_fps=spec.image_fps)
@@ -149,7 +155,7 @@ def load_run(spec: RunSpec) -> LoadedRun:
     config = pipeline.config  # overlap decided
     described = models.describe()
     settings = {**result_settings(config, estimator.config), "detector_size": models.detector_size,
-                "image_fps": spec.image_fps}
+                "image_fps": spec.image_fps, "images": spec.images}
     info = {"command": "run", "models": described, "settings": settings,
             "speed": speed_settings(config, estimator.config),
             "settings_key": settings_key(described, settings)}

@@ -23,7 +23,8 @@ def run_batch_command(spec: RunSpec, items: list[InputItem], missing: list[ItemR
     and exit 1 if any input failed."""
     from tqdm import tqdm
 
-    planned = [p for item in items for p in OutputSet(out, item.name, render=spec.render).paths().values()]
+    planned = [p for item in items
+               for p in OutputSet(out, item.name, render=spec.render, images=spec.images).paths().values()]
     inputs = [item.path for item in items] + [p for p in (spec.models.detections,) if p is not None]
     refuse_overwriting_inputs(planned, inputs)
     created = prepare_output_dir(out)

@@ -65,6 +65,9 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
               help="Crops per pose-network forward.")
 @click.option("--device", default=EST.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with skeletons and ids drawn.")
+@click.option("--images", is_flag=True,
+              help="Each image of a folder on its own (no flow, no tracking, any sizes): OUT/<name>.coco.json, "
+                   "COCO results for `posetrack evaluate --metric coco`.")
 @click.option("--recursive", is_flag=True, help="Look for videos in subfolders of folder SOURCEs too.")
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose outputs are already complete.")
 @click.option("--offline", is_flag=True, help="Never download model files.")
@@ -130,7 +133,7 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
         models=build(ModelChoice, flags),
         pipeline=build(PipelineConfig, flags, tracker=build(TrackerConfig, flags)),
         estimator=build(EstimatorConfig, flags),
-        render=flags.pop("render"), image_fps=flags.pop("image_fps"),
+        render=flags.pop("render"), images=flags.pop("images"), image_fps=flags.pop("image_fps"),
         allow_download=not offline,
     )
     assert not flags, f"flags that set nothing: {sorted(flags)}"
@@ -139,6 +142,12 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
     if spec.models.detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
+    if spec.images and (spec.models.detections is not None or spec.render):
+        raise PosetrackError("--images takes boxes from the detector and draws nothing; drop --detections / --render")
+    if spec.images:
+        for item in items:
+            if item.path.is_file():
+                raise PosetrackError(f"--images takes folders of images; {item.path} is a file")
     if not items:
         raise SystemExit(1)
     from posetrack_cli.runner import run_batch_command
