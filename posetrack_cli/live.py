@@ -262,6 +262,7 @@ class LiveSource:
         self._backoff = backoff
         self._warn = warn or _warn_stderr
         self._clock = StreamClock(clock)
+        self._stop: str | None = None
         self._reader, self.fps = connect()
         first = self._reader.read()
         if first is None:
@@ -280,6 +281,8 @@ class LiveSource:
         index = 1
         failures = 0  # reopen attempts since the last frame
         while True:
+            if self._stop is not None:
+                raise FrameStopped(self._stop)
             got = self._reader.read()
             if got is not None:
                 failures = 0
@@ -303,6 +306,8 @@ class LiveSource:
                 self._warn(f"{self.path}: {reason} after {index} frames; reopening in {delay:g} s "
                            f"(attempt {failures} of {self._reconnect})")
                 time.sleep(delay)
+                if self._stop is not None:
+                    raise FrameStopped(self._stop)
                 self._reader.close()
                 try:
                     self._reader, _ = self._connect()
@@ -311,6 +316,12 @@ class LiveSource:
                     continue
                 self._clock.reconnected()
                 break
+
+    def request_stop(self, reason: str) -> None:
+        """End ``frames()`` before the next frame with ``FrameStopped(reason)`` (Ctrl-C, the
+        window closed); safe to call from another thread or a signal handler. A read already
+        waiting for a stalled stream ends first, within the timeout."""
+        self._stop = reason
 
     def close(self) -> None:
         self._reader.close()
@@ -439,16 +450,22 @@ class LiveWindow:
         if problem is not None:
             raise PosetrackError(problem)
         self.title = title
-        try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        except cv2.error as exc:
-            raise PosetrackError(f"--show cannot open a window: {str(exc).strip().splitlines()[-1]}") from None
         self._open = True
+        self._created = False
 
     def show(self, image: np.ndarray) -> bool:
-        """Show ``image`` ``(H, W, 3)`` uint8 BGR; False once the user closed the window or pressed q/Esc."""
+        """Show ``image`` ``(H, W, 3)`` uint8 BGR; False once the user closed the window or pressed q/Esc.
+
+        The window opens on the first call, so that every window call comes from one thread
+        (GUI toolkits want that; the pipeline may write frames from a thread of its own)."""
         if not self._open:
             return False
+        if not self._created:
+            try:
+                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+            except cv2.error as exc:
+                raise PosetrackError(f"--show cannot open a window: {str(exc).strip().splitlines()[-1]}") from None
+            self._created = True
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
@@ -456,8 +473,9 @@ class LiveWindow:
         return self._open
 
     def close(self) -> None:
-        if self._open:
-            self._open = False
+        self._open = False
+        if self._created:
+            self._created = False
             try:
                 cv2.destroyWindow(self.title)
             except cv2.error:

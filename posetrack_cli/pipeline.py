@@ -36,7 +36,7 @@ from posetrack_cli.scoring import enough_joints, rescore
 from posetrack_cli.settings import PipelineConfig
 from posetrack_cli.tracker import PoseTracker
 from posetrack_cli.types import Detections, Poses, TrackedFrame
-from posetrack_cli.video import Frame, FrameSource, FrameStopped
+from posetrack_cli.video import Frame, FrameStopped
 
 
 class Detector(Protocol):
@@ -61,6 +61,19 @@ class Estimator(Protocol):
     num_keypoints: int
 
     def estimate(self, frame: np.ndarray, detections: Detections) -> Poses: ...
+
+
+class Source(Protocol):
+    """What the frame loop reads: a video file, a frame folder (:mod:`posetrack_cli.video`) or a
+    live source (:mod:`posetrack_cli.live`, whose ``frame_count`` is None)."""
+
+    @property
+    def path(self) -> object: ...
+
+    @property
+    def frame_count(self) -> int | None: ...
+
+    def frames(self) -> Iterator[Frame]: ...
 
 
 class FrameSink(Protocol):
@@ -140,7 +153,7 @@ class Pipeline:
         self.detector = detector
         self.num_keypoints = estimator.num_keypoints if estimator is not None else num_keypoints
 
-    def run(self, source: FrameSource, sink: FrameSink, *, boxes: BoxSource | None = None,
+    def run(self, source: Source, sink: FrameSink, *, boxes: BoxSource | None = None,
             poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
         """Process every frame of ``source`` into ``sink`` (whose files the caller commits or aborts).
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from posetrack_cli.batch import InputItem, ItemResult, fingerprint
 from posetrack_cli.errors import PosetrackError
+from posetrack_cli.live import LiveConfig
 from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline
 from posetrack_cli.settings import EstimatorConfig, ModelChoice, PipelineConfig, result_settings, settings_key, speed_settings
@@ -37,6 +38,7 @@ class RunSpec:
         estimator: pose inference settings (its ``input_size`` is replaced by the model's).
         render: also write an overlay video.
         images: take each image of a folder on its own (no flow, no tracking) and write COCO results.
+        live: how a live source (webcam, stream URL, stdin) is read and flushed.
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
     """
@@ -46,6 +48,7 @@ class RunSpec:
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     render: bool = False
     images: bool = False
+    live: LiveConfig = field(default_factory=LiveConfig)
     image_fps: float = DEFAULT_IMAGE_FPS
     allow_download: bool = True
 

@@ -4,9 +4,12 @@ pipe by another process."""
 
 from __future__ import annotations
 
+import csv
 import http.server
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +27,7 @@ from posetrack_cli.errors import PosetrackError
 from posetrack_cli.live import LiveConfig, LiveWindow, StreamClock, live_kind, open_live, redact, stream_name
 from posetrack_cli.video import FrameSizeChanged, FrameStopped
 
+from helpers import FAST, check_outputs, walkers
 from synthetic import Person, linear_path, render
 
 
@@ -332,3 +336,98 @@ def test_rtsp_stream_through_a_local_server(tmp_path: Path) -> None:
             if process is not None:
                 process.kill()
                 process.wait()
+
+
+# ``posetrack run`` on live sources, end to end with the biased random checkpoints (conftest.py).
+
+def summary_row(out: Path, name: str) -> dict[str, str]:
+    with open(out / "summary.csv", newline="") as f:
+        return {r["name"]: r for r in csv.DictReader(f)}[name]
+
+
+def run_cli(*args: str, **kwargs: object):
+    from click.testing import CliRunner
+
+    from posetrack_cli.cli import main
+
+    return CliRunner().invoke(main, ["run", *args], **kwargs)
+
+
+def test_run_on_a_stream_keeps_everything_when_the_connection_drops(weights_folder: Path, tmp_path: Path,
+                                                                    serve) -> None:
+    server = serve([walkers(frames=6)])
+    out = tmp_path / "out"
+    result = run_cli(server.url, "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    name = stream_name(server.url)
+    doc = check_outputs(out, name, 6)  # JSON and CSV valid and agreeing, every frame kept
+    assert doc["info"]["partial"] is True and doc["info"]["partial_reason"].startswith("connection lost after 6 frames")
+    assert doc["info"]["source"] == server.url and doc["info"]["live"]["timestamps"] == "arrival"
+    stamps = [im["timestamp"] for im in doc["images"]]
+    assert stamps[0] == 0.0 and stamps == sorted(stamps)
+    row = summary_row(out, name)
+    assert (row["input"], row["status"], row["frames"]) == (server.url, "partial", "6")
+    assert "connection lost" in result.stderr and not list(out.glob(".*"))
+    again = run_cli(server.url, "-o", str(out), *FAST)  # the server is gone now, and so are its frames
+    assert again.exit_code == 1 and "cannot open" in again.stderr
+
+
+def test_run_on_raw_frames_from_stdin_ends_with_the_pipe(weights_folder: Path, tmp_path: Path) -> None:
+    frames = walkers(frames=4)
+    out = tmp_path / "out"
+    raw = b"".join(f.tobytes() for f in frames)
+    result = run_cli("-", "--pipe-size", "320x240", "-o", str(out), *FAST, input=raw)
+    assert result.exit_code == 0, result.output
+    doc = check_outputs(out, "stdin", 4)
+    assert doc["info"]["partial"] is False and summary_row(out, "stdin")["status"] == "ok"
+    again = run_cli("-", "--pipe-size", "320x240", "-o", str(out), *FAST, input=raw)
+    assert again.exit_code == 1 and "exists from an earlier run of this source; --overwrite" in again.stderr
+    assert run_cli("-", "--pipe-size", "320x240", "-o", str(out), "--overwrite", *FAST, input=raw).exit_code == 0
+
+
+def test_live_flags_are_checked_before_models_load(tmp_path: Path) -> None:
+    # no weights folder: each of these must fail before any model is looked for
+    cases = [
+        (["-"], "--pipe-size WIDTHxHEIGHT"),
+        (["-", "--pipe-size", "32x"], "is not WIDTHxHEIGHT in pixels"),
+        (["0", "video.mp4"], "give it as the only SOURCE"),
+        ([str(tmp_path), "--reconnect", "2"], "apply to live sources"),
+        (["0", "--show"], "--show needs"),
+        (["0", "--executor", "ray"], "drop --executor ray"),
+        ([f"http://127.0.0.1:{free_port()}/x"], "cannot open"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args, "-o", str(tmp_path / "out"), "--offline")
+        assert result.exit_code != 0 and message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_on_a_stream_commits_what_was_read_and_flushes_come_before(weights_folder: Path, tmp_path: Path,
+                                                                          serve) -> None:
+    server = serve([walkers(frames=6) * 50], interval=0.05)  # 15 s of frames: Ctrl-C comes first
+    out = tmp_path / "out"
+    path = out / f"{stream_name(server.url)}.json"
+    seen: list[dict] = []
+
+    def press_ctrl_c_after_a_flush() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if path.exists():
+                seen.append(json.loads(path.read_text()))  # valid whenever it is read
+                if seen[-1]["info"]["frames"] >= 3:  # flushes happen inside the run: Ctrl-C is ours to handle
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=press_ctrl_c_after_a_flush, daemon=True)
+    watcher.start()
+    result = run_cli(server.url, "-o", str(out), "--flush-every", "0.2", *FAST)
+    watcher.join()
+    assert result.exit_code == 0, result.output
+    flushed = seen[-1]["info"]
+    assert flushed["partial"] is True and "still being read" in flushed["partial_reason"]
+    assert len({s["info"]["frames"] for s in seen}) >= 2  # rewritten as frames came, not once
+    doc = check_outputs(out, path.stem, json.loads(path.read_text())["info"]["frames"])
+    assert doc["info"]["partial_reason"] == "stopped by Ctrl-C" and flushed["frames"] <= len(doc["images"]) < 300
+    assert summary_row(out, path.stem)["status"] == "partial" and "Ctrl-C again" in result.stderr

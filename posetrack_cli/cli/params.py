@@ -53,17 +53,22 @@ POSITIVE = Number(0.0, low_open=True)  # frame rates, learning rates
 
 
 class Size(click.ParamType):  # type: ignore[type-arg]
-    """``WIDTHxHEIGHT`` in pixels (``192x256``), each a multiple of 32 of at least 32: the pose
-    network halves its input five times."""
+    """``WIDTHxHEIGHT`` in pixels (``192x256``), each a multiple of ``multiple`` of at least that:
+    32 for the pose network, which halves its input five times; 1 for frame sizes."""
 
     name = "WxH"
+
+    def __init__(self, multiple: int = 32) -> None:
+        self.multiple = multiple
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
         if isinstance(value, tuple):
             return value
         m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(value))
-        if not m or int(m.group(1)) % 32 or int(m.group(2)) % 32 or min(int(m.group(1)), int(m.group(2))) < 32:
-            self.fail(f"{value!r} is not WIDTHxHEIGHT in multiples of 32 (for example 192x256)", param, ctx)
+        n = self.multiple
+        if not m or int(m.group(1)) % n or int(m.group(2)) % n or min(int(m.group(1)), int(m.group(2))) < n:
+            what = f"in multiples of {n} (for example 192x256)" if n > 1 else "in pixels (for example 640x480)"
+            self.fail(f"{value!r} is not WIDTHxHEIGHT {what}", param, ctx)
         return int(m.group(1)), int(m.group(2))
 
 

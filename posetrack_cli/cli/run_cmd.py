@@ -16,15 +16,16 @@ import click
 from posetrack_cli.cli.options import tracker_options
 from posetrack_cli.cli.params import POSITIVE, UNIT, Size
 from posetrack_cli.flow import FLOW_NAMES
+from posetrack_cli.live import LiveConfig, live_kind
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.settings import DETECTORS, EstimatorConfig, PipelineConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS
 
-PIPE, EST = PipelineConfig(), EstimatorConfig()
+PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
 
 
 @click.command()
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
               show_default=True, help="Output folder.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="fast", show_default=True,
@@ -74,6 +75,17 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--fps", "image_fps", type=POSITIVE, default=DEFAULT_IMAGE_FPS, show_default=True,
               help="Frame rate of frame folders (videos carry their own timestamps).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--reconnect", type=click.IntRange(0, 1000), default=LIVE.reconnect, show_default=True,
+              help="Live: times a dropped stream or webcam is reopened (per drop, with a short backoff); "
+                   "frame numbers and times go on.")
+@click.option("--pipe-size", type=Size(multiple=1),
+              help="Live: WIDTHxHEIGHT of the raw BGR24 frames read from stdin when SOURCE is -.")
+@click.option("--show", is_flag=True,
+              help="Live: show the overlay in a window (q or closing it stops; needs opencv-python, not "
+                   "the headless build, and a display).")
+@click.option("--flush-every", type=POSITIVE, default=LIVE.flush_every, show_default=True,
+              help="Live: seconds between rewrites of OUT/<name>.json and .csv (each atomic), so a stream "
+                   "stopped at any moment leaves valid files.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process, one input after another; ray: a pool of Ray workers, each loading the "
                    'models once and taking whole videos (needs pip install "posetrack[ray]").')
@@ -87,7 +99,7 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
                    "--device is not cpu, else 0].")
 @click.option("--retries", type=click.IntRange(0, 100),
               help="Ray: times a video is tried again after its worker died mid-video [default: 2].")
-def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, offline: bool, no_progress: bool,
+def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, offline: bool, no_progress: bool,
         executor: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
         retries: int | None, **flags: Any) -> None:
     """Find, estimate and track every person in videos.
@@ -98,6 +110,11 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
     with the same settings are skipped on a rerun. Model files are downloaded on first use.
     Missing inputs are reported before any model loads; an output that would replace an input
     is refused before any work.
+
+    SOURCE may instead be one live source: a webcam index (0), an rtsp:// or http(s):// stream,
+    or - for raw BGR24 frames on stdin (--pipe-size). It runs until the stream ends or Ctrl-C;
+    the JSON and CSV on disk are valid at every moment (--flush-every) and say whether and why
+    the output is partial.
 
     With --executor ray, Ray workers share the videos of a batch, on this machine or on a
     cluster; they write the same files as the local executor, so SOURCEs and OUT must be on a
@@ -112,6 +129,9 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
       posetrack run lecture.mp4 --detect-every 5
       posetrack run videos/ --executor ray --workers 4
       posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1
+      posetrack run 0 --show
+      posetrack run rtsp://camera.local/stream --reconnect 5 --detect-every 5
+      ffmpeg -i in.mkv -f rawvideo -pix_fmt bgr24 - | posetrack run - --pipe-size 1280x720
     """
     from posetrack_cli.batch import expand_sources
     from posetrack_cli.cli.params import build
@@ -133,11 +153,24 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
         models=build(ModelChoice, flags),
         pipeline=build(PipelineConfig, flags, tracker=build(TrackerConfig, flags)),
         estimator=build(EstimatorConfig, flags),
-        render=flags.pop("render"), images=flags.pop("images"), image_fps=flags.pop("image_fps"),
-        allow_download=not offline,
+        render=flags.pop("render"), images=flags.pop("images"), live=build(LiveConfig, flags),
+        image_fps=flags.pop("image_fps"), allow_download=not offline,
     )
     assert not flags, f"flags that set nothing: {sorted(flags)}"
-    items, missing = expand_sources(sources, recursive, exclude=out)
+    live = [s for s in sources if live_kind(s) is not None]
+    if live:
+        if len(sources) > 1:
+            raise PosetrackError(f"a live source ({live[0]}) runs until it stops: give it as the only SOURCE")
+        if executor != "local":
+            raise PosetrackError("a live source runs in this process: drop --executor ray")
+        from posetrack_cli.live_job import run_live_command
+
+        return run_live_command(spec, live[0], out, overwrite=overwrite, progress=not no_progress, echo=click.echo,
+                                warn=lambda line: click.echo(line, err=True))
+    if spec.live != LiveConfig():
+        raise PosetrackError("--reconnect, --pipe-size, --show and --flush-every apply to live sources "
+                             "(a webcam index, a stream URL, or - for stdin)")
+    items, missing = expand_sources([Path(s) for s in sources], recursive, exclude=out)
     for result in missing:
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
     if spec.models.detections is not None and len(items) + len(missing) > 1:
