@@ -32,8 +32,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
 
-from synthetic import Person, render  # noqa: E402
-
 from posetrack_cli.checkpoints import InputNorm  # noqa: E402
 from posetrack_cli.detector import PersonDetector, build_detector  # noqa: E402
 from posetrack_cli.estimator import EstimatorConfig, PoseEstimator  # noqa: E402
@@ -46,6 +44,8 @@ from posetrack_cli.presets import PRESETS  # noqa: E402
 from posetrack_cli.types import Detections  # noqa: E402
 from posetrack_cli.video import open_source  # noqa: E402
 from posetrack_cli.weights import load_manifest  # noqa: E402
+
+from synthetic import Person, render  # noqa: E402
 
 SIZE = (640, 360)
 

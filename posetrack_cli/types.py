@@ -9,8 +9,9 @@ array returns the same type.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class Detections(_ArrayRecord):
         self._check_lengths()
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
 
 
@@ -118,7 +119,7 @@ class Poses(_ArrayRecord):
         return int(self.keypoints.shape[1])
 
     @classmethod
-    def empty(cls, num_keypoints: int) -> "Poses":
+    def empty(cls, num_keypoints: int) -> Poses:
         return cls(
             np.zeros((0, num_keypoints, 2), np.float32),
             np.zeros((0, num_keypoints), np.float32),
@@ -127,7 +128,7 @@ class Poses(_ArrayRecord):
         )
 
     @classmethod
-    def concatenate(cls, parts: Sequence["Poses"]) -> "Poses":
+    def concatenate(cls, parts: Sequence[Poses]) -> Poses:
         """Stack the poses of several parts (all with the same K) into one."""
         if not parts:
             raise ValueError("concatenate needs at least one Poses")

@@ -13,7 +13,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from helpers import write_checkpoint
 from posetrack_cli.checkpoints import load_pose_checkpoint
 from posetrack_cli.cli import main
 from posetrack_cli.errors import CheckpointError, PosetrackError
@@ -28,6 +27,8 @@ from posetrack_cli.training.initialise import initial_model
 from posetrack_cli.training.loop import RunOptions, TrainConfig, read_saved_run, train
 from posetrack_cli.training.targets import joints_mse_loss
 from posetrack_cli.types import Detections
+
+from helpers import write_checkpoint
 from synthetic_people import render_dataset
 
 CPU = RunOptions(device="cpu", workers=0, progress=False)
@@ -209,8 +210,9 @@ def test_a_diverging_loss_stops_with_one_line_and_keeps_the_last_checkpoint(smal
 
 
 def test_imagenet_start_loads_every_backbone_tensor(tmp_path: Path) -> None:
-    from posetrack_cli import weights as W
     from torchvision.models import resnet18, resnet34
+
+    from posetrack_cli import weights as W
 
     entry = W.load_manifest()["resnet18_imagenet"]
     W.weights_dir().mkdir(parents=True)

@@ -9,7 +9,13 @@ import torch
 
 from posetrack_cli.geometry import apply_affine
 from posetrack_cli.keypoints import COCO_KEYPOINTS, flip_permutation
-from posetrack_cli.training.augment import Augmentation, AugmentSettings, random_augmentation, sample_transforms, swap_left_right
+from posetrack_cli.training.augment import (
+    Augmentation,
+    AugmentSettings,
+    random_augmentation,
+    sample_transforms,
+    swap_left_right,
+)
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.dataset import TopDownDataset
 from posetrack_cli.training.targets import gaussian_targets, joints_mse_loss

@@ -36,7 +36,7 @@ class Augmentation:
     flips: np.ndarray
 
     @classmethod
-    def none(cls, n: int) -> "Augmentation":
+    def none(cls, n: int) -> Augmentation:
         """The identity: plain crops, as at inference."""
         return cls(np.ones(n), np.zeros(n), np.zeros(n, dtype=bool))
 

@@ -10,7 +10,13 @@ import torch
 
 from posetrack_cli.geometry import apply_affine, boxes_to_windows
 from posetrack_cli.keypoints import flip_permutation
-from posetrack_cli.training.augment import Augmentation, AugmentSettings, random_augmentation, sample_transforms, swap_left_right
+from posetrack_cli.training.augment import (
+    Augmentation,
+    AugmentSettings,
+    random_augmentation,
+    sample_transforms,
+    swap_left_right,
+)
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.targets import gaussian_targets
 

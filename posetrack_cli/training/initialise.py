@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from posetrack_cli.checkpoints import IMAGENET_MEAN, IMAGENET_STD, CheckpointInfo, InputNorm, load_pose_checkpoint, read_checkpoint
+from posetrack_cli.checkpoints import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CheckpointInfo,
+    InputNorm,
+    load_pose_checkpoint,
+    read_checkpoint,
+)
 from posetrack_cli.errors import CheckpointError, PosetrackError
 from posetrack_cli.models.pose_resnet import PoseResNet, PoseResNetSpec
 

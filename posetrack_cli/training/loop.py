@@ -22,9 +22,10 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -32,8 +33,8 @@ from tqdm import tqdm
 from posetrack_cli.checkpoints import InputNorm, load_pose_checkpoint, read_checkpoint, save_msra_checkpoint
 from posetrack_cli.device import resolve_device
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet, PoseResNetSpec
 from posetrack_cli.files import atomic_write
+from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet
 from posetrack_cli.training.augment import AugmentSettings
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.dataset import TopDownDataset
@@ -101,7 +102,7 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -10,9 +10,10 @@ optimistic bound on what the model reaches with detected boxes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ class CocoValidation:
     skipped: SkipReport
 
     @classmethod
-    def from_file(cls, path: str | Path, images: str | Path | None = None) -> "CocoValidation":
+    def from_file(cls, path: str | Path, images: str | Path | None = None) -> CocoValidation:
         """Read and check a validation file before any training happens.
 
         Raises:
