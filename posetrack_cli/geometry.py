@@ -88,7 +88,8 @@ def invert_affine(mats: np.ndarray) -> np.ndarray:
 def apply_affine(points: np.ndarray, mats: np.ndarray) -> np.ndarray:
     """Map points ``(N, K, 2)`` through per-row affine maps ``(N, 2, 3)``; returns ``(N, K, 2)``."""
     points = np.asarray(points, dtype=np.float64)
-    return np.einsum("nij,nkj->nki", mats[:, :, :2], points) + mats[:, None, :, 2]
+    mapped: np.ndarray = np.einsum("nij,nkj->nki", mats[:, :, :2], points) + mats[:, None, :, 2]
+    return mapped
 
 
 def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

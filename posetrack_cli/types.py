@@ -10,8 +10,8 @@ array returns the same type.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import Field, dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -40,8 +40,11 @@ def _as_array(name: str, value: Any, dtype: Any, shape: tuple[int | str, ...]) -
 class _ArrayRecord:
     """Shared behaviour: length, mask/index selection, and per-field leading-dimension checks."""
 
+    # Every subclass is a dataclass (declared, not assigned: the decorator sets it on the subclass).
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
     def __len__(self) -> int:
-        return int(getattr(self, fields(self)[0].name).shape[0])  # type: ignore[arg-type]
+        return int(getattr(self, fields(self)[0].name).shape[0])
 
     def __getitem__(self: T, index: Any) -> T:
         if isinstance(index, (int, np.integer)):
@@ -51,16 +54,16 @@ class _ArrayRecord:
             index = index.astype(np.int64)  # [] selects nothing
         if index.dtype == bool and index.shape != (len(self),):
             raise IndexError(f"boolean mask must have shape ({len(self)},), got {index.shape}")
-        values = {f.name: getattr(self, f.name)[index] for f in fields(self)}  # type: ignore[arg-type]
+        values = {f.name: getattr(self, f.name)[index] for f in fields(self)}
         return type(self)(**values)
 
     def _check_lengths(self) -> None:
         n = len(self)
-        for f in fields(self):  # type: ignore[arg-type]
+        for f in fields(self):
             arr = getattr(self, f.name)
             if arr.shape[0] != n:
                 raise ValueError(
-                    f"{f.name} has {arr.shape[0]} rows but {fields(self)[0].name} has {n}"  # type: ignore[arg-type]
+                    f"{f.name} has {arr.shape[0]} rows but {fields(self)[0].name} has {n}"
                 )
 
 

@@ -58,7 +58,8 @@ class AugmentSettings:
     flip: bool = True
 
 
-def random_augmentation(rng: np.random.Generator, n: int, settings: AugmentSettings = AugmentSettings()) -> Augmentation:
+def random_augmentation(rng: np.random.Generator, n: int,
+                        settings: AugmentSettings = AugmentSettings()) -> Augmentation:
     """Draw augmentation parameters for ``n`` samples (distributions in the module docstring)."""
     sf, rf = settings.scale_factor, settings.rotation_factor
     scales = np.clip(1.0 + sf * rng.standard_normal(n), 1.0 - sf, 1.0 + sf)

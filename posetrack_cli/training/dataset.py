@@ -21,7 +21,7 @@ from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.targets import gaussian_targets
 
 
-class TopDownDataset(torch.utils.data.Dataset):
+class TopDownDataset(torch.utils.data.Dataset[dict[str, Any]]):
     """Person crops with their heatmap targets, for a ``DataLoader``.
 
     Each example is a dict:

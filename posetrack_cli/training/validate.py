@@ -22,9 +22,10 @@ from tqdm import tqdm
 
 from posetrack_cli.checkpoints import InputNorm
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.estimator import EstimatorConfig, PoseEstimator
+from posetrack_cli.estimator import PoseEstimator
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.keypoints import COCO_KEYPOINTS
+from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.training.data import PersonSamples, SkipReport, load_keypoint_annotations, read_keypoint_document
 from posetrack_cli.types import Detections
 
@@ -60,7 +61,8 @@ class CocoValidation:
         path = Path(path)
         doc, categories, names = read_keypoint_document(path)
         if names != COCO_KEYPOINTS:
-            raise PosetrackError(f"{path}: validation reports COCO keypoint AP, which needs the 17 COCO keypoints; this file names {', '.join(names[:3])}, ...")
+            raise PosetrackError(f"{path}: validation reports COCO keypoint AP, which needs the 17 COCO keypoints; "
+                                 f"this file names {', '.join(names[:3])}, ...")
         coco_keypoint_ap(doc, [])  # the evaluator's own checks of the ground truth, up front
         samples, skipped = load_keypoint_annotations([path], images)
         return cls(path, doc, samples, sorted(categories, key=str)[0], skipped)
@@ -69,7 +71,8 @@ class CocoValidation:
         """Refuse a network whose channels are not the COCO keypoints (its AP would be meaningless)."""
         if tuple(keypoint_names) != COCO_KEYPOINTS:
             raise PosetrackError(
-                f"validation with COCO AP needs a network trained on the 17 COCO keypoints; this one predicts {', '.join(list(keypoint_names)[:3])}, ..."
+                "validation with COCO AP needs a network trained on the 17 COCO keypoints; "
+                f"this one predicts {', '.join(list(keypoint_names)[:3])}, ..."
             )
 
     def results(
@@ -80,8 +83,9 @@ class CocoValidation:
 
         ``model`` is not modified: the estimator works on a BatchNorm-folded copy in eval mode.
         """
+        width, height = input_size
         estimator = PoseEstimator(model, norm=norm, keypoint_names=keypoint_names,
-                                  config=EstimatorConfig(input_size=tuple(input_size), device=str(device)))
+                                  config=EstimatorConfig(input_size=(width, height), device=str(device)))
         rows_of: dict[int, list[int]] = {}
         for row, image in enumerate(self.samples.image_index.tolist()):
             rows_of.setdefault(image, []).append(row)
