@@ -22,6 +22,7 @@ import torch
 
 from posetrack_cli.crops import warp_crops_cv2, warp_crops_torch
 from posetrack_cli.geometry import boxes_to_windows, crop_transforms, invert_affine
+from posetrack_cli.paper import CROP_PADDING
 
 SIZE = (192, 256)  # crop width, height
 
@@ -55,7 +56,7 @@ def main() -> None:
         for people in (1, 5, 20):
             xy = rng.uniform([0, 0], [width * 0.8, height * 0.5], (people, 2))
             boxes = np.concatenate([xy, xy + [width * 0.1, height * 0.4]], axis=1).astype(np.float32)
-            to_crop = crop_transforms(*boxes_to_windows(boxes, SIZE[0] / SIZE[1], 1.25), SIZE)
+            to_crop = crop_transforms(*boxes_to_windows(boxes, SIZE[0] / SIZE[1], CROP_PADDING), SIZE)
             to_frame = invert_affine(to_crop)
             each = median_ms(lambda f, t: warp_crops_cv2(f, t, SIZE).to(device), frame, to_crop, repeats=args.repeats)
             batched = median_ms(warp_crops_torch, frame, to_frame, SIZE, device, repeats=args.repeats)

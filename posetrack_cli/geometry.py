@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from posetrack_cli.paper import CROP_PADDING
+
 
 def boxes_to_windows(
-    boxes: np.ndarray, aspect_ratio: float, padding: float = 1.25
+    boxes: np.ndarray, aspect_ratio: float, padding: float = CROP_PADDING
 ) -> tuple[np.ndarray, np.ndarray]:
     """Crop windows for person boxes.
 

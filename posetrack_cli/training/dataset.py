@@ -10,6 +10,7 @@ import torch
 
 from posetrack_cli.geometry import apply_affine, boxes_to_windows
 from posetrack_cli.keypoints import flip_permutation
+from posetrack_cli.paper import CROP_PADDING
 from posetrack_cli.training.augment import (
     Augmentation,
     AugmentSettings,
@@ -55,7 +56,7 @@ class TopDownDataset(torch.utils.data.Dataset[dict[str, Any]]):
         input_size: tuple[int, int],
         stride: int,
         sigma: float = 2.0,
-        padding: float = 1.25,
+        padding: float = CROP_PADDING,
         channel_order: str = "rgb",
         augment: AugmentSettings | None = None,
         seed: int = 0,

@@ -35,6 +35,7 @@ from posetrack_cli.device import resolve_device
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.files import atomic_write
 from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet
+from posetrack_cli.paper import CROP_PADDING
 from posetrack_cli.training.augment import AugmentSettings
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.dataset import TopDownDataset
@@ -64,7 +65,7 @@ class TrainConfig:
     lr_factor: float = 0.1  # paper: 0.1
     batch_size: int = 32  # per step (MSRA: 32 per GPU)
     sigma: float = 2.0  # Gaussian target std in heatmap pixels (paper: 2)
-    padding: float = 1.25  # person box enlargement before cropping (paper: 1.25)
+    padding: float = CROP_PADDING  # person box enlargement before cropping (paper: 1.25)
     scale_factor: float = 0.3  # random scale 1 +- 0.3 (MSRA COCO: SCALE_FACTOR 0.3)
     rotation_factor: float = 40.0  # random rotation std, clipped at twice it (MSRA COCO: ROT_FACTOR 40)
     rotation_prob: float = 0.6  # share of examples rotated at all (MSRA: 0.6)

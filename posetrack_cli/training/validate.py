@@ -25,11 +25,10 @@ from posetrack_cli.errors import PosetrackError
 from posetrack_cli.estimator import PoseEstimator
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.keypoints import COCO_KEYPOINTS
+from posetrack_cli.paper import RESCORE_JOINT_THRESHOLD
 from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.training.data import PersonSamples, SkipReport, load_keypoint_annotations, read_keypoint_document
 from posetrack_cli.types import Detections
-
-KEYPOINT_SCORE_FLOOR = 0.2  # MSRA TEST.IN_VIS_THRE: joints below it do not count toward the person score
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +95,7 @@ class CocoValidation:
                 continue  # its people count as missed, which is what they are
             poses = estimator.estimate(frame, Detections(self.samples.boxes[rows], np.ones(len(rows))))
             for keypoints, scores in zip(poses.keypoints, poses.keypoint_scores):
-                kept = scores[scores > KEYPOINT_SCORE_FLOOR]
+                kept = scores[scores > RESCORE_JOINT_THRESHOLD]  # MSRA in_vis_thre: the person score's joints
                 flat = np.concatenate([keypoints, scores[:, None]], axis=1).ravel()  # [x, y, score] * K
                 results.append({
                     "image_id": self.samples.image_ids[image], "category_id": self.category_id,
