@@ -70,7 +70,7 @@ class LiveSink:
                     self._on_close()
         now = time.monotonic()
         if self.frames == 1 or now - self._flushed >= self._every:
-            self._writers.snapshot(self._info(self.frames))
+            self._writers.checkpoint(self._info(self.frames))
             self._flushed = now
             self.flushes += 1
 

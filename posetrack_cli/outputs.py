@@ -36,7 +36,7 @@ import numpy as np
 
 from posetrack_cli import __version__
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.files import OutputWriteError, atomic_write, stale_temp_files, temp_path
+from posetrack_cli.files import OutputWriteError, stale_temp_files, temp_path
 from posetrack_cli.keypoints import COCO_SKELETON
 from posetrack_cli.paper import JOINT_THRESHOLD
 from posetrack_cli.types import Poses, TrackedFrame
@@ -144,30 +144,32 @@ class JsonWriter(_Writer):
     def finish(self, info: dict[str, Any]) -> None:
         try:
             self._fragments.close()
-            with open(self.temp, "w") as f:
-                self._document(info, f)
-                f.flush()
-                os.fsync(f.fileno())
+            self._write_document(self.temp, info)
         except OSError as exc:
             raise self._guard(exc) from None
         self._fragments_path.unlink(missing_ok=True)
 
     def snapshot(self, info: dict[str, Any]) -> None:
-        """The document so far under its final name, written atomically; writing goes on."""
+        """The document of the frames so far under the final name, atomically; writing goes on."""
+        temp = temp_path(self.path)
         try:
             self._fragments.flush()
+            self._write_document(temp, info)
+            os.replace(temp, self.path)
         except OSError as exc:
+            temp.unlink(missing_ok=True)
             raise self._guard(exc) from None
-        with atomic_write(self.path) as f:
-            self._document(info, f)
 
-    def _document(self, info: dict[str, Any], f: IO[str]) -> None:
+    def _write_document(self, path: Path, info: dict[str, Any]) -> None:
         settings = {**info.get("settings", {}), "keypoint_threshold": self.threshold}
         head = {**info, "settings": settings, "version": __version__}
-        f.write('{"info":' + _dumps(head) + ',"images":' + _dumps(self._images) + ',"annotations":[')
-        with open(self._fragments_path) as fragments:
-            shutil.copyfileobj(fragments, f)
-        f.write('],"categories":' + _dumps([category_entry(self.keypoint_names)]) + "}")
+        with open(path, "w") as f:
+            f.write('{"info":' + _dumps(head) + ',"images":' + _dumps(self._images) + ',"annotations":[')
+            with open(self._fragments_path) as fragments:
+                shutil.copyfileobj(fragments, f)
+            f.write('],"categories":' + _dumps([category_entry(self.keypoint_names)]) + "}")
+            f.flush()
+            os.fsync(f.fileno())
 
     def close(self) -> None:
         try:
@@ -207,13 +209,15 @@ class CsvWriter(_Writer):
             raise self._guard(exc) from None
 
     def snapshot(self, info: dict[str, Any]) -> None:
-        """The rows so far under the final name, written atomically; writing goes on."""
+        """The rows so far under the final name, atomically; writing goes on."""
+        temp = temp_path(self.path)
         try:
             self._file.flush()
+            shutil.copyfile(self.temp, temp)
+            os.replace(temp, self.path)
         except OSError as exc:
+            temp.unlink(missing_ok=True)
             raise self._guard(exc) from None
-        with atomic_write(self.path, newline="") as f, open(self.temp, newline="") as rows:
-            shutil.copyfileobj(rows, f)
 
     def close(self) -> None:
         try:
@@ -412,20 +416,18 @@ class TrackOutputs:
                 raise OutputWriteError(writer.path, exc) from None
         return dict(self.paths)
 
-    def snapshot(self, info: dict[str, Any]) -> dict[str, Path]:
-        """Write the JSON and the CSV so far under their final names, each atomically (the CSV
-        first), and go on writing: a live source's periodic flush. ``info`` should say the
-        output is partial. The overlay video is left out: an mp4 is only readable once finished."""
-        kinds = [k for k in ("csv", "json") if k in self._writers]
-        info = {**info, "outputs": [self.paths[k].name for k in kinds]}
-        for kind in kinds:
-            self._writers[kind].snapshot(info)
-        return {k: self.paths[k] for k in kinds}
-
     def abort(self) -> None:
         """Remove every temporary file; earlier finished outputs stay untouched."""
         for writer in self._writers.values():
             writer.abort()
+
+    def checkpoint(self, info: dict[str, Any]) -> None:
+        """Put the JSON and CSV of the frames so far in place (valid, each renamed atomically) while
+        writing goes on: a live stream stopped any way keeps everything up to the last checkpoint.
+        ``info`` should say ``partial``; the overlay video is only complete at ``commit``."""
+        info = {**info, "outputs": [self.paths["json"].name, self.paths["csv"].name]}
+        self._writers["csv"].snapshot(info)
+        self._writers["json"].snapshot(info)
 
     def __enter__(self) -> TrackOutputs:
         return self
