@@ -12,7 +12,8 @@ The public names below are imported on first use, so ``import posetrack_cli`` an
 * the core types :class:`Detections`, :class:`Poses`, :class:`TrackedFrame`;
 * the building blocks :class:`Pipeline`, :class:`PoseEstimator`, :class:`PoseTracker` and their
   configs :class:`PipelineConfig`, :class:`EstimatorConfig`, :class:`TrackerConfig`,
-  :class:`ModelChoice`; :func:`open_source` for video files and frame folders.
+  :class:`ModelChoice`; :func:`open_source` for video files and frame folders, :func:`open_live`
+  (a :class:`LiveSource`) for webcams, stream URLs and stdin (:func:`live_kind` tells them apart).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ _PUBLIC = {
     "EstimatorConfig": "posetrack_cli.settings",
     "ModelChoice": "posetrack_cli.settings",
     "open_source": "posetrack_cli.video",
+    "open_live": "posetrack_cli.live",
+    "live_kind": "posetrack_cli.live",
+    "LiveSource": "posetrack_cli.live",
     "PosetrackError": "posetrack_cli.errors",
     "COCO_KEYPOINTS": "posetrack_cli.keypoints",
 }

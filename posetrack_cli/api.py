@@ -18,6 +18,8 @@ from typing import Any, Iterator, Mapping
 from posetrack_cli.batch import BatchRecord, ItemResult, LocalExecutor, expand_sources
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.files import prepare_output_dir, refuse_overwriting_inputs
+from posetrack_cli.live import live_kind, open_live
+from posetrack_cli.pipeline import Source
 from posetrack_cli.run_job import LoadedRun, load_run, spec_from_options
 from posetrack_cli.track_job import GivenPoses
 from posetrack_cli.types import Detections, Poses, TrackedFrame
@@ -51,9 +53,13 @@ class PoseTrack:
         """What the JSON files of this run record: models, settings, speed settings, resume key."""
         return dict(self._loaded.info)
 
-    def track_frames(self, source: str | Path, *, boxes: Mapping[int, Detections] | None = None,
+    def track_frames(self, source: str | Path | int, *, boxes: Mapping[int, Detections] | None = None,
                      poses: Mapping[int, Poses] | None = None) -> Iterator[tuple[Frame, TrackedFrame]]:
         """Each decoded frame of a video file or frame folder with its tracked people.
+
+        ``source`` may also be a live source (:func:`posetrack_cli.live.live_kind`): a webcam
+        index (``0``), a stream URL, or ``"-"`` for raw frames on stdin, read with the loaded
+        options ``reconnect`` and ``pipe_size``; frames come until it ends or is lost for good.
 
         ``boxes`` (your detector's person boxes by frame index) replace the detector; ``poses``
         (your estimator's poses by frame index) replace detector and pose network: posetrack then
@@ -61,7 +67,9 @@ class PoseTrack:
         """
         if boxes is not None and poses is not None:
             raise PosetrackError("give boxes or poses, not both")
-        opened = open_source(Path(source), image_fps=self._loaded.spec.image_fps)
+        spec, text = self._loaded.spec, str(source)
+        opened: Source = (open_live(text, reconnect=spec.live.reconnect, pipe_size=spec.live.pipe_size)
+                          if live_kind(text) is not None else open_source(Path(text), image_fps=spec.image_fps))
         given = GivenPoses(dict(poses), self._loaded.pipeline.num_keypoints) if poses is not None else None
         try:
             yield from self._loaded.pipeline.track(opened, boxes=_Boxes(boxes) if boxes is not None else None,
@@ -69,7 +77,7 @@ class PoseTrack:
         finally:
             opened.close()
 
-    def track(self, source: str | Path, *, boxes: Mapping[int, Detections] | None = None,
+    def track(self, source: str | Path | int, *, boxes: Mapping[int, Detections] | None = None,
               poses: Mapping[int, Poses] | None = None) -> Iterator[TrackedFrame]:
         """Each frame's tracked people (:meth:`track_frames` without the images)."""
         for _, tracked in self.track_frames(source, boxes=boxes, poses=poses):

@@ -75,6 +75,8 @@ class Source(Protocol):
 
     def frames(self) -> Iterator[Frame]: ...
 
+    def close(self) -> None: ...
+
 
 class FrameSink(Protocol):
     """Where each frame's result goes (:class:`posetrack_cli.outputs.TrackOutputs`)."""

@@ -431,3 +431,15 @@ def test_ctrl_c_on_a_stream_commits_what_was_read_and_flushes_come_before(weight
     doc = check_outputs(out, path.stem, json.loads(path.read_text())["info"]["frames"])
     assert doc["info"]["partial_reason"] == "stopped by Ctrl-C" and flushed["frames"] <= len(doc["images"]) < 300
     assert summary_row(out, path.stem)["status"] == "partial" and "Ctrl-C again" in result.stderr
+
+
+def test_the_library_tracks_a_stream_frame_by_frame(weights_folder: Path, serve) -> None:
+    import posetrack_cli
+
+    server = serve([walkers(frames=4)])
+    tracker = posetrack_cli.PoseTrack.load(input_size=(32, 32), flip_test=False, detector_size=256,
+                                           allow_download=False)
+    frames = tracker.track_frames(server.url)
+    got = [next(frames) for _ in range(4)]
+    assert [t.frame_index for _, t in got] == [0, 1, 2, 3] and all(len(t) for _, t in got)
+    assert next(frames, None) is None  # the server closed: the frames end there
