@@ -1,6 +1,6 @@
-"""Live sources against real local servers and pipes: an MJPEG-over-HTTP server on 127.0.0.1 that
-the test starts (and that drops the connection after a few frames), and raw frames written to a
-pipe by another process."""
+"""Live sources against real local servers and pipes: an MJPEG-over-HTTP server and an RTSP server
+(tests/rtsp_server.py) on 127.0.0.1 that the tests start (and that drop the connection after a few
+frames), and raw frames written to a pipe by another process."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import csv
 import http.server
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from posetrack_cli.live import LiveConfig, LiveWindow, StreamClock, live_kind, o
 from posetrack_cli.video import FrameSizeChanged, FrameStopped
 
 from helpers import FAST, check_outputs, walkers
+from rtsp_server import RtspServer
 from synthetic import Person, linear_path, render
 
 
@@ -313,29 +313,26 @@ def test_window_stops_when_the_user_presses_q_or_closes_it(monkeypatch: pytest.M
         assert window.show(image) is False
 
 
-@pytest.mark.skipif(not (shutil.which("mediamtx") and shutil.which("ffmpeg")),
-                    reason="RTSP needs a server: mediamtx and ffmpeg are not both installed (ffmpeg cannot serve RTSP)")
-def test_rtsp_stream_through_a_local_server(tmp_path: Path) -> None:
-    port = free_port()
-    config = tmp_path / "mediamtx.yml"
-    config.write_text(f"rtspAddress: 127.0.0.1:{port}\nhls: no\nwebrtc: no\nsrt: no\nrtmp: no\npaths:\n  all_others:\n")
-    server = subprocess.Popen(["mediamtx", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"rtsp://127.0.0.1:{port}/cam"
-    publisher = None
+def test_rtsp_stream_follows_the_stream_clock_and_reconnects() -> None:
+    # MJPEG over RTP, interleaved in RTSP over TCP, from a server the test runs (tests/rtsp_server.py)
+    images = walkers(frames=8)
+    server = RtspServer([images[:5], images[5:]], fps=10.0, interval=0.01)
     try:
-        time.sleep(1.0)
-        publisher = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-                                      "testsrc=size=160x120:rate=10", "-t", "3", "-c:v", "mjpeg", "-f", "rtsp", url])
-        time.sleep(1.0)
-        frames, error = read_all(open_live(url, timeout=3))
-        assert len(frames) >= 5 and isinstance(error, FrameStopped)
-        stamps = [f.timestamp for f in frames]
-        assert stamps == sorted(stamps) and stamps[-1] > 0
+        warnings: list[str] = []
+        source = open_live(server.url, reconnect=1, backoff=0.05, timeout=3, warn=warnings.append)
+        assert (source.kind, source.timing, source.fps, source.width, source.height) == ("stream", "stream", 10.0,
+                                                                                         320, 240)
+        frames, error = read_all(source)
     finally:
-        for process in (publisher, server):
-            if process is not None:
-                process.kill()
-                process.wait()
+        server.stop()
+    assert [f.index for f in frames] == list(range(8))
+    assert np.abs(frames[6].image.astype(int) - images[6]).mean() < 8
+    stamps = [f.timestamp for f in frames]
+    # the stream's clock (10 fps), not the arrival times (frames came 10 ms apart) ...
+    assert stamps[:5] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4], abs=1e-6)
+    # ... and after the reconnect, whose clock starts again, on from the last frame by the time that passed
+    assert stamps[5] > stamps[4] and stamps[6:] == pytest.approx([stamps[5] + 0.1, stamps[5] + 0.2], abs=1e-6)
+    assert len(warnings) == 2 and isinstance(error, FrameStopped) and "reopening failed" in str(error)
 
 
 # ``posetrack run`` on live sources, end to end with the biased random checkpoints (conftest.py).
