@@ -90,6 +90,19 @@ def label_box(text_size: tuple[int, int], anchor: tuple[float, float], frame_siz
     return x1, y1, x1 + w, y1 + h
 
 
+def draw_label(image: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int],
+               scale: float = 1.0) -> None:
+    """Write ``text`` in black or white on a filled ``colour`` label above ``corner`` (x, y), in place,
+    kept whole inside ``image`` (see ``label_box``); ``scale`` 1 suits a 480-pixel-high frame."""
+    font_scale = 0.6 * scale
+    weight = max(1, int(round(1.5 * scale)))
+    (tw, th), baseline = cv2.getTextSize(text, _FONT, font_scale, weight)
+    pad = max(2, int(round(3 * scale)))
+    x1, y1, x2, y2 = label_box((tw, th + baseline), corner, (image.shape[1], image.shape[0]), pad)
+    cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), colour, -1)
+    cv2.putText(image, text, (x1 + pad, y2 - pad - baseline), _FONT, font_scale, text_colour(colour), weight, cv2.LINE_AA)
+
+
 class OverlayRenderer:
     """Draws tracked people on frames of one video; keeps each track's recent positions for trails.
 
@@ -139,7 +152,7 @@ class OverlayRenderer:
             if cfg.boxes:
                 cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick, cv2.LINE_AA)
             if cfg.ids:
-                self._draw_label(out, str(int(tid)), (x1, y1), colour, scale)
+                draw_label(out, str(int(tid)), (x1, y1), colour, scale)
         return out
 
     def _draw_pose(self, out: np.ndarray, kps: np.ndarray, ok: np.ndarray, colour: tuple[int, int, int],
@@ -154,17 +167,6 @@ class OverlayRenderer:
                 cv2.circle(out, point, thick + 1, colour, -1, cv2.LINE_AA)
                 if trusted:  # a dark rim keeps a joint readable on a background of its own colour
                     cv2.circle(out, point, thick + 1, (0, 0, 0), 1, cv2.LINE_AA)
-
-    @staticmethod
-    def _draw_label(out: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int],
-                    scale: float) -> None:
-        font_scale = 0.6 * scale
-        weight = max(1, int(round(1.5 * scale)))
-        (tw, th), baseline = cv2.getTextSize(text, _FONT, font_scale, weight)
-        pad = max(2, int(round(3 * scale)))
-        x1, y1, x2, y2 = label_box((tw, th + baseline), corner, (out.shape[1], out.shape[0]), pad)
-        cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), colour, -1)
-        cv2.putText(out, text, (x1 + pad, y2 - pad - baseline), _FONT, font_scale, text_colour(colour), weight, cv2.LINE_AA)
 
     def _remember(self, frame: TrackedFrame) -> None:
         for box, tid in zip(frame.poses.boxes, frame.track_ids):

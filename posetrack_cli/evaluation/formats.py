@@ -38,6 +38,14 @@ POSETRACK17_JOINTS: tuple[str, ...] = (
     "nose", "head_top",
 )
 
+# The 17 keypoints of PoseTrack 2018 files: COCO's order, with head_bottom and head_top where COCO has
+# the eyes; the ears are named but never annotated.
+POSETRACK18_KEYPOINTS: tuple[str, ...] = (
+    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+)
+
 
 @dataclass(frozen=True, eq=False)
 class PoseFrame:

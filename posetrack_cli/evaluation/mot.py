@@ -26,6 +26,7 @@ import numpy as np
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.evaluation.formats import PoseFrame, PoseSequence
 from posetrack_cli.evaluation.posetrack import check_frame_counts, inside_polygons, pair_by_name
+from posetrack_cli.similarity import iou_matrix
 
 MOT_IOU = 0.5  # MOTChallenge's: boxes overlapping less are not the same person
 
@@ -61,14 +62,21 @@ class BoxTrackingMetrics:
     pred_only_sequences: tuple[str, ...] = ()
 
 
-def _xywh(frame: PoseFrame, where: str) -> np.ndarray:
-    """``(N, 4)`` boxes as x, y, w, h; refuses people without a box."""
+def _boxes(frame: PoseFrame, where: str) -> np.ndarray:
+    """``(N, 4)`` xyxy boxes; refuses people without a box."""
     assert frame.boxes is not None
     if len(frame) and not np.all(np.isfinite(frame.boxes)):
         raise PosetrackError(f"{where}: a person has no box ('bbox'); box tracking metrics need one per person")
-    boxes = frame.boxes.copy()
-    boxes[:, 2:] -= boxes[:, :2]
-    return boxes
+    return frame.boxes
+
+
+def iou_distances(gt_boxes: np.ndarray, pred_boxes: np.ndarray, iou: float) -> np.ndarray:
+    """``(G, P)`` 1 - IoU of xyxy boxes, NaN (may not match) where the IoU is below ``iou``.
+
+    motmetrics' own ``iou_matrix`` fails on numpy 2 (it calls the removed ``np.asfarray``).
+    """
+    overlap = iou_matrix(gt_boxes, pred_boxes).astype(np.float64)
+    return np.where(overlap >= iou, 1 - overlap, np.nan)
 
 
 def evaluate_boxes(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence], *, iou: float = MOT_IOU) -> BoxTrackingMetrics:
@@ -87,11 +95,11 @@ def evaluate_boxes(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence], *, 
         offset = s_idx << 32
         check_frame_counts(g_seq, p_seq)
         for f_idx, (g_frame, p_frame) in enumerate(zip(g_seq.frames, p_seq.frames)):
-            g_boxes = _xywh(g_frame, f"{g_seq.source}, frame {f_idx}")
-            p_boxes = _xywh(p_frame, f"{p_seq.source}, frame {f_idx}")
-            keep = ~inside_polygons(p_boxes[:, :2] + p_boxes[:, 2:] / 2, g_frame.ignore_regions)
+            g_boxes = _boxes(g_frame, f"{g_seq.source}, frame {f_idx}")
+            p_boxes = _boxes(p_frame, f"{p_seq.source}, frame {f_idx}")
+            keep = ~inside_polygons((p_boxes[:, :2] + p_boxes[:, 2:]) / 2, g_frame.ignore_regions)
             p_boxes, p_ids = p_boxes[keep], p_frame.track_ids[keep]
-            distances = mm.distances.iou_matrix(g_boxes, p_boxes, max_iou=1 - iou)  # (G, P) 1 - IoU, NaN: no match
+            distances = iou_distances(g_boxes, p_boxes, iou)  # (G, P)
             acc.update((g_frame.track_ids + offset).tolist(), (p_ids + offset).tolist(), distances)
     names = ["num_frames", "num_objects", "num_predictions", "num_detections", "num_misses", "num_false_positives",
              "num_switches", "num_fragmentations", "num_unique_objects", "mostly_tracked", "partially_tracked",
