@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def posetrack18_document(document: dict[str, Any], name: str) -> dict[str, Any]:
         images.append({"file_name": f"{prefix}/{file_name}", "id": image_id, "frame_id": image_id, "vid_id": vid_id,
                        "nframes": len(document["images"]),
                        **{key: im[key] for key in ("width", "height", "timestamp") if key in im}})
-    annotations = []
+    annotations: list[dict[str, Any]] = []
     for ann in document["annotations"]:
         kps = np.asarray(ann["keypoints"], np.float64).reshape(len(names), 3)
         scores = np.asarray(ann.get("keypoint_scores", kps[:, 2]), np.float64)
@@ -142,7 +143,8 @@ def coco_results(document: dict[str, Any]) -> list[dict[str, Any]]:
     """COCO keypoint results of posetrack's JSON: one entry per person per frame."""
     names = _names(document)
     if tuple(names) != COCO_KEYPOINTS:
-        raise PosetrackError(f"COCO results need the 17 COCO keypoints in COCO order; this file's are {', '.join(names)}")
+        raise PosetrackError("COCO results need the 17 COCO keypoints in COCO order; this file's are "
+                             + ", ".join(names))
     return [{"image_id": ann["image_id"], "category_id": 1, "keypoints": list(ann["keypoints"]),
              "score": ann.get("score", 1.0), "bbox": list(ann["bbox"]), "track_id": int(ann["track_id"])}
             for ann in document["annotations"]]
@@ -187,7 +189,8 @@ IS_OURS: dict[str, Callable[[Path], bool]] = {
 }
 
 
-def write_exports(document: dict[str, Any], out_dir: str | Path, name: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+def write_exports(document: dict[str, Any], out_dir: str | Path, name: str,
+                  formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write ``document`` (posetrack's JSON, parsed) in each of ``formats`` into ``out_dir``; the paths written.
 
     Every file is made in memory first and written atomically, so a bad document or a file posetrack

@@ -9,8 +9,9 @@ into the frame) rather than left out, so a reader sees where the network put a j
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -81,10 +82,10 @@ def label_box(text_size: tuple[int, int], anchor: tuple[float, float], frame_siz
     """
     (tw, th), (width, height) = text_size, frame_size
     w, h = tw + 2 * pad, th + 2 * pad
-    x1 = int(round(anchor[0]))
-    y1 = int(round(anchor[1])) - h
+    x1 = round(anchor[0])
+    y1 = round(anchor[1]) - h
     if y1 < 0:
-        y1 = int(round(anchor[1]))
+        y1 = round(anchor[1])
     x1 = max(0, min(x1, width - w))
     y1 = max(0, min(y1, height - h))
     return x1, y1, x1 + w, y1 + h
@@ -95,12 +96,13 @@ def draw_label(image: np.ndarray, text: str, corner: tuple[int, int], colour: tu
     """Write ``text`` in black or white on a filled ``colour`` label above ``corner`` (x, y), in place,
     kept whole inside ``image`` (see ``label_box``); ``scale`` 1 suits a 480-pixel-high frame."""
     font_scale = 0.6 * scale
-    weight = max(1, int(round(1.5 * scale)))
+    weight = max(1, round(1.5 * scale))
     (tw, th), baseline = cv2.getTextSize(text, _FONT, font_scale, weight)
-    pad = max(2, int(round(3 * scale)))
+    pad = max(2, round(3 * scale))
     x1, y1, x2, y2 = label_box((tw, th + baseline), corner, (image.shape[1], image.shape[0]), pad)
     cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), colour, -1)
-    cv2.putText(image, text, (x1 + pad, y2 - pad - baseline), _FONT, font_scale, text_colour(colour), weight, cv2.LINE_AA)
+    cv2.putText(image, text, (x1 + pad, y2 - pad - baseline), _FONT, font_scale, text_colour(colour), weight,
+                cv2.LINE_AA)
 
 
 class OverlayRenderer:
@@ -126,7 +128,7 @@ class OverlayRenderer:
         out = image.copy()
         cfg = self.config
         scale = cfg.scale if cfg.scale is not None else max(1.0, image.shape[0] / 480)
-        thick = max(1, int(round(2 * scale)))
+        thick = max(1, round(2 * scale))
         self._now = self._now + 1 if frame is None else frame.frame_index
         if cfg.trail:
             if frame is not None:
@@ -148,7 +150,7 @@ class OverlayRenderer:
                 self._draw_pose(out, kps, ok, colour, thick, trusted=True)
         for box, tid in zip(poses.boxes, frame.track_ids):
             colour = track_colour(int(tid))
-            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            x1, y1, x2, y2 = (round(v) for v in box)
             if cfg.boxes:
                 cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick, cv2.LINE_AA)
             if cfg.ids:
@@ -158,7 +160,7 @@ class OverlayRenderer:
     def _draw_pose(self, out: np.ndarray, kps: np.ndarray, ok: np.ndarray, colour: tuple[int, int, int],
                    thick: int, *, trusted: bool) -> None:
         """The limbs and joints of one pose that are ``trusted`` (both ends scoring at the threshold), or the others."""
-        points = [(int(round(x)), int(round(y))) for x, y in kps]
+        points = [(round(x), round(y)) for x, y in kps]
         for a, b in self.skeleton:
             if bool(ok[a] and ok[b]) == trusted:
                 cv2.line(out, points[a], points[b], colour, thick, cv2.LINE_AA)
@@ -182,9 +184,9 @@ class OverlayRenderer:
             if not trail:
                 del self._trails[tid]
                 continue
-            points = [(int(round(x)), int(round(y))) for _, (x, y) in trail]
-            for i, (p, q) in enumerate(zip(points, points[1:])):
-                width = max(1, int(round(thick * (i + 1) / max(1, len(points) - 1))))
+            points = [(round(x), round(y)) for _, (x, y) in trail]
+            for i, (p, q) in enumerate(pairwise(points)):
+                width = max(1, round(thick * (i + 1) / max(1, len(points) - 1)))
                 cv2.line(out, p, q, track_colour(tid), width, cv2.LINE_AA)
 
 

@@ -33,7 +33,8 @@ from posetrack_cli.errors import PosetrackError
 from posetrack_cli.paper import JOINT_THRESHOLD
 from posetrack_cli.render import track_colour
 
-INSTALL_HINT = 'the report needs matplotlib: pip install "posetrack[report]" (from a checkout: pip install -e ".[report]")'
+INSTALL_HINT = ('the report needs matplotlib: pip install "posetrack[report]" '
+                '(from a checkout: pip install -e ".[report]")')
 # The sections of the page, in order: (key, title). The titles are the page's headings.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("timeline", "Tracks over time"),
@@ -137,8 +138,8 @@ def timeline_png(s: _Summary) -> bytes:
 def people_png(s: _Summary) -> bytes:
     fig = _figure(9, 2.6)
     ax = fig.add_subplot()
-    ax.bar(np.arange(s.frames), s.people, width=1.0, color="#7fa2e0", edgecolor="#3060c0" if s.frames <= 200 else "none",
-           linewidth=0.5)
+    ax.bar(np.arange(s.frames), s.people, width=1.0, color="#7fa2e0",
+           edgecolor="#3060c0" if s.frames <= 200 else "none", linewidth=0.5)
     ax.set_xlabel("frame")
     ax.set_ylabel("people")
     ax.set_xlim(-0.5, max(s.frames, 1) - 0.5)
@@ -226,7 +227,8 @@ def contact_sheet_png(crops: dict[int, np.ndarray], columns: int = 8) -> bytes:
         tiles.append(tile)
     columns = min(columns, len(tiles))
     tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % columns)
-    sheet = np.concatenate([np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)], axis=0)
+    rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    sheet = np.concatenate(rows, axis=0)
     ok, png = cv2.imencode(".png", sheet)
     if not ok:
         raise PosetrackError("could not encode the contact sheet")

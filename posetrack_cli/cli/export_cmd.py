@@ -32,7 +32,8 @@ EXPORT_FORMATS = FormatList()
 @click.command("export")
 @click.argument("tracks", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "formats", type=EXPORT_FORMATS, default=",".join(FORMATS), show_default=True,
-              help="Formats to write, comma-separated: " + ", ".join(f"{f} (<name>{SUFFIXES[f]})" for f in FORMATS) + ".")
+              help="Formats to write, comma-separated: "
+                   + ", ".join(f"{f} (<name>{SUFFIXES[f]})" for f in FORMATS) + ".")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: the folder of each track file].")
 def export(tracks: tuple[Path, ...], formats: tuple[str, ...], out: Path | None) -> None:

@@ -130,7 +130,7 @@ def _one(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
-def _frame(people: list[tuple[np.ndarray, ...]], k: int, regions: tuple[np.ndarray, ...], where: str) -> PoseFrame:
+def _frame(people: list[tuple[Any, ...]], k: int, regions: tuple[np.ndarray, ...], where: str) -> PoseFrame:
     """A frame from per-person ``(keypoints (K,2), labelled (K,), scores (K,), track_id, head_box (4,)[, box (4,)])``.
 
     People without any labelled joint are left out: they can be neither matched nor missed.
@@ -142,8 +142,9 @@ def _frame(people: list[tuple[np.ndarray, ...]], k: int, regions: tuple[np.ndarr
     if len(set(ids)) != len(ids):
         dup = next(t for t in ids if ids.count(t) > 1)
         raise PosetrackError(f"{where}: track id {dup} is used by two people in the same frame")
+    kps, labelled, scores, track_ids, heads = (np.stack([p[i] for p in people]) for i in range(5))
     boxes = np.stack([p[5] if len(p) > 5 else np.full(4, np.nan) for p in people])
-    return PoseFrame(*(np.stack([p[i] for p in people]) for i in range(5)), regions, boxes)  # type: ignore[arg-type]
+    return PoseFrame(kps, labelled, scores, track_ids, heads, regions, boxes)
 
 
 def _read_posetrack17(doc: dict[str, Any], name: str, where: str) -> PoseSequence:

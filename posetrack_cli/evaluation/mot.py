@@ -18,8 +18,8 @@ two runs, two settings, or a run against box-annotated ground truth.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -79,7 +79,8 @@ def iou_distances(gt_boxes: np.ndarray, pred_boxes: np.ndarray, iou: float) -> n
     return np.where(overlap >= iou, 1 - overlap, np.nan)
 
 
-def evaluate_boxes(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence], *, iou: float = MOT_IOU) -> BoxTrackingMetrics:
+def evaluate_boxes(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence], *,
+                   iou: float = MOT_IOU) -> BoxTrackingMetrics:
     """CLEAR-MOT and IDF1 of ``pred``'s person boxes and ids against ``gt``'s (see the module docstring).
 
     Raises:

@@ -127,7 +127,8 @@ def mot_table(metrics: BoxTrackingMetrics) -> str:
              f"{c['num_predictions']} predicted boxes; percent"]
     rows = [["MOTA", "MOTP", "IDF1", "IDP", "IDR", "Prec", "Rec", "IDsw", "FP", "FN", "MT", "ML"],
             [*(_cell(v) for v in (m.mota, m.motp, m.idf1, m.idp, m.idr, m.precision, m.recall)),
-             *(str(c[k]) for k in ("num_switches", "num_false_positives", "num_misses", "mostly_tracked", "mostly_lost"))]]
+             *(str(c[k]) for k in ("num_switches", "num_false_positives", "num_misses", "mostly_tracked",
+                                   "mostly_lost"))]]
     lines += _table(rows, label_column=False)
     for label, names in (("ground-truth sequences without predictions (not evaluated)", m.gt_only_sequences),
                          ("predicted sequences without ground truth (not evaluated)", m.pred_only_sequences)):
