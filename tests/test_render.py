@@ -108,3 +108,25 @@ def test_options_choose_what_is_drawn() -> None:
     for bad in ({"trail": -1}, {"dim": 1.5}, {"scale": 0}):
         with pytest.raises(ValueError):
             OverlayConfig(**bad)
+
+
+def test_overlay_flags_make_the_config() -> None:
+    """The flags a command gets from ``overlay_options``: defaults are OverlayConfig's; bad values are usage errors."""
+    import click
+    from click.testing import CliRunner
+
+    from posetrack_cli.cli.overlay_options import overlay_config, overlay_options
+
+    seen = []
+
+    @click.command()
+    @overlay_options
+    def cmd(**values: object) -> None:
+        seen.append(overlay_config(**values, keypoint_threshold=0.3))  # type: ignore[arg-type]
+
+    assert CliRunner().invoke(cmd, []).exit_code == 0 and seen[-1] == OverlayConfig(keypoint_threshold=0.3)
+    result = CliRunner().invoke(cmd, ["--no-boxes", "--no-ids", "--trail", "30", "--dim", "0"])
+    assert result.exit_code == 0, result.output
+    assert seen[-1] == OverlayConfig(boxes=False, ids=False, trail=30, dim=0.0, keypoint_threshold=0.3)
+    assert CliRunner().invoke(cmd, ["--trail", "-1"]).exit_code == 2
+    assert CliRunner().invoke(cmd, ["--dim", "2"]).exit_code == 2
