@@ -27,8 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from posetrack_cli.outputs import document_to_frames, read_json
-from posetrack_cli.render import OverlayConfig, OverlayRenderer
+from posetrack_cli.files import read_json  # noqa: E402
+from posetrack_cli.outputs import document_to_frames  # noqa: E402
+from posetrack_cli.render import OverlayConfig, OverlayRenderer  # noqa: E402
 
 # COCO-17 joints of a person seen from behind, in units of body height, origin at the head top
 # centre, x right / y down: the person's left side is on the image's left.
@@ -93,23 +94,24 @@ def main() -> None:
     cli = [sys.executable, "-m", "posetrack_cli"]
     subprocess.run([*cli, "track", str(poses), "--video", str(video), "-o", str(work), "--no-progress"],
                    check=True, cwd=ROOT)
-    document = read_json(work / "street_5frames.json")
-    frames, metas, _ = document_to_frames(document)
+    tracks = work / "street_5frames.tracks.json"  # `posetrack track` names its outputs <name>.tracks.*
+    document = read_json(tracks)
+    frames, images, _ = document_to_frames(document)
     by_index = {f.frame_index: f for f in frames}
     renderer = OverlayRenderer(OverlayConfig(trail=5))
     capture = cv2.VideoCapture(str(ROOT / video))
     image = None
-    for meta in metas:
+    for entry in images:
         ok, picture = capture.read()
-        assert ok, f"cannot read frame {meta.index} of {video}"
-        image = renderer.draw(picture, by_index.get(meta.index))
+        assert ok, f"cannot read frame {entry['frame_id']} of {video}"
+        image = renderer.draw(picture, by_index.get(entry["frame_id"]))
     capture.release()
     assert image is not None
     _small_png(image[120:540, 380:960], ROOT / "docs" / "overlay.png")  # the people, at full resolution
     report = work / "report"
-    subprocess.run([*cli, "report", str(work / "street_5frames.json"), "--video", str(video), "-o", str(report)],
+    subprocess.run([*cli, "report", str(tracks), "--video", str(video), "-o", str(report)],
                    check=True, cwd=ROOT)
-    html = report / "street_5frames.report.html"
+    html = report / "street_5frames.tracks.report.html"
     profile = Path(tempfile.mkdtemp(prefix="posetrack-chromium-"))
     subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",

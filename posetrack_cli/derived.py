@@ -16,7 +16,7 @@ from pathlib import Path
 
 from posetrack_cli import __version__
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.outputs import atomic_write
+from posetrack_cli.files import atomic_write
 
 GENERATOR = f"posetrack {__version__}"  # the marker's value: who wrote the file
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

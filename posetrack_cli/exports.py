@@ -1,8 +1,10 @@
 """posetrack's JSON in the formats of the tools people use next.
 
-``write_exports(document, out_dir, name, formats)`` writes, beside ``<name>.json``:
+``write_exports(document, out_dir, name, formats)`` writes one file per format into a folder of
+that format's name, named by the sequence as the tools expect (poseval pairs a prediction file with
+the ground truth of the same name, MOTChallenge toolkits read ``<sequence>.txt``):
 
-* ``<name>.posetrack18.json`` (``posetrack18``): a PoseTrack 2018 sequence file, what the official
+* ``posetrack18/<name>.json`` (``posetrack18``): a PoseTrack 2018 sequence file, what the official
   evaluation (poseval) reads for predictions: ``images`` (``file_name``, ``id``, ``frame_id``,
   ``vid_id``, ``nframes``), ``annotations`` (``keypoints`` [x, y, v] * 17 in PoseTrack 2018's order,
   ``scores`` [17], ``track_id``, ``image_id``, ``bbox``, ``bbox_head`` where the joints give one,
@@ -11,14 +13,15 @@
   ``0, 0, 0`` with score 0, which poseval reads as not predicted. For a sequence named like
   PoseTrack's (``000342_mpii_test``), image ids are PoseTrack's (``10003420000`` + frame) and
   ``file_name`` keeps the path from ``images/`` on, as poseval parses it.
-* ``<name>.coco.json`` (``coco``): COCO keypoint results, a list of ``{"image_id", "category_id",
+* ``coco/<name>.json`` (``coco``): COCO keypoint results, a list of ``{"image_id", "category_id",
   "keypoints", "score", "bbox", "track_id"}``; ``image_id`` is posetrack's (the frame index).
-* ``<name>.mot.txt`` (``mot``): MOTChallenge boxes, ``frame,id,x,y,w,h,conf,-1,-1,-1``, frames
+* ``mot/<name>.txt`` (``mot``): MOTChallenge boxes, ``frame,id,x,y,w,h,conf,-1,-1,-1``, frames
   from 1, ids ``track_id + 1`` (MOTChallenge's start at 1), ``x, y`` the box's top left in
   MOTChallenge's 1-based pixels (posetrack's plus 1; motmetrics subtracts the 1 when reading),
   ``conf`` the person score.
 
-None of these can collide with ``run``'s ``<name>.json`` / ``<name>.csv`` / ``<name>.mp4``. A file
+Being in folders of their own, these never collide with ``run``'s ``<name>.json``, ``.csv``, ``.mp4``
+or ``--images``' ``<name>.coco.json``, and a folder of exports is what the tools take whole. A file
 already at a target path is replaced only when it is recognisably posetrack's export of that kind
 (the PoseTrack file's ``info.generator``; for the COCO list, entries with exactly the fields above;
 for MOT, only lines of ten numbers ending ``-1,-1,-1``); otherwise nothing is written.
@@ -40,7 +43,7 @@ from posetrack_cli.evaluation.formats import POSETRACK18_KEYPOINTS
 from posetrack_cli.keypoints import COCO_KEYPOINTS, COCO_SKELETON
 
 FORMATS: tuple[str, ...] = ("posetrack18", "coco", "mot")
-SUFFIXES: dict[str, str] = {"posetrack18": ".posetrack18.json", "coco": ".coco.json", "mot": ".mot.txt"}
+EXTENSIONS: dict[str, str] = {"posetrack18": ".json", "coco": ".json", "mot": ".txt"}
 COCO_RESULT_FIELDS = frozenset({"image_id", "category_id", "keypoints", "score", "bbox", "track_id"})
 # poseval's image id of a PoseTrack frame: source * 10^10 + sequence * 10^4 + frame (posetrack18_fname2id).
 _POSETRACK_SOURCES = {"mpii": 1, "bonn": 2, "mpiinew": 3}
@@ -48,8 +51,8 @@ _POSETRACK_NAME = re.compile(r"^(\d+)_(mpiinew|mpii|bonn)(_|$)")
 
 
 def export_paths(out_dir: Path, name: str, formats: Sequence[str]) -> dict[str, Path]:
-    """The file each format is written to."""
-    return {fmt: out_dir / f"{name}{SUFFIXES[fmt]}" for fmt in formats}
+    """The file each format is written to: ``out_dir/<format>/<name><extension>``."""
+    return {fmt: out_dir / fmt / f"{name}{EXTENSIONS[fmt]}" for fmt in formats}
 
 
 def _names(document: dict[str, Any]) -> list[str]:
@@ -219,5 +222,6 @@ def write_exports(document: dict[str, Any], out_dir: str | Path, name: str,
     paths = export_paths(out_dir, name, list(contents))
     for fmt, path in paths.items():
         check_replaceable([path], IS_OURS[fmt])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     return [write_bytes(paths[fmt], data) for fmt, data in contents.items()]

@@ -125,7 +125,7 @@ class OverlayRenderer:
 
         Frames must come in order; a frame without people (None) still ages the trails.
         """
-        out = image.copy()
+        out: np.ndarray = image.copy()
         cfg = self.config
         scale = cfg.scale if cfg.scale is not None else max(1.0, image.shape[0] / 480)
         thick = max(1, round(2 * scale))

@@ -19,12 +19,16 @@ from posetrack_cli.errors import PosetrackError
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.evaluation.formats import POSETRACK17_JOINTS, read_sequence, read_sequences
 from posetrack_cli.evaluation.posetrack import (
-    PoseTrackMetrics, assign_people, average_precision, evaluate_posetrack, inside_polygons,
+    PoseTrackMetrics,
+    assign_people,
+    average_precision,
+    evaluate_posetrack,
+    inside_polygons,
 )
 from posetrack_cli.keypoints import COCO_KEYPOINTS, COCO_SIGMAS
-from posetrack_cli.outputs import FrameMeta, build_document
 from posetrack_cli.types import Poses, TrackedFrame
 
+from helpers import write_track_document
 
 # --------------------------------------------------------------------------------------------- COCO
 
@@ -304,8 +308,8 @@ def test_posetrack_output_against_posetrack18_ground_truth(tmp_path: Path) -> No
         boxes = np.array([[0, 0, 10, 10]] * len(people), np.float32)
         poses = Poses(kps, np.full(kps.shape[:2], 0.9), boxes, np.ones(len(people)))
         frames.append(TrackedFrame(t, t / 25, poses, [p["track_id"] for p in people]))
-    metas = [FrameMeta(t, t / 25, 640, 480) for t in range(T)]
-    doc = build_document(frames, metas, COCO_KEYPOINTS, info={"source": "seq.mp4"})
+    doc = write_track_document(tmp_path / "written", "seq", frames, [(640, 480, None)] * T, COCO_KEYPOINTS,
+                               {"source": "seq.mp4"})
     m = _evaluate(tmp_path, _pt18(_scene()), doc)
     assert read_sequence(tmp_path / "pred" / "seq.json").format == "posetrack"
     assert len(m.joints) == 13 and "head_top" not in m.joints
@@ -394,14 +398,16 @@ def test_cli_coco_sample_against_itself_and_a_posetrack_output(shared_data: Path
     gt = json.loads(gt_path.read_text())
     shifted = _shift_to_oks(gt, _coco_results(gt), 0.78)
     images = {im["id"]: im for im in gt["images"]}
-    frames, metas = [], []
+    frames, sizes = [], []
     for t, image_id in enumerate(sorted(images)):
         mine = [r for r in shifted if r["image_id"] == image_id]
         kps = np.array([r["keypoints"] for r in mine]).reshape(-1, 17, 3)[..., :2]
         poses = Poses(kps, np.ones(kps.shape[:2]), np.zeros((len(mine), 4)), np.ones(len(mine)))
         frames.append(TrackedFrame(t, 0.0, poses, np.arange(len(mine))))
-        metas.append(FrameMeta(t, 0.0, images[image_id]["width"], images[image_id]["height"], images[image_id]["file_name"]))
-    pred = _write(tmp_path, "coco_sample", build_document(frames, metas, COCO_KEYPOINTS, info={}))
+        image = images[image_id]
+        sizes.append((image["width"], image["height"], image["file_name"]))
+    written = write_track_document(tmp_path / "written", "coco", frames, sizes, COCO_KEYPOINTS)
+    pred = _write(tmp_path, "coco_sample", written)
     result = _cli(str(gt_path), str(pred), "--metric", "coco", "--json", str(tmp_path / "c.json"))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "c.json").read_text())["stats"]["AP"] == pytest.approx(0.6)
@@ -450,7 +456,7 @@ def test_cli_other_bad_input(tmp_path: Path) -> None:
 # ------------------------------------------------------------------- two runs: box MOTA and IDF1
 
 
-def _run_document(frames: list[list[dict]]) -> dict:
+def _run_document(frames: list[list[dict]], folder: Path) -> dict:
     """posetrack's JSON of ``frames`` (no head boxes), person boxes around each person's joints."""
     coco_from_pt18 = [PT18_NAMES.index(n) if n in PT18_NAMES else 0 for n in COCO_KEYPOINTS]
     tracked = []
@@ -461,8 +467,8 @@ def _run_document(frames: list[list[dict]]) -> dict:
         boxes = np.concatenate([kps.min(axis=1) - 10, kps.max(axis=1) + 10], axis=1)
         poses = Poses(kps, np.full(kps.shape[:2], 0.9), boxes, np.ones(len(people)))
         tracked.append(TrackedFrame(t, t / 25, poses, [p["track_id"] for p in people]))
-    metas = [FrameMeta(t, t / 25, 640, 480) for t in range(len(frames))]
-    return build_document(tracked, metas, COCO_KEYPOINTS, info={"source": "clip.mp4", "settings": {}})
+    return write_track_document(folder, "clip", tracked, [(640, 480, None)] * len(frames), COCO_KEYPOINTS,
+                                {"source": "clip.mp4", "settings": {}})
 
 
 def test_box_metrics_by_hand(tmp_path: Path) -> None:
@@ -470,19 +476,19 @@ def test_box_metrics_by_hand(tmp_path: Path) -> None:
     best track mapping (1-1, 2-2): 8 of 10 boxes keep their identity on each side, IDF1 = 80."""
     from posetrack_cli.evaluation.mot import evaluate_boxes
 
-    gt = read_sequences(_write(tmp_path / "a", "clip", _run_document(_scene())))
+    gt = read_sequences(_write(tmp_path / "a", "clip", _run_document(_scene(), tmp_path / "w1")))
     same = evaluate_boxes(gt, gt)
     assert (same.mota, same.motp, same.idf1, same.precision, same.recall) == (100.0, 100.0, 100.0, 100.0, 100.0)
     swapped = _scene()
     swapped[2][0]["track_id"], swapped[2][1]["track_id"] = 2, 1
-    m = evaluate_boxes(gt, read_sequences(_write(tmp_path / "b", "clip", _run_document(swapped))))
+    m = evaluate_boxes(gt, read_sequences(_write(tmp_path / "b", "clip", _run_document(swapped, tmp_path / "w2"))))
     assert m.counts["num_switches"] == 4 and m.mota == pytest.approx(60.0) and m.idf1 == pytest.approx(80.0)
     assert m.counts["num_objects"] == 10 and m.counts["num_unique_objects"] == 2 and m.recall == 100.0
     # one person missed in frame 4 and a false one added in frame 1: MOTA 1 - 2/10; IDF1 = 2*9 / (2*9 + 1 + 1)
     other = _scene()
     del other[4][1]
     other[1].append(_person(3, 700.0, 1))
-    m = evaluate_boxes(gt, read_sequences(_write(tmp_path / "c", "clip", _run_document(other))))
+    m = evaluate_boxes(gt, read_sequences(_write(tmp_path / "c", "clip", _run_document(other, tmp_path / "w3"))))
     assert (m.counts["num_misses"], m.counts["num_false_positives"]) == (1, 1)
     assert m.mota == pytest.approx(80.0) and m.idf1 == pytest.approx(90.0) and m.precision == pytest.approx(90.0)
 
@@ -491,8 +497,8 @@ def test_cli_compares_two_runs_without_head_boxes(tmp_path: Path) -> None:
     """posetrack's own JSON as ground truth: box metrics by default, with a line saying so; PCKh refused."""
     swapped = _scene()
     swapped[2][0]["track_id"], swapped[2][1]["track_id"] = 2, 1
-    a = _write(tmp_path / "a", "clip", _run_document(_scene()))
-    b = _write(tmp_path / "b", "clip", _run_document(swapped))
+    a = _write(tmp_path / "a", "clip", _run_document(_scene(), tmp_path / "w4"))
+    b = _write(tmp_path / "b", "clip", _run_document(swapped, tmp_path / "w5"))
     result = _cli(str(a), str(b), "--json", str(tmp_path / "m.json"))
     assert result.exit_code == 0, result.output
     assert "no head boxes for PCKh: scoring person boxes and track ids (--metric mot)" in result.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +20,18 @@ from posetrack_cli.evaluation.formats import POSETRACK17_JOINTS, POSETRACK18_KEY
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack
 from posetrack_cli.exports import write_exports
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import FrameMeta, build_document
 from posetrack_cli.types import Poses, TrackedFrame
+
+from helpers import write_track_document
 
 T = 5
 
 
 def _document(names: tuple[str, ...] = COCO_KEYPOINTS, source: str = "clip.mp4", file_names: bool = False) -> dict:
     """Two people walking for T frames (ids 0 and 1), nobody in frame 2; joints 3 px apart down each body."""
-    frames, metas = [], []
+    frames, sizes = [], []
     for t in range(T):
-        metas.append(FrameMeta(t, t / 25, 640, 480, f"{t:06d}.jpg" if file_names else None))
+        sizes.append((640, 480, f"{t:06d}.jpg" if file_names else None))
         if t == 2:
             continue
         kps = np.stack([np.stack([np.full(17, x0 + 4.0 * t), 100 + 10.0 * np.arange(17)], axis=1) for x0 in (100, 400)])
@@ -38,7 +39,8 @@ def _document(names: tuple[str, ...] = COCO_KEYPOINTS, source: str = "clip.mp4",
         boxes = np.concatenate([kps.min(axis=1) - 5, kps.max(axis=1) + 5], axis=1)
         scores = np.tile(np.linspace(0.3, 0.95, 17), (2, 1))
         frames.append(TrackedFrame(t, t / 25, Poses(kps, scores, boxes, [0.9, 0.8]), [0, 1]))
-    return build_document(frames, metas, names, info={"command": "run", "source": source})
+    with tempfile.TemporaryDirectory() as folder:
+        return write_track_document(Path(folder), "clip", frames, sizes, names, {"source": source})
 
 
 # -------------------------------------------------------------------------------------- PoseTrack18
@@ -66,7 +68,7 @@ def test_posetrack18_of_a_coco_model_for_a_posetrack_sequence(tmp_path: Path) ->
     written as not predicted (0, 0, 0, score 0), the other joints where they were."""
     doc = _document(source="posetrack/images/val/000342_mpii_test", file_names=True)
     paths = write_exports(doc, tmp_path, "000342_mpii_test", ["posetrack18"])
-    assert paths == [tmp_path / "000342_mpii_test.posetrack18.json"]
+    assert paths == [tmp_path / "posetrack18" / "000342_mpii_test.json"]
     out = json.loads(paths[0].read_text())
     _poseval_reads(out)
     assert out["images"][3]["file_name"] == "images/val/000342_mpii_test/000003.jpg"
@@ -108,7 +110,7 @@ def test_coco_results_load_in_pycocotools_and_score_one_against_the_same_people(
 
     doc = _document()
     path = write_exports(doc, tmp_path, "clip", ["coco"])[0]
-    assert path.name == "clip.coco.json"
+    assert path == tmp_path / "coco" / "clip.json"
     results = json.loads(path.read_text())
     assert len(results) == len(doc["annotations"]) == 8
     gt = {"images": doc["images"], "categories": doc["categories"],
@@ -127,7 +129,7 @@ def test_coco_results_load_in_pycocotools_and_score_one_against_the_same_people(
 def test_coco_results_need_coco_keypoints(tmp_path: Path) -> None:
     with pytest.raises(PosetrackError, match="17 COCO keypoints"):
         write_exports(_document(POSETRACK18_KEYPOINTS), tmp_path, "clip", ["coco"])
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.rglob("*"))
 
 
 # ----------------------------------------------------------------------------------------------- MOT
@@ -139,7 +141,7 @@ def test_mot_boxes_read_by_motmetrics(tmp_path: Path) -> None:
 
     doc = _document()
     path = write_exports(doc, tmp_path, "clip", ["mot"])[0]
-    assert path.name == "clip.mot.txt"
+    assert path == tmp_path / "mot" / "clip.txt"
     table = mm.io.loadtxt(str(path), fmt="mot15-2D")
     assert len(table) == 8
     assert sorted(set(table.index.get_level_values("FrameId"))) == [1, 2, 4, 5]  # frame index + 1; frame 2 empty
@@ -156,22 +158,25 @@ def test_mot_boxes_read_by_motmetrics(tmp_path: Path) -> None:
 
 def test_exports_never_replace_a_file_posetrack_did_not_write(tmp_path: Path) -> None:
     doc = _document()
-    theirs = tmp_path / "clip.coco.json"
+    theirs = tmp_path / "coco" / "clip.json"
+    theirs.parent.mkdir()
     theirs.write_text(json.dumps([{"image_id": 0, "category_id": 1, "keypoints": [0] * 51, "score": 1.0}]))
     before = theirs.read_bytes()
     with pytest.raises(PosetrackError, match="posetrack did not write it"):
         write_exports(doc, tmp_path, "clip", ["posetrack18", "coco", "mot"])
     assert theirs.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.coco.json"]  # nothing else written either
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["coco", "coco/clip.json"]
     theirs.unlink()
-    (tmp_path / "clip.mot.txt").write_text("1,1,10,10,5,5,1,1,1,1\n")  # a MOT16 ground truth, say
-    with pytest.raises(PosetrackError, match="clip.mot.txt"):
+    (tmp_path / "mot").mkdir()
+    (tmp_path / "mot" / "clip.txt").write_text("1,1,10,10,5,5,1,1,1,1\n")  # a MOT16 ground truth, say
+    with pytest.raises(PosetrackError, match="clip.txt"):
         write_exports(doc, tmp_path, "clip", ["mot"])
-    (tmp_path / "clip.mot.txt").unlink()
+    (tmp_path / "mot" / "clip.txt").unlink()
     first = write_exports(doc, tmp_path, "clip")
-    assert [p.name for p in first] == ["clip.posetrack18.json", "clip.coco.json", "clip.mot.txt"]
+    assert [p.relative_to(tmp_path).as_posix() for p in first] == ["posetrack18/clip.json", "coco/clip.json",
+                                                                    "mot/clip.txt"]
     assert write_exports(doc, tmp_path, "clip") == first  # posetrack's own exports are replaced
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name]
 
 
 def test_cli_export(tmp_path: Path) -> None:
@@ -180,9 +185,10 @@ def test_cli_export(tmp_path: Path) -> None:
     track.write_text(json.dumps(_document()))
     result = CliRunner().invoke(main, ["export", str(track), "--format", "mot,coco"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in track.parent.iterdir()) == ["clip.coco.json", "clip.json", "clip.mot.txt"]
+    assert sorted(p.relative_to(track.parent).as_posix() for p in track.parent.rglob("*.*")) == [
+        "clip.json", "coco/clip.json", "mot/clip.txt"]
     result = CliRunner().invoke(main, ["export", str(track), "-o", str(tmp_path / "x"), "--format", "posetrack18"])
-    assert result.exit_code == 0 and (tmp_path / "x" / "clip.posetrack18.json").is_file()
+    assert result.exit_code == 0 and (tmp_path / "x" / "posetrack18" / "clip.json").is_file()
     bad = CliRunner().invoke(main, ["export", str(track), "--format", "coco,csv"])
     assert bad.exit_code == 2 and "'csv' is not an export format" in bad.output
     results = tmp_path / "results.json"

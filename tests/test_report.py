@@ -12,16 +12,16 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import write_video
-from synthetic import Person, linear_path, poses_at, render
 
 from posetrack_cli.cli import main
 from posetrack_cli.derived import png_is_ours
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import FrameMeta, build_document
 from posetrack_cli.report import INSTALL_HINT, SECTIONS, report_paths, write_report
 from posetrack_cli.types import TrackedFrame
+
+from helpers import write_track_document, write_video
+from synthetic import Person, linear_path, poses_at, render
 
 pytest.importorskip("matplotlib")  # the report extra
 
@@ -42,12 +42,10 @@ def clip(tmp_path: Path) -> tuple[dict, Path]:
         poses, who = poses_at(people, t, present)
         matches = ["live" if t else "new", "lost" if t == 5 else ("live" if t else "new")][:len(who)]
         frames.append(TrackedFrame(t, t / 10, poses, who, matches=np.array(matches)))
-    doc = build_document(frames, [FrameMeta(t, t / 10, 320, 240) for t in range(FRAMES)], COCO_KEYPOINTS,
-                         info={"command": "run", "source": str(video),
-                               "stage_seconds": {"decode": 0.05, "detect": 1.2, "flow": 0.3, "pose": 2.1,
-                                                 "track": 0.01}})
-    for ann, frame_matches in zip(doc["annotations"], (m for f in frames for m in f.matches)):
-        ann["match"] = str(frame_matches)  # as the tracker records it beside each annotation
+    doc = write_track_document(tmp_path / "run", "walk", frames, [(320, 240, None)] * FRAMES, COCO_KEYPOINTS,
+                               {"source": str(video), "stage_seconds": {"decode": 0.05, "detect": 1.2, "flow": 0.3,
+                                                                        "pose": 2.1, "track": 0.01}})
+    assert [a["match"] for a in doc["annotations"]].count("lost") == 1  # the writer records how ids were given
     return doc, video
 
 

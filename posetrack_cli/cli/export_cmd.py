@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from posetrack_cli.exports import FORMATS, SUFFIXES
+from posetrack_cli.exports import EXTENSIONS, FORMATS
 
 
-class FormatList(click.ParamType):
+class FormatList(click.ParamType):  # type: ignore[type-arg]
     """A comma-separated list of export formats, each one of ``FORMATS``."""
 
     name = "formats"
@@ -33,11 +33,13 @@ EXPORT_FORMATS = FormatList()
 @click.argument("tracks", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "formats", type=EXPORT_FORMATS, default=",".join(FORMATS), show_default=True,
               help="Formats to write, comma-separated: "
-                   + ", ".join(f"{f} (<name>{SUFFIXES[f]})" for f in FORMATS) + ".")
+                   + ", ".join(f"{f} (OUT/{f}/<name>{EXTENSIONS[f]})" for f in FORMATS) + ".")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: the folder of each track file].")
 def export(tracks: tuple[Path, ...], formats: tuple[str, ...], out: Path | None) -> None:
-    """Write posetrack track files (OUT/<name>.json) in the formats other tools read.
+    """Write posetrack track files (OUT/<name>.json) in the formats other tools read, each into
+    a folder of its own named by the sequence: OUT/posetrack18/<name>.json, OUT/coco/<name>.json,
+    OUT/mot/<name>.txt (OUT: -o, or the track file's folder).
 
     \b
     posetrack18: PoseTrack 2018 sequence JSON, as the official evaluation (poseval) reads it.
@@ -46,11 +48,12 @@ def export(tracks: tuple[Path, ...], formats: tuple[str, ...], out: Path | None)
 
     \b
     Examples:
-      posetrack export posetrack-out/clip.json                    # all three, beside clip.json
-      posetrack export out/*.json --format mot -o mot_results     # boxes for a MOT toolkit
+      posetrack export posetrack-out/clip.json                # all three, under posetrack-out/
+      posetrack export out/*.json --format posetrack18        # out/posetrack18/: a folder for poseval
+      posetrack export out/*.json --format mot -o mot_results # mot_results/mot/<name>.txt
     """
     from posetrack_cli.exports import write_exports
-    from posetrack_cli.outputs import read_json
+    from posetrack_cli.files import read_json
 
     for path in tracks:
         written = write_exports(read_json(path), out if out is not None else path.parent, path.stem, formats)

@@ -28,7 +28,7 @@ def report(tracks: tuple[Path, ...], video: Path | None, out: Path | None) -> No
       posetrack report out/*.json -o reports
     """
     from posetrack_cli.errors import PosetrackError
-    from posetrack_cli.outputs import read_json
+    from posetrack_cli.files import read_json
     from posetrack_cli.report import write_report
 
     if video is not None and len(tracks) > 1:

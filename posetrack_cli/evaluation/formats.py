@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from posetrack_cli.errors import PosetrackError
+from posetrack_cli.files import read_json
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import read_json
 from posetrack_cli.types import _as_array
 
 # Joint ids 0-14 of PoseTrack 2017. Id 12 is "neck" in poseval and "head_bottom" in the 2018
@@ -87,12 +87,12 @@ class PoseFrame:
         return int(self.keypoints.shape[0])
 
     @classmethod
-    def empty(cls, num_keypoints: int, ignore_regions: tuple[np.ndarray, ...] = ()) -> "PoseFrame":
+    def empty(cls, num_keypoints: int, ignore_regions: tuple[np.ndarray, ...] = ()) -> PoseFrame:
         k = num_keypoints
         return cls(np.zeros((0, k, 2)), np.zeros((0, k), bool), np.zeros((0, k)), np.zeros(0, np.int64),
                    np.zeros((0, 4)), ignore_regions)
 
-    def select(self, people: np.ndarray | slice = slice(None), joints: np.ndarray | None = None) -> "PoseFrame":
+    def select(self, people: np.ndarray | slice = slice(None), joints: np.ndarray | None = None) -> PoseFrame:
         """The people ``people`` (bool mask or indices), optionally only the joints ``joints`` (indices)."""
         j = slice(None) if joints is None else joints
         assert self.boxes is not None  # set in __post_init__
@@ -220,7 +220,8 @@ def _read_posetrack18(doc: dict[str, Any], name: str, where: str) -> PoseSequenc
 
 def is_coco_like(doc: Any) -> bool:
     """Whether ``doc`` has COCO's ``images``, ``annotations`` and ``categories`` lists."""
-    return isinstance(doc, dict) and all(isinstance(doc.get(key), list) for key in ("images", "annotations", "categories"))
+    keys = ("images", "annotations", "categories")
+    return isinstance(doc, dict) and all(isinstance(doc.get(key), list) for key in keys)
 
 
 def read_sequence(path: str | Path) -> PoseSequence:
@@ -237,7 +238,8 @@ def read_sequence(path: str | Path) -> PoseSequence:
         reader, label = _read_posetrack18, "PoseTrack 2018"
     else:
         what = "COCO results (a list), which has no sequences; use --metric coco" if isinstance(doc, list) else \
-            "neither PoseTrack 2017 ('annolist') nor PoseTrack 2018 / posetrack JSON ('images', 'annotations', 'categories')"
+            ("neither PoseTrack 2017 ('annolist') nor PoseTrack 2018 / posetrack JSON "
+             "('images', 'annotations', 'categories')")
         raise PosetrackError(f"{path} is {what}")
     try:
         return reader(doc, path.stem, str(path))
@@ -352,13 +354,19 @@ def read_coco_predictions(gt_path: str | Path, pred_path: str | Path) -> CocoInp
     pred = read_json(pred_path)
     if isinstance(pred, list):
         if not all(isinstance(r, dict) for r in pred):
-            raise PosetrackError(f"{pred_path} is a list but not of COCO results (objects with image_id, keypoints, score)")
-        return CocoInputs(gt, pred, frozenset(r.get("image_id") for r in pred))
+            raise PosetrackError(f"{pred_path} is a list but not of COCO results "
+                                 "(objects with image_id, keypoints, score)")
+        # `posetrack run --images` names an image it cannot number by its file name.
+        by_name = {im.get("file_name"): im["id"] for im in gt["images"]}
+        results = [{**r, "image_id": by_name[r["image_id"]]} if isinstance(r.get("image_id"), str)
+                   and r["image_id"] in by_name else r for r in pred]
+        return CocoInputs(gt, results, frozenset(r.get("image_id") for r in results))
     if is_coco_like(pred):
         _coco_names(pred, str(pred_path))
         try:
             results, images = _document_results(pred, gt, str(pred_path))
         except (KeyError, TypeError) as exc:
-            raise PosetrackError(f"{pred_path} is not a valid COCO keypoint document ({type(exc).__name__}: {exc})") from None
+            raise PosetrackError(f"{pred_path} is not a valid COCO keypoint document "
+                                 f"({type(exc).__name__}: {exc})") from None
         return CocoInputs(gt, results, frozenset(images))
     raise PosetrackError(f"{pred_path} is neither COCO results (a list) nor a COCO keypoint / posetrack JSON")

@@ -42,8 +42,8 @@ Comparing two runs of posetrack, whose JSON has no head boxes, needs the box met
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -109,7 +109,8 @@ def nanmean(values: np.ndarray) -> float:
 
 def head_sizes(head_boxes: np.ndarray) -> np.ndarray:
     """``(G,)`` PCKh reference lengths from head boxes ``(G, 4)`` x1, y1, x2, y2: 0.6 x diagonal."""
-    return HEAD_SIZE_FACTOR * np.hypot(head_boxes[:, 2] - head_boxes[:, 0], head_boxes[:, 3] - head_boxes[:, 1])
+    diagonal = np.hypot(head_boxes[:, 2] - head_boxes[:, 0], head_boxes[:, 3] - head_boxes[:, 1])
+    return np.asarray(HEAD_SIZE_FACTOR * diagonal)
 
 
 def normalised_distances(pred: PoseFrame, gt: PoseFrame) -> np.ndarray:
@@ -194,7 +195,8 @@ def average_precision(scores: np.ndarray, correct: np.ndarray, num_gt: int) -> f
 def pair_by_name(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence]) -> list[tuple[PoseSequence, PoseSequence]]:
     """(ground truth, prediction) for each sequence name both have, in ground-truth order."""
     if not gt or not pred:
-        raise PosetrackError("nothing to evaluate: " + ("no ground-truth sequences" if not gt else "no predicted sequences"))
+        missing = "no ground-truth sequences" if not gt else "no predicted sequences"
+        raise PosetrackError(f"nothing to evaluate: {missing}")
     pred_by_name = {s.name: s for s in pred}
     pairs = [(g, pred_by_name[g.name]) for g in gt if g.name in pred_by_name]
     if not pairs:
@@ -266,7 +268,7 @@ def evaluate_posetrack(
         check_frame_counts(g_seq, p_seq)
         for f_idx, (g_frame, p_frame) in enumerate(zip(g_seq.frames, p_seq.frames)):
             g_frame = g_frame.select(joints=gt_idx)
-            g_frame = g_frame.select(g_frame.labelled.any(axis=1))
+            g_frame = g_frame.select(np.asarray(g_frame.labelled.any(axis=1)))
             if not len(g_frame):
                 continue  # no people annotated here: not an evaluated frame
             num_frames += 1

@@ -8,7 +8,8 @@ table and ``null`` in JSON.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,8 @@ def posetrack_table(metrics: PoseTrackMetrics) -> str:
              f"PCKh@{PCKH_THRESHOLD:g}, percent"]
     rows = [["joint", *(name for name, _ in _COLUMNS), "IDsw", "GT joints"]]
     for j, joint in enumerate(m.joints):
-        rows.append([joint, *(_cell(getattr(m, attr)[j]) for _, attr in _COLUMNS), str(m.switches[j]), str(m.num_gt[j])])
+        cells = [_cell(getattr(m, attr)[j]) for _, attr in _COLUMNS]
+        rows.append([joint, *cells, str(m.switches[j]), str(m.num_gt[j])])
     totals = m.totals
     rows.append(["total", *(_cell(totals[name]) for name, _ in _COLUMNS), str(m.switches.sum()), str(m.num_gt.sum())])
     lines += _table(rows)
