@@ -19,6 +19,7 @@ from posetrack_cli.batch import InputItem, ItemResult, fingerprint
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline
+from posetrack_cli.render import OverlayConfig
 from posetrack_cli.settings import EstimatorConfig, ModelChoice, PipelineConfig, result_settings, settings_key, speed_settings
 from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
 
@@ -35,7 +36,7 @@ class RunSpec:
         pipeline: the per-frame method and the tracker (an ``overlap`` of None is decided where
             the models load: a Ray worker may have a GPU or a core count its driver lacks).
         estimator: pose inference settings (its ``input_size`` is replaced by the model's).
-        render: also write an overlay video.
+        render: also write an overlay video, drawn as ``overlay`` says.
         images: take each image of a folder on its own (no flow, no tracking) and write COCO results.
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
@@ -45,6 +46,7 @@ class RunSpec:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     render: bool = False
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
     images: bool = False
     image_fps: float = DEFAULT_IMAGE_FPS
     allow_download: bool = True
@@ -85,7 +87,7 @@ class LoadedRun:
     def process(self, item: InputItem) -> ItemResult:
         """One input into its outputs; a bad input raises PosetrackError (a failed row)."""
         from posetrack_cli.detector import FileDetections
-        from posetrack_cli.render import draw_tracks
+        from posetrack_cli.render import OverlayRenderer
 
         spec, pipeline = self.spec, self.pipeline
         if spec.images:
@@ -106,16 +108,14 @@ class LoadedRun:
                                          f"but {item.path} has {source.frame_count} frames")
             fps = source.fps if source.fps > 0 else spec.image_fps
 
-            def draw(image: Any, tracked: Any) -> Any:
-                return draw_tracks(image, tracked, keypoint_threshold=threshold)
-
+            renderer = OverlayRenderer(replace(spec.overlay, keypoint_threshold=threshold))  # per video: trails
             def on_frame(_: int, people: int) -> None:
                 if bar is not None:
                     bar.update()
                     bar.set_postfix(people=people, refresh=False)
 
             with self.outputs(item).open(self.keypoint_names, keypoint_threshold=threshold, fps=fps,
-                                         draw=draw) as writers:
+                                         draw=renderer.draw) as writers:
                 result = pipeline.run(source, writers, boxes=boxes, on_frame=on_frame)
                 if boxes is not None and boxes.last_frame >= result.frames:
                     raise PosetrackError(f"{spec.models.detections} has boxes for frame {boxes.last_frame} "

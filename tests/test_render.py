@@ -115,18 +115,65 @@ def test_overlay_flags_make_the_config() -> None:
     import click
     from click.testing import CliRunner
 
-    from posetrack_cli.cli.overlay_options import overlay_config, overlay_options
+    from posetrack_cli.cli.overlay_options import overlay_options
+    from posetrack_cli.cli.params import build
 
     seen = []
 
     @click.command()
     @overlay_options
-    def cmd(**values: object) -> None:
-        seen.append(overlay_config(**values, keypoint_threshold=0.3))  # type: ignore[arg-type]
+    def cmd(**flags: object) -> None:
+        seen.append(build(OverlayConfig, flags, keypoint_threshold=0.3))
+        assert not flags  # every flag set a field
 
     assert CliRunner().invoke(cmd, []).exit_code == 0 and seen[-1] == OverlayConfig(keypoint_threshold=0.3)
     result = CliRunner().invoke(cmd, ["--no-boxes", "--no-ids", "--trail", "30", "--dim", "0"])
     assert result.exit_code == 0, result.output
     assert seen[-1] == OverlayConfig(boxes=False, ids=False, trail=30, dim=0.0, keypoint_threshold=0.3)
-    assert CliRunner().invoke(cmd, ["--trail", "-1"]).exit_code == 2
-    assert CliRunner().invoke(cmd, ["--dim", "2"]).exit_code == 2
+    for bad in (["--trail", "-1"], ["--dim", "2"], ["--dim", "nan"]):
+        assert CliRunner().invoke(cmd, bad).exit_code == 2
+
+
+def test_run_render_draws_what_the_flags_say(checkpoints: dict, tmp_path) -> None:  # noqa: ANN001
+    """``posetrack run --render``: the default overlay draws each person's box in its track colour;
+    with everything turned off the overlay is the video itself; overlay flags need --render."""
+    import json
+
+    import cv2
+    from click.testing import CliRunner
+
+    from posetrack_cli.cli import main
+
+    from helpers import FAST, walkers, write_video
+
+    video = write_video(tmp_path / "clip.mp4", walkers())
+    boxes = [{"image_id": t, "category_id": 1, "bbox": [30.0 + 10 * t, 15.0, 60.0, 130.0], "score": 0.9}
+             for t in range(6)]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    common = [str(video), "--detections", str(tmp_path / "boxes.json"), "--pose-weights", str(checkpoints["pose"]),
+              "--render", *FAST]
+
+    def frames(out: str, *flags: str) -> list[np.ndarray]:
+        result = CliRunner().invoke(main, ["run", *common, "-o", str(tmp_path / out), *flags])
+        assert result.exit_code == 0, result.output
+        capture = cv2.VideoCapture(str(tmp_path / out / "clip.mp4"))
+        images = []
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                return images
+            images.append(image.astype(int))
+
+    plain = frames("plain", "--no-boxes", "--no-ids", "--no-skeleton")
+    drawn = frames("drawn", "--trail", "3")
+    original = cv2.VideoCapture(str(video))
+    first = original.read()[1].astype(int)
+    assert len(plain) == len(drawn) == 6
+    assert np.abs(plain[0] - first).mean() < 4  # the frame itself, through two mp4 encodings
+    doc = json.loads((tmp_path / "drawn" / "clip.json").read_text())
+    x, y, w, h = (round(v) for v in next(a["bbox"] for a in doc["annotations"] if a["image_id"] == 0))
+    tid = next(a["track_id"] for a in doc["annotations"] if a["image_id"] == 0)
+    edge = drawn[0][y + h, x + 5:x + w - 5]  # the box's bottom edge, in the track's colour
+    assert np.abs(edge - np.array(track_colour(tid))).max(axis=1).min() < 60
+    refused = CliRunner().invoke(main, ["run", str(video), "-o", str(tmp_path / "x"), "--trail", "5", *FAST])
+    assert refused.exit_code == 1 and "add --render" in refused.stderr

@@ -1,5 +1,5 @@
-"""The overlay flags (what ``--render`` draws), one per ``OverlayConfig`` field, for any command that
-draws overlays: ``@overlay_options`` on the command, then ``overlay_config(...)`` of its values."""
+"""The overlay flags (what ``--render`` draws), each named after the ``OverlayConfig`` field it sets,
+so ``build(OverlayConfig, flags, keypoint_threshold=...)`` makes the config (``cli.params.build``)."""
 
 from __future__ import annotations
 
@@ -8,35 +8,28 @@ from typing import Any
 
 import click
 
-from posetrack_cli.paper import JOINT_THRESHOLD
+from posetrack_cli.cli.params import UNIT
 from posetrack_cli.render import OverlayConfig
 
 _DEFAULT = OverlayConfig()
 
-# (flag, help) per option; the defaults are OverlayConfig's.
 _OPTIONS: tuple[Callable[[Any], Any], ...] = (
-    click.option("--boxes/--no-boxes", "overlay_boxes", default=_DEFAULT.boxes, show_default=True,
-                 help="Overlay: draw each person's box."),
-    click.option("--ids/--no-ids", "overlay_ids", default=_DEFAULT.ids, show_default=True,
-                 help="Overlay: draw the track id in a label in the track's colour."),
-    click.option("--skeleton/--no-skeleton", "overlay_skeleton", default=_DEFAULT.skeleton, show_default=True,
+    click.option("--boxes/--no-boxes", default=_DEFAULT.boxes, show_default=True,
+                 help="Overlay (--render): draw each person's box."),
+    click.option("--ids/--no-ids", default=_DEFAULT.ids, show_default=True,
+                 help="Overlay: draw the track id in a label of the track's colour, kept inside the frame."),
+    click.option("--skeleton/--no-skeleton", default=_DEFAULT.skeleton, show_default=True,
                  help="Overlay: draw limbs and joints."),
-    click.option("--trail", "overlay_trail", type=click.IntRange(min=0), default=_DEFAULT.trail, show_default=True,
-                 help="Overlay: draw each track's last N positions (0: none)."),
-    click.option("--dim", "overlay_dim", type=click.FloatRange(0, 1), default=_DEFAULT.dim, show_default=True,
-                 help="Overlay: opacity of joints scoring below the keypoint threshold (0 hides them)."),
+    click.option("--trail", type=click.IntRange(min=0), default=_DEFAULT.trail, show_default=True,
+                 help="Overlay: draw each track's positions of the last N frames (0: none)."),
+    click.option("--dim", type=UNIT, default=_DEFAULT.dim, show_default=True,
+                 help="Overlay: opacity of joints scoring below the joint threshold (0 hides them)."),
 )
 
 
 def overlay_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the overlay flags to a click command (its function receives ``overlay_*`` keywords)."""
+    """Add the overlay flags to a click command; its function receives ``boxes``, ``ids``,
+    ``skeleton``, ``trail`` and ``dim``."""
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
-
-
-def overlay_config(*, overlay_boxes: bool, overlay_ids: bool, overlay_skeleton: bool, overlay_trail: int,
-                   overlay_dim: float, keypoint_threshold: float = JOINT_THRESHOLD) -> OverlayConfig:
-    """The ``OverlayConfig`` of the flags' values; ``keypoint_threshold`` is the run's joint threshold."""
-    return OverlayConfig(boxes=overlay_boxes, ids=overlay_ids, skeleton=overlay_skeleton, trail=overlay_trail,
-                         dim=overlay_dim, keypoint_threshold=keypoint_threshold)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from posetrack_cli.cli.options import tracker_options
+from posetrack_cli.cli.overlay_options import overlay_options
 from posetrack_cli.cli.params import POSITIVE, UNIT, Size
 from posetrack_cli.flow import FLOW_NAMES
 from posetrack_cli.presets import PRESETS
@@ -64,7 +65,8 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
 @click.option("--device", default=EST.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with skeletons and ids drawn.")
+@click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with boxes, skeletons and ids drawn.")
+@overlay_options
 @click.option("--images", is_flag=True,
               help="Each image of a folder on its own (no flow, no tracking, any sizes): OUT/<name>.coco.json, "
                    "COCO results for `posetrack evaluate --metric coco`.")
@@ -116,6 +118,7 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
     from posetrack_cli.batch import expand_sources
     from posetrack_cli.cli.params import build
     from posetrack_cli.errors import PosetrackError
+    from posetrack_cli.render import OverlayConfig
     from posetrack_cli.run_job import RunSpec
     from posetrack_cli.settings import ModelChoice
     from posetrack_cli.tracker import TrackerConfig
@@ -133,10 +136,13 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
         models=build(ModelChoice, flags),
         pipeline=build(PipelineConfig, flags, tracker=build(TrackerConfig, flags)),
         estimator=build(EstimatorConfig, flags),
-        render=flags.pop("render"), images=flags.pop("images"), image_fps=flags.pop("image_fps"),
+        render=flags.pop("render"), overlay=build(OverlayConfig, flags), images=flags.pop("images"),
+        image_fps=flags.pop("image_fps"),
         allow_download=not offline,
     )
     assert not flags, f"flags that set nothing: {sorted(flags)}"
+    if not spec.render and spec.overlay != OverlayConfig():
+        raise PosetrackError("--boxes, --ids, --skeleton, --trail and --dim choose what --render draws; add --render")
     items, missing = expand_sources(sources, recursive, exclude=out)
     for result in missing:
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
