@@ -98,22 +98,22 @@ def posetrack18_document(document: dict[str, Any], name: str) -> dict[str, Any]:
         images.append({"file_name": f"{prefix}/{file_name}", "id": image_id, "frame_id": image_id, "vid_id": vid_id,
                        "nframes": len(document["images"]),
                        **{key: im[key] for key in ("width", "height", "timestamp") if key in im}})
+    source_joint = np.array([-1 if i is None else i for i in index])  # (17,) the document's joint, -1: none
+    present = source_joint >= 0
     annotations: list[dict[str, Any]] = []
     for ann in document["annotations"]:
         kps = np.asarray(ann["keypoints"], np.float64).reshape(len(names), 3)
         scores = np.asarray(ann.get("keypoint_scores", kps[:, 2]), np.float64)
-        out_kps: list[float] = []
-        out_scores: list[float] = []
-        for i in index:
-            if i is None:
-                out_kps += [0.0, 0.0, 0]
-                out_scores.append(0.0)
-            else:
-                out_kps += [round(float(kps[i, 0]), 2), round(float(kps[i, 1]), 2), 1]
-                out_scores.append(round(float(scores[i]), 4))
+        xyv = np.zeros((len(index), 3))  # absent joints stay 0, 0, 0: not predicted
+        xyv[present, :2] = kps[source_joint[present], :2].round(2)
+        xyv[present, 2] = 1
+        out_scores = np.zeros(len(index))
+        out_scores[present] = scores[source_joint[present]].round(4)
+        out_kps: list[Any] = xyv.ravel().tolist()
+        out_kps[2::3] = [int(v) for v in out_kps[2::3]]  # visibility flags are integers, as PoseTrack's
         entry = {"id": len(annotations), "image_id": image_ids[ann["image_id"]], "category_id": 1,
                  "track_id": int(ann["track_id"]), "bbox": list(ann["bbox"]), "score": ann.get("score", 1.0),
-                 "keypoints": out_kps, "scores": out_scores}
+                 "keypoints": out_kps, "scores": out_scores.tolist()}
         head = head_box(kps[:, :2], names)
         if head is not None:
             entry["bbox_head"] = head
