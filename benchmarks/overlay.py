@@ -25,12 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shipped-writer helper
 
-from helpers import write_track_document  # noqa: E402
-
 from posetrack_cli.exports import write_exports  # noqa: E402
 from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
 from posetrack_cli.render import OverlayConfig, OverlayRenderer  # noqa: E402
 from posetrack_cli.types import Poses, TrackedFrame  # noqa: E402
+
+from helpers import write_track_document  # noqa: E402
 
 SIZES = ((640, 360), (1280, 720), (1920, 1080))
 VARIANTS = {"default": OverlayConfig(), "no fading": OverlayConfig(dim=0.0), "trail 30": OverlayConfig(trail=30),
