@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Generator, Iterable, TypeVar, cast
+from collections.abc import Generator, Iterable
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 _DONE = object()

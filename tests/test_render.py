@@ -116,14 +116,14 @@ def test_overlay_flags_make_the_config() -> None:
     from click.testing import CliRunner
 
     from posetrack_cli.cli.overlay_options import overlay_options
-    from posetrack_cli.cli.params import build
+    from posetrack_cli.settings import take
 
     seen = []
 
     @click.command()
     @overlay_options
     def cmd(**flags: object) -> None:
-        seen.append(build(OverlayConfig, flags, keypoint_threshold=0.3))
+        seen.append(take(OverlayConfig, flags, keypoint_threshold=0.3))
         assert not flags  # every flag set a field
 
     assert CliRunner().invoke(cmd, []).exit_code == 0 and seen[-1] == OverlayConfig(keypoint_threshold=0.3)

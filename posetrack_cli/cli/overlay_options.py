@@ -1,5 +1,5 @@
 """The overlay flags (what ``--render`` draws), each named after the ``OverlayConfig`` field it sets,
-so ``build(OverlayConfig, flags, keypoint_threshold=...)`` makes the config (``cli.params.build``)."""
+so ``settings.take(OverlayConfig, flags)`` makes the config (``run_job.spec_from_options`` does)."""
 
 from __future__ import annotations
 
