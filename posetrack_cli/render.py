@@ -213,8 +213,3 @@ class OverlayRenderer:
                 width = max(1, round(thick * (i + 1) / max(1, len(points) - 1)))
                 cv2.line(out, p, q, track_colour(tid), width, cv2.LINE_AA)
 
-
-def draw_tracks(image: np.ndarray, frame: TrackedFrame | None, *, skeleton: Sequence[tuple[int, int]] = COCO_SKELETON,
-                keypoint_threshold: float = JOINT_THRESHOLD) -> np.ndarray:
-    """One frame drawn with the default overlay and no trails (stateless; see ``OverlayRenderer``)."""
-    return OverlayRenderer(OverlayConfig(keypoint_threshold=keypoint_threshold), skeleton=skeleton).draw(image, frame)
