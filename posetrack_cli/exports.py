@@ -68,10 +68,11 @@ def _positions(document: dict[str, Any]) -> dict[Any, int]:
 
 
 def _frame_prefix(document: dict[str, Any], name: str) -> str:
-    """The folder part of PoseTrack ``file_name``s: from ``images/`` on when the source path has one."""
-    source = (document.get("info") or {}).get("source") or ""
-    parts = Path(str(source)).parts
-    if "images" in parts:
+    """The folder part of PoseTrack ``file_name``s: from ``images/`` on when the source is a frame
+    folder under one (PoseTrack's layout), else ``images/<name>``."""
+    source = Path(str((document.get("info") or {}).get("source") or ""))
+    parts = source.parts
+    if "images" in parts and not source.suffix:  # a frame folder, not a video file
         return "/".join(parts[len(parts) - 1 - parts[::-1].index("images"):])
     return f"images/{name}"
 

@@ -95,6 +95,9 @@ def test_posetrack18_of_a_posetrack_model_has_head_boxes_and_scores_perfectly_ag
     out = json.loads(path.read_text())
     _poseval_reads(out)
     assert out["images"][1]["file_name"] == "images/clip/000001.jpg" and out["images"][1]["id"] == 1
+    video = write_exports(_document(POSETRACK18_KEYPOINTS, source="/home/me/images/trips/clip.mp4"),
+                          tmp_path / "v", "clip", ["posetrack18"])[0]
+    assert json.loads(video.read_text())["images"][0]["file_name"] == "images/clip/000000.jpg"  # a video, not frames
     head = out["annotations"][0]["bbox_head"]
     assert head[2] == head[3] == pytest.approx(10.0, abs=0.1)  # head_bottom to head_top: 10 px
     seq = read_sequence(path)
