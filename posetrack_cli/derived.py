@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
 from pathlib import Path
+from typing import Callable
 
 from posetrack_cli import __version__
 from posetrack_cli.errors import PosetrackError

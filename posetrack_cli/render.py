@@ -9,9 +9,9 @@ into the frame) rather than left out, so a reader sees where the network put a j
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Sequence
 
 import cv2
 import numpy as np

@@ -10,7 +10,7 @@ import click
 from posetrack_cli.exports import EXTENSIONS, FORMATS
 
 
-class FormatList(click.ParamType):  # type: ignore[type-arg]
+class FormatList(click.ParamType):
     """A comma-separated list of export formats, each one of ``FORMATS``."""
 
     name = "formats"

@@ -3,8 +3,7 @@ so ``settings.take(OverlayConfig, flags)`` makes the config (``run_job.spec_from
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Callable
 
 import click
 

@@ -18,8 +18,8 @@ two runs, two settings, or a run against box-annotated ground truth.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 

@@ -42,8 +42,8 @@ Comparing two runs of posetrack, whose JSON has no head boxes, needs the box met
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 

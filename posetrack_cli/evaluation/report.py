@@ -8,8 +8,7 @@ table and ``null`` in JSON.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
