@@ -47,6 +47,8 @@ class RunSpec:
         estimator: pose inference settings (its ``input_size`` is replaced by the model's).
         render: also write an overlay video, drawn as ``overlay`` says.
         images: take each image of a folder on its own (no flow, no tracking) and write COCO results.
+        formats: other formats each finished video is also written in (``posetrack18``, ``coco``, ``mot``).
+        report: also write each finished video's HTML report (needs the ``report`` extra).
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
     """
@@ -57,6 +59,8 @@ class RunSpec:
     render: bool = False
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     images: bool = False
+    formats: tuple[str, ...] = ()
+    report: bool = False
     image_fps: float = DEFAULT_IMAGE_FPS
     allow_download: bool = True
 
@@ -118,6 +122,7 @@ class LoadedRun:
             fps = source.fps if source.fps > 0 else spec.image_fps
 
             renderer = OverlayRenderer(replace(spec.overlay, keypoint_threshold=threshold))  # per video: trails
+
             def on_frame(_: int, people: int) -> None:
                 if bar is not None:
                     bar.update()
@@ -129,11 +134,12 @@ class LoadedRun:
                 if boxes is not None and boxes.last_frame >= result.frames:
                     raise PosetrackError(f"{spec.models.detections} has boxes for frame {boxes.last_frame} "
                                          f"but {item.path} has {result.frames} frames")
-                writers.commit({
+                paths = writers.commit({
                     **self.info, "source": str(item.path), "input_fingerprint": fingerprint(item.path),
                     "frames": result.frames, "partial": result.partial is not None, "partial_reason": result.partial,
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
                 })
+            self._derived(item, paths["json"])
         finally:
             source.close()
             if bar is not None:
@@ -142,6 +148,23 @@ class LoadedRun:
         status = "partial" if result.partial else "ok"
         return ItemResult(str(item.path), item.name, status, result.partial or "", result.frames, seconds,
                           result.frames / seconds if seconds > 0 else 0.0, result.tracks)
+
+
+    def _derived(self, item: InputItem, track_file: Path) -> None:
+        """The exports and the report of a finished video, from its track file."""
+        if not (self.spec.formats or self.spec.report):
+            return
+        from posetrack_cli.files import read_json
+
+        document = read_json(track_file)
+        if self.spec.formats:
+            from posetrack_cli.exports import write_exports
+
+            write_exports(document, self.out_dir, item.name, self.spec.formats)
+        if self.spec.report:
+            from posetrack_cli.report import write_report
+
+            write_report(document, self.out_dir, name=item.name, video=item.path)
 
 
 def spec_from_options(**options: Any) -> RunSpec:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from posetrack_cli.cli.export_cmd import EXPORT_FORMATS
 from posetrack_cli.cli.options import tracker_options
 from posetrack_cli.cli.overlay_options import overlay_options
 from posetrack_cli.cli.params import POSITIVE, UNIT, Size
@@ -67,6 +68,11 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--device", default=EST.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with boxes, skeletons and ids drawn.")
 @overlay_options
+@click.option("--format", "formats", type=EXPORT_FORMATS, default=None, callback=lambda ctx, param, value: value or (),
+              help="Also write each video in these formats, comma-separated: posetrack18 (OUT/posetrack18/<name>.json, "
+                   "for poseval), coco (OUT/coco/<name>.json, COCO results), mot (OUT/mot/<name>.txt, MOTChallenge).")
+@click.option("--report", is_flag=True,
+              help="Also write OUT/<name>.report.html with plots of the tracks (needs pip install \"posetrack[report]\").")
 @click.option("--images", is_flag=True,
               help="Each image of a folder on its own (no flow, no tracking, any sizes): OUT/<name>.coco.json, "
                    "COCO results for `posetrack evaluate --metric coco`.")
@@ -140,6 +146,13 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
     if spec.models.detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
+    if spec.report:  # before any model loads: say how to install matplotlib now, not after the first video
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from posetrack_cli.report import INSTALL_HINT
+
+            raise PosetrackError(INSTALL_HINT) from None
     if spec.images and (spec.models.detections is not None or spec.render):
         raise PosetrackError("--images takes boxes from the detector and draws nothing; drop --detections / --render")
     if spec.images:
