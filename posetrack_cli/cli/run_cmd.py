@@ -72,7 +72,8 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
               help="Also write each video in these formats, comma-separated: posetrack18 (OUT/posetrack18/<name>.json, "
                    "for poseval), coco (OUT/coco/<name>.json, COCO results), mot (OUT/mot/<name>.txt, MOTChallenge).")
 @click.option("--report", is_flag=True,
-              help="Also write OUT/<name>.report.html with plots of the tracks (needs pip install \"posetrack[report]\").")
+              help="Also write OUT/<name>.report.html with plots of the tracks "
+                   "(needs pip install \"posetrack[report]\").")
 @click.option("--images", is_flag=True,
               help="Each image of a folder on its own (no flow, no tracking, any sizes): OUT/<name>.coco.json, "
                    "COCO results for `posetrack evaluate --metric coco`.")
