@@ -13,7 +13,10 @@ The public names below are imported on first use, so ``import posetrack_cli`` an
 * the building blocks :class:`Pipeline`, :class:`PoseEstimator`, :class:`PoseTracker` and their
   configs :class:`PipelineConfig`, :class:`EstimatorConfig`, :class:`TrackerConfig`,
   :class:`ModelChoice`; :func:`open_source` for video files and frame folders, :func:`open_live`
-  (a :class:`LiveSource`) for webcams, stream URLs and stdin (:func:`live_kind` tells them apart).
+  (a :class:`LiveSource`) for webcams, stream URLs and stdin (:func:`live_kind` tells them apart);
+* pictures and other tools' formats of a result: :class:`OverlayRenderer` and :class:`OverlayConfig`
+  (draw tracked frames), :func:`write_report` (an HTML page and plots), :func:`write_exports`
+  (PoseTrack 2018, COCO results, MOTChallenge boxes).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ _PUBLIC = {
     "EstimatorConfig": "posetrack_cli.settings",
     "ModelChoice": "posetrack_cli.settings",
     "open_source": "posetrack_cli.video",
+    "OverlayRenderer": "posetrack_cli.render",
+    "OverlayConfig": "posetrack_cli.render",
+    "write_report": "posetrack_cli.report",
+    "write_exports": "posetrack_cli.exports",
     "open_live": "posetrack_cli.live",
     "live_kind": "posetrack_cli.live",
     "LiveSource": "posetrack_cli.live",

@@ -28,9 +28,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Callable, Iterator, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2

@@ -20,10 +20,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -106,7 +106,7 @@ def process_live(loaded: LoadedRun, source: LiveSource, outputs: OutputSet, *, w
                  window: LiveWindow | None = None) -> ItemResult:
     """Run ``source`` into ``outputs`` until it ends or is stopped; the outputs are committed
     (partial with the reason when it did not end by itself)."""
-    from posetrack_cli.render import draw_tracks
+    from posetrack_cli.render import OverlayRenderer
 
     spec, pipeline = loaded.spec, loaded.pipeline
     threshold = pipeline.config.joint_threshold
@@ -115,8 +115,9 @@ def process_live(loaded: LoadedRun, source: LiveSource, outputs: OutputSet, *, w
             "live": {"kind": source.kind, "timestamps": source.timing, "reconnect": spec.live.reconnect}}
     bar = loaded.progress(outputs.name, None) if loaded.progress is not None else None
 
-    def draw(image: np.ndarray, tracked: TrackedFrame) -> np.ndarray:
-        return draw_tracks(image, tracked, keypoint_threshold=threshold)
+    overlay = replace(spec.overlay, keypoint_threshold=threshold)
+    # one renderer each for the video and the window: a renderer keeps its own trails
+    video, shown = OverlayRenderer(overlay), OverlayRenderer(overlay)
 
     def on_frame(_: int, people: int) -> None:
         if bar is not None:
@@ -128,8 +129,8 @@ def process_live(loaded: LoadedRun, source: LiveSource, outputs: OutputSet, *, w
 
     try:
         with outputs.open(loaded.keypoint_names, keypoint_threshold=threshold,
-                          fps=source.fps if source.fps > 0 else spec.image_fps, draw=draw) as writers:
-            sink = LiveSink(writers, flushed, spec.live.flush_every, draw=draw, window=window,
+                          fps=source.fps if source.fps > 0 else spec.image_fps, draw=video.draw) as writers:
+            sink = LiveSink(writers, flushed, spec.live.flush_every, draw=shown.draw, window=window,
                             on_close=lambda: source.request_stop("stopped: the window was closed"))
             with stop_on_ctrl_c(source, warn):
                 result = pipeline.run(source, sink, on_frame=on_frame)
@@ -155,6 +156,9 @@ def run_live_command(spec: RunSpec, text: str, out: Path, *, overwrite: bool, pr
 
     if spec.models.detections is not None or spec.images:
         raise PosetrackError("--detections and --images take files; a live source gets its boxes from the detector")
+    if spec.formats or spec.report:
+        raise PosetrackError("--format and --report take files; for a live source, run `posetrack export` or "
+                             "`posetrack report` on OUT/<name>.json afterwards")
 
     def warn_line(line: str) -> None:
         tqdm.write(f"posetrack: warning: {line}", file=sys.stderr)
