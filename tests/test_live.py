@@ -391,6 +391,8 @@ def test_live_flags_are_checked_before_models_load(tmp_path: Path) -> None:
         ([str(tmp_path), "--reconnect", "2"], "apply to live sources"),
         (["0", "--show"], "--show needs"),
         (["0", "--executor", "ray"], "drop --executor ray"),
+        (["0", "--format", "coco"], "run `posetrack export`"),
+        (["-", "--trail", "5"], "add --render"),
         ([f"http://127.0.0.1:{free_port()}/x"], "cannot open"),
     ]
     for args, message in cases:
