@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -55,15 +56,32 @@ class FrameMeta:
     file_name: str | None = None
 
 
+def umask_mode(base: int = 0o666) -> int:
+    """The mode a file created now gets: ``base`` less the process's umask (read from
+    /proc/self/status where Linux provides it, so the umask is never changed, not even briefly)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return base & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return base & ~mask
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) -> Iterator[Any]:
     """Write to a temporary file beside ``path`` and rename it into place only on success.
 
     An interrupted or failed write leaves any earlier file untouched and no partial file under
-    the final name.
+    the final name. The temporary name is unique to this process and call (pid and a random
+    part), so two processes never share one; the file is created as ``open`` creates files
+    (mode 0666 less the umask), unlike ``tempfile.mkstemp``'s 0600.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         with os.fdopen(fd, mode, newline=newline) as f:
             yield f
@@ -71,7 +89,7 @@ def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) 
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from posetrack_cli.batch import InputItem, ItemResult, fingerprint, settings_key
-from posetrack_cli.detector import FileDetections
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.coco_results import FileDetections, FrameSpace
 from posetrack_cli.outputs import TrackWriter
 from posetrack_cli.pipeline import Pipeline, PipelineConfig
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.render import draw_tracks
 from posetrack_cli.settings import EstimatorConfig
-from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, open_source
 
 if TYPE_CHECKING:
     import torch
@@ -192,8 +191,7 @@ def make_processor(
         try:
             boxes = None
             if detections_file is not None:
-                names = [p.name for p in source.files] if isinstance(source, ImageFolderSource) else None
-                boxes = FileDetections(detections_file, names, pipeline.config.detection_threshold)
+                boxes = FileDetections(detections_file, FrameSpace.of(source), pipeline.config.detection_threshold)
             fps = source.fps if source.fps > 0 else image_fps
             with TrackWriter(out_dir, item.name, keypoint_names, keypoint_threshold=threshold,
                              render=(fps, draw) if render else None) as writer:
@@ -204,10 +202,8 @@ def make_processor(
                         bar.set_postfix(people=people, refresh=False)
 
                 result = pipeline.run(source, writer, boxes=boxes, on_frame=on_frame)
-                if boxes is not None and boxes.last_frame >= result.frames:
-                    raise PosetrackError(
-                        f"{detections_file.name} has boxes for frame {boxes.last_frame} but {item.path} has {result.frames} frames"
-                    )
+                if boxes is not None:
+                    boxes.check_decoded(result.frames)
                 writer.commit({
                     **info, "source": str(item.path), "input_fingerprint": fingerprint(item.path),
                     "frames": result.frames, "partial": result.partial is not None, "partial_reason": result.partial,

@@ -46,16 +46,16 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
     from posetrack_cli.flow import make_flow
     from posetrack_cli.keypoints import COCO_KEYPOINTS
     from posetrack_cli.outputs import TrackWriter, prepare_output_dir
-    from posetrack_cli.pose_input import load_poses
+    from posetrack_cli.coco_results import FrameSpace, load_poses
     from posetrack_cli.track_job import track_poses
     from posetrack_cli.tracker import TrackerConfig
-    from posetrack_cli.video import ImageFolderSource, open_source
+    from posetrack_cli.video import ImageFolderSource, open_source, warn_on_stderr
 
     config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
     frames = open_source(source, image_fps=fps)
     try:
         names = [p.name for p in frames.files] if isinstance(frames, ImageFolderSource) else None
-        by_frame = load_poses(poses, names)
+        by_frame = load_poses(poses, FrameSpace.of(frames), warn=warn_on_stderr)
         flow = make_flow(flow_name, device=device, allow_download=not offline)
         prepare_output_dir(out)
         name = source.stem if source.is_file() else source.name
