@@ -21,7 +21,7 @@ from posetrack_cli.pipeline import Pipeline, PipelineConfig
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.render import draw_tracks
 from posetrack_cli.settings import EstimatorConfig
-from posetrack_cli.video import DEFAULT_IMAGE_FPS, open_source
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, open_source, warn_on_stderr
 
 if TYPE_CHECKING:
     import torch
@@ -191,7 +191,8 @@ def make_processor(
         try:
             boxes = None
             if detections_file is not None:
-                boxes = FileDetections(detections_file, FrameSpace.of(source), pipeline.config.detection_threshold)
+                boxes = FileDetections(detections_file, FrameSpace.of(source), pipeline.config.detection_threshold,
+                                       warn=warn_on_stderr)
             fps = source.fps if source.fps > 0 else image_fps
             with TrackWriter(out_dir, item.name, keypoint_names, keypoint_threshold=threshold,
                              render=(fps, draw) if render else None) as writer:
