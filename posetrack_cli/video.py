@@ -14,6 +14,7 @@ about once and continued from where they were, so they stay increasing.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", 
 DEFAULT_IMAGE_FPS = 30.0  # frame folders carry no timing; PoseTrack's videos are ~30 fps
 
 Warn = Callable[[str], None]
+
+# OpenCV still opens overlay videos (the resume check reads them back); its FFmpeg prints its own
+# diagnostics (e.g. "moov atom not found") to stderr, which posetrack reports as one line of its
+# own instead. A user may set the variable to see them again.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def warn_on_stderr(message: str) -> None:

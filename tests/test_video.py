@@ -133,3 +133,27 @@ def test_frames_and_timestamps_match_opencv_on_ordinary_files(name: str, fourcc:
         assert frame.timestamp == pytest.approx(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000)
         count += 1
     assert count == 6 and not capture.read()[0]
+
+
+# The display matrices of an MP4 track header (16.16 fixed point, w in 2.30) that phones write.
+ROTATIONS = {"90": (0, 0x10000, 0, 0xFFFF0000, 0, 0, 0, 0, 0x40000000),
+             "180": (0xFFFF0000, 0, 0, 0, 0xFFFF0000, 0, 0, 0, 0x40000000),
+             "270": (0, 0xFFFF0000, 0, 0x10000, 0, 0, 0, 0, 0x40000000)}
+
+
+@pytest.mark.parametrize("angle", sorted(ROTATIONS))
+def test_rotated_videos_come_out_upright_as_opencv_shows_them(angle: str, tmp_path: Path) -> None:
+    import struct
+
+    video = write_video(tmp_path / "phone.mp4", walkers(frames=3), fps=10, fourcc="mp4v")
+    data = bytearray(video.read_bytes())
+    at = data.find(b"tkhd") + 44  # the matrix follows version, times, track id, duration, layer, volume
+    data[at:at + 36] = struct.pack(">9I", *ROTATIONS[angle])
+    video.write_bytes(bytes(data))
+    capture = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    assert capture.get(cv2.CAP_PROP_ORIENTATION_META) == float(angle)
+    source = open_source(video)
+    assert (source.width, source.height) == ((320, 240) if angle == "180" else (240, 320))
+    for frame in source.frames():
+        ok, expected = capture.read()
+        assert ok and np.array_equal(frame.image, expected)
