@@ -43,10 +43,10 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
 
     from tqdm import tqdm
 
+    from posetrack_cli.coco_results import FrameSpace, load_poses
     from posetrack_cli.flow import make_flow
     from posetrack_cli.keypoints import COCO_KEYPOINTS
     from posetrack_cli.outputs import TrackWriter, prepare_output_dir
-    from posetrack_cli.coco_results import FrameSpace, load_poses
     from posetrack_cli.track_job import track_poses
     from posetrack_cli.tracker import TrackerConfig
     from posetrack_cli.video import ImageFolderSource, open_source, warn_on_stderr
