@@ -132,6 +132,18 @@ def write_test_manifest(files: dict[str, Path], target: Path) -> Path:
     return target
 
 
+def trust_files(monkeypatch: object, *files: Path) -> Path:
+    """Make the manifest describe ``files`` (random stand-ins written under manifest file names)
+    with their own SHA-256, through ``POSETRACK_MANIFEST``, so that loading them passes the digest
+    check; call again after rewriting a file."""
+    from posetrack_cli import weights as W
+
+    target = files[0].parent / f".test-manifest-{len(files)}.json"
+    write_test_manifest({p.name: p for p in files}, target)
+    monkeypatch.setenv(W.ENV_MANIFEST, str(target))  # type: ignore[attr-defined]
+    return target
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 10, fourcc: str = "mp4v") -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (frames[0].shape[1], frames[0].shape[0]))
     for frame in frames:
