@@ -22,9 +22,9 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
 
-from helpers import walkers, write_video  # noqa: E402
-
 from posetrack_cli.video import open_source  # noqa: E402
+
+from helpers import walkers, write_video  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "street_5frames.mp4"
 

@@ -21,6 +21,7 @@ A bad entry is one PosetrackError line naming the file and the entry.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,9 +31,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from posetrack_cli.errors import PosetrackError
+from posetrack_cli.files import read_json
 from posetrack_cli.geometry import clip_boxes
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import document_to_frames, read_json
+from posetrack_cli.outputs import document_to_frames
 from posetrack_cli.paper import DETECTION_THRESHOLD
 from posetrack_cli.types import Detections, Poses
 from posetrack_cli.video import DEFAULT_IMAGE_FPS, FrameSource, ImageFolderSource, open_source
@@ -61,13 +63,13 @@ class FrameSpace:
     file_names: tuple[str, ...] | None = None
 
     @classmethod
-    def of(cls, source: FrameSource) -> "FrameSpace":
+    def of(cls, source: FrameSource) -> FrameSpace:
         """The frame space of an open source."""
         names = tuple(p.name for p in source.files) if isinstance(source, ImageFolderSource) else None
         return cls(source.path, source.width, source.height, source.frame_count, names)
 
     @classmethod
-    def probe(cls, path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS) -> "FrameSpace":
+    def probe(cls, path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS) -> FrameSpace:
         """Open ``path`` (reading its first frame only) for its frame space; one-line
         PosetrackError if it cannot be read. Cheap: meant for checks before any model loads."""
         source = open_source(path, image_fps=image_fps, warn=lambda _: None)
@@ -102,7 +104,8 @@ class FrameSpace:
             return index
         if isinstance(image_id, str):
             if self.file_names is None:
-                raise PosetrackError(f"{where}: image_id {image_id!r} is a file name, but {self.source} is not a frame folder")
+                raise PosetrackError(f"{where}: image_id {image_id!r} is a file name, but {self.source} "
+                                     "is not a frame folder")
             for key in (image_id, Path(image_id).name):
                 if key in self._names:
                     return self._names[key]
@@ -156,6 +159,19 @@ def _warn_dropped(warn: Warn | None, path: Path, what: str, dropped: list[int], 
              f"frame (first: entry {dropped[0]})")
 
 
+def _read(path: Path) -> tuple[Any, PosetrackError | None]:
+    """The parsed file, and the strict parser's error if the file holds NaN or Infinity (which
+    JSON does not allow but Python's parser reads): the entry checks then name the entry that
+    holds one, and the caller raises the strict error if no check did."""
+    try:
+        return read_json(path), None
+    except PosetrackError as strict:
+        try:
+            return json.loads(path.read_text()), strict
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise strict from None
+
+
 def _list_of_entries(doc: Any, path: Path, what: str) -> list[Any]:
     if not isinstance(doc, list):
         raise PosetrackError(f"{path} is not a COCO-results list of {what}")
@@ -167,7 +183,8 @@ def check_decoded(path: Path, last_frame: int, frames: int, space: FrameSpace) -
     decoded: the check that follows reading, for containers that do not record a frame count
     (or record a wrong one)."""
     if last_frame >= frames:
-        raise PosetrackError(f"{path.name} refers to frame {last_frame}, but {space.source} decoded only {frames} frames")
+        raise PosetrackError(f"{path.name} refers to frame {last_frame}, but {space.source} decoded only "
+                             f"{frames} frames")
 
 
 # ---------------------------------------------------------------------------------------------- poses
@@ -236,7 +253,14 @@ def load_poses(path: str | Path, space: FrameSpace, *, warn: Warn | None = None)
     17 keypoints with finite coordinates and scores in [0, 1] on frames the source has.
     """
     path = Path(path)
-    doc = read_json(path)
+    doc, strict = _read(path)
+    by_frame = _poses_of(doc, path, space, warn)
+    if strict is not None:
+        raise strict
+    return by_frame
+
+
+def _poses_of(doc: Any, path: Path, space: FrameSpace, warn: Warn | None) -> dict[int, Poses]:
     k = len(COCO_KEYPOINTS)
     if isinstance(doc, list):
         if not doc:
@@ -261,7 +285,8 @@ def load_poses(path: str | Path, space: FrameSpace, *, warn: Warn | None = None)
             frame = space.frame_index(f.frame_index, where)
             p = f.poses
             for i in range(len(p)):
-                _check_arrays(f"{path.name} annotation {n}", p.keypoints[i], p.keypoint_scores[i], p.boxes[i], p.scores[i])
+                _check_arrays(f"{path.name} annotation {n}", p.keypoints[i], p.keypoint_scores[i], p.boxes[i],
+                              float(p.scores[i]))
                 rows.append((n, frame, p.keypoints[i], p.keypoint_scores[i], p.boxes[i], float(p.scores[i])))
                 n += 1
         return _group_poses(rows, path, space, warn)
@@ -306,7 +331,8 @@ class FileDetections:
                  warn: Warn | None = None) -> None:
         self.path = Path(path)
         self.space = space
-        doc = _list_of_entries(read_json(self.path), self.path, "boxes")
+        doc, strict = _read(self.path)
+        doc = _list_of_entries(doc, self.path, "boxes")
         entries, frames, boxes, scores = [], [], [], []
         last = -1
         for n, item in enumerate(doc):
@@ -323,6 +349,8 @@ class FileDetections:
                 frames.append(frame)
                 boxes.append(box)
                 scores.append(score)
+        if strict is not None:
+            raise strict
         self.last_frame = last
         grouped: dict[int, list[int]] = {}
         if boxes:

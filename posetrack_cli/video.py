@@ -114,7 +114,8 @@ class VideoSource:
         try:
             self._container = av.open(str(path))
         except (av.FFmpegError, OSError, UnicodeDecodeError):
-            raise PosetrackError(f"cannot open {path} as a video (not a video, unsupported codec, or truncated)") from None
+            raise PosetrackError(f"cannot open {path} as a video (not a video, unsupported codec, "
+                                 "or truncated)") from None
         try:
             streams = self._container.streams.video
             if not streams:
@@ -191,7 +192,8 @@ class VideoSource:
             else:
                 timestamp = seconds + offset
                 if last is not None and timestamp < last:
-                    self._note(f"{self.path}: timestamps jump back at frame {index} ({last:.3f} s to {timestamp:.3f} s, "
+                    self._note(f"{self.path}: timestamps jump back at frame {index} "
+                               f"({last:.3f} s to {timestamp:.3f} s, "
                                f"as in concatenated streams); continuing them from {last:.3f} s")
                     offset += last + step - timestamp
                     timestamp = last + step
@@ -237,7 +239,8 @@ class ImageFolderSource:
             image = self._read(file, FrameUnreadable)
             if image.shape[:2] != (self.height, self.width):
                 raise FrameSizeChanged(
-                    f"{file}: image is {image.shape[1]}x{image.shape[0]}, the sequence started at {self.width}x{self.height}"
+                    f"{file}: image is {image.shape[1]}x{image.shape[0]}, "
+                    f"the sequence started at {self.width}x{self.height}"
                 )
             yield Frame(index, index / self.fps, image, file.name)
 

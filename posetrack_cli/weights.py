@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from posetrack_cli.errors import WeightsError
-from posetrack_cli.outputs import atomic_write, umask_mode
+from posetrack_cli.files import OutputWriteError, atomic_write, umask_mode
 
 ENV_WEIGHTS = "POSETRACK_WEIGHTS"
 ENV_MANIFEST = "POSETRACK_MANIFEST"
@@ -146,8 +146,9 @@ def cached_sha256(path: Path, folder: Path | None = None) -> str:
     folder = folder or weights_dir()
     key, stamp = _cache_key(path)
     known = _read_cache(folder).get(key)
-    if isinstance(known, dict) and {k: known.get(k) for k in stamp} == stamp and isinstance(known.get("sha256"), str):
-        return known["sha256"]
+    digest = known.get("sha256") if isinstance(known, dict) else None
+    if isinstance(known, dict) and {k: known.get(k) for k in stamp} == stamp and isinstance(digest, str):
+        return digest
     digest = file_sha256(path)
     remember_sha256(path, digest, folder)
     return digest
@@ -165,7 +166,7 @@ def remember_sha256(path: Path, digest: str, folder: Path | None = None) -> None
         with atomic_write(folder / CACHE_NAME) as f:
             json.dump({"about": "SHA-256 of model files by path, size and mtime_ns; safe to delete",
                        "files": files}, f, indent=1, sort_keys=True, allow_nan=False)
-    except OSError:
+    except (OSError, OutputWriteError):
         pass
 
 

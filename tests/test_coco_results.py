@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from helpers import FAST, walkers, write_video
 from posetrack_cli.cli import main
 from posetrack_cli.coco_results import FileDetections, FrameSpace, check_input, load_poses
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.pipeline import Pipeline
+
+from helpers import FAST, walkers, write_video
 
 SPACE = FrameSpace(Path("clip.mp4"), width=320, height=240, frame_count=6)
 
@@ -169,7 +170,7 @@ def test_track_drops_poses_outside_the_frame_with_one_warning(clip: Path, tmp_pa
     assert one_line(result.stderr, "warning") == (
         "posetrack: warning: poses.json: dropped 6 poses whose box is lying wholly outside the 320x240 frame "
         "(first: entry 6)")
-    doc = json.loads((out / "clip.json").read_text())
+    doc = json.loads((out / "clip.tracks.json").read_text())
     assert [a["image_id"] for a in doc["annotations"]] == list(range(6))  # the six poses inside are kept
     assert all(a["bbox"][0] >= 0 and a["bbox"][1] >= 0 for a in doc["annotations"])
 
@@ -179,7 +180,8 @@ def test_run_detections_naming_a_frame_past_the_end_fails_before_processing(
     boxes = write(tmp_path, [box(0, [30, 15, 60, 130]), box(999, [30, 15, 60, 130])], "boxes.json")
     processed: list[Path] = []
     real = Pipeline.run
-    monkeypatch.setattr(Pipeline, "run", lambda self, source, *a, **k: processed.append(source.path) or real(self, source, *a, **k))
+    monkeypatch.setattr(Pipeline, "run",
+                        lambda self, source, *a, **k: processed.append(source.path) or real(self, source, *a, **k))
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(clip), "-o", str(out), "--detections", str(boxes), *FAST])
     assert result.exit_code == 1
@@ -215,3 +217,19 @@ def test_check_input_runs_every_check_without_models(clip: Path, tmp_path: Path)
         check_input(clip, poses=write(tmp_path, [pose(6)], "late.json"))
     with pytest.raises(PosetrackError, match="no such file"):
         check_input(tmp_path / "gone.mp4", poses=write(tmp_path, [pose(0)], "p.json"))
+
+
+def test_non_json_constants_are_named_by_entry_or_refused_as_invalid_json(tmp_path: Path) -> None:
+    # NaN written as JSON's missing literal: the entry check names it before the strict parser's verdict
+    path = tmp_path / "nan.json"
+    path.write_text('[{"image_id": 0, "bbox": [1, 2, 3, 4], "score": 0.9}, {"image_id": 0, "bbox": [1, NaN, 3, 4]}]')
+    with pytest.raises(PosetrackError, match=r"nan.json entry 1: bbox \[x, y, w, h\] holds nan at position 1"):
+        FileDetections(path, SPACE)
+    # a number too large for a float parses as infinity
+    path.write_text('[{"image_id": 0, "bbox": [1, 2, 1e999, 4]}]')
+    with pytest.raises(PosetrackError, match="entry 0: bbox .* holds inf at position 2"):
+        FileDetections(path, SPACE)
+    # a constant where no check looks is still refused: the file is not JSON
+    path.write_text('[{"image_id": 0, "bbox": [1, 2, 3, 4], "area": Infinity}]')
+    with pytest.raises(PosetrackError, match="nan.json is not valid JSON"):
+        FileDetections(path, SPACE)

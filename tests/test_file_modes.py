@@ -10,12 +10,13 @@ from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
+from test_evaluate import _pt18, _scene, _write
+
+from posetrack_cli.cli import main
+from posetrack_cli.files import atomic_write, umask_mode
+from posetrack_cli.training.loop import _write_history
 
 from helpers import FAST, walkers, write_video
-from posetrack_cli.cli import main
-from posetrack_cli.outputs import atomic_write, umask_mode
-from posetrack_cli.training.loop import _write_history
-from test_evaluate import _pt18, _scene, _write
 
 
 @pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])

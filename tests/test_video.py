@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from helpers import FAST, walkers, write_video
 from posetrack_cli.cli import main
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.video import FrameSizeChanged, open_source
+
+from helpers import FAST, walkers, write_video
 
 
 def write_ts(path: Path, size: tuple[int, int], frames: int, seed: int) -> Path:
@@ -116,7 +117,7 @@ def test_restarting_timestamps_are_warned_about_once_and_kept_increasing(tmp_pat
                                        "-o", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert len(result.stderr.strip().splitlines()) == 2 and "timestamps jump back at frame 12" in result.stderr
-    stamps = [im["timestamp"] for im in json.loads((out / "joined.json").read_text())["images"]]
+    stamps = [im["timestamp"] for im in json.loads((out / "joined.tracks.json").read_text())["images"]]
     assert stamps == pytest.approx([round(0.1 * t, 6) for t in range(18)])
 
 

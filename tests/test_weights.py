@@ -12,11 +12,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from helpers import FAST, walkers, write_checkpoint, write_video
 from posetrack_cli import weights as W
 from posetrack_cli.cli import main
 from posetrack_cli.errors import WeightsError
 from posetrack_cli.models.pose_resnet import pose_resnet
+
+from helpers import FAST, walkers, write_checkpoint, write_video
 
 
 def test_builtin_manifest_describes_every_file() -> None:
@@ -112,7 +113,8 @@ def test_inspect_prints_architecture(tmp_path: Path) -> None:
     path = write_checkpoint(pose_resnet(depth=50, num_keypoints=17), tmp_path / "res50_coco_384x288.pth", "mmpose-1.x")
     result = CliRunner().invoke(main, ["weights", "inspect", str(path)])
     assert result.exit_code == 0, result.output
-    for text in ("mmpose-1.x", "ResNet-50", "widths [256, 256, 256]", "keypoints:   17", "288x384", "RGB", "33,999,697"):
+    expected = ("mmpose-1.x", "ResNet-50", "widths [256, 256, 256]", "keypoints:   17", "288x384", "RGB", "33,999,697")
+    for text in expected:
         assert text in result.output
 
 

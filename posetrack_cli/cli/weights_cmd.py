@@ -130,8 +130,11 @@ def inspect(path: Path) -> None:
     click.echo(f"file:        {info.path}")
     click.echo(f"layout:      {info.layout}")
     click.echo(f"backbone:    ResNet-{spec.depth}")
-    click.echo(f"deconv:      {len(spec.deconv_channels)} x {spec.deconv_kernel}x{spec.deconv_kernel}, widths {list(spec.deconv_channels)}")
-    click.echo(f"keypoints:   {spec.num_keypoints}" + (f" ({', '.join(info.keypoint_names[:3])}, ...)" if info.keypoint_names else " (no standard names)"))
+    kernel = f"{spec.deconv_kernel}x{spec.deconv_kernel}"
+    click.echo(f"deconv:      {len(spec.deconv_channels)} x {kernel}, widths {list(spec.deconv_channels)}")
+    names = f" ({', '.join(info.keypoint_names[:3])}, ...)" if info.keypoint_names else " (no standard names)"
+    click.echo(f"keypoints:   {spec.num_keypoints}" + names)
     click.echo(f"input size:  {size}")
-    click.echo(f"input norm:  {info.norm.channel_order.upper()}, mean {list(info.norm.mean)}, std {list(info.norm.std)}")
+    norm = info.norm
+    click.echo(f"input norm:  {norm.channel_order.upper()}, mean {list(norm.mean)}, std {list(norm.std)}")
     click.echo(f"parameters:  {info.num_parameters:,}")
