@@ -172,10 +172,11 @@ def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow(monkeypatch: 
     import torch
     from torchvision.models.optical_flow import raft_small
 
-    from helpers import trust_files
     from posetrack_cli import weights as W
     from posetrack_cli.errors import PosetrackError
     from posetrack_cli.flow import make_flow
+
+    from helpers import trust_files
 
     entry = W.load_manifest()["raft_small"]
     with pytest.raises(PosetrackError, match=entry.filename):  # offline and absent: says which file
