@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -36,7 +37,7 @@ import cv2
 import numpy as np
 
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.video import Frame, FrameSizeChanged, FrameStopped, _quiet_opencv
+from posetrack_cli.video import Frame, FrameSizeChanged, FrameStopped, warn_on_stderr
 
 WEBCAM, STREAM, PIPE = "webcam", "stream", "pipe"
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -49,8 +50,16 @@ MAX_NOMINAL_FPS = 1000.0  # backends report a clock rate (90000) or garbage wher
 Warn = Callable[[str], None]
 
 
-def _warn_stderr(line: str) -> None:
-    print(f"posetrack: warning: {line}", file=sys.stderr, flush=True)
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Hold back OpenCV's own warnings (it warns on every stream it cannot open or read) for one
+    call: posetrack says what went wrong in a line of its own."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
 
 
 @dataclass(frozen=True)
@@ -259,7 +268,7 @@ class LiveSource:
         self._connect = connect
         self._reconnect = reconnect
         self._backoff = backoff
-        self._warn = warn or _warn_stderr
+        self._warn = warn or warn_on_stderr
         self._clock = StreamClock(clock)
         self._stop: str | None = None
         self._reader, self.fps = connect()
