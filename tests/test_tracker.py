@@ -7,19 +7,24 @@ import pytest
 
 from posetrack_cli.flow import DISFlow, FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
-from posetrack_cli.similarity import greedy_match, iou_matrix, oks_matrix
+from posetrack_cli.similarity import iou_matrix, oks_matrix
 from posetrack_cli.proposals import flow_boxes, unify_boxes
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
+from posetrack_cli.tracker import PoseTracker, TrackerConfig, greedy_match
 from posetrack_cli.types import Detections, Poses
 from synthetic import Person, linear_path, poses_at, render
 
 QUEUE = 5
 
 
-def track(people: list[Person], frames: list[np.ndarray], present, similarity: str = "flow-oks") -> list[dict[int, int]]:
+# The paper's tracker: the queue only, no lost memory, no own motion.
+PAPER = {"max_lost": 0.0, "own_motion": False}
+
+
+def track(people: list[Person], frames: list[np.ndarray], present, similarity: str = "flow-oks",
+          **config) -> list[dict[int, int]]:
     """Run the tracker over a rendered sequence; per frame, person index -> track id."""
     flow = DISFlow()
-    tracker = PoseTracker(TrackerConfig(similarity=similarity, queue_length=QUEUE))
+    tracker = PoseTracker(TrackerConfig(similarity=similarity, queue_length=QUEUE, **config))
     previous, out = None, []
     for t, frame in enumerate(frames):
         current = flow.prepare(frame)
@@ -55,9 +60,9 @@ def test_crossing_people_hidden_up_to_queue_minus_one_keep_their_ids(crossing, h
 
 
 @pytest.mark.parametrize("hidden", [QUEUE, QUEUE + 2])
-def test_person_hidden_longer_than_the_queue_comes_back_with_a_new_id(crossing, hidden: int) -> None:
+def test_paper_tracker_gives_a_person_hidden_longer_than_the_queue_a_new_id(crossing, hidden: int) -> None:
     people, frames = crossing
-    result = track(people, frames, lambda t: [True, not 10 <= t < 10 + hidden])
+    result = track(people, frames, lambda t: [True, not 10 <= t < 10 + hidden], **PAPER)
     b = ids_of(result, 1)
     assert b[:10] == [b[0]] * 10 and len(set(b[10:])) == 1
     assert b[10] != b[0] and b[10] != ids_of(result, 0)[0]
@@ -84,7 +89,7 @@ def test_fast_motion_tracks_with_flow_oks_where_iou_fails(fast_pan) -> None:
     assert [len(set(ids_of(flow_result, i))) for i in (0, 1)] == [1, 1]
     assert ids_of(flow_result, 0)[0] != ids_of(flow_result, 1)[0]
     for similarity in ("iou", "oks"):  # the paper's ablations lose everyone, every frame
-        result = track(people, frames, lambda t: [True, True], similarity=similarity)
+        result = track(people, frames, lambda t: [True, True], similarity=similarity, **PAPER)
         assert len(set(ids_of(result, 0))) == len(frames), similarity
 
 
