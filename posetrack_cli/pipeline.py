@@ -29,6 +29,7 @@ from posetrack_cli.flow import FlowEstimator, FlowField
 from posetrack_cli.outputs import FrameMeta, TrackWriter
 from posetrack_cli.prefetch import prefetch
 from posetrack_cli.proposals import flow_boxes, unify_boxes
+from posetrack_cli.smoothing import KeypointSmoother
 from posetrack_cli.tracker import PoseTracker, TrackerConfig
 from posetrack_cli.types import Detections, Poses, TrackedFrame
 from posetrack_cli.video import Frame, FrameSource, FrameStopped
@@ -169,6 +170,7 @@ class Pipeline:
             raise PosetrackError("no detector and no boxes file: one of them is needed")
         cfg = self.config
         tracker = PoseTracker(cfg.tracker)
+        smoother = KeypointSmoother(cfg.tracker.smoothing) if cfg.tracker.smoothing is not None else None
         times = StageTimes()
         stopped: list[str] = []
         start = time.perf_counter()
@@ -190,10 +192,13 @@ class Pipeline:
                 poses = rescore(self.estimator.estimate(frame.image, unified), cfg.joint_threshold)
                 poses = poses[(poses.keypoint_scores >= cfg.joint_threshold).sum(1) >= cfg.min_joints]
                 t1 = time.perf_counter()
-                ids = tracker.update(poses, field)
+                ids = tracker.update(poses, field, timestamp=frame.timestamp, image=frame.image)
+                tracked = TrackedFrame(frame.index, frame.timestamp, poses, ids, matches=tracker.last_matches)
+                if smoother is not None:
+                    tracked = smoother.apply(tracked)
                 t2 = time.perf_counter()
                 meta = FrameMeta(frame.index, frame.timestamp, size[0], size[1], frame.file_name)
-                sink.add(meta, TrackedFrame(frame.index, frame.timestamp, poses, ids), frame.image)
+                sink.add(meta, tracked, frame.image)
                 times.pose += t1 - t0
                 times.track += t2 - t1
                 times.write += time.perf_counter() - t2

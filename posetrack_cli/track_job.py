@@ -8,6 +8,7 @@ from posetrack_cli.errors import PosetrackError
 from posetrack_cli.flow import FlowEstimator
 from posetrack_cli.keypoints import COCO_KEYPOINTS
 from posetrack_cli.outputs import FrameMeta, TrackWriter
+from posetrack_cli.smoothing import KeypointSmoother
 from posetrack_cli.tracker import PoseTracker, TrackerConfig
 from posetrack_cli.types import Poses, TrackedFrame
 from posetrack_cli.video import FrameSource
@@ -31,6 +32,7 @@ def track_poses(
     if known is not None and poses_by_frame and max(poses_by_frame) >= known:
         raise PosetrackError(f"poses refer to frame {max(poses_by_frame)} but {source.path} has {known} frames")
     tracker = PoseTracker(config)
+    smoother = KeypointSmoother(config.smoothing) if config.smoothing is not None else None
     previous = None
     empty = Poses.empty(len(COCO_KEYPOINTS))
     frames = 0
@@ -39,9 +41,10 @@ def track_poses(
         field = flow.compute(previous, current) if previous is not None else None
         previous = current
         poses = poses_by_frame.get(frame.index, empty)
-        ids = tracker.update(poses, field)
+        ids = tracker.update(poses, field, timestamp=frame.timestamp, image=frame.image)
         meta = FrameMeta(frame.index, frame.timestamp, source.width, source.height, frame.file_name)
-        writer.add(meta, TrackedFrame(frame.index, frame.timestamp, poses, ids), frame.image)
+        tracked = TrackedFrame(frame.index, frame.timestamp, poses, ids, matches=tracker.last_matches)
+        writer.add(meta, smoother.apply(tracked) if smoother is not None else tracked, frame.image)
         frames += 1
         if on_frame is not None:
             on_frame(frame.index)

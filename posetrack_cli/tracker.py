@@ -127,7 +127,6 @@ class TrackerConfig:
         own_motion: also predict each track from its own velocity, not only by flow.
         appearance: use torso colour histograms to break ties and veto re-identifications
             (needs the frames).
-        stitch: after the video, join tracklets whose end and start fit (offline; files, not streams).
         smoothing: One Euro filter for the written keypoints, or None for raw keypoints. The
             tracker itself always uses the raw keypoints; the frame loop applies it on output.
     """
@@ -149,8 +148,6 @@ class TrackerConfig:
     own_motion: bool = True
     # Not in the paper; see benchmarks/README.md for what it changes.
     appearance: bool = True
-    # Offline, so off by default: a stream cannot rewrite ids it has already sent.
-    stitch: bool = False
     smoothing: SmoothingConfig | None = None
 
     def __post_init__(self) -> None:

@@ -216,8 +216,10 @@ def poses_of(scene: Scene, t: int, rng: np.random.Generator) -> tuple[Poses, lis
     return Poses(kps, np.where(seen, 0.9, 0.1), boxes, np.full(len(who), 0.95)), who
 
 
-def run(scene: Scene, config: TrackerConfig, step: int = 1) -> tuple[list[dict[int, int]], PoseTracker]:
-    """Track every ``step``-th frame of ``scene``; per frame, person index -> track id, and the tracker."""
+def run(scene: Scene, config: TrackerConfig, step: int = 1,
+        kinds: list[dict[int, str]] | None = None) -> tuple[list[dict[int, int]], PoseTracker]:
+    """Track every ``step``-th frame of ``scene``; per frame, person index -> track id, and the
+    tracker. ``kinds``, if given, receives per frame person index -> how the id was matched."""
     flow = DISFlow()
     tracker = PoseTracker(config)
     rng = np.random.default_rng(0)
@@ -229,6 +231,8 @@ def run(scene: Scene, config: TrackerConfig, step: int = 1) -> tuple[list[dict[i
         poses, who = poses_of(scene, t, rng)
         ids = tracker.update(poses, field_, timestamp=t / FPS, image=scene.frames[t])
         out.append(dict(zip(who, ids.tolist())))
+        if kinds is not None:
+            kinds.append(dict(zip(who, tracker.last_matches.tolist())))
     return out, tracker
 
 

@@ -78,8 +78,7 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
               help="Ray: times a video is tried again after its worker died mid-video [default: 2].")
 def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None, detector_weights: Path | None,
         detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
-        flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
-        joint_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int, detect_batch: int,
+        flow_name: str | None, tracker_config: TrackerConfig, det_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int, detect_batch: int,
         overlap: bool | None, half: bool, compile_model: bool, batch_size: int, device: str, render: bool,
         recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool, executor: str,
         address: str | None, workers: int | None, gpus_per_worker: float | None, retries: int | None) -> None:
@@ -101,6 +100,7 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
       posetrack run frames/ --fps 25 --preset accurate --device cuda
       posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
       posetrack run lecture.mp4 --detect-every 5
+      posetrack run corridor.mp4 --max-lost 3 --smooth one-euro
       posetrack run videos/ --executor ray --workers 4
       posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1
     """
@@ -124,12 +124,11 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
     items, missing = expand_sources(sources, recursive)
     if detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
-    tracker_config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
     spec = RunSpec(
         preset=preset, detector=detector, detector_weights=detector_weights, detector_size=detector_size,
         detections=detections, pose=pose, pose_weights=pose_weights,
         input_size=parse_size(input_size) if input_size else None, flow=flow_name,
-        config=PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints,
+        config=PipelineConfig(det_threshold, tracker_config.joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints,
                               tracker_config, detect_every=detect_every, detect_batch=detect_batch),
         overlap=overlap, flip_test=not no_flip_test, half=half, compile=compile_model, batch_size=batch_size,
         device=device, render=render, image_fps=fps, allow_download=not offline,

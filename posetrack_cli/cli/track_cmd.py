@@ -8,6 +8,7 @@ import click
 
 from posetrack_cli.cli.options import tracker_options
 from posetrack_cli.flow import DEFAULT_FLOW, FLOW_NAMES
+from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS
 
 
@@ -25,8 +26,7 @@ from posetrack_cli.video import DEFAULT_IMAGE_FPS
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (RAFT only).")
 @click.option("--offline", is_flag=True, help="Never download model files (RAFT weights).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: int, min_similarity: float,
-          joint_threshold: float, flow_name: str, fps: float, device: str, offline: bool, no_progress: bool) -> None:
+def track(poses: Path, source: Path, out: Path, tracker_config: TrackerConfig, flow_name: str, fps: float, device: str, offline: bool, no_progress: bool) -> None:
     """Assign track ids to per-frame poses from any estimator.
 
     POSES is a COCO-results JSON (image_id = 0-based frame index, or the frame's file name for a
@@ -38,6 +38,7 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
       posetrack track results.json --video clip.mp4
       posetrack track results.json --video frames/ --fps 25 -o tracks
       posetrack track results.json --video clip.mp4 --similarity iou --queue-length 10
+      posetrack track results.json --video clip.mp4 --max-lost 3 --smooth one-euro
     """
     from dataclasses import asdict
 
@@ -48,10 +49,9 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
     from posetrack_cli.outputs import TrackWriter, prepare_output_dir
     from posetrack_cli.pose_input import load_poses
     from posetrack_cli.track_job import track_poses
-    from posetrack_cli.tracker import TrackerConfig
     from posetrack_cli.video import ImageFolderSource, open_source
 
-    config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
+    config = tracker_config
     frames = open_source(source, image_fps=fps)
     try:
         names = [p.name for p in frames.files] if isinstance(frames, ImageFolderSource) else None
@@ -60,7 +60,7 @@ def track(poses: Path, source: Path, out: Path, similarity: str, queue_length: i
         prepare_output_dir(out)
         name = source.stem if source.is_file() else source.name
         settings = {**asdict(config), **({"fps": fps} if names is not None else {})}
-        with TrackWriter(out, name, COCO_KEYPOINTS, keypoint_threshold=joint_threshold) as writer, \
+        with TrackWriter(out, name, COCO_KEYPOINTS, keypoint_threshold=config.joint_threshold) as writer, \
                 tqdm(total=frames.frame_count, unit="frame", desc=source.name, disable=no_progress, leave=False) as bar:
             count, tracks = track_poses(by_frame, frames, flow, writer, config, on_frame=lambda _: bar.update())
             paths = writer.commit({"command": "track", "source": str(source), "poses": str(poses),
