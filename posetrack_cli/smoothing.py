@@ -48,7 +48,7 @@ class SmoothingConfig:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
 
 
-def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
+def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
     """Exponential smoothing factor of a first-order low-pass at ``cutoff`` Hz for steps of ``dt`` s."""
     tau = 1.0 / (2.0 * np.pi * np.asarray(cutoff, np.float32))
     return 1.0 / (1.0 + tau / dt)
@@ -82,7 +82,7 @@ class KeypointSmoother:
                 state[tid] = (frame.timestamp, raw[i].copy(), np.zeros_like(raw[i]))
                 continue
             t0, x0, v0 = previous
-            dt = np.float32(frame.timestamp - t0)
+            dt = float(frame.timestamp - t0)
             velocity = v0 + _alpha(cfg.derivative_cutoff, dt) * ((raw[i] - x0) / dt - v0)  # (K, 2) px/s
             speed = np.sqrt((velocity ** 2).sum(-1, keepdims=True)) / heights[i]  # (K, 1) heights/s
             x = x0 + _alpha(cfg.min_cutoff + cfg.beta * speed, dt) * (raw[i] - x0)

@@ -75,9 +75,9 @@ def stitch(tracklets: list[Tracklet], max_gap: float, min_similarity: float = 0.
             ratio = _height(b.first_box) / _height(a.last_box)
             if not 1 / MAX_SIZE_RATIO <= ratio <= MAX_SIZE_RATIO:
                 continue
-            if a.appearance is not None and b.appearance is not None:
-                if histogram_distance(a.appearance[None], b.appearance[None])[0, 0] > APPEARANCE_VETO:
-                    continue
+            if a.appearance is not None and b.appearance is not None \
+                    and histogram_distance(a.appearance[None], b.appearance[None])[0, 0] > APPEARANCE_VETO:
+                continue
             score[i, j] = _fit(a, b, sigmas)
             admissible[i, j] = score[i, j] >= min_similarity
     predecessor = {j: i for i, j in clear_winners(score, admissible, TIE_MARGIN)}

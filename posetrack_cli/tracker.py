@@ -233,10 +233,6 @@ class Track:
     reid_frame: int = 0
     reid_time: float = 0.0
 
-    @property
-    def height(self) -> float:
-        return float(max(self.box[3] - self.box[1], 1.0))
-
 
 @dataclass
 class PoseTracker:
@@ -331,13 +327,14 @@ class PoseTracker:
                 self.reidentified += len(found)
                 if cfg.appearance:
                     for tid in found:
-                        t = self.tracks[tid]
-                        t.before_reid, t.reid_frame, t.reid_time = replace(t), self.frame, now
+                        lost_track = self.tracks[tid]
+                        lost_track.before_reid, lost_track.reid_frame, lost_track.reid_time = \
+                            replace(lost_track), self.frame, now
                 self._lost = [t for t in self._lost if t not in found]
 
         # 4. Unmatched poses start new tracks.
-        for col in np.flatnonzero(ids < 0):
-            ids[col] = self._next_id
+        for unmatched in np.flatnonzero(ids < 0):
+            ids[unmatched] = self._next_id
             self._next_id += 1
         self._record(poses, valid, histograms, ids, matches, now)
 

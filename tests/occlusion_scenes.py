@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from synthetic import TEMPLATE, Person, linear_path, render
 
 from posetrack_cli.flow import DISFlow
 from posetrack_cli.keypoints import COCO_SKELETON
 from posetrack_cli.paper import MIN_JOINTS
 from posetrack_cli.tracker import PoseTracker, TrackerConfig
 from posetrack_cli.types import Poses
-from synthetic import TEMPLATE, Person, linear_path, render
 
 FPS = 30.0
 SIZE = (480, 320)
@@ -249,7 +249,7 @@ def flat_render(people: list[Person], num_frames: int, size: tuple[int, int] = S
         frame = np.full((height, width, 3), 128, np.uint8)
         for person, colour in zip(people, colours):
             kps = person.keypoints(t)
-            thick = max(3, int(round(0.11 * person.height)))
+            thick = max(3, round(0.11 * person.height))
             for a, b in COCO_SKELETON:
                 cv2.line(frame, tuple(np.round(kps[a]).astype(int)), tuple(np.round(kps[b]).astype(int)), colour, thick)
             cv2.fillPoly(frame, [np.round(kps[[5, 6, 12, 11]]).astype(np.int32)], colour)

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from occlusion_scenes import (
+    FPS,
+    QUEUE,
+    SIZE,
+    Scene,
+    frame_edge,
+    ids_of,
+    passer_by,
+    pillar,
+    reversal,
+    reversal_behind_pillar,
+    run,
+    stranger,
+    swap_behind_pillar,
+)
+from synthetic import Person, linear_path, poses_at
 
-from occlusion_scenes import (FPS, QUEUE, SIZE, Scene, frame_edge, ids_of, passer_by, pillar, reversal,
-                              reversal_behind_pillar, run, stranger, swap_behind_pillar)
 from posetrack_cli.flow import DISFlow
 from posetrack_cli.stitching import stitch
 from posetrack_cli.tracker import PoseTracker, TrackerConfig
-from synthetic import Person, linear_path, poses_at
 
 DEFAULT = TrackerConfig()
 PAPER = TrackerConfig(max_lost=0, own_motion=False, appearance=False)

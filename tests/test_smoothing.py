@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import Person, linear_path
 
 from posetrack_cli.smoothing import KeypointSmoother, SmoothingConfig
 from posetrack_cli.types import Poses, TrackedFrame
-from synthetic import Person, linear_path
 
 
 def frames_of(path: np.ndarray, times: np.ndarray, noise: float, ids=None, seed: int = 0) -> list[TrackedFrame]:
@@ -22,8 +22,8 @@ def frames_of(path: np.ndarray, times: np.ndarray, noise: float, ids=None, seed:
     return out
 
 
-def smooth(frames: list[TrackedFrame], config: SmoothingConfig = SmoothingConfig()) -> list[TrackedFrame]:
-    smoother = KeypointSmoother(config)
+def smooth(frames: list[TrackedFrame], config: SmoothingConfig | None = None) -> list[TrackedFrame]:
+    smoother = KeypointSmoother(config or SmoothingConfig())
     return [smoother.apply(f) for f in frames]
 
 
