@@ -25,14 +25,21 @@ UNCERTAINTY_PER_DISTANCE = 0.3
 UNCERTAINTY_HEIGHTS_PER_SECOND = 0.25
 
 
-def displacement(before: np.ndarray, before_valid: np.ndarray, after: np.ndarray, after_valid: np.ndarray,
-                 before_box: np.ndarray, after_box: np.ndarray) -> np.ndarray:
-    """Translation ``(2,)`` of one person between two observations: the median displacement of the
-    joints valid in both ``(K, 2)`` poses (robust to a swinging limb), else of the box centre."""
-    both = before_valid & after_valid
-    if both.any():
-        return np.median(after[both] - before[both], axis=0).astype(np.float32)
-    return ((after_box[:2] + after_box[2:]) / 2 - (before_box[:2] + before_box[2:]) / 2).astype(np.float32)
+def displacements(before: np.ndarray, before_valid: np.ndarray, after: np.ndarray, after_valid: np.ndarray,
+                  before_boxes: np.ndarray, after_boxes: np.ndarray) -> np.ndarray:
+    """Translation ``(N, 2)`` of each of ``N`` people between two observations: the median
+    displacement of the joints valid in both ``(N, K, 2)`` poses (robust to a swinging limb), else
+    that of the box centre ``(N, 4)``."""
+    both = before_valid & after_valid  # (N, K)
+    moved = np.where(both[..., None], after - before, np.inf)  # (N, K, 2), invalid joints sort last
+    moved.sort(axis=1)
+    count = both.sum(1)  # (N,)
+    low = np.maximum((count - 1) // 2, 0)[:, None, None]
+    high = np.maximum(count // 2, 0)[:, None, None]
+    median = (np.take_along_axis(moved, np.broadcast_to(low, (len(moved), 1, 2)), 1)
+              + np.take_along_axis(moved, np.broadcast_to(high, (len(moved), 1, 2)), 1))[:, 0] / 2  # (N, 2)
+    centres = ((after_boxes[:, :2] + after_boxes[:, 2:]) - (before_boxes[:, :2] + before_boxes[:, 2:])) / 2
+    return np.where((count > 0)[:, None], median, centres).astype(np.float32)
 
 
 def damped_distance(seconds: np.ndarray | float, tau: float = DAMPING_SECONDS) -> np.ndarray:

@@ -33,9 +33,9 @@ class SmoothingConfig:
 
     # The filter's paper suggests starting at 1 Hz: jitter above it is removed from still joints.
     min_cutoff: float = 1.0
-    # Walking moves a person about 1 body height per second; beta 4 lifts the cutoff to about 5 Hz
-    # then, which keeps the lag behind a walker to a few pixels.
-    beta: float = 4.0
+    # Chosen on benchmarks/smoothing.py: with 20, a walker's keypoints (1 body height per second) are
+    # no worse than raw while a still person's jitter is almost halved; lower values lag behind motion.
+    beta: float = 20.0
     # The filter's paper: 1 Hz, and it rarely needs changing.
     derivative_cutoff: float = 1.0
 

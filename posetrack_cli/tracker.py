@@ -33,7 +33,7 @@ import numpy as np
 from posetrack_cli.appearance import histogram_distance, torso_histograms
 from posetrack_cli.flow import FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
-from posetrack_cli.motion import VELOCITY_SMOOTHING, damped_distance, displacement, keep_in_frame, uncertainty
+from posetrack_cli.motion import VELOCITY_SMOOTHING, damped_distance, displacements, keep_in_frame, uncertainty
 from posetrack_cli.paper import JOINT_THRESHOLD
 from posetrack_cli.similarity import box_areas, iou_matrix, oks_matrix
 from posetrack_cli.smoothing import SmoothingConfig
@@ -425,6 +425,13 @@ class PoseTracker:
                 matches: np.ndarray, now: float) -> None:
         """Update each matched track (pose, velocity, colours) and create the new ones; split off a
         re-identified track whose colours turn out not to match (``ids`` and ``matches`` updated)."""
+        known = [i for i, tid in enumerate(ids.tolist()) if tid in self.tracks]
+        moves = np.zeros((len(ids), 2), np.float32)  # (N, 2) px each pose moved since its track was last seen
+        if known:
+            before = [self.tracks[int(ids[i])] for i in known]
+            moves[known] = displacements(np.stack([t.keypoints for t in before]), np.stack([t.valid for t in before]),
+                                         poses.keypoints[known], valid[known],
+                                         np.stack([t.box for t in before]), poses.boxes[known])
         for i, tid in enumerate(ids.tolist()):
             kps, box = poses.keypoints[i], poses.boxes[i]
             hist = None if histograms is None or np.isnan(histograms[i, 0]) else histograms[i]
@@ -436,7 +443,7 @@ class PoseTracker:
                                          first_time=now, first_keypoints=kps, first_valid=valid[i], first_box=box)
                 continue
             dt = now - t.last_time
-            moved = displacement(t.keypoints, t.valid, kps, valid[i], t.box, box)  # (2,) px
+            moved = moves[i]
             if dt > 0:
                 t.velocity = moved / np.float32(dt) if t.hits == 1 else \
                     t.velocity + VELOCITY_SMOOTHING * (moved / np.float32(dt) - t.velocity)

@@ -38,7 +38,7 @@ def test_still_person_jitter_is_removed_and_scores_stay_raw() -> None:
     path = np.tile(np.float32([[200, 50]]), (n, 1))
     raw = frames_of(path, np.arange(n) / 30, noise=2.0)
     smoothed = smooth(raw)
-    assert error(smoothed, path) < 0.5 * error(raw, path)
+    assert error(smoothed, path) < 0.7 * error(raw, path)
     for r, s in zip(raw, smoothed):
         np.testing.assert_array_equal(s.poses.keypoint_scores, r.poses.keypoint_scores)
         np.testing.assert_array_equal(s.poses.boxes, r.poses.boxes)
@@ -55,16 +55,17 @@ def test_walker_is_followed_with_little_lag() -> None:
 
 
 def test_timestamps_not_frame_counts_set_the_filter() -> None:
-    # Variable frame rate: the same jump after a long interval is believed more than after a short one.
+    # Variable frame rate: the same jump after a long interval is believed more than after a short one
+    # (beta 0: a plain 1 Hz low-pass, so speed does not enter).
     n = 12
     path = np.tile(np.float32([[200, 50]]), (n, 1))
     path[-1] += [20, 0]  # the person moved 20 px by the last frame
     moved = {}
     for last_gap in (1 / 60, 0.5):
         times = np.r_[np.arange(n - 1) / 60, (n - 2) / 60 + last_gap]
-        last = smooth(frames_of(path, times, noise=0.0))[-1].poses.keypoints[0]
+        last = smooth(frames_of(path, times, noise=0.0), SmoothingConfig(beta=0.0))[-1].poses.keypoints[0]
         moved[last_gap] = float(np.median(last[:, 0] - Person(150, path, seed=1).keypoints(0)[:, 0]))
-    assert moved[1 / 60] < 10 and moved[0.5] > 15, moved
+    assert moved[1 / 60] < 5 and moved[0.5] > 12, moved
 
 
 def test_filter_restarts_when_a_track_was_absent() -> None:
