@@ -1,0 +1,73 @@
+"""The tracker's options through ``posetrack track``: lost memory, the paper's tracker, smoothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from synthetic import Person, linear_path, poses_at, render
+
+from posetrack_cli.cli import main
+
+FRAMES, HIDDEN = 30, range(10, 22)  # hidden 12 frames, more than twice L_Q
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dict]]:
+    """A walker missed by the estimator for 12 frames, as an mp4 and COCO results."""
+    root = tmp_path_factory.mktemp("clip")
+    people = [Person(120, linear_path((40, 30), (6, 0), FRAMES), seed=1)]
+    video = root / "walk.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30, (480, 320))
+    for frame in render(people, FRAMES):
+        writer.write(frame)
+    writer.release()
+    results = []
+    for t in range(FRAMES):
+        poses, who = poses_at(people, t, [t not in HIDDEN])
+        for i in range(len(who)):
+            kps = np.concatenate([poses.keypoints[i], poses.keypoint_scores[i][:, None]], 1)
+            results.append({"image_id": t, "category_id": 1, "keypoints": kps.ravel().tolist(), "score": 0.95})
+    (root / "results.json").write_text(json.dumps(results))
+    return video, root / "results.json", results
+
+
+def track(clip, out: Path, *options: str):
+    video, poses, _ = clip
+    result = CliRunner().invoke(main, ["track", str(poses), "--video", str(video), "-o", str(out), "--no-progress", *options])
+    doc = json.loads((out / "walk.json").read_text()) if result.exit_code == 0 else None
+    return result, doc
+
+
+def test_hidden_walker_keeps_their_id_by_default_and_not_with_the_papers_tracker(clip, tmp_path: Path) -> None:
+    result, doc = track(clip, tmp_path / "default")
+    assert result.exit_code == 0, result.output
+    assert {a["track_id"] for a in doc["annotations"]} == {0}
+    settings = doc["info"]["settings"]
+    assert settings["max_lost"] == 1.5 and settings["own_motion"] and settings["appearance"]
+    assert settings["smoothing"] is None
+    result, doc = track(clip, tmp_path / "paper", "--max-lost", "0", "--no-own-motion", "--no-appearance")
+    assert result.exit_code == 0, result.output
+    assert {a["track_id"] for a in doc["annotations"]} == {0, 1}
+
+
+def test_smoothing_changes_keypoints_but_not_scores_and_is_recorded(clip, tmp_path: Path) -> None:
+    _, _, given = clip
+    result, doc = track(clip, tmp_path, "--smooth", "one-euro", "--smooth-beta", "5")
+    assert result.exit_code == 0, result.output
+    assert doc["info"]["settings"]["smoothing"] == {"min_cutoff": 1.0, "beta": 5.0, "derivative_cutoff": 1.0}
+    written = np.array([a["keypoints"] for a in doc["annotations"]]).reshape(len(given), 17, 3)
+    raw = np.array([g["keypoints"] for g in given]).reshape(len(given), 17, 3)
+    assert np.abs(written[:, :, :2] - raw[:, :, :2]).max() > 0.5  # smoothed
+    np.testing.assert_allclose(np.array([a["keypoint_scores"] for a in doc["annotations"]]), raw[:, :, 2], atol=1e-6)
+
+
+def test_smoothing_settings_without_a_smoother_is_one_clear_error(clip, tmp_path: Path) -> None:
+    result, _ = track(clip, tmp_path, "--smooth-beta", "5")
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == \
+        "posetrack: error: --smooth-min-cutoff and --smooth-beta apply to --smooth one-euro only"
