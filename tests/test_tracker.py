@@ -192,3 +192,26 @@ def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow() -> None:
     field = flow.compute(flow.prepare(a), flow.prepare(a))
     assert field.flow.shape == (128, 128, 2) and field.scale == (300 / 128, 150 / 128)
     assert field.sample(np.array([[0.0, 0.0], [299.0, 149.0]])).shape == (2, 2)
+
+
+def test_clear_winners_refuses_to_guess_between_two_near_equal_candidates() -> None:
+    from posetrack_cli.tracker import clear_winners
+
+    ok = np.ones((2, 2), bool)
+    assert clear_winners(np.array([[0.8, 0.1], [0.2, 0.7]]), ok, 0.1) == [(0, 0), (1, 1)]
+    # Pose 0 fits track 0 (0.80) and track 1 (0.75) nearly as well: neither gets it; pose 1 is clear.
+    assert clear_winners(np.array([[0.80, 0.1], [0.75, 0.1]]), ok, 0.1) == []
+    assert clear_winners(np.array([[0.80, 0.1], [0.75, 0.6]]), ok, 0.1) == [(1, 1)]
+    assert clear_winners(np.array([[0.8, 0.1], [0.2, 0.7]]), np.array([[False, True], [True, True]]), 0.1) == [(1, 1)]
+
+
+def test_lost_prediction_damps_velocity_and_waits_at_the_frame_edge() -> None:
+    from posetrack_cli.motion import damped_distance, keep_in_frame, uncertainty
+
+    assert damped_distance(0.01) == pytest.approx(0.01, rel=0.01)  # short: constant velocity
+    assert damped_distance(100.0) == pytest.approx(2.0)  # long: at most the time constant
+    spread = uncertainty(np.array([0.0, 0.5, 1.0]), np.array([100.0] * 3), np.array([150.0] * 3))
+    assert spread[0] == 0 and 0 < spread[1] < spread[2]
+    kps = np.zeros((1, 17, 2), np.float32) + [700, 100]  # centre right of a 640-wide frame
+    inside = keep_in_frame(kps, np.ones((1, 17), bool), (640, 360))
+    np.testing.assert_allclose(inside[0, :, 0], 639)
