@@ -23,7 +23,6 @@ from posetrack_cli.flow import DIS_PRESETS, DISFlow, FlowField
 from posetrack_cli.tracker import PoseTracker, TrackerConfig
 from posetrack_cli.types import Poses
 
-
 VARIANTS = {
     "paper (L_Q only)": (TrackerConfig(max_lost=0.0, own_motion=False, appearance=False), False),
     "+ own motion, lost memory": (TrackerConfig(appearance=False), False),
