@@ -30,7 +30,8 @@ from posetrack_cli.evaluation.formats import PoseFrame, PoseSequence  # noqa: E4
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack  # noqa: E402
 from posetrack_cli.flow import DISFlow  # noqa: E402
 from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
-from posetrack_cli.outputs import TrackWriter, read_json  # noqa: E402
+from posetrack_cli.files import read_json  # noqa: E402
+from posetrack_cli.outputs import OutputSet  # noqa: E402
 from posetrack_cli.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from posetrack_cli.similarity import iou_matrix  # noqa: E402
 from posetrack_cli.types import Detections, Poses  # noqa: E402
@@ -147,9 +148,9 @@ def main() -> None:
             for s, (people, folder) in enumerate(clips):
                 boxes = KeyframeTruth(people, 0.1, seed=s)
                 pipeline = Pipeline(TruthPoses(people, seed=s), DISFlow(), PipelineConfig(detect_every=every))
-                with TrackWriter(root, f"out{s}_{every}", COCO_KEYPOINTS) as writer:
-                    pipeline.run(ImageFolderSource(folder), writer, boxes=boxes)
-                    paths = writer.commit({})
+                with OutputSet(root, f"out{s}_{every}").open(COCO_KEYPOINTS) as writer:
+                    result = pipeline.run(ImageFolderSource(folder), writer, boxes=boxes)
+                    paths = writer.commit({"frames": result.frames})
                 calls += boxes.calls
                 gts.append(ground_truth(people, args.frames, f"seq{s}"))
                 preds.append(predictions(paths["json"], args.frames, f"seq{s}"))

@@ -40,7 +40,7 @@ from posetrack_cli.estimator import EstimatorConfig, PoseEstimator  # noqa: E402
 from posetrack_cli.flow import make_flow  # noqa: E402
 from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
 from posetrack_cli.models.pose_resnet import pose_resnet  # noqa: E402
-from posetrack_cli.outputs import TrackWriter  # noqa: E402
+from posetrack_cli.outputs import OutputSet  # noqa: E402
 from posetrack_cli.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from posetrack_cli.presets import PRESETS  # noqa: E402
 from posetrack_cli.types import Detections  # noqa: E402
@@ -133,9 +133,9 @@ def run_preset(name: str, clip: Path, crowd: list[Person], out: Path, **config: 
     estimator = TruthPoses(random_estimator(depth, entry.input_size, True), crowd)
     pipeline = Pipeline(estimator, make_flow(preset.flow), PipelineConfig(**config), detector)
     source = open_source(clip)
-    with TrackWriter(out, name, COCO_KEYPOINTS) as writer:
+    with OutputSet(out, name).open(COCO_KEYPOINTS) as writer:
         result = pipeline.run(source, writer)
-        writer.commit({})
+        writer.commit({"frames": result.frames})
     source.close()
     times = {k: v / result.frames * 1e3 for k, v in result.times.as_dict().items()}
     times["total"] = result.seconds / result.frames * 1e3
@@ -157,13 +157,13 @@ def memory_run(frames: int) -> None:
         clip = Path(tmp) / "clip.mp4"
         crowd = make_clip(clip, frames, 5)
         pipeline = Pipeline(TruthPoses(random_estimator(18, (64, 64), False), crowd), make_flow("dis-ultrafast"),
-                            PipelineConfig())
+                            PipelineConfig(overlap=False))
         source = open_source(clip)
         Path("/proc/self/clear_refs").write_text("5")  # reset the peak: measure the video alone
         start = rss_mib("VmRSS")
-        with TrackWriter(Path(tmp), "clip", COCO_KEYPOINTS) as writer:
+        with OutputSet(Path(tmp), "clip").open(COCO_KEYPOINTS) as writer:
             result = pipeline.run(source, writer, boxes=TruthBoxes(crowd))
-            writer.commit({})
+            writer.commit({"frames": result.frames})
         assert result.frames == frames
         peak = rss_mib("VmHWM")
     print(f"{start:.1f} {peak:.1f}")

@@ -10,6 +10,7 @@ second); RMS error in pixels of the raw and the smoothed keypoints. Deterministi
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ from posetrack_cli.smoothing import KeypointSmoother, SmoothingConfig
 from posetrack_cli.types import Poses, TrackedFrame
 
 FPS, FRAMES, HEIGHT, NOISE = 30.0, 150, 150.0, 2.0
-SETTINGS = [None, SmoothingConfig(), SmoothingConfig(min_cutoff=0.5), SmoothingConfig(min_cutoff=2.0),
-            SmoothingConfig(beta=0.0), SmoothingConfig(beta=5.0), SmoothingConfig(beta=40.0)]
+ONE_EURO = SmoothingConfig("one-euro")
+SETTINGS = [None, ONE_EURO] + [replace(ONE_EURO, smooth_min_cutoff=c) for c in (0.5, 2.0)] + \
+    [replace(ONE_EURO, smooth_beta=b) for b in (0.0, 5.0, 40.0)]
 
 
 def rms(config: SmoothingConfig | None, speed: float) -> float:
@@ -45,7 +47,7 @@ def main() -> None:
     print(f"# RMS keypoint error in px: {HEIGHT:g} px person, {NOISE:g} px noise, {FPS:g} fps")
     print(f"{'setting':<32} {'still':>6} {'walking 1 h/s':>14} {'fast 4 h/s':>11}")
     for config in SETTINGS:
-        name = "raw" if config is None else f"one-euro min_cutoff={config.min_cutoff:g} beta={config.beta:g}"
+        name = "raw" if config is None else f"one-euro min_cutoff={config.smooth_min_cutoff:g} beta={config.smooth_beta:g}"
         print(f"{name:<32} {rms(config, 0):>6.2f} {rms(config, 1):>14.2f} {rms(config, 4):>11.2f}")
 
 

@@ -17,7 +17,7 @@ from torchvision.models import detection
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.outputs import read_json
+from posetrack_cli.files import read_json
 from posetrack_cli.settings import DETECTORS
 from posetrack_cli.types import Detections
 

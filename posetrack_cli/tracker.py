@@ -127,8 +127,8 @@ class TrackerConfig:
         own_motion: also predict each track from its own velocity, not only by flow.
         appearance: use torso colour histograms to break ties and veto re-identifications
             (needs the frames).
-        smoothing: One Euro filter for the written keypoints, or None for raw keypoints. The
-            tracker itself always uses the raw keypoints; the frame loop applies it on output.
+        smoothing: smoothing of the written keypoints (raw by default). The tracker itself always
+            uses the raw keypoints; the frame loop applies it on output.
     """
 
     # Paper's default similarity; the others are its ablations.
@@ -148,7 +148,7 @@ class TrackerConfig:
     own_motion: bool = True
     # Not in the paper; see benchmarks/README.md for what it changes.
     appearance: bool = True
-    smoothing: SmoothingConfig | None = None
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:

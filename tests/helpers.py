@@ -158,3 +158,23 @@ def check_outputs(out: Path, name: str, frames: int) -> dict:
 def summary(out: Path) -> dict[str, dict[str, str]]:
     with open(out / "summary.csv", newline="") as f:
         return {Path(r["input"]).name: r for r in csv.DictReader(f)}
+
+
+def write_track_document(folder: Path, name: str, frames: list, sizes: list[tuple[int, int, str | None]],
+                         keypoint_names, info: dict | None = None) -> dict:
+    """A posetrack JSON written by the shipped writers (``OutputSet``), as ``posetrack run`` writes
+    it: ``frames`` are TrackedFrames (any subset of the frames), ``sizes`` one ``(width, height,
+    file_name)`` per frame read. Returns the parsed document."""
+    from posetrack_cli.outputs import OutputSet
+    from posetrack_cli.types import Poses, TrackedFrame
+    from posetrack_cli.video import Frame
+
+    folder.mkdir(parents=True, exist_ok=True)
+    by_index = {f.frame_index: f for f in frames}
+    k = len(keypoint_names)
+    with OutputSet(folder, name).open(keypoint_names) as writers:
+        for t, (width, height, file_name) in enumerate(sizes):
+            tracked = by_index.get(t, TrackedFrame(t, 0.0, Poses.empty(k), np.zeros(0, np.int64)))
+            writers.add(Frame(t, tracked.timestamp, np.zeros((height, width, 3), np.uint8), file_name), tracked)
+        paths = writers.commit({"command": "run", "frames": len(sizes), **(info or {})})
+    return json.loads(paths["json"].read_text())

@@ -157,3 +157,40 @@ def test_unwritable_output_folder_is_one_line(weights_folder: Path, tmp_path: Pa
     (tmp_path / "file").write_text("x")
     result = run(str(video), "-o", str(tmp_path / "file" / "out"), *FAST)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "cannot write to output folder" in result.stderr
+
+
+def test_images_mode_scores_every_image_as_pycocotools_does(weights_folder: Path, shared_data: Path,
+                                                           tmp_path: Path) -> None:
+    """`--images` on the COCO sample (four unrelated images of different sizes): every image is
+    estimated, and `posetrack evaluate --metric coco` gives the AP pycocotools gives directly."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images = tmp_path / "coco_imgs"
+    images.mkdir()
+    for jpg in (shared_data / "coco_sample").glob("*.jpg"):
+        (images / jpg.name).symlink_to(jpg)
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    result = run(str(images), "--images", "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    row = summary(out)["coco_imgs"]
+    assert row["status"] == "partial" and row["frames"] == "4" and "broken.jpg" in row["reason"]
+    results = json.loads((out / "coco_imgs.coco.json").read_text())
+    assert {r["file_name"] for r in results} == {p.name for p in (shared_data / "coco_sample").glob("*.jpg")}
+    assert all(isinstance(r["image_id"], int) and len(r["keypoints"]) == 51 for r in results)
+    gt_path = shared_data / "coco_sample" / "test_coco.json"
+    evaluated = CliRunner().invoke(main, ["evaluate", str(gt_path), str(out / "coco_imgs.coco.json"), "--metric",
+                                          "coco", "--json", str(tmp_path / "ap.json")])
+    assert evaluated.exit_code == 0, evaluated.output
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        dt = gt.loadRes([{k: r[k] for k in ("image_id", "category_id", "keypoints", "score")} for r in results])
+        direct = COCOeval(gt, dt, iouType="keypoints")
+        direct.evaluate()
+        direct.accumulate()
+        direct.summarize()
+    assert json.loads((tmp_path / "ap.json").read_text())["stats"]["AP"] == pytest.approx(max(direct.stats[0], 0.0))

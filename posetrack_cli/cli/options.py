@@ -7,45 +7,46 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.cli.params import POSITIVE, UNIT, Number, build
 from posetrack_cli.smoothing import SMOOTHERS, SmoothingConfig
 from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
 
-F = TypeVar("F", bound=Callable)
+F = TypeVar("F", bound=Callable[..., Any])
 _TRACK = TrackerConfig()
 _SMOOTH = SmoothingConfig()
 
 
-def _tracker_config(kwargs: dict[str, Any]) -> TrackerConfig:
-    """Take the tracker's flags out of ``kwargs`` and build the one config they stand for."""
-    smooth = kwargs.pop("smooth")
-    cutoff, beta = kwargs.pop("smooth_min_cutoff"), kwargs.pop("smooth_beta")
-    if smooth == "none" and (cutoff is not None or beta is not None):
-        raise PosetrackError("--smooth-min-cutoff and --smooth-beta apply to --smooth one-euro only")
-    smoothing = None
-    if smooth == "one-euro":
-        smoothing = SmoothingConfig(min_cutoff=_SMOOTH.min_cutoff if cutoff is None else cutoff,
-                                    beta=_SMOOTH.beta if beta is None else beta)
-    return TrackerConfig(similarity=kwargs.pop("similarity"), queue_length=kwargs.pop("queue_length"),
-                         min_similarity=kwargs.pop("min_similarity"), joint_threshold=kwargs.pop("joint_threshold"),
-                         max_lost=kwargs.pop("max_lost"), own_motion=kwargs.pop("own_motion"),
-                         appearance=kwargs.pop("appearance"), smoothing=smoothing)
+def _smoothing(flags: dict[str, Any]) -> SmoothingConfig:
+    """The ``--smooth*`` flags (consumed from ``flags``) as one config; a One Euro setting given
+    without ``--smooth one-euro`` is refused rather than silently ignored."""
+    ctx = click.get_current_context()
+    given = [f"--{name.replace('_', '-')}" for name in ("smooth_min_cutoff", "smooth_beta")
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)]
+    if given and flags["smooth"] != "one-euro":
+        raise click.UsageError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --smooth one-euro only")
+    return build(SmoothingConfig, flags)
 
 
 def tracker_options(command: F) -> F:
-    """Add the tracker's flags (the paper's, the lost memory's, smoothing) and hand the command one
-    ``tracker_config: TrackerConfig`` in their place."""
+    """Add the tracker's flags: the paper's (``--similarity --queue-length --min-similarity
+    --joint-threshold``), the lost memory's (``--max-lost --own-motion --appearance``) and the
+    written keypoints' smoothing (``--smooth --smooth-min-cutoff --smooth-beta``).
+
+    Each flag is named after its :class:`TrackerConfig` (or :class:`SmoothingConfig`) field; the
+    smoothing flags reach the command as one ``smoothing`` value, the field that holds them.
+    """
     options = [
         click.option("--similarity", type=click.Choice(SIMILARITIES), default=_TRACK.similarity, show_default=True,
                      help="flow-oks (paper), oks without flow, or box iou (the paper's ablations)."),
         click.option("--queue-length", type=click.IntRange(1, 1000), default=_TRACK.queue_length, show_default=True,
                      help="L_Q: frames of tracked poses a new pose is compared against."),
-        click.option("--min-similarity", type=click.FloatRange(0, 1), default=_TRACK.min_similarity,
+        click.option("--min-similarity", type=UNIT, default=_TRACK.min_similarity,
                      show_default=True, help="Below this a pose starts a new track."),
-        click.option("--joint-threshold", type=click.FloatRange(0, 1), default=_TRACK.joint_threshold,
+        click.option("--joint-threshold", type=UNIT, default=_TRACK.joint_threshold,
                      show_default=True, help="Joints scoring below this are not trusted (paper: 0.4)."),
-        click.option("--max-lost", type=click.FloatRange(0, 600), default=_TRACK.max_lost, show_default=True,
+        click.option("--max-lost", type=Number(0.0, 600.0), default=_TRACK.max_lost, show_default=True,
                      help="Seconds a person unseen for longer than L_Q frames is remembered and can get their id "
                           "back when they reappear (hidden by a pillar or a passer-by, out of the picture); "
                           "0: the paper's tracker, ids only within the queue."),
@@ -53,23 +54,24 @@ def tracker_options(command: F) -> F:
                      help="Also predict each person from their own recent velocity, where flow is blind "
                           "(flat clothing or background, low frame rate)."),
         click.option("--appearance/--no-appearance", default=_TRACK.appearance, show_default=True,
-                     help="Torso colours: break ties and refuse re-identifying someone in other clothes."),
-        click.option("--smooth", type=click.Choice(SMOOTHERS), default="none", show_default=True,
+                     help="Torso colours: break ties and refuse re-identifying someone in other clothes "
+                          "(off when everyone wears the same colours)."),
+        click.option("--smooth", type=click.Choice(SMOOTHERS), default=_SMOOTH.smooth, show_default=True,
                      help="Smooth the written keypoints of each track over time (one-euro: the One Euro filter); "
                           "tracking and keypoint scores stay raw."),
-        click.option("--smooth-min-cutoff", type=click.FloatRange(min=0, min_open=True),
-                     help=f"One Euro cutoff in Hz at rest; lower removes more jitter [default: {_SMOOTH.min_cutoff:g}]."),
-        click.option("--smooth-beta", type=click.FloatRange(min=0),
-                     help=f"One Euro speed coefficient (Hz per body height per second); higher lags less behind "
-                          f"fast motion [default: {_SMOOTH.beta:g}]."),
+        click.option("--smooth-min-cutoff", type=POSITIVE, default=_SMOOTH.smooth_min_cutoff, show_default=True,
+                     help="One Euro cutoff in Hz at rest; lower removes more jitter from still people."),
+        click.option("--smooth-beta", type=Number(0.0), default=_SMOOTH.smooth_beta, show_default=True,
+                     help="One Euro speed coefficient (Hz per body height per second); higher lags less behind "
+                          "fast motion, lower smooths it more."),
     ]
 
     @functools.wraps(command)
-    def with_config(*args: Any, **kwargs: Any) -> Any:
-        kwargs["tracker_config"] = _tracker_config(kwargs)
-        return command(*args, **kwargs)
+    def with_smoothing(*args: Any, **flags: Any) -> Any:
+        flags["smoothing"] = _smoothing(flags)
+        return command(*args, **flags)
 
-    wrapped: Any = with_config
+    wrapped: Any = with_smoothing
     for option in reversed(options):
         wrapped = option(wrapped)
     return wrapped

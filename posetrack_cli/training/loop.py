@@ -33,7 +33,7 @@ from posetrack_cli.checkpoints import InputNorm, load_pose_checkpoint, read_chec
 from posetrack_cli.device import resolve_device
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet, PoseResNetSpec
-from posetrack_cli.outputs import atomic_write
+from posetrack_cli.files import atomic_write
 from posetrack_cli.training.augment import AugmentSettings
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.dataset import TopDownDataset
