@@ -66,8 +66,8 @@ def _under(path: Path, folder: Path | None) -> bool:
 
 def _videos_in(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     pattern = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted((p for p in pattern if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not _under(p, exclude)),
-                  key=lambda p: natural_key(str(p.relative_to(folder))))
+    videos = (p for p in pattern if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not _under(p, exclude))
+    return sorted(videos, key=lambda p: natural_key(str(p.relative_to(folder))))
 
 
 def expand_sources(paths: Iterable[Path], recursive: bool = False,
@@ -92,7 +92,8 @@ def expand_sources(paths: Iterable[Path], recursive: bool = False,
                 found.append(path)
             else:
                 kinds = ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))
-                failed.append(ItemResult(str(path), path.name, "failed", f"no videos or images in the folder ({kinds})"))
+                reason = f"no videos or images in the folder ({kinds})"
+                failed.append(ItemResult(str(path), path.name, "failed", reason))
     items: list[InputItem] = []
     used = set(RESERVED_NAMES)
     for path in dict.fromkeys(found):  # same file named twice runs once

@@ -23,6 +23,7 @@ from posetrack_cli.pipeline import Pipeline
 from posetrack_cli.types import Poses
 from posetrack_cli.video import list_images
 
+
 def image_id(file_name: str) -> int | str:
     """COCO's image id for a COCO-style name (its digits), else the file name itself."""
     stem = Path(file_name).stem
@@ -37,7 +38,8 @@ def coco_results(poses: Poses, file_name: str) -> list[dict[str, Any]]:
         kps = np.concatenate([poses.keypoints[i], poses.keypoint_scores[i][:, None]], axis=1)
         x1, y1, x2, y2 = (float(v) for v in poses.boxes[i])
         entries.append({"image_id": image_id(file_name), "file_name": file_name, "category_id": 1,
-                        "keypoints": [round(float(v), 3) for v in kps.ravel()], "score": round(float(poses.scores[i]), 5),
+                        "keypoints": [round(float(v), 3) for v in kps.ravel()],
+                        "score": round(float(poses.scores[i]), 5),
                         "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
     return entries
 

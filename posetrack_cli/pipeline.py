@@ -141,36 +141,32 @@ class Pipeline:
         self.detector = detector
         self.num_keypoints = estimator.num_keypoints if estimator is not None else num_keypoints
 
-    def run(self, source: FrameSource, sink: FrameSink, *, boxes: BoxSource | None = None,
-            poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
-        """Process every frame of ``source`` into ``sink`` (whose files the caller commits or aborts).
+    def track(self, source: FrameSource, *, boxes: BoxSource | None = None, poses: PoseSource | None = None,
+              times: StageTimes | None = None, stopped: list[str] | None = None,
+              ) -> Generator[tuple[Frame, TrackedFrame], None, None]:
+        """Each decoded frame of ``source`` with its tracked people, as the frames come.
 
         People come from the detector, from ``boxes`` (a boxes file, through the pose network) or
-        from ``poses`` (given poses, tracked as they are). ``on_frame(index, people)`` is called
-        after each frame.
-
-        With ``overlap``, three threads besides this one work on different frames: decoding runs
-        ahead; detection and flow of frame k+1 (which need nothing from frame k's poses) run while
-        the pose network works on frame k; writing and rendering run behind.
+        from ``poses`` (given poses, tracked as they are). ``times`` collects the stage seconds;
+        ``stopped`` receives why decoding stopped early, if it did (the frames before are all
+        yielded). With ``overlap``, detection and flow of frame k+1 (which need nothing from
+        frame k's poses) run in a thread of their own while the pose network works on frame k,
+        and decoding runs ahead in another.
         """
         if poses is None and self.estimator is None:
             raise PosetrackError("no pose estimator and no given poses: one of them is needed")
         if poses is None and boxes is None and self.detector is None:
             raise PosetrackError("no detector and no boxes file: one of them is needed")
         cfg = self.config
-        tracker = PoseTracker(cfg.tracker)
-        smoother = make_smoother(cfg.tracker.smoothing)  # on the written keypoints; tracking uses the raw ones
-        times = StageTimes()
-        stopped: list[str] = []
-        start = time.perf_counter()
+        tracker = PoseTracker(cfg.tracker)  # ids from 0 for every video
+        smoother = make_smoother(cfg.tracker.smoothing)  # on the yielded keypoints; tracking uses the raw ones
+        times = times if times is not None else StageTimes()
+        stopped = stopped if stopped is not None else []
         carried = Poses.empty(self.num_keypoints)  # last frame's people, scored by their boxes
-        frames = written = 0
         decoded = prefetch(source.frames(), cfg.prefetch)
         ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped)
         if cfg.overlap:
             ahead = prefetch(ahead, 2)  # detection and flow one frame ahead, in a thread of their own
-        background = _BackgroundAdds(sink, cfg.prefetch) if cfg.overlap else None
-        out: FrameSink = background if background is not None else sink
         try:
             for frame, detected, field in ahead:
                 t0 = time.perf_counter()
@@ -182,29 +178,50 @@ class Pipeline:
                     people, sources, box_scores = self._estimate(frame, detected, carried, field)
                 t1 = time.perf_counter()
                 # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
-                #      then the poses left over against the lost tracks.
+                #      then the poses left over against the lost tracks (own motion, colours).
                 ids = tracker.update(people, field, timestamp=frame.timestamp, image=frame.image)
                 tracked = TrackedFrame(frame.index, frame.timestamp, people, ids, sources=sources,
                                        matches=tracker.last_matches)
                 if smoother is not None:
                     tracked = smoother.apply(tracked)
-                t2 = time.perf_counter()
-                out.add(frame, tracked)
                 times.pose += t1 - t0
-                times.track += t2 - t1
-                times.write += time.perf_counter() - t2
+                times.track += time.perf_counter() - t1
                 carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)
-                frames += 1
-                written += len(people)
-                if on_frame is not None:
-                    on_frame(frame.index, len(people))
-            if background is not None:
-                t3 = time.perf_counter()
-                background.flush()
-                times.write += time.perf_counter() - t3
+                yield frame, tracked
         finally:
             ahead.close()
             decoded.close()
+
+    def run(self, source: FrameSource, sink: FrameSink, *, boxes: BoxSource | None = None,
+            poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
+        """Process every frame of ``source`` into ``sink`` (whose files the caller commits or aborts).
+
+        As :meth:`track`, and with ``overlap`` writing and rendering run behind in a thread.
+        ``on_frame(index, people)`` is called after each frame. Decoding that stops early ends
+        the video there with ``partial`` saying why; the frames before it are kept.
+        """
+        times = StageTimes()
+        stopped: list[str] = []
+        start = time.perf_counter()
+        frames = written = 0
+        ids: set[int] = set()
+        background = _BackgroundAdds(sink, self.config.prefetch) if self.config.overlap else None
+        out: FrameSink = background if background is not None else sink
+        try:
+            for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, stopped=stopped):
+                t0 = time.perf_counter()
+                out.add(frame, tracked)
+                times.write += time.perf_counter() - t0
+                frames += 1
+                written += len(tracked)
+                ids.update(tracked.track_ids.tolist())
+                if on_frame is not None:
+                    on_frame(frame.index, len(tracked))
+            if background is not None:
+                t1 = time.perf_counter()
+                background.flush()
+                times.write += time.perf_counter() - t1
+        finally:
             if background is not None:
                 background.stop()
         partial = stopped[0] if stopped else None
@@ -212,7 +229,7 @@ class Pipeline:
             partial = f"decoded {frames} of {source.frame_count} frames (truncated or damaged file)"
         if frames == 0:
             raise PosetrackError(f"{source.path}: no frame could be decoded" + (f" ({partial})" if partial else ""))
-        return VideoResult(frames, written, len(tracker.tracks), partial, time.perf_counter() - start, times)
+        return VideoResult(frames, written, len(ids), partial, time.perf_counter() - start, times)
 
     def poses_in_image(self, image: np.ndarray) -> Poses:
         """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down

@@ -57,7 +57,8 @@ def flow_boxes(
     return Detections(boxes, poses.scores[keep])
 
 
-def unify_boxes(detected: Detections, propagated: Detections, iou_threshold: float = NMS_IOU) -> tuple[Detections, np.ndarray]:
+def unify_boxes(detected: Detections, propagated: Detections,
+                iou_threshold: float = NMS_IOU) -> tuple[Detections, np.ndarray]:
     """Detection and flow boxes merged by NMS (torchvision's), highest score first (paper 3.2).
 
     Returns the kept boxes and a bool mask ``(P,)`` telling which came from flow (recovered people).

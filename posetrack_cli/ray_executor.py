@@ -199,7 +199,8 @@ def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], Non
     if per > 1 and per != int(per):
         raise PosetrackError(f"--gpus-per-worker {per:g}: Ray shares a GPU (a fraction below 1) or reserves whole ones")
     if re.fullmatch(r"cuda:[1-9]\d*", device):
-        raise PosetrackError(f"--device {spec.estimator.device}: a Ray worker sees only the GPUs it reserves, numbered from 0; "
+        raise PosetrackError(f"--device {spec.estimator.device}: a Ray worker sees only the GPUs it reserves, "
+                             "numbered from 0; "
                              "use --device cuda")
     if per > gpus:
         raise PosetrackError(f"--gpus-per-worker {per:g}: the Ray cluster has {gpus:g} GPUs")
@@ -350,16 +351,17 @@ class _RayBatch:
                     cause = exc.cause if exc.cause is not None else exc
                     if os.environ.get("POSETRACK_DEBUG"):
                         self.log(str(exc))
-                    result = failed(item, f"internal error on {worker.host}: {type(cause).__name__}: {_one_line(cause)}")
+                    why = f"{type(cause).__name__}: {_one_line(cause)}"
+                    result = failed(item, f"internal error on {worker.host}: {why}")
                 except RayError as exc:  # the worker process or its machine is gone (killed, out of memory...)
                     self.lost(worker, item, exc)
                     continue
                 self.finish(result)
                 self.idle.append(worker)
             if self.key is None:
-                raise PosetrackError(f"no Ray worker could start: {self.problems[-1] if self.problems else 'unknown reason'}")
+                raise PosetrackError(f"no Ray worker could start: {self.last_problem('unknown reason')}")
             for item in self.queue:  # every worker failed to start again after deaths
-                self.finish(failed(item, f"no Ray worker left to process it ({self.problems[-1] if self.problems else 'all died'})"))
+                self.finish(failed(item, f"no Ray worker left to process it ({self.last_problem('all died')})"))
         except KeyboardInterrupt:
             self.interrupt()
             raise
@@ -367,6 +369,9 @@ class _RayBatch:
             if self.key is not None:
                 self.record.write_summary()
         return self.record.rows()
+
+    def last_problem(self, otherwise: str) -> str:
+        return self.problems[-1] if self.problems else otherwise
 
     def dispatch(self) -> None:
         while self.queue and self.idle:

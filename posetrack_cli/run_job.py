@@ -19,7 +19,16 @@ from posetrack_cli.batch import InputItem, ItemResult, fingerprint
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline
-from posetrack_cli.settings import EstimatorConfig, ModelChoice, PipelineConfig, result_settings, settings_key, speed_settings
+from posetrack_cli.settings import (
+    EstimatorConfig,
+    ModelChoice,
+    PipelineConfig,
+    result_settings,
+    settings_key,
+    speed_settings,
+    take,
+)
+from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
 
 # progress(name, total) -> a per-video bar with update(), set_postfix() and close()
@@ -133,6 +142,20 @@ class LoadedRun:
         status = "partial" if result.partial else "ok"
         return ItemResult(str(item.path), item.name, status, result.partial or "", result.frames, seconds,
                           result.frames / seconds if seconds > 0 else 0.0, result.tracks)
+
+
+def spec_from_options(**options: Any) -> RunSpec:
+    """A :class:`RunSpec` from keyword options named after the fields of its configs, as the
+    command line's flags are: ``spec_from_options(preset="accurate", joint_threshold=0.3,
+    detect_every=5, render=True)``. Raises TypeError for an option no config has, ValueError for a
+    value a config refuses."""
+    left = dict(options)
+    spec = take(RunSpec, left, models=take(ModelChoice, left),
+                pipeline=take(PipelineConfig, left, tracker=take(TrackerConfig, left)),
+                estimator=take(EstimatorConfig, left))
+    if left:
+        raise TypeError(f"unknown options: {', '.join(sorted(left))}")
+    return spec
 
 
 def load_run(spec: RunSpec) -> LoadedRun:

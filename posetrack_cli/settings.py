@@ -20,7 +20,7 @@ import json
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from posetrack_cli.paper import (
     CROP_PADDING,
@@ -32,6 +32,8 @@ from posetrack_cli.paper import (
 )
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.tracker import TrackerConfig
+
+T = TypeVar("T")
 
 # torchvision COCO Faster R-CNN architectures posetrack can run as its person detector.
 DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2")
@@ -188,6 +190,15 @@ class ModelChoice:
                 "flow": self.flow_name}
 
 
+def take(cls: type[T], options: dict[str, Any], **given: Any) -> T:
+    """``cls`` built from the options named like its fields, which are removed from ``options``,
+    and from ``given`` values. The command line's flags and the library's keyword options are named
+    after the config fields they set, so a new option is one field (and one flag)."""
+    values = {f.name: options.pop(f.name) for f in fields(cls)  # type: ignore[arg-type]
+              if f.name in options and f.name not in given}
+    return cls(**values, **given)
+
+
 def _flatten(config: Any, speed: bool) -> dict[str, Any]:
     """Fields of a (nested) config dataclass whose SPEED mark equals ``speed``, as plain JSON values."""
     out: dict[str, Any] = {}
@@ -196,7 +207,9 @@ def _flatten(config: Any, speed: bool) -> dict[str, Any]:
         if is_dataclass(value) and not isinstance(value, type):
             out.update(_flatten(value, speed))
         elif bool(f.metadata.get("speed")) == speed:
-            out[f.name] = list(value) if isinstance(value, tuple) else (str(value) if isinstance(value, Path) else value)
+            if isinstance(value, (tuple, Path)):
+                value = list(value) if isinstance(value, tuple) else str(value)
+            out[f.name] = value
     return out
 
 

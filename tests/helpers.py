@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from posetrack_cli.models.pose_resnet import PoseResNet
+
 from synthetic import Person, linear_path, render
 
 # `posetrack run` flags that keep the end-to-end tests fast on a CPU with the biased random checkpoints.
@@ -67,7 +68,8 @@ def write_checkpoint(model: PoseResNet, path: Path, layout: str, *, module_prefi
     renamed = OrderedDict(
         (("backbone." if k.startswith(backbone_keys) else head) + k, v) for k, v in state.items()
     )
-    meta = {"mmcv_version": "1.3.8", "time": "Thu Jul  9 12:00:00 2020", "epoch": 210, "config": "model = dict(type='TopDown')"}
+    meta = {"mmcv_version": "1.3.8", "time": "Thu Jul  9 12:00:00 2020", "epoch": 210,
+            "config": "model = dict(type='TopDown')"}
     obj = {"meta": meta, "state_dict": renamed}
     if layout == "mmpose-1.x":
         module, hub = _fake_mmengine_object()
@@ -150,7 +152,8 @@ def check_outputs(out: Path, name: str, frames: int) -> dict:
     by_key = {(a["image_id"], a["track_id"]): a for a in doc["annotations"]}
     for row in rows:
         ann = by_key[(int(row["frame"]), int(row["track_id"]))]
-        assert float(row["nose_x"]) == ann["keypoints"][0] and float(row["right_ankle_score"]) == ann["keypoint_scores"][16]
+        assert float(row["nose_x"]) == ann["keypoints"][0]
+        assert float(row["right_ankle_score"]) == ann["keypoint_scores"][16]
         assert float(row["time_s"]) == doc["images"][ann["image_id"]]["timestamp"]
     return doc
 

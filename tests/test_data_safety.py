@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import FAST, check_outputs, summary, walkers, write_video
 from posetrack_cli.cli import main
+
+from helpers import FAST, check_outputs, summary, walkers, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,9 +108,10 @@ def test_missing_inputs_are_reported_before_models_load_and_no_folder_is_left(tm
     assert result.exit_code == 1 and "is missing" in result.stderr and not out.exists()
 
 
-@pytest.mark.parametrize("flag, value", [("--input-size", "100x100"), ("--input-size", "0x0"), ("--input-size", "33x17"),
-                                         ("--joint-threshold", "nan"), ("--det-threshold", "inf"), ("--fps", "nan"),
-                                         ("--fps", "inf"), ("--min-similarity", "1.5")])
+@pytest.mark.parametrize("flag, value", [("--input-size", "100x100"), ("--input-size", "0x0"),
+                                         ("--input-size", "33x17"), ("--joint-threshold", "nan"),
+                                         ("--det-threshold", "inf"), ("--fps", "nan"), ("--fps", "inf"),
+                                         ("--min-similarity", "1.5")])
 def test_bad_option_values_are_one_line_usage_errors(tmp_path: Path, flag: str, value: str) -> None:
     result = run(str(tmp_path), flag, value)
     assert result.exit_code == 2
@@ -133,9 +135,9 @@ def test_two_runs_into_one_folder_on_overlapping_batches(weights_folder: Path, t
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
     def start(*names: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "posetrack_cli", "run", *(str(videos / f"{n}.mp4") for n in names),
-                                 "-o", str(out), *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        paths = [str(videos / f"{n}.mp4") for n in names]
+        return subprocess.Popen([sys.executable, "-m", "posetrack_cli", "run", *paths, "-o", str(out), *FAST],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     first, second = start("a", "b", "c"), start("c", "b", "d")
     for proc in (first, second):

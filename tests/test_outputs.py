@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import write_track_document
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.files import OutputWriteError, atomic_write, read_json
 from posetrack_cli.keypoints import COCO_KEYPOINTS
 from posetrack_cli.outputs import OutputSet, document_to_frames
 from posetrack_cli.types import Poses, TrackedFrame
 from posetrack_cli.video import Frame
+
+from helpers import write_track_document
 
 
 def frames_fixture() -> list[TrackedFrame]:

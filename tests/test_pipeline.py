@@ -15,6 +15,7 @@ from posetrack_cli.scoring import rescore
 from posetrack_cli.similarity import iou_matrix
 from posetrack_cli.types import Detections, Poses
 from posetrack_cli.video import ImageFolderSource
+
 from synthetic import Person, linear_path, render
 
 FRAMES = 12
@@ -91,7 +92,8 @@ def test_person_missed_by_the_detector_is_kept_by_flow_boxes_with_the_same_id(se
         per_frame.setdefault(ann["image_id"], []).append(ann)
     assert result.frames == FRAMES and result.partial is None
     assert all(len(per_frame[t]) == 2 for t in range(FRAMES))  # nobody lost in frames 4-8
-    ids_of_person1 = {a["track_id"] for t in range(FRAMES) for a in per_frame[t] if abs(a["keypoints"][0] - people[1].keypoints(t)[0, 0]) < 1}
+    ids_of_person1 = {a["track_id"] for t in range(FRAMES) for a in per_frame[t]
+                      if abs(a["keypoints"][0] - people[1].keypoints(t)[0, 0]) < 1}
     assert ids_of_person1 == {1} and result.tracks == 2
     # In frames 4-8 person 1's box came from the flow: it must cover the true box well.
     for t in range(4, 9):

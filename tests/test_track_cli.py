@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
+
 from synthetic import Person, linear_path, poses_at, render
 
 FRAMES = 16
@@ -64,7 +65,8 @@ def check_tracks(out: Path, name: str, scene: dict) -> dict:
     with open(out / f"{name}.tracks.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(doc["annotations"])
-    assert {(int(r["frame"]), int(r["track_id"])) for r in rows} == {(a["image_id"], a["track_id"]) for a in doc["annotations"]}
+    written = {(a["image_id"], a["track_id"]) for a in doc["annotations"]}
+    assert {(int(r["frame"]), int(r["track_id"])) for r in rows} == written
     return doc
 
 
@@ -123,7 +125,8 @@ def bad_input(tmp_path: Path, scene: dict, kind: str) -> tuple[list[str], str]:
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["beyond-video", "not-poses", "keypoint-count", "invalid-json", "unreadable-video", "name-for-video"])
+@pytest.mark.parametrize("kind", ["beyond-video", "not-poses", "keypoint-count", "invalid-json", "unreadable-video",
+                                  "name-for-video"])
 def test_bad_input_is_one_line_and_writes_nothing(kind: str, scene: dict, tmp_path: Path) -> None:
     args, expected = bad_input(tmp_path, scene, kind)
     out = tmp_path / "out"
@@ -154,7 +157,8 @@ def test_a_frame_folder_with_a_corrupt_image_keeps_the_frames_before_it(scene: d
     assert result.stderr.startswith("posetrack: warning:") and "cannot read image" in result.stderr
     doc = json.loads((out / "frames.tracks.json").read_text())
     assert doc["info"]["partial"] is True and "img3.png" in doc["info"]["partial_reason"]
-    assert doc["info"]["frames"] == 3 and [im["file_name"] for im in doc["images"]] == ["img0.png", "img1.png", "img2.png"]
+    assert doc["info"]["frames"] == 3
+    assert [im["file_name"] for im in doc["images"]] == ["img0.png", "img1.png", "img2.png"]
     assert {a["image_id"] for a in doc["annotations"]} == {0, 1, 2} and not list(out.glob(".*"))
 
 

@@ -1,4 +1,4 @@
-"""Click parameter types and the flag-to-config translation shared by the commands.
+"""Click parameter types shared by the commands.
 
 Every number a user types is checked where it enters: finite (``nan`` and ``inf`` are refused),
 in range, and for sizes a multiple of what the network needs. Each refusal is click's usage error,
@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import fields
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-
-T = TypeVar("T")
 
 
 class Number(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -42,7 +39,9 @@ class Number(click.ParamType):  # type: ignore[type-arg]  # generic only in newe
     def _range(self) -> str:
         low = "-inf" if self.low is None else f"{self.low:g}"
         high = "inf" if self.high is None else f"{self.high:g}"
-        return f"{'(' if self.low_open or self.low is None else '['}{low}, {high}{')' if self.high_open or self.high is None else ']'}"
+        opening = "(" if self.low_open or self.low is None else "["
+        closing = ")" if self.high_open or self.high is None else "]"
+        return f"{opening}{low}, {high}{closing}"
 
     def __repr__(self) -> str:
         return f"Number{self._range()}"
@@ -65,15 +64,3 @@ class Size(click.ParamType):  # type: ignore[type-arg]
         if not m or int(m.group(1)) % 32 or int(m.group(2)) % 32 or min(int(m.group(1)), int(m.group(2))) < 32:
             self.fail(f"{value!r} is not WIDTHxHEIGHT in multiples of 32 (for example 192x256)", param, ctx)
         return int(m.group(1)), int(m.group(2))
-
-
-def build(cls: type[T], flags: dict[str, Any], **given: Any) -> T:
-    """``cls`` from the flags named like its fields (consumed from ``flags``) and ``given`` values.
-
-    Flags are named after the config fields they set, so a new option is one field and one flag.
-    """
-    values = {f.name: flags.pop(f.name) for f in fields(cls) if f.name in flags and f.name not in given}  # type: ignore[arg-type]
-    try:
-        return cls(**values, **given)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None

@@ -7,7 +7,6 @@ typed configs of a :class:`~posetrack_cli.run_job.RunSpec`, and this module only
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
               show_default=True, help="Output folder.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="fast", show_default=True,
-              help="fast: MobileNetV3 detector + ResNet-50 256x192; accurate: ResNet-50-FPN v2 detector + ResNet-152 384x288.")
+              help="fast: MobileNetV3 detector + ResNet-50 256x192; "
+                   "accurate: ResNet-50-FPN v2 detector + ResNet-152 384x288.")
 @click.option("--detector", type=click.Choice(DETECTORS), help="Detector (overrides the preset).")
 @click.option("--detector-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local detector weights (torchvision layout) instead of the manifest's.")
@@ -114,11 +114,8 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
       posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1
     """
     from posetrack_cli.batch import expand_sources
-    from posetrack_cli.cli.params import build
     from posetrack_cli.errors import PosetrackError
-    from posetrack_cli.run_job import RunSpec
-    from posetrack_cli.settings import ModelChoice
-    from posetrack_cli.tracker import TrackerConfig
+    from posetrack_cli.run_job import spec_from_options
 
     ray_options = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
                    "--retries": retries}
@@ -129,14 +126,10 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
         from posetrack_cli.ray_executor import import_ray
 
         import_ray()  # before anything else: without Ray, say how to install it
-    spec = RunSpec(
-        models=build(ModelChoice, flags),
-        pipeline=build(PipelineConfig, flags, tracker=build(TrackerConfig, flags)),
-        estimator=build(EstimatorConfig, flags),
-        render=flags.pop("render"), images=flags.pop("images"), image_fps=flags.pop("image_fps"),
-        allow_download=not offline,
-    )
-    assert not flags, f"flags that set nothing: {sorted(flags)}"
+    try:
+        spec = spec_from_options(**flags, allow_download=not offline)
+    except ValueError as exc:  # a combination of values a config refuses
+        raise click.UsageError(str(exc)) from None
     items, missing = expand_sources(sources, recursive, exclude=out)
     for result in missing:
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)

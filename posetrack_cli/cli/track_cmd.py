@@ -44,12 +44,15 @@ def track(poses: Path, source: Path, out: Path, offline: bool, no_progress: bool
     """
     from tqdm import tqdm
 
-    from posetrack_cli.cli.params import build
     from posetrack_cli.files import prepare_output_dir, remove_if_empty
+    from posetrack_cli.settings import take
     from posetrack_cli.track_job import TrackSpec, track_file
     from posetrack_cli.tracker import TrackerConfig
 
-    spec = build(TrackSpec, flags, tracker=build(TrackerConfig, flags), allow_download=not offline)
+    try:
+        spec = take(TrackSpec, flags, tracker=take(TrackerConfig, flags), allow_download=not offline)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     assert not flags, f"flags that set nothing: {sorted(flags)}"
 
     def bar(name: str, total: int | None) -> Any:
