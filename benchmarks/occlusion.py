@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the scenes
 
-from occlusion_scenes import all_scenes, run
-
 from posetrack_cli.stitching import stitch
 from posetrack_cli.tracker import TrackerConfig
+
+from occlusion_scenes import all_scenes, run
 
 VARIANTS = {
     "L_Q only (paper)": (TrackerConfig(max_lost=0.0, own_motion=False, appearance=False), False),
@@ -75,7 +75,8 @@ def main() -> None:
                 totals[name]["wrong"] += wrong
                 totals[name]["reid"] += tracker.reidentified
                 totals[name]["accs"].append(acc)
-                per_scene[label][name] = int(mh.compute(acc, metrics=["num_switches"], name="x")["num_switches"].iloc[0])
+                switches = mh.compute(acc, metrics=["num_switches"], name="x")["num_switches"]
+                per_scene[label][name] = int(switches.iloc[0])
 
     width = max(len(k) for k in per_scene)
     print("# id switches per scene")
@@ -84,12 +85,14 @@ def main() -> None:
         print(f"{label:<{width}} " + " ".join(f"{row[n]:>22}" for n in VARIANTS))
     print()
     print(f"# all {len(per_scene)} sequences")
-    print(f"{'variant':<22} {'id switches':>11} {'merges':>6} {'poses under another id':>22} {'MOTA %':>7} {'IDF1 %':>7} "
+    print(f"{'variant':<22} {'id switches':>11} {'merges':>6} {'poses under another id':>22} "
+          f"{'MOTA %':>7} {'IDF1 %':>7} "
           f"{'re-found':>8} {'stitched':>8}")
     for name, t in totals.items():
         summary = mh.compute_many(t["accs"], metrics=["num_switches", "mota", "idf1"], generate_overall=True)
         overall = summary.loc["OVERALL"]
-        print(f"{name:<22} {int(overall['num_switches']):>11} {t['merges']:>6} {t['wrong']:>22} {100 * overall['mota']:>7.2f} "
+        print(f"{name:<22} {int(overall['num_switches']):>11} {t['merges']:>6} {t['wrong']:>22} "
+              f"{100 * overall['mota']:>7.2f} "
               f"{100 * overall['idf1']:>7.2f} {t['reid']:>8} {t['joins']:>8}")
 
 

@@ -17,10 +17,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test figure
 
-from synthetic import Person
-
 from posetrack_cli.smoothing import KeypointSmoother, SmoothingConfig
 from posetrack_cli.types import Poses, TrackedFrame
+
+from synthetic import Person
 
 FPS, FRAMES, HEIGHT, NOISE = 30.0, 150, 150.0, 2.0
 ONE_EURO = SmoothingConfig("one-euro")
@@ -47,7 +47,8 @@ def main() -> None:
     print(f"# RMS keypoint error in px: {HEIGHT:g} px person, {NOISE:g} px noise, {FPS:g} fps")
     print(f"{'setting':<32} {'still':>6} {'walking 1 h/s':>14} {'fast 4 h/s':>11}")
     for config in SETTINGS:
-        name = "raw" if config is None else f"one-euro min_cutoff={config.smooth_min_cutoff:g} beta={config.smooth_beta:g}"
+        name = "raw" if config is None else \
+            f"one-euro min_cutoff={config.smooth_min_cutoff:g} beta={config.smooth_beta:g}"
         print(f"{name:<32} {rms(config, 0):>6.2f} {rms(config, 1):>14.2f} {rms(config, 4):>11.2f}")
 
 

@@ -76,7 +76,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"# tracker: {platform.machine()}, {cv2.getNumberOfCPUs()} CPUs, OpenCV {cv2.__version__}, "
-          f"L_Q={TrackerConfig().queue_length}, flow-oks, 10 % of poses missed per frame, median of {args.frames - 10} frames")
+          f"L_Q={TrackerConfig().queue_length}, flow-oks, 10 % of poses missed per frame, "
+          f"median of {args.frames - 10} frames")
     print(f"{'people':>6} {'variant':<27} {'ms/frame':>9} {'CPU ms/frame':>13}")
     for people in (5, 20, 50):
         for name, (ms, cpu_ms) in tracker_ms(people, args.frames, rng).items():

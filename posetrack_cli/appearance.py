@@ -57,4 +57,4 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ``a (M, B)`` and ``b (N, B)``: 0 for the same colours, 1 for colours with nothing in common.
     NaN where either histogram is missing."""
     overlap = np.sqrt(np.maximum(a, 0)) @ np.sqrt(np.maximum(b, 0)).T  # (M, N), NaN rows propagate
-    return np.sqrt(np.clip(1.0 - overlap, 0.0, 1.0)).astype(np.float32)
+    return np.asarray(np.sqrt(np.clip(1.0 - overlap, 0.0, 1.0)), np.float32)

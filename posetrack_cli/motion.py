@@ -39,7 +39,7 @@ def displacements(before: np.ndarray, before_valid: np.ndarray, after: np.ndarra
     median = (np.take_along_axis(moved, np.broadcast_to(low, (len(moved), 1, 2)), 1)
               + np.take_along_axis(moved, np.broadcast_to(high, (len(moved), 1, 2)), 1))[:, 0] / 2  # (N, 2)
     centres = ((after_boxes[:, :2] + after_boxes[:, 2:]) - (before_boxes[:, :2] + before_boxes[:, 2:])) / 2
-    return np.where((count > 0)[:, None], median, centres).astype(np.float32)
+    return np.asarray(np.where((count > 0)[:, None], median, centres), np.float32)
 
 
 def damped_distance(seconds: np.ndarray | float, tau: float = DAMPING_SECONDS) -> np.ndarray:
@@ -53,8 +53,8 @@ def uncertainty(seconds: np.ndarray, speed: np.ndarray, height: np.ndarray) -> n
     """Standard deviation ``(M,)`` in pixels of a predicted position after ``seconds`` ``(M,)`` lost,
     for tracks moving at ``speed`` ``(M,)`` px/s with body ``height`` ``(M,)`` px."""
     t = np.maximum(np.asarray(seconds, np.float32), 0.0)
-    return (UNCERTAINTY_PER_DISTANCE * speed * damped_distance(t)
-            + UNCERTAINTY_HEIGHTS_PER_SECOND * height * t).astype(np.float32)
+    return np.asarray(UNCERTAINTY_PER_DISTANCE * speed * damped_distance(t)
+                      + UNCERTAINTY_HEIGHTS_PER_SECOND * height * t, np.float32)
 
 
 def keep_in_frame(keypoints: np.ndarray, valid: np.ndarray, frame_size: tuple[int, int] | None) -> np.ndarray:
@@ -68,4 +68,4 @@ def keep_in_frame(keypoints: np.ndarray, valid: np.ndarray, frame_size: tuple[in
     count = np.maximum(valid.sum(1), 1)[:, None]  # (M, 1)
     centre = (keypoints * valid[..., None]).sum(1) / count  # (M, 2)
     inside = np.clip(centre, 0, np.asarray(frame_size, np.float32) - 1)
-    return (keypoints + (inside - centre)[:, None, :]).astype(np.float32)
+    return np.asarray(keypoints + (inside - centre)[:, None, :], np.float32)

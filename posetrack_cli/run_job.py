@@ -28,6 +28,7 @@ from posetrack_cli.settings import (
     speed_settings,
     take,
 )
+from posetrack_cli.smoothing import SmoothingConfig
 from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
 
@@ -151,7 +152,8 @@ def spec_from_options(**options: Any) -> RunSpec:
     value a config refuses."""
     left = dict(options)
     spec = take(RunSpec, left, models=take(ModelChoice, left),
-                pipeline=take(PipelineConfig, left, tracker=take(TrackerConfig, left)),
+                pipeline=take(PipelineConfig, left,
+                              tracker=take(TrackerConfig, left, smoothing=take(SmoothingConfig, left))),
                 estimator=take(EstimatorConfig, left))
     if left:
         raise TypeError(f"unknown options: {', '.join(sorted(left))}")

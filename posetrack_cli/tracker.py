@@ -436,7 +436,8 @@ class PoseTracker:
             kps, box = poses.keypoints[i], poses.boxes[i]
             hist = None if histograms is None or np.isnan(histograms[i, 0]) else histograms[i]
             t = self.tracks.get(tid)
-            if t is not None and t.before_reid is not None and (hist is not None or now - t.reid_time > PROBATION_SECONDS):
+            if t is not None and t.before_reid is not None \
+                    and (hist is not None or now - t.reid_time > PROBATION_SECONDS):
                 t = self._confirm_or_split(i, t, hist, ids, matches)
             if t is None:
                 self.tracks[tid] = Track(self.frame, now, kps, valid[i], box, appearance=hist, first_frame=self.frame,
@@ -448,7 +449,8 @@ class PoseTracker:
                 t.velocity = moved / np.float32(dt) if t.hits == 1 else \
                     t.velocity + VELOCITY_SMOOTHING * (moved / np.float32(dt) - t.velocity)
             if hist is not None:
-                t.appearance = hist if t.appearance is None else t.appearance + APPEARANCE_UPDATE * (hist - t.appearance)
+                t.appearance = hist if t.appearance is None else \
+                    t.appearance + APPEARANCE_UPDATE * (hist - t.appearance)
             t.last_frame, t.last_time, t.hits = self.frame, now, t.hits + 1
             # Joints not seen now keep their last position, carried by the body's motion: a person
             # going behind a pillar shows one side last and the other side first when they come out.

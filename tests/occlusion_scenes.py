@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from synthetic import TEMPLATE, Person, linear_path, render
 
 from posetrack_cli.flow import DISFlow
 from posetrack_cli.keypoints import COCO_SKELETON
 from posetrack_cli.paper import MIN_JOINTS
 from posetrack_cli.tracker import PoseTracker, TrackerConfig
 from posetrack_cli.types import Poses
+
+from synthetic import TEMPLATE, Person, linear_path, render
 
 FPS = 30.0
 SIZE = (480, 320)
@@ -54,7 +55,8 @@ def _run_lengths_hidden(present: np.ndarray, person: int) -> int:
     return int(np.diff(seen).max() - 1) if len(seen) > 1 else 0
 
 
-def _with_occluders(frames: list[np.ndarray], occluders: list[tuple[int, int, int, int]], seed: int = 7) -> list[np.ndarray]:
+def _with_occluders(frames: list[np.ndarray], occluders: list[tuple[int, int, int, int]],
+                    seed: int = 7) -> list[np.ndarray]:
     """Paste static textured pillars (x1, y1, x2, y2) in front of everyone."""
     rng = np.random.default_rng(seed)
     out = []
@@ -75,7 +77,8 @@ def _pillar_for(person: Person, first: int, hidden: int) -> tuple[int, int]:
 
 def _narrowed(people: list[Person], person: int, box: tuple[int, int, int, int], hidden: int,
               num_frames: int) -> tuple[int, int, int, int]:
-    """``box`` narrowed until ``person`` is unseen (fewer than 3 joints visible) for at most ``hidden`` frames in a row."""
+    """``box`` narrowed until ``person`` is unseen (fewer than 3 joints visible) for at most
+    ``hidden`` frames in a row."""
     x1, y1, x2, y2 = box
     while x2 - x1 > 2:
         probe = Scene("", people, [], np.ones((num_frames, len(people)), bool), [(x1, y1, x2, y2)])

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from posetrack_cli.flow import DISFlow
+from posetrack_cli.stitching import stitch
+from posetrack_cli.tracker import PoseTracker, TrackerConfig
+
 from occlusion_scenes import (
     FPS,
     QUEUE,
@@ -21,10 +26,6 @@ from occlusion_scenes import (
     swap_behind_pillar,
 )
 from synthetic import Person, linear_path, poses_at
-
-from posetrack_cli.flow import DISFlow
-from posetrack_cli.stitching import stitch
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
 
 DEFAULT = TrackerConfig()
 PAPER = TrackerConfig(max_lost=0, own_motion=False, appearance=False)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic import Person, linear_path
 
 from posetrack_cli.smoothing import KeypointSmoother, SmoothingConfig
 from posetrack_cli.types import Poses, TrackedFrame
+
+from synthetic import Person, linear_path
 
 
 def frames_of(path: np.ndarray, times: np.ndarray, noise: float, ids=None, seed: int = 0) -> list[TrackedFrame]:
@@ -63,7 +64,8 @@ def test_timestamps_not_frame_counts_set_the_filter() -> None:
     moved = {}
     for last_gap in (1 / 60, 0.5):
         times = np.r_[np.arange(n - 1) / 60, (n - 2) / 60 + last_gap]
-        last = smooth(frames_of(path, times, noise=0.0), SmoothingConfig("one-euro", smooth_beta=0.0))[-1].poses.keypoints[0]
+        low_pass = SmoothingConfig("one-euro", smooth_beta=0.0)
+        last = smooth(frames_of(path, times, noise=0.0), low_pass)[-1].poses.keypoints[0]
         moved[last_gap] = float(np.median(last[:, 0] - Person(150, path, seed=1).keypoints(0)[:, 0]))
     assert moved[1 / 60] < 5 and moved[0.5] > 12, moved
 
@@ -81,8 +83,8 @@ def test_filter_restarts_when_a_track_was_absent() -> None:
     np.testing.assert_allclose(smoother.apply(frames[10]).poses.keypoints, frames[10].poses.keypoints)
 
 
-@pytest.mark.parametrize("bad", [{"smooth_min_cutoff": 0}, {"smooth_beta": -1}, {"smooth_derivative_cutoff": float("nan")},
-                                 {"smooth": "kalman"}])
+@pytest.mark.parametrize("bad", [{"smooth_min_cutoff": 0}, {"smooth_beta": -1},
+                                 {"smooth_derivative_cutoff": float("nan")}, {"smooth": "kalman"}])
 def test_config_rejects_bad_values(bad) -> None:
     with pytest.raises(ValueError):
         SmoothingConfig(**bad)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic import Person, linear_path, poses_at, render
 
 from posetrack_cli.flow import DISFlow, FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
@@ -12,6 +11,8 @@ from posetrack_cli.proposals import flow_boxes, unify_boxes
 from posetrack_cli.similarity import iou_matrix, oks_matrix
 from posetrack_cli.tracker import PoseTracker, TrackerConfig, greedy_match
 from posetrack_cli.types import Detections, Poses
+
+from synthetic import Person, linear_path, poses_at, render
 
 QUEUE = 5
 

@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from synthetic import Person, linear_path, poses_at, render
 
 from posetrack_cli.cli import main
+
+from synthetic import Person, linear_path, poses_at, render
 
 FRAMES, HIDDEN = 30, range(10, 22)  # hidden 12 frames, more than twice L_Q
 
@@ -38,7 +39,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dic
 
 def track(clip, out: Path, *options: str):
     video, poses, _ = clip
-    result = CliRunner().invoke(main, ["track", str(poses), "--video", str(video), "-o", str(out), "--no-progress", *options])
+    args = ["track", str(poses), "--video", str(video), "-o", str(out), "--no-progress", *options]
+    result = CliRunner().invoke(main, args)
     doc = json.loads((out / "walk.tracks.json").read_text()) if result.exit_code == 0 else None
     return result, doc
 
@@ -47,6 +49,9 @@ def test_hidden_walker_keeps_their_id_by_default_and_not_with_the_papers_tracker
     result, doc = track(clip, tmp_path / "default")
     assert result.exit_code == 0, result.output
     assert {a["track_id"] for a in doc["annotations"]} == {0}
+    # how each id was given: new, then live, re-found from the lost memory once, live again
+    matches = [a["match"] for a in doc["annotations"]]
+    assert matches == ["new"] + ["live"] * (HIDDEN.start - 1) + ["lost"] + ["live"] * (FRAMES - HIDDEN.stop - 1)
     settings = doc["info"]["settings"]
     assert settings["max_lost"] == 1.5 and settings["own_motion"] and settings["appearance"]
     assert settings["smooth"] == "none"

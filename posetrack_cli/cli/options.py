@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from posetrack_cli.cli.params import POSITIVE, UNIT, Number, build
+from posetrack_cli.cli.params import POSITIVE, UNIT, Number
 from posetrack_cli.smoothing import SMOOTHERS, SmoothingConfig
 from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
 
@@ -18,15 +18,14 @@ _TRACK = TrackerConfig()
 _SMOOTH = SmoothingConfig()
 
 
-def _smoothing(flags: dict[str, Any]) -> SmoothingConfig:
-    """The ``--smooth*`` flags (consumed from ``flags``) as one config; a One Euro setting given
-    without ``--smooth one-euro`` is refused rather than silently ignored."""
+def _check_smoothing(flags: dict[str, Any]) -> None:
+    """A One Euro setting given without ``--smooth one-euro`` is refused rather than ignored."""
     ctx = click.get_current_context()
     given = [f"--{name.replace('_', '-')}" for name in ("smooth_min_cutoff", "smooth_beta")
              if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)]
     if given and flags["smooth"] != "one-euro":
-        raise click.UsageError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --smooth one-euro only")
-    return build(SmoothingConfig, flags)
+        verb = "apply" if len(given) > 1 else "applies"
+        raise click.UsageError(f"{' and '.join(given)} {verb} to --smooth one-euro only")
 
 
 def tracker_options(command: F) -> F:
@@ -34,8 +33,8 @@ def tracker_options(command: F) -> F:
     --joint-threshold``), the lost memory's (``--max-lost --own-motion --appearance``) and the
     written keypoints' smoothing (``--smooth --smooth-min-cutoff --smooth-beta``).
 
-    Each flag is named after its :class:`TrackerConfig` (or :class:`SmoothingConfig`) field; the
-    smoothing flags reach the command as one ``smoothing`` value, the field that holds them.
+    Each flag is named after its :class:`TrackerConfig` field, the smoothing flags after the fields
+    of the :class:`SmoothingConfig` that ``TrackerConfig.smoothing`` holds.
     """
     options = [
         click.option("--similarity", type=click.Choice(SIMILARITIES), default=_TRACK.similarity, show_default=True,
@@ -67,11 +66,11 @@ def tracker_options(command: F) -> F:
     ]
 
     @functools.wraps(command)
-    def with_smoothing(*args: Any, **flags: Any) -> Any:
-        flags["smoothing"] = _smoothing(flags)
+    def checked(*args: Any, **flags: Any) -> Any:
+        _check_smoothing(flags)
         return command(*args, **flags)
 
-    wrapped: Any = with_smoothing
+    wrapped: Any = checked
     for option in reversed(options):
         wrapped = option(wrapped)
-    return wrapped
+    return wrapped  # type: ignore[no-any-return]  # click's decorators are typed loosely
