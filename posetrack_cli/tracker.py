@@ -440,6 +440,7 @@ class PoseTracker:
                     and (hist is not None or now - t.reid_time > PROBATION_SECONDS):
                 t = self._confirm_or_split(i, t, hist, ids, matches)
             if t is None:
+                kps, box = kps.copy(), box.copy()  # not views: a track must not keep its frame's arrays alive
                 self.tracks[tid] = Track(self.frame, now, kps, valid[i], box, appearance=hist, first_frame=self.frame,
                                          first_time=now, first_keypoints=kps, first_valid=valid[i], first_box=box)
                 continue
@@ -455,7 +456,7 @@ class PoseTracker:
             # Joints not seen now keep their last position, carried by the body's motion: a person
             # going behind a pillar shows one side last and the other side first when they come out.
             t.keypoints = np.where(valid[i][:, None], kps, t.keypoints + moved).astype(np.float32)
-            t.valid, t.box = valid[i] | t.valid, box
+            t.valid, t.box = valid[i] | t.valid, box.copy()
             if t.hits <= START_FRAMES:
                 t.start_velocity = t.velocity
 
