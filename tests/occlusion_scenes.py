@@ -219,11 +219,12 @@ def poses_of(scene: Scene, t: int, rng: np.random.Generator) -> tuple[Poses, lis
     return Poses(kps, np.where(seen, 0.9, 0.1), boxes, np.full(len(who), 0.95)), who
 
 
-def run(scene: Scene, config: TrackerConfig, step: int = 1,
-        kinds: list[dict[int, str]] | None = None) -> tuple[list[dict[int, int]], PoseTracker]:
-    """Track every ``step``-th frame of ``scene``; per frame, person index -> track id, and the
-    tracker. ``kinds``, if given, receives per frame person index -> how the id was matched."""
-    flow = DISFlow()
+def run(scene: Scene, config: TrackerConfig, step: int = 1, kinds: list[dict[int, str]] | None = None,
+        flow_preset: str = "medium") -> tuple[list[dict[int, int]], PoseTracker]:
+    """Track every ``step``-th frame of ``scene`` with DIS flow (``flow_preset``); per frame, person
+    index -> track id, and the tracker. ``kinds``, if given, receives per frame person index -> how
+    the id was matched."""
+    flow = DISFlow(flow_preset)
     tracker = PoseTracker(config)
     rng = np.random.default_rng(0)
     previous, out = None, []

@@ -10,6 +10,7 @@ from posetrack_cli.flow import DISFlow
 from posetrack_cli.stitching import stitch
 from posetrack_cli.tracker import PoseTracker, TrackerConfig
 
+import occlusion_scenes
 from occlusion_scenes import (
     FPS,
     QUEUE,
@@ -21,7 +22,6 @@ from occlusion_scenes import (
     pillar,
     reversal,
     reversal_behind_pillar,
-    run,
     stranger,
     swap_behind_pillar,
 )
@@ -30,6 +30,13 @@ from synthetic import Person, linear_path, poses_at
 DEFAULT = TrackerConfig()
 PAPER = TrackerConfig(max_lost=0, own_motion=False, appearance=False)
 _SCENES: dict[str, Scene] = {}
+
+
+def run(s: Scene, config: TrackerConfig, step: int = 1,
+        kinds: list[dict[int, str]] | None = None) -> tuple[list[dict[int, int]], PoseTracker]:
+    """The scene tracked with DIS's fast preset (the benchmark uses the default, medium): 4x quicker
+    tests, and the ids they assert come out the same."""
+    return occlusion_scenes.run(s, config, step, kinds, flow_preset="fast")
 
 
 def scene(name: str, make) -> Scene:
