@@ -16,6 +16,7 @@ import numpy as np
 TORSO = (5, 6, 12, 11)
 BINS_PER_CHANNEL = 4  # 4 x 4 x 4 = 64 colour bins: coarse enough that lighting noise stays in its bin
 _SHIFT = 8 - 2  # uint8 value >> 6: its bin of 4
+HISTOGRAM_BINS = BINS_PER_CHANNEL ** 3
 GRID = 12  # 12 x 12 sample points inside the torso
 _INSET = 0.15  # keep the samples off the torso's outline (arms and background are near it)
 _U, _V = (g.ravel() for g in np.meshgrid(*[np.linspace(_INSET, 1 - _INSET, GRID, dtype=np.float32)] * 2))
@@ -35,7 +36,7 @@ def torso_histograms(image: np.ndarray, keypoints: np.ndarray, valid: np.ndarray
         ``(N, 64)``; a row is NaN where a torso corner is not valid (no histogram for that pose).
     """
     n = len(keypoints)
-    bins = BINS_PER_CHANNEL ** 3
+    bins = HISTOGRAM_BINS
     out = np.full((n, bins), np.nan, np.float32)
     ok = valid[:, list(TORSO)].all(1) if n else np.zeros(0, bool)
     if not ok.any():

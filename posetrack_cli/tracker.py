@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from posetrack_cli.appearance import histogram_distance, torso_histograms
+from posetrack_cli.appearance import HISTOGRAM_BINS, histogram_distance, torso_histograms
 from posetrack_cli.flow import FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
 from posetrack_cli.motion import VELOCITY_SMOOTHING, damped_distance, displacements, keep_in_frame, uncertainty
@@ -57,6 +57,10 @@ APPEARANCE_VETO = 0.5
 APPEARANCE_WEIGHT = 0.25
 # Weight of the newest torso histogram in a track's running average.
 APPEARANCE_UPDATE = 0.2
+# A matched track's colours are refreshed every 5th frame (staggered by id): clothes do not change
+# faster, and it keeps the cue's cost to about a fifth. Poses left over by the live stage, tracks
+# without colours yet and re-identifications on probation are measured every frame.
+APPEARANCE_EVERY = 5
 # The velocity after a track's first matches is kept for stitching (how it entered).
 START_FRAMES = 5
 # A person often comes out from behind something torso last. For this long after a re-identification
@@ -299,7 +303,6 @@ class PoseTracker:
         if flow is not None and cfg.similarity == "flow-oks" and len(self._ids):
             self._keypoints = flow.propagate(self._keypoints)
         valid = poses.keypoint_scores >= cfg.joint_threshold
-        histograms = torso_histograms(image, poses.keypoints, valid) if cfg.appearance and image is not None else None
 
         # 2. Live tracks (seen within L_Q frames) against the new poses, greedy, highest first.
         ids = np.full(len(poses), -1, dtype=np.int64)
@@ -307,6 +310,7 @@ class PoseTracker:
         live_ids, similarity = self._live_similarity(poses, valid, now)
         for row, col in greedy_match(similarity, cfg.min_similarity):
             ids[col], matches[col] = live_ids[row], "live"
+        histograms = self._histograms(image, poses, valid, ids) if cfg.appearance and image is not None else None
 
         # 3. Poses left over against tracks left over (lost, or live but missed by step 2), by
         #    own motion with an uncertainty that grows with the time unseen; clear matches only.
@@ -395,6 +399,18 @@ class PoseTracker:
                 own = oks_matrix(kps + step[:, None, :], kvalid, poses.keypoints, valid, areas, self.sigmas)
             best = np.maximum(best, own)
         return track_ids, best
+
+    def _histograms(self, image: np.ndarray, poses: Poses, valid: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Torso histograms ``(N, 64)`` of the poses that need one this frame; NaN rows for the rest."""
+        need = ids < 0
+        for i in np.flatnonzero(~need):
+            tid = int(ids[i])
+            t = self.tracks[tid]
+            need[i] = t.appearance is None or t.before_reid is not None or (self.frame + tid) % APPEARANCE_EVERY == 0
+        out = np.full((len(poses), HISTOGRAM_BINS), np.nan, np.float32)
+        if need.any():
+            out[need] = torso_histograms(image, poses.keypoints[need], valid[need])
+        return out
 
     def _leftover_similarity(self, candidates: list[int], poses: Poses, valid: np.ndarray,
                              histograms: np.ndarray | None, now: float) -> tuple[np.ndarray, np.ndarray]:
