@@ -33,12 +33,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer and checkpoints
 
-from helpers import walkers, write_biased_checkpoints, write_video  # noqa: E402
-
 from posetrack_cli.batch import BatchRecord, ItemResult, LocalExecutor, expand_sources  # noqa: E402
-from posetrack_cli.settings import EstimatorConfig, ModelChoice, PipelineConfig  # noqa: E402
 from posetrack_cli.ray_executor import RayOptions, run_on_ray  # noqa: E402
 from posetrack_cli.run_job import RunSpec, load_run  # noqa: E402
+from posetrack_cli.settings import EstimatorConfig, ModelChoice, PipelineConfig  # noqa: E402
+
+from helpers import walkers, write_biased_checkpoints, write_video  # noqa: E402
 
 SPEC = RunSpec(models=ModelChoice(input_size=(32, 32), detector_size=256), estimator=EstimatorConfig(flip_test=False),
                allow_download=False)

@@ -142,20 +142,34 @@ class JsonWriter(_Writer):
             raise self._guard(exc) from None
 
     def finish(self, info: dict[str, Any]) -> None:
-        settings = {**info.get("settings", {}), "keypoint_threshold": self.threshold}
-        head = {**info, "settings": settings, "version": __version__}
         try:
             self._fragments.close()
-            with open(self.temp, "w") as f:
-                f.write('{"info":' + _dumps(head) + ',"images":' + _dumps(self._images) + ',"annotations":[')
-                with open(self._fragments_path) as fragments:
-                    shutil.copyfileobj(fragments, f)
-                f.write('],"categories":' + _dumps([category_entry(self.keypoint_names)]) + "}")
-                f.flush()
-                os.fsync(f.fileno())
+            self._write_document(self.temp, info)
         except OSError as exc:
             raise self._guard(exc) from None
         self._fragments_path.unlink(missing_ok=True)
+
+    def snapshot(self, info: dict[str, Any]) -> None:
+        """The document of the frames so far under the final name, atomically; writing goes on."""
+        temp = temp_path(self.path)
+        try:
+            self._fragments.flush()
+            self._write_document(temp, info)
+            os.replace(temp, self.path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise self._guard(exc) from None
+
+    def _write_document(self, path: Path, info: dict[str, Any]) -> None:
+        settings = {**info.get("settings", {}), "keypoint_threshold": self.threshold}
+        head = {**info, "settings": settings, "version": __version__}
+        with open(path, "w") as f:
+            f.write('{"info":' + _dumps(head) + ',"images":' + _dumps(self._images) + ',"annotations":[')
+            with open(self._fragments_path) as fragments:
+                shutil.copyfileobj(fragments, f)
+            f.write('],"categories":' + _dumps([category_entry(self.keypoint_names)]) + "}")
+            f.flush()
+            os.fsync(f.fileno())
 
     def close(self) -> None:
         try:
@@ -192,6 +206,17 @@ class CsvWriter(_Writer):
             os.fsync(self._file.fileno())
             self._file.close()
         except OSError as exc:
+            raise self._guard(exc) from None
+
+    def snapshot(self, info: dict[str, Any]) -> None:
+        """The rows so far under the final name, atomically; writing goes on."""
+        temp = temp_path(self.path)
+        try:
+            self._file.flush()
+            shutil.copyfile(self.temp, temp)
+            os.replace(temp, self.path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
             raise self._guard(exc) from None
 
     def close(self) -> None:
@@ -395,6 +420,14 @@ class TrackOutputs:
         """Remove every temporary file; earlier finished outputs stay untouched."""
         for writer in self._writers.values():
             writer.abort()
+
+    def checkpoint(self, info: dict[str, Any]) -> None:
+        """Put the JSON and CSV of the frames so far in place (valid, each renamed atomically) while
+        writing goes on: a live stream stopped any way keeps everything up to the last checkpoint.
+        ``info`` should say ``partial``; the overlay video is only complete at ``commit``."""
+        info = {**info, "outputs": [self.paths["json"].name, self.paths["csv"].name]}
+        self._writers["csv"].snapshot(info)
+        self._writers["json"].snapshot(info)
 
     def __enter__(self) -> TrackOutputs:
         return self

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transforms, invert_affine

@@ -135,3 +135,19 @@ def test_not_a_track_file_is_one_clear_error(tmp_path: Path) -> None:
         read_json(tmp_path / "bad.json")
     with pytest.raises(PosetrackError, match="not a posetrack track file"):
         document_to_frames(json.loads('{"images": []}'))
+
+
+def test_a_checkpoint_puts_valid_files_of_the_frames_so_far_in_place(tmp_path: Path) -> None:
+    frames = frames_fixture()
+    writers = OutputSet(tmp_path, "live").open(COCO_KEYPOINTS)
+    image = np.zeros((36, 64, 3), np.uint8)
+    with writers:
+        writers.add(Frame(0, 0.0, image), frames[0])
+        writers.checkpoint({"command": "run", "frames": 1, "partial": True, "partial_reason": "live, in progress"})
+        doc = json.loads((tmp_path / "live.json").read_text())
+        assert len(doc["images"]) == 1 and len(doc["annotations"]) == 1 and doc["info"]["partial"] is True
+        assert len((tmp_path / "live.csv").read_text().splitlines()) == 2
+        writers.add(Frame(1, 0.04, image), frames[1])
+        writers.commit({"command": "run", "frames": 2, "partial": False})
+    assert len(json.loads((tmp_path / "live.json").read_text())["annotations"]) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.csv", "live.json"]

@@ -216,3 +216,12 @@ def test_lost_prediction_damps_velocity_and_waits_at_the_frame_edge() -> None:
     kps = np.zeros((1, 17, 2), np.float32) + [700, 100]  # centre right of a 640-wide frame
     inside = keep_in_frame(kps, np.ones((1, 17), bool), (640, 360))
     np.testing.assert_allclose(inside[0, :, 0], 639)
+
+
+def test_a_pose_moved_out_of_the_frame_gives_no_flow_box() -> None:
+    kps = np.array([[[10, 20], [30, 60], [20, 40]], [[900, 500], [950, 530], [930, 520]]], np.float32)
+    poses = Poses(kps, np.full((2, 3), 0.9), [[0, 0, 1, 1]] * 2, [0.8, 0.7])
+    field = FlowField(np.full((54, 96, 2), [200.0, 100.0], np.float32), (10.0, 10.0))  # all move right/down
+    boxes = flow_boxes(poses, field, min_joints=2, frame_size=(960, 540))
+    assert len(boxes) == 1 and boxes.scores.tolist() == [pytest.approx(0.8)]
+    assert np.all(boxes.boxes[:, 2:] > boxes.boxes[:, :2])

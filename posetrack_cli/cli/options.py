@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -73,4 +72,4 @@ def tracker_options(command: F) -> F:
     wrapped: Any = checked
     for option in reversed(options):
         wrapped = option(wrapped)
-    return wrapped  # type: ignore[no-any-return]  # click's decorators are typed loosely
+    return wrapped

@@ -8,7 +8,14 @@ from typing import Sequence
 
 import torch
 
-from posetrack_cli.checkpoints import IMAGENET_MEAN, IMAGENET_STD, CheckpointInfo, InputNorm, load_pose_checkpoint, read_checkpoint
+from posetrack_cli.checkpoints import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CheckpointInfo,
+    InputNorm,
+    load_pose_checkpoint,
+    read_checkpoint,
+)
 from posetrack_cli.errors import CheckpointError, PosetrackError
 from posetrack_cli.models.pose_resnet import PoseResNet, PoseResNetSpec
 
@@ -54,7 +61,8 @@ def resolve_init_path(init: str, *, allow_download: bool = True, progress: bool 
     if init in manifest and manifest[init].kind == "pose":
         return W.resolve(init, allow_download=allow_download, progress=progress)[1]
     known = ", ".join(sorted(n for n, e in manifest.items() if e.kind == "pose"))
-    raise PosetrackError(f"--init {init!r} is neither 'imagenet', 'scratch', a checkpoint file, nor a known pose model ({known})")
+    raise PosetrackError(f"--init {init!r} is neither 'imagenet', 'scratch', a checkpoint file, "
+                         f"nor a known pose model ({known})")
 
 
 def start_file(init: str, depth: int, *, allow_download: bool = True, progress: bool = True) -> Path | None:
@@ -89,7 +97,9 @@ def load_imagenet_backbone(model: PoseResNet, path: Path) -> None:
             getattr(model, name).load_state_dict(part, strict=True)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[-1].strip()[:160]
-            raise CheckpointError(f"{path} does not fit a ResNet-{model.spec.depth} backbone ({name}: {first})") from None
+            raise CheckpointError(
+                f"{path} does not fit a ResNet-{model.spec.depth} backbone ({name}: {first})"
+            ) from None
 
 
 def check_architecture(info: CheckpointInfo, depth: int, deconv_channels: Sequence[int]) -> None:
@@ -146,7 +156,7 @@ def initial_model(
             f"{path.name} predicts {spec.num_keypoints} keypoints but the training data has {k}; "
             "fine-tuning keeps the heatmap channels, so the counts must match"
         )
-    notes = ()
+    notes: tuple[str, ...] = ()
     if info.keypoint_names is not None and tuple(info.keypoint_names) != tuple(keypoint_names):
         renamed = [f"{a} -> {b}" for a, b in zip(info.keypoint_names, keypoint_names) if a != b]
         notes = (f"fine-tuning renames {len(renamed)} heatmap channel(s): {', '.join(renamed)}",)
