@@ -304,7 +304,8 @@ class PoseTracker:
             self._keypoints = flow.propagate(self._keypoints)
         valid = poses.keypoint_scores >= cfg.joint_threshold
 
-        # 2. Live tracks (seen within L_Q frames) against the new poses, greedy, highest first.
+        # 2. Live tracks (seen within L_Q frames) against the new poses by flow-OKS, or by their own
+        #    motion where that fits better; greedy, highest first.
         ids = np.full(len(poses), -1, dtype=np.int64)
         matches = np.full(len(poses), "new", dtype="<U4")
         live_ids, similarity = self._live_similarity(poses, valid, now)
