@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from posetrack_cli.batch import InputItem, ItemResult, fingerprint
-from posetrack_cli.errors import PosetrackError
 from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline
 from posetrack_cli.render import OverlayConfig
@@ -31,7 +30,7 @@ from posetrack_cli.settings import (
 )
 from posetrack_cli.smoothing import SmoothingConfig
 from posetrack_cli.tracker import TrackerConfig
-from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, open_source, warn_on_stderr
 
 # progress(name, total) -> a per-video bar with update(), set_postfix() and close()
 Progress = Callable[[str, "int | None"], Any]
@@ -100,7 +99,7 @@ class LoadedRun:
 
     def process(self, item: InputItem) -> ItemResult:
         """One input into its outputs; a bad input raises PosetrackError (a failed row)."""
-        from posetrack_cli.detector import FileDetections
+        from posetrack_cli.coco_results import FileDetections, FrameSpace
         from posetrack_cli.render import OverlayRenderer
 
         spec, pipeline = self.spec, self.pipeline
@@ -114,12 +113,9 @@ class LoadedRun:
         bar = self.progress(item.path.name, source.frame_count) if self.progress is not None else None
         try:
             boxes = None
-            if spec.models.detections is not None:
-                names = [p.name for p in source.files] if isinstance(source, ImageFolderSource) else None
-                boxes = FileDetections(spec.models.detections, names)
-                if source.frame_count is not None and boxes.last_frame >= source.frame_count:
-                    raise PosetrackError(f"{spec.models.detections.name} has boxes for frame {boxes.last_frame} "
-                                         f"but {item.path} has {source.frame_count} frames")
+            if spec.models.detections is not None:  # checked (and clipped) against the frames before any work
+                boxes = FileDetections(spec.models.detections, FrameSpace.of(source),
+                                       pipeline.config.detection_threshold, warn=warn_on_stderr)
             fps = source.fps if source.fps > 0 else spec.image_fps
 
             renderer = OverlayRenderer(replace(spec.overlay, keypoint_threshold=threshold))  # per video: trails
@@ -132,9 +128,8 @@ class LoadedRun:
             with self.outputs(item).open(self.keypoint_names, keypoint_threshold=threshold, fps=fps,
                                          draw=renderer.draw) as writers:
                 result = pipeline.run(source, writers, boxes=boxes, on_frame=on_frame)
-                if boxes is not None and boxes.last_frame >= result.frames:
-                    raise PosetrackError(f"{spec.models.detections} has boxes for frame {boxes.last_frame} "
-                                         f"but {item.path} has {result.frames} frames")
+                if boxes is not None:
+                    boxes.check_decoded(result.frames)
                 paths = writers.commit({
                     **self.info, "source": str(item.path), "input_fingerprint": fingerprint(item.path),
                     "frames": result.frames, "partial": result.partial is not None, "partial_reason": result.partial,
