@@ -134,7 +134,8 @@ class LoadedRun:
                     **self.info, "source": str(item.path), "input_fingerprint": fingerprint(item.path),
                     "frames": result.frames, "partial": result.partial is not None, "partial_reason": result.partial,
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
-                })
+                    "reidentified": result.reidentified, "stitched": len(result.id_map),
+                }, id_map=result.id_map)
             self._derived(item, paths["json"])
         finally:
             source.close()
@@ -143,7 +144,7 @@ class LoadedRun:
         seconds = time.perf_counter() - started
         status = "partial" if result.partial else "ok"
         return ItemResult(str(item.path), item.name, status, result.partial or "", result.frames, seconds,
-                          result.frames / seconds if seconds > 0 else 0.0, result.tracks)
+                          result.frames / seconds if seconds > 0 else 0.0, result.tracks, result.reidentified)
 
 
     def _derived(self, item: InputItem, track_file: Path) -> None:

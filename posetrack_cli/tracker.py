@@ -133,6 +133,10 @@ class TrackerConfig:
             (needs the frames).
         smoothing: smoothing of the written keypoints (raw by default). The tracker itself always
             uses the raw keypoints; the frame loop applies it on output.
+        stitch: after a video, join tracklets whose end and start fit (gap at most ``max_lost``,
+            motion, size and colours: :func:`posetrack_cli.stitching.stitch`), rewriting ids in
+            the files before they are committed. For files, not live streams or the library's
+            frame-by-frame iteration, which hand each frame on as it comes.
     """
 
     # Paper's default similarity; the others are its ablations.
@@ -153,6 +157,8 @@ class TrackerConfig:
     # Not in the paper; see benchmarks/README.md for what it changes.
     appearance: bool = True
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    # Off: it changes ids after the fact, which an overlay drawn during the video cannot follow.
+    stitch: bool = False
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:

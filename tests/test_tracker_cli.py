@@ -77,3 +77,41 @@ def test_smoothing_settings_without_a_smoother_is_one_clear_error(clip, tmp_path
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("posetrack: error: --smooth-beta applies to --smooth one-euro only")
+
+
+def test_stitch_rewrites_ids_in_the_files_before_they_are_committed(tmp_path: Path) -> None:
+    """The walker who turns round behind a pillar: online they come back under a new id; with
+    --stitch the JSON and the CSV carry one id for them, and the JSON says one join was made."""
+    import csv as csv_module
+
+    import cv2
+
+    from occlusion_scenes import poses_of, reversal_behind_pillar
+
+    scene = reversal_behind_pillar()
+    frames = tmp_path / "turn"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    results = []
+    for t, image in enumerate(scene.frames):
+        cv2.imwrite(str(frames / f"{t:03d}.png"), image)
+        poses, _ = poses_of(scene, t, rng)
+        for i in range(len(poses)):
+            kps = np.concatenate([poses.keypoints[i], poses.keypoint_scores[i][:, None]], 1)
+            results.append({"image_id": t, "category_id": 1, "keypoints": kps.ravel().tolist(), "score": 0.95})
+    (tmp_path / "poses.json").write_text(json.dumps(results))
+    tracks = {}
+    for stitched in (False, True):
+        out = tmp_path / f"out-{stitched}"
+        args = ["track", str(tmp_path / "poses.json"), "--video", str(frames), "--fps", "30", "-o", str(out),
+                "--no-progress"] + (["--stitch"] if stitched else [])
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        doc = json.loads((out / "turn.tracks.json").read_text())
+        tracks[stitched] = {a["track_id"] for a in doc["annotations"]}
+        assert doc["info"]["stitched"] == (1 if stitched else 0) and doc["info"]["settings"]["stitch"] is stitched
+        with open(out / "turn.tracks.csv", newline="") as f:
+            assert {int(r["track_id"]) for r in csv_module.DictReader(f)} == tracks[stitched]
+    assert len(tracks[False]) == 3 and tracks[True] == {0, 1}
+    refused = CliRunner().invoke(main, ["run", str(frames), "--stitch", "--render"])
+    assert refused.exit_code == 2 and "--stitch rewrites ids after the video" in refused.stderr

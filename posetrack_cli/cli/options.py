@@ -54,6 +54,9 @@ def tracker_options(command: F) -> F:
         click.option("--appearance/--no-appearance", default=_TRACK.appearance, show_default=True,
                      help="Torso colours: break ties and refuse re-identifying someone in other clothes "
                           "(off when everyone wears the same colours)."),
+        click.option("--stitch", is_flag=True,
+                     help="After the video, join tracks whose end and start fit (gap up to --max-lost, motion, "
+                          "size, colours) under one id, before the files are written (files only, no --render)."),
         click.option("--smooth", type=click.Choice(SMOOTHERS), default=_SMOOTH.smooth, show_default=True,
                      help="Smooth the written keypoints of each track over time (one-euro: the One Euro filter); "
                           "tracking and keypoint scores stay raw."),
@@ -67,6 +70,9 @@ def tracker_options(command: F) -> F:
     @functools.wraps(command)
     def checked(*args: Any, **flags: Any) -> Any:
         _check_smoothing(flags)
+        if flags["stitch"] and flags.get("render"):
+            raise click.UsageError("--stitch rewrites ids after the video, which an overlay drawn during it cannot "
+                                   "follow; run without --render")
         return command(*args, **flags)
 
     wrapped: Any = checked
