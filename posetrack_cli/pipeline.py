@@ -170,9 +170,10 @@ class Pipeline:
         People come from the detector, from ``boxes`` (a boxes file, through the pose network) or
         from ``poses`` (given poses, tracked as they are). ``times`` collects the stage seconds;
         ``outcome`` receives why decoding stopped early, if it did (the frames before are all
-        yielded), and, once the video is done, its re-identifications and stitching. With ``overlap``, detection and flow of frame k+1 (which need nothing from
-        frame k's poses) run in a thread of their own while the pose network works on frame k,
-        and decoding runs ahead in another.
+        yielded), and, once the video is done, its re-identifications and stitching. With
+        ``overlap``, detection and flow of frame k+1 (which need nothing from frame k's poses) run
+        in a thread of their own while the pose network works on frame k, and decoding runs ahead
+        in another.
         """
         if poses is None and self.estimator is None:
             raise PosetrackError("no pose estimator and no given poses: one of them is needed")
