@@ -136,6 +136,7 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
       posetrack run frames/ --fps 25 --preset accurate --device cuda
       posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
       posetrack run lecture.mp4 --detect-every 5
+      posetrack run corridor.mp4 --max-lost 3 --smooth one-euro
       posetrack run videos/ --executor ray --workers 4
       posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1
       posetrack run 0 --show
