@@ -42,7 +42,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def load_estimator(*, pose: str, pose_weights: Path | None, input_size: tuple[int, int] | None, device: str,
                    batch_size: int, flip_test: bool, allow_download: bool, half: bool = False,
-                   compile: bool = False):  # -> PoseEstimator
+                   compile: bool = False, runtime: str = "auto", precision: str = "auto"):  # -> PoseEstimator
     """The pose estimator from a manifest name or a local checkpoint in any supported layout.
 
     A manifest file brings its input size and normalisation; a local file brings what it records
@@ -52,7 +52,8 @@ def load_estimator(*, pose: str, pose_weights: Path | None, input_size: tuple[in
     from posetrack_cli.estimator import PoseEstimator
     from posetrack_cli.weights import resolve
 
-    settings = dict(device=device, batch_size=batch_size, flip_test=flip_test, half=half, compile=compile)
+    settings = dict(device=device, batch_size=batch_size, flip_test=flip_test, half=half, compile=compile,
+                    runtime=runtime, precision=precision)
     if pose_weights is not None:
         return PoseEstimator.from_checkpoint(pose_weights, input_size=input_size, **settings)
     entry, path = resolve(pose, allow_download=allow_download)

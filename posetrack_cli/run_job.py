@@ -44,7 +44,7 @@ class RunSpec:
         overlap: run detection + flow ahead and writing behind in threads; None: as
             :func:`default_overlap` decides where the models load (a Ray worker may have a GPU
             or a core count its driver lacks).
-        flip_test, half, compile, batch_size, device: pose inference settings.
+        flip_test, half, compile, runtime, precision, batch_size, device: pose inference settings.
         render: also write an overlay video.
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
@@ -64,6 +64,8 @@ class RunSpec:
     flip_test: bool = True
     half: bool = False
     compile: bool = False
+    runtime: str = EstimatorConfig.runtime
+    precision: str = EstimatorConfig.precision
     batch_size: int = EstimatorConfig.batch_size
     device: str = "auto"
     render: bool = False
@@ -135,6 +137,7 @@ def load_run(spec: RunSpec) -> LoadedRun:
     estimator = load_estimator(pose=spec.pose or chosen.pose, pose_weights=spec.pose_weights,
                                input_size=spec.input_size, device=spec.device, batch_size=spec.batch_size,
                                flip_test=spec.flip_test, half=spec.half, compile=spec.compile,
+                               runtime=spec.runtime, precision=spec.precision,
                                allow_download=spec.allow_download)
     flow = make_flow(spec.flow or chosen.flow, device=spec.device, allow_download=spec.allow_download)
     overlap = default_overlap(torch_device) if spec.overlap is None else spec.overlap

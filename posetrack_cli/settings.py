@@ -11,6 +11,10 @@ from dataclasses import dataclass
 # torchvision COCO Faster R-CNN architectures posetrack can run as its person detector.
 DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2")
 
+# Where the pose network runs (posetrack_cli/runtime.py) and in which number format.
+RUNTIMES = ("auto", "torch", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
 
 @dataclass(frozen=True)
 class EstimatorConfig:
@@ -25,6 +29,9 @@ class EstimatorConfig:
         half: run the network in float16 (CUDA only).
         compile: ``torch.compile`` the network (slow first run, faster after; batches are padded
             to powers of two so only a few shapes get compiled).
+        runtime: ``auto`` (OpenVINO on a CPU where installed, torch on CUDA), ``torch`` or ``openvino``.
+        precision: ``auto`` (bf16 where the CPU has native bf16, else fp32), ``fp32``, ``bf16`` or
+            ``int8`` (OpenVINO; calibrated on person crops, see ``posetrack calibrate``).
     """
 
     input_size: tuple[int, int] = (192, 256)
@@ -34,6 +41,8 @@ class EstimatorConfig:
     device: str = "auto"
     half: bool = False  # float16 tensor cores on a GPU; off by default: not validated here (no GPU)
     compile: bool = False  # off: compiling ResNet-50 takes ~40 s on a CPU before the first frame
+    runtime: str = "auto"  # OpenVINO is several times faster than eager torch on a CPU
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         w, h = self.input_size
@@ -41,5 +50,9 @@ class EstimatorConfig:
             raise ValueError(f"input_size must be multiples of 32 of at least 32, got {w}x{h}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.padding <= 0:
             raise ValueError(f"padding must be > 0, got {self.padding}")

@@ -11,7 +11,7 @@ from posetrack_cli.cli.options import tracker_options
 from posetrack_cli.flow import FLOW_NAMES
 from posetrack_cli.pipeline import PipelineConfig
 from posetrack_cli.presets import PRESETS
-from posetrack_cli.settings import DETECTORS, EstimatorConfig
+from posetrack_cli.settings import DETECTORS, PRECISIONS, RUNTIMES, EstimatorConfig
 from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS
 
@@ -53,6 +53,12 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--half", is_flag=True, help="Pose network in float16 (CUDA only).")
 @click.option("--compile", "compile_model", is_flag=True,
               help="torch.compile the pose network: slow first frames, faster after.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default=EST.runtime, show_default=True,
+              help="Pose network runtime: auto is OpenVINO on a CPU where installed (several times faster than "
+                   "torch there), torch on CUDA.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=EST.precision, show_default=True,
+              help="Pose network numbers: auto is bf16 where the CPU has native bf16, else fp32; int8 (OpenVINO) "
+                   "is calibrated on the first person crops of the run, or by `posetrack calibrate`.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -80,7 +86,7 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
         detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
         flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
         joint_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int, detect_batch: int,
-        overlap: bool | None, half: bool, compile_model: bool, batch_size: int, device: str, render: bool,
+        overlap: bool | None, half: bool, compile_model: bool, runtime: str, precision: str, batch_size: int, device: str, render: bool,
         recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool, executor: str,
         address: str | None, workers: int | None, gpus_per_worker: float | None, retries: int | None) -> None:
     """Find, estimate and track every person in videos.
@@ -131,7 +137,8 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
         input_size=parse_size(input_size) if input_size else None, flow=flow_name,
         config=PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints,
                               tracker_config, detect_every=detect_every, detect_batch=detect_batch),
-        overlap=overlap, flip_test=not no_flip_test, half=half, compile=compile_model, batch_size=batch_size,
+        overlap=overlap, flip_test=not no_flip_test, half=half, compile=compile_model, runtime=runtime,
+        precision=precision, batch_size=batch_size,
         device=device, render=render, image_fps=fps, allow_download=not offline,
     )
     prepare_output_dir(out)
