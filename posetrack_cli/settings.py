@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# torchvision COCO Faster R-CNN architectures posetrack can run as its person detector.
-DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2")
+# torchvision COCO detector architectures posetrack can run as its person detector.
+DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_320_fpn",
+             "ssdlite320_mobilenet_v3_large")
 
 # Where the pose network runs (posetrack_cli/runtime.py) and in which number format.
 RUNTIMES = ("auto", "torch", "openvino")

@@ -95,6 +95,8 @@ def load_imagenet_backbone(model: PoseResNet, path: Path) -> None:
 def check_architecture(info: CheckpointInfo, depth: int, deconv_channels: Sequence[int]) -> None:
     """Refuse to fine-tune a checkpoint as a network of another shape."""
     spec = info.spec
+    if not isinstance(spec, PoseResNetSpec):
+        raise PosetrackError(f"{info.path.name} is a {spec.backbone_name} network; posetrack trains ResNet ones only")
     if spec.depth != depth or tuple(spec.deconv_channels) != tuple(deconv_channels):
         raise PosetrackError(
             f"{info.path.name} is a ResNet-{spec.depth} with deconvolution widths {list(spec.deconv_channels)}, "
