@@ -22,7 +22,7 @@ from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transfor
 from posetrack_cli.heatmaps import decode_heatmaps, merge_flip
 from posetrack_cli.keypoints import flip_permutation
 from posetrack_cli.models.pose_resnet import fold_batchnorm
-from posetrack_cli.runtime import make_runtime, state_dict_sha256
+from posetrack_cli.runtime import Agreement, OpenVINORuntime, make_runtime, state_dict_sha256
 from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.types import Detections, Poses
 
@@ -159,6 +159,23 @@ class PoseEstimator:
         if self.norm.channel_order == "rgb":
             crops = crops.flip(1)
         return crops * self._scale + self._shift
+
+    @torch.inference_mode()
+    def network_inputs(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """What the network is fed for these people, flipped crops included: ``(N or 2N, 3, H, W)`` float32.
+
+        int8 calibration samples these, so it sees the inputs the run will give it.
+        """
+        x = self.normalise(self.crops(frame, boxes)[0])
+        if self.config.flip_test:
+            x = torch.cat([x, x.flip(3)])
+        return x.cpu().numpy()
+
+    def calibrate(self, inputs: np.ndarray, *, source: str) -> Agreement:
+        """Quantize an int8 OpenVINO runtime on ``inputs`` (see :meth:`network_inputs`) and cache it."""
+        if not isinstance(self.runtime, OpenVINORuntime) or self.runtime.precision != "int8":
+            raise PosetrackError("calibration is for --runtime openvino --precision int8")
+        return self.runtime.calibrate(inputs, source=source)
 
     @torch.inference_mode()
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
