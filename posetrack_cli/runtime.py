@@ -21,6 +21,7 @@ cannot honour are errors, not quiet substitutions.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -238,8 +239,9 @@ def quantize_int8(fp32_model: Any, crops: np.ndarray) -> Any:
     import nncf
 
     samples = [crops[i:i + 1] for i in range(len(crops))]
-    return nncf.quantize(fp32_model, nncf.Dataset(samples), subset_size=len(samples),
-                         preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout stays for results
+        return nncf.quantize(fp32_model, nncf.Dataset(samples), subset_size=len(samples),
+                             preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
 
 
 class TorchRuntime:

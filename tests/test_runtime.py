@@ -140,3 +140,25 @@ def test_bf16_stays_close_to_fp32_where_the_cpu_has_it(trained) -> None:  # noqa
     bf16 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="bf16")
     err = np.linalg.norm(poses(fp32, images) - poses(bf16, images), axis=2)
     assert np.median(err) <= 0.5 and np.percentile(err, 90) <= 2.0
+
+
+def test_calibrate_command_caches_int8_for_later_runs(trained, checkpoints, tmp_path) -> None:  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from posetrack_cli.cli import main
+
+    checkpoint, images = trained
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    for i, (frame, _, _) in enumerate(images[:6]):
+        cv2.imwrite(str(folder / f"{i}.png"), frame)
+    result = CliRunner().invoke(main, ["calibrate", str(folder), "--pose-weights", str(checkpoint), "--detector-weights",
+                                       str(checkpoints["detector"]), "--crops", "12", "--offline"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("int8 vs fp32 on 3 held-back crops:")
+    later = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
+    assert later.runtime.calibrated and later.runtime_info()["calibration"]["source"] == "12 crops from 6 frames of 6 file(s)"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["calibrate", str(empty), "--pose-weights", str(checkpoint), "--offline"])
+    assert result.exit_code == 1 and result.stderr == "posetrack: error: no videos or images to calibrate on\n"

@@ -54,10 +54,12 @@ def main() -> None:
       posetrack weights inspect weights/res50_coco_256x192-ec54d7f3_20200709.pth
       posetrack evaluate posetrack_data/annotations/val/ out/
       posetrack train coco/annotations/person_keypoints_train2017.json --images coco/train2017
+      posetrack calibrate my_videos/ --preset realtime
     """
 
 
 def _register() -> None:
+    from posetrack_cli.cli.calibrate_cmd import calibrate
     from posetrack_cli.cli.evaluate_cmd import evaluate
     from posetrack_cli.cli.run_cmd import run
     from posetrack_cli.cli.track_cmd import track
@@ -69,6 +71,7 @@ def _register() -> None:
     main.add_command(evaluate)
     main.add_command(train)
     main.add_command(weights)
+    main.add_command(calibrate)
 
 
 _register()
