@@ -131,13 +131,16 @@ def load_run(spec: RunSpec) -> LoadedRun:
     from posetrack_cli.device import resolve_device
     from posetrack_cli.flow import make_flow
     from posetrack_cli.presets import load_estimator
+    from posetrack_cli.runtime import choose_precision
 
     chosen = PRESETS[spec.preset]
     torch_device = resolve_device(spec.device)
     estimator = load_estimator(pose=spec.pose or chosen.pose, pose_weights=spec.pose_weights,
                                input_size=spec.input_size, device=spec.device, batch_size=spec.batch_size,
                                flip_test=spec.flip_test, half=spec.half, compile=spec.compile,
-                               runtime=spec.runtime, precision=spec.precision,
+                               runtime=spec.runtime,
+                               precision=choose_precision(spec.runtime, spec.precision, chosen.precision, torch_device,
+                                                          half=spec.half, compile=spec.compile),
                                allow_download=spec.allow_download)
     flow = make_flow(spec.flow or chosen.flow, device=spec.device, allow_download=spec.allow_download)
     overlap = default_overlap(torch_device) if spec.overlap is None else spec.overlap
@@ -146,7 +149,8 @@ def load_run(spec: RunSpec) -> LoadedRun:
     if spec.detections is None:
         person_detector = load_detector(spec.detector or chosen.detector, weights=spec.detector_weights,
                                         device=torch_device, score_threshold=config.detection_threshold,
-                                        allow_download=spec.allow_download, min_size=spec.detector_size)
+                                        allow_download=spec.allow_download, min_size=spec.detector_size,
+                                        proposals=chosen.detector_proposals if spec.detector is None else None)
     pipeline = Pipeline(estimator, flow, config, person_detector)
 
     if spec.detections:

@@ -54,12 +54,10 @@ def openvino_available() -> bool:
 
 
 def nncf_available() -> bool:
-    """Whether the ``nncf`` package (int8 quantization) imports here."""
-    try:
-        import nncf  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the ``nncf`` package (int8 quantization) is installed (found, not imported: that takes seconds)."""
+    import importlib.util
+
+    return importlib.util.find_spec("nncf") is not None
 
 
 def cpu_has_native_bf16() -> bool:
@@ -100,6 +98,16 @@ def resolve_runtime(runtime: str, precision: str, device: torch.device, *, half:
     if precision == "int8" and not nncf_available():
         raise PosetrackError("--precision int8 needs the nncf package for calibration: pip install nncf")
     return "openvino", precision
+
+
+def choose_precision(runtime: str, precision: str, preferred: str, device: torch.device, *, half: bool = False,
+                     compile: bool = False) -> str:
+    """``precision``, or under ``auto`` a preset's ``preferred`` one where the runtime resolves to OpenVINO
+    (a preset's int8 means nothing to torch on CUDA, which then keeps its own auto)."""
+    if precision != "auto" or preferred == "auto":
+        return precision
+    resolved, _ = resolve_runtime(runtime, "auto", device, half=half, compile=compile)
+    return preferred if resolved == "openvino" else precision
 
 
 def state_dict_sha256(model: torch.nn.Module) -> str:

@@ -42,9 +42,9 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--nms-iou", type=click.FloatRange(0, 1), default=PIPE.nms_iou, show_default=True,
               help="IoU above which a detection and a flow box are one person.")
 @click.option("--no-flip-test", is_flag=True, help="Skip the flip test (about 2x faster pose, slightly less accurate).")
-@click.option("--detect-every", type=click.IntRange(1, 1000), default=PIPE.detect_every, show_default=True,
+@click.option("--detect-every", type=click.IntRange(1, 1000),
               help="Run the detector on every N-th frame only; flow boxes carry people in between (faster; "
-                   "people who appear are found at the next keyframe).")
+                   "people who appear are found at the next keyframe) [default: the preset's: 5 for realtime, else 1].")
 @click.option("--detect-batch", type=click.IntRange(1, 64), default=PIPE.detect_batch, show_default=True,
               help="Frames per detector call (batching pays on a GPU).")
 @click.option("--overlap/--no-overlap", default=None,
@@ -57,8 +57,9 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
               help="Pose network runtime: auto is OpenVINO on a CPU where installed (several times faster than "
                    "torch there), torch on CUDA.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=EST.precision, show_default=True,
-              help="Pose network numbers: auto is bf16 where the CPU has native bf16, else fp32; int8 (OpenVINO) "
-                   "is calibrated on the first person crops of the run, or by `posetrack calibrate`.")
+              help="Pose network numbers: auto is the preset's (int8 for realtime), else bf16 where the CPU has "
+                   "native bf16, else fp32; int8 (OpenVINO) is calibrated on the first person crops of the run, "
+                   "or ahead by `posetrack calibrate`.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -85,7 +86,7 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None, detector_weights: Path | None,
         detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
         flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
-        joint_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int, detect_batch: int,
+        joint_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int | None, detect_batch: int,
         overlap: bool | None, half: bool, compile_model: bool, runtime: str, precision: str, batch_size: int, device: str, render: bool,
         recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool, executor: str,
         address: str | None, workers: int | None, gpus_per_worker: float | None, retries: int | None) -> None:
@@ -136,9 +137,11 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
         detections=detections, pose=pose, pose_weights=pose_weights,
         input_size=parse_size(input_size) if input_size else None, flow=flow_name,
         config=PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints,
-                              tracker_config, detect_every=detect_every, detect_batch=detect_batch),
-        overlap=overlap, flip_test=not no_flip_test, half=half, compile=compile_model, runtime=runtime,
-        precision=precision, batch_size=batch_size,
+                              tracker_config, detect_every=detect_every or PRESETS[preset].detect_every,
+                              detect_batch=detect_batch),
+        overlap=overlap, flip_test=not no_flip_test and PRESETS[preset].flip_test, half=half, compile=compile_model,
+        runtime=runtime, precision=precision,
+        batch_size=batch_size,
         device=device, render=render, image_fps=fps, allow_download=not offline,
     )
     prepare_output_dir(out)
