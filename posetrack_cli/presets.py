@@ -37,10 +37,11 @@ PRESETS: dict[str, Preset] = {
     # The paper's ResNet-50 at 256x192 (COCO AP 71.8) on the fastest runtime (OpenVINO on a CPU, int8
     # calibrated on the run's own crops), MobileNetV3 FPN detector (box AP 32.8) on every frame.
     "fast": Preset("fasterrcnn_mobilenet_v3_large_fpn", "pose_resnet50_256x192", "dis-medium", precision="int8"),
-    # CPU real time: MobileNetV2 deconv head (COCO AP 64.8) in int8, SSDlite detector (box AP 21.3) on
-    # every 5th frame with flow boxes between, DIS ultrafast; flip test on (measured in benchmarks/peers.py).
+    # CPU real time: MobileNetV2 deconv head (COCO AP 64.8 with the flip test) in int8, SSDlite detector
+    # (box AP 21.3) on every 5th frame with flow boxes between, DIS ultrafast. No flip test: it doubles the
+    # pose network's work, which is most of this preset's time (benchmarks/peers.py).
     "realtime": Preset("ssdlite320_mobilenet_v3_large", "pose_mobilenetv2_256x192", "dis-ultrafast", detect_every=5,
-                       precision="int8"),
+                       flip_test=False, precision="int8"),
 }
 
 

@@ -109,3 +109,35 @@ def test_small_frames_are_not_upscaled_for_detection_unless_asked(tmp_path: Path
     assert seen == [(256, 320), (480, 640)]  # torchvision pads each side to a multiple of 32
     with pytest.raises(PosetrackError, match="fixed 320x320"):
         build_detector("ssdlite320_mobilenet_v3_large", min_size=480)
+
+
+def test_realtime_preset_runs_end_to_end(tmp_path: Path) -> None:
+    """``--preset realtime``: MobileNetV2 head, SSDlite on keyframes, int8 gathering its calibration crops."""
+    import json
+
+    from click.testing import CliRunner
+
+    from helpers import walkers, write_video
+    from posetrack_cli.cli import main
+
+    torch.manual_seed(0)
+    folder = W.weights_dir()
+    folder.mkdir(parents=True)
+    manifest = W.load_manifest()
+    detector = build_detector("ssdlite320_mobilenet_v3_large")
+    with torch.no_grad():  # random weights find nobody; make "person" win everywhere, as helpers.py does
+        for layer in detector.head.classification_head.module_list:
+            layer[-1].bias.view(-1, 91)[:, 1] = 10.0
+    torch.save(detector.state_dict(), folder / manifest["ssdlite320_mobilenet_v3_large"].filename)
+    pose = pose_mobilenetv2()
+    torch.nn.init.constant_(pose.final_layer.bias, 0.5)
+    write_checkpoint(pose, folder / manifest["pose_mobilenetv2_256x192"].filename, "mmpose-1.x")
+    video = write_video(tmp_path / "clip.mp4", walkers(frames=6))
+    result = CliRunner().invoke(main, ["run", str(video), "-o", str(tmp_path / "out"), "--preset", "realtime",
+                                       "--input-size", "64x64", "--no-progress", "--offline"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "out" / "clip.json").read_text())
+    assert doc["info"]["models"] == {"detector": "ssdlite320_mobilenet_v3_large", "pose": "pose_mobilenetv2_256x192",
+                                     "flow": "dis-ultrafast"}
+    assert doc["info"]["settings"]["detect_every"] == 5 and doc["info"]["settings"]["flip_test"] is False
+    assert len(doc["images"]) == 6 and doc["annotations"]

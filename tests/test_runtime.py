@@ -125,6 +125,10 @@ def test_choices_the_machine_cannot_honour_are_refused() -> None:
         R.resolve_runtime("openvino", "fp32", torch.device("cuda"))
     assert R.resolve_runtime("auto", "auto", torch.device("cuda")) == ("torch", "fp32")
     assert R.resolve_runtime("auto", "auto", cpu, compile=True) == ("torch", "fp32")
+    # A preset's int8 applies where the runtime is OpenVINO; torch on CUDA keeps its own choice.
+    assert R.choose_precision("auto", "auto", "int8", cpu) == "int8"
+    assert R.choose_precision("auto", "auto", "int8", torch.device("cuda")) == "auto"
+    assert R.choose_precision("auto", "fp32", "int8", cpu) == "fp32"
     native = R.cpu_has_native_bf16()
     assert R.resolve_runtime("auto", "auto", cpu) == ("openvino", "bf16" if native else "fp32")
     if not native:
