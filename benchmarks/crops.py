@@ -14,6 +14,7 @@ import argparse
 import platform
 import statistics
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -21,16 +22,18 @@ import torch
 
 from posetrack_cli.crops import warp_crops_cv2, warp_crops_torch
 from posetrack_cli.geometry import boxes_to_windows, crop_transforms, invert_affine
+from posetrack_cli.paper import CROP_PADDING
 
 SIZE = (192, 256)  # crop width, height
 
 
-def median_ms(fn, repeats: int) -> float:  # noqa: ANN001 - a zero-argument callable
-    fn()
+def median_ms(fn: Callable[..., object], *fn_args: object, repeats: int) -> float:
+    """Median milliseconds of ``fn(*fn_args)`` after one warm-up call."""
+    fn(*fn_args)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        fn(*fn_args)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
@@ -46,16 +49,17 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"# crops: 256x192, {device}, {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, OpenCV {cv2.__version__}, median of {args.repeats}")
-    print(f"{'frame':>10} {'people':>6} {'warpAffine each ms':>19} {'grid_sample ms':>15} {'grid_sample / warpAffine':>25}")
+    print(f"{'frame':>10} {'people':>6} {'warpAffine each ms':>19} {'grid_sample ms':>15} "
+          f"{'grid_sample / warpAffine':>25}")
     for width, height in ((640, 360), (1920, 1080)):
         frame = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
         for people in (1, 5, 20):
             xy = rng.uniform([0, 0], [width * 0.8, height * 0.5], (people, 2))
             boxes = np.concatenate([xy, xy + [width * 0.1, height * 0.4]], axis=1).astype(np.float32)
-            to_crop = crop_transforms(*boxes_to_windows(boxes, SIZE[0] / SIZE[1], 1.25), SIZE)
+            to_crop = crop_transforms(*boxes_to_windows(boxes, SIZE[0] / SIZE[1], CROP_PADDING), SIZE)
             to_frame = invert_affine(to_crop)
-            each = median_ms(lambda: warp_crops_cv2(frame, to_crop, SIZE).to(device), args.repeats)
-            batched = median_ms(lambda: warp_crops_torch(frame, to_frame, SIZE, device), args.repeats)
+            each = median_ms(lambda f, t: warp_crops_cv2(f, t, SIZE).to(device), frame, to_crop, repeats=args.repeats)
+            batched = median_ms(warp_crops_torch, frame, to_frame, SIZE, device, repeats=args.repeats)
             print(f"{f'{width}x{height}':>10} {people:>6} {each:>19.2f} {batched:>15.2f} {batched / each:>24.2f}x")
 
 

@@ -24,17 +24,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
 
-from synthetic import TEMPLATE, Person, render  # noqa: E402
-
 from posetrack_cli.evaluation.formats import PoseFrame, PoseSequence  # noqa: E402
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack  # noqa: E402
+from posetrack_cli.files import read_json  # noqa: E402
 from posetrack_cli.flow import DISFlow  # noqa: E402
 from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
-from posetrack_cli.outputs import TrackWriter, read_json  # noqa: E402
+from posetrack_cli.outputs import OutputSet  # noqa: E402
 from posetrack_cli.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from posetrack_cli.similarity import iou_matrix  # noqa: E402
 from posetrack_cli.types import Detections, Poses  # noqa: E402
 from posetrack_cli.video import ImageFolderSource  # noqa: E402
+
+from synthetic import TEMPLATE, Person, render  # noqa: E402
 
 SIZE = (640, 360)
 
@@ -48,7 +49,8 @@ def scene(frames: int, seed: int) -> list[Person]:
         speed = rng.uniform(2, 7) * rng.choice([-1, 1])
         x0 = rng.uniform(-150, 750) if i % 2 else rng.uniform(40, 560)
         y0 = rng.uniform(5, SIZE[1] - height * 1.05)
-        people.append(Person(height, np.stack([x0 + speed * np.arange(frames), np.full(frames, y0)], 1), seed=seed * 10 + i))
+        path = np.stack([x0 + speed * np.arange(frames), np.full(frames, y0)], 1)  # (T, 2)
+        people.append(Person(height, path, seed=seed * 10 + i))
     return people
 
 
@@ -91,7 +93,10 @@ class TruthPoses:
         for row in iou:
             best = int(row.argmax())
             good = row[best] > 0.3 and in_view(self.people[best], self.t)
-            kps.append(self.people[best].keypoints(self.t) + self.rng.normal(0, 1.5, (17, 2)) if good else np.zeros((17, 2)))
+            if good:
+                kps.append(self.people[best].keypoints(self.t) + self.rng.normal(0, 1.5, (17, 2)))
+            else:
+                kps.append(np.zeros((17, 2)))
             scores.append(np.full(17, 0.9 if good else 0.1))
         return Poses(np.array(kps), np.array(scores), detections.boxes, detections.scores)
 
@@ -103,7 +108,8 @@ def ground_truth(people: list[Person], frames: int, name: str) -> PoseSequence:
         who = [i for i, p in enumerate(people) if in_view(p, t)]
         kps = np.array([people[i].keypoints(t) for i in who]).reshape(-1, 17, 2)
         heads = np.array([np.concatenate([people[i].path[t] + (head.min(0) - 0.05) * people[i].height,
-                                          people[i].path[t] + (head.max(0) + 0.05) * people[i].height]) for i in who]).reshape(-1, 4)
+                                          people[i].path[t] + (head.max(0) + 0.05) * people[i].height])
+                          for i in who]).reshape(-1, 4)
         out.append(PoseFrame(kps, np.ones(kps.shape[:2], bool), np.ones(kps.shape[:2]), np.array(who, np.int64), heads))
     return PoseSequence(name, COCO_KEYPOINTS, tuple(out))
 
@@ -141,15 +147,16 @@ def main() -> None:
             clips.append((people, folder))
         print(f"# keyframe detection: {args.sequences} rendered sequences x {args.frames} frames, {SIZE[0]}x{SIZE[1]}, "
               "6 walkers entering and leaving, detector misses 10 % of boxes")
-        print(f"{'detect every':>12} {'detector calls/frame':>21} {'MOTA':>6} {'mAP':>6} {'ID switches':>12} {'misses':>7} {'FP':>5}")
+        print(f"{'detect every':>12} {'detector calls/frame':>21} {'MOTA':>6} {'mAP':>6} {'ID switches':>12} "
+              f"{'misses':>7} {'FP':>5}")
         for every in args.every:
             gts, preds, calls = [], [], 0
             for s, (people, folder) in enumerate(clips):
                 boxes = KeyframeTruth(people, 0.1, seed=s)
                 pipeline = Pipeline(TruthPoses(people, seed=s), DISFlow(), PipelineConfig(detect_every=every))
-                with TrackWriter(root, f"out{s}_{every}", COCO_KEYPOINTS) as writer:
-                    pipeline.run(ImageFolderSource(folder), writer, boxes=boxes)
-                    paths = writer.commit({})
+                with OutputSet(root, f"out{s}_{every}").open(COCO_KEYPOINTS) as writer:
+                    result = pipeline.run(ImageFolderSource(folder), writer, boxes=boxes)
+                    paths = writer.commit({"frames": result.frames})
                 calls += boxes.calls
                 gts.append(ground_truth(people, args.frames, f"seq{s}"))
                 preds.append(predictions(paths["json"], args.frames, f"seq{s}"))

@@ -63,7 +63,8 @@ def make_clip(path: Path, frames: int, people: int) -> None:
     for frame in render(crowd, frames, SIZE):
         writer.write(frame)
     writer.release()
-    doc = {"height": [p.height for p in crowd], "path": [p.path.tolist() for p in crowd], "seed": [p.seed for p in crowd]}
+    doc = {"height": [p.height for p in crowd], "path": [p.path.tolist() for p in crowd],
+           "seed": [p.seed for p in crowd]}
     path.with_suffix(".json").write_text(json.dumps(doc))
 
 
@@ -97,7 +98,8 @@ def run_peer(clip: Path, weights: str) -> dict[str, float]:
         found.append(len(result.boxes))
         index += 1
     frames = index - WARMUP
-    return {"cpu_ms": (time.process_time() - cpu0) / frames * 1e3, "wall_ms": (time.perf_counter() - wall0) / frames * 1e3,
+    return {"cpu_ms": (time.process_time() - cpu0) / frames * 1e3,
+            "wall_ms": (time.perf_counter() - wall0) / frames * 1e3,
             "people": statistics.mean(found), "frames": frames, "runtime": "ultralytics", "precision": "fp32"}
 
 
@@ -127,10 +129,10 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     from posetrack_cli.estimator import PoseEstimator
     from posetrack_cli.flow import make_flow
     from posetrack_cli.keypoints import COCO_KEYPOINTS
-    from posetrack_cli.outputs import TrackWriter
-    from posetrack_cli.pipeline import Pipeline, PipelineConfig
+    from posetrack_cli.outputs import OutputSet
+    from posetrack_cli.pipeline import Pipeline
     from posetrack_cli.presets import PRESETS
-    from posetrack_cli.settings import EstimatorConfig
+    from posetrack_cli.settings import EstimatorConfig, PipelineConfig
     from posetrack_cli.types import Detections
     from posetrack_cli.video import open_source
     from posetrack_cli.weights import load_manifest
@@ -155,7 +157,7 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
                               keypoint_names=COCO_KEYPOINTS,
                               config=EstimatorConfig(input_size=entry.input_size, flip_test=flip, device="cpu",
                                                      runtime=runtime, precision=precision))
-    if not estimator.runtime.calibrated:  # int8: calibrated on this clip's crops before timing starts
+    if not getattr(estimator.runtime, "calibrated", True):  # int8: calibrated on this clip's crops before timing starts
         source = open_source(clip)
         frames = [f.image for _, f in zip(range(4), source.frames())]
         source.close()
@@ -194,10 +196,11 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
             marks.update(cpu=time.process_time(), wall=time.perf_counter())
 
     source = open_source(clip)
-    with TrackWriter(work, name.replace(" ", "_").replace("(", "").replace(")", ""), COCO_KEYPOINTS) as writer:
+    label = "".join(c if c.isalnum() else "_" for c in name)
+    with OutputSet(work, label).open(COCO_KEYPOINTS) as writer:
         result = pipeline.run(source, writer, on_frame=on_frame)
         cpu, wall = time.process_time(), time.perf_counter()
-        writer.commit({})
+        writer.commit({"frames": result.frames})
     source.close()
     frames = result.frames - WARMUP
     return {"cpu_ms": (cpu - marks["cpu"]) / frames * 1e3, "wall_ms": (wall - marks["wall"]) / frames * 1e3,
@@ -263,7 +266,8 @@ def main() -> None:
                     rows.setdefault((people, name), []).append(
                         child(["--child", name, str(target), str(work)], sys.executable))
 
-    print(f"# peers: {SIZE[0]}x{SIZE[1]} rendered walkers, {args.frames} frames ({args.slow_frames} for fast (before)), "
+    print(f"# peers: {SIZE[0]}x{SIZE[1]} rendered walkers, {args.frames} frames "
+          f"({args.slow_frames} for fast (before)), "
           f"first {WARMUP} left out, 1 thread per process, median of {args.rounds} interleaved rounds")
     print(f"{'people':>6} {'contender':<18} {'runtime':<14} {'CPU ms/frame':>12} {'wall ms/frame':>13} "
           f"{'CPU / peer':>10} {'wall / peer':>11} {'people seen':>11}")
@@ -277,7 +281,8 @@ def main() -> None:
             cpu = statistics.median(r["cpu_ms"] for r in results)
             wall = statistics.median(r["wall_ms"] for r in results)
             runtime = f"{results[0].get('runtime', 'torch')} {results[0].get('precision', 'fp32')}"
-            ratio = f"{cpu / peer_cpu:>10.2f} {wall / peer_wall:>11.2f}" if peer_cpu and peer_wall else f"{'-':>10} {'-':>11}"
+            ratio = (f"{cpu / peer_cpu:>10.2f} {wall / peer_wall:>11.2f}" if peer_cpu and peer_wall
+                     else f"{'-':>10} {'-':>11}")
             seen = statistics.mean(r["people"] for r in results)
             print(f"{people:>6} {name:<18} {runtime:<14} {cpu:>12.1f} {wall:>13.1f} {ratio} {seen:>11.1f}")
 

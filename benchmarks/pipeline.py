@@ -4,11 +4,12 @@ Part 1 runs the real Pipeline (decode thread, detector, DIS flow, flow boxes + N
 network with flip test, tracker, streaming writer) on a rendered 640x360 clip with N people, for
 each preset's architectures at their real input sizes. Weights are random (none can be
 downloaded here; speed does not depend on their values), so the detector runs its real forward
-pass but hands the pipeline the clip's true person boxes, and the pose network runs its real forward on every
-box but hands on the people's true joints, so the flow boxes, NMS and tracker see N people as they
-would on a real clip. (With random weights all 1,000 region proposals reach the detector's box
-head, which trained weights prune, so detection here is an upper bound.) It prints ms/frame per stage, end-to-end fps, and the ratio of end-to-end
-time to the sum of the model stages (detect + flow + crops/pose): the pipeline's own overhead.
+pass but hands the pipeline the clip's true person boxes, and the pose network runs its real forward
+on every box but hands on the people's true joints, so the flow boxes, NMS and tracker see N people
+as they would on a real clip. (With random weights all 1,000 region proposals reach the detector's
+box head, which trained weights prune, so detection here is an upper bound.) It prints ms/frame per
+stage, end-to-end fps, and the ratio of end-to-end time to the sum of the model stages (detect +
+flow + crops/pose): the pipeline's own overhead.
 
 Part 2 runs a light configuration (boxes given, ResNet-18 at 64x64, no flip) on 100 and 1,000
 frames, each in a fresh process, and prints resident memory when the video starts and its peak
@@ -32,20 +33,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
 
-from synthetic import Person, render  # noqa: E402
-
 from posetrack_cli.checkpoints import InputNorm  # noqa: E402
 from posetrack_cli.detector import PersonDetector, build_detector  # noqa: E402
 from posetrack_cli.estimator import EstimatorConfig, PoseEstimator  # noqa: E402
 from posetrack_cli.flow import make_flow  # noqa: E402
 from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
 from posetrack_cli.models.pose_resnet import pose_resnet  # noqa: E402
-from posetrack_cli.outputs import TrackWriter  # noqa: E402
+from posetrack_cli.outputs import OutputSet  # noqa: E402
 from posetrack_cli.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from posetrack_cli.presets import PRESETS  # noqa: E402
 from posetrack_cli.types import Detections  # noqa: E402
 from posetrack_cli.video import open_source  # noqa: E402
 from posetrack_cli.weights import load_manifest  # noqa: E402
+
+from synthetic import Person, render  # noqa: E402
 
 SIZE = (640, 360)
 
@@ -139,9 +140,9 @@ def run_preset(name: str, clip: Path, crowd: list[Person], out: Path, **config: 
     estimator = TruthPoses(model, crowd)
     pipeline = Pipeline(estimator, make_flow(preset.flow), PipelineConfig(**config), detector)
     source = open_source(clip)
-    with TrackWriter(out, name, COCO_KEYPOINTS) as writer:
+    with OutputSet(out, name).open(COCO_KEYPOINTS) as writer:
         result = pipeline.run(source, writer)
-        writer.commit({})
+        writer.commit({"frames": result.frames})
     source.close()
     times = {k: v / result.frames * 1e3 for k, v in result.times.as_dict().items()}
     times["total"] = result.seconds / result.frames * 1e3
@@ -163,13 +164,13 @@ def memory_run(frames: int) -> None:
         clip = Path(tmp) / "clip.mp4"
         crowd = make_clip(clip, frames, 5)
         pipeline = Pipeline(TruthPoses(random_estimator(18, (64, 64), False), crowd), make_flow("dis-ultrafast"),
-                            PipelineConfig())
+                            PipelineConfig(overlap=False))
         source = open_source(clip)
         Path("/proc/self/clear_refs").write_text("5")  # reset the peak: measure the video alone
         start = rss_mib("VmRSS")
-        with TrackWriter(Path(tmp), "clip", COCO_KEYPOINTS) as writer:
+        with OutputSet(Path(tmp), "clip").open(COCO_KEYPOINTS) as writer:
             result = pipeline.run(source, writer, boxes=TruthBoxes(crowd))
-            writer.commit({})
+            writer.commit({"frames": result.frames})
         assert result.frames == frames
         peak = rss_mib("VmHWM")
     print(f"{start:.1f} {peak:.1f}")
@@ -188,7 +189,8 @@ def main() -> None:
         return
 
     print(f"# pipeline: {SIZE[0]}x{SIZE[1]}, {args.people} people, {args.frames} frames, CPU "
-          f"({platform.machine()}, {torch.get_num_threads()} threads), torch {torch.__version__}, flip test on", flush=True)
+          f"({platform.machine()}, {torch.get_num_threads()} threads), torch {torch.__version__}, flip test on",
+          flush=True)
     header = ["run", "decode", "detect", "flow", "crops+pose", "track", "write", "end-to-end", "fps", "e2e/models",
               "e2e/slowest"]
     print(f"{header[0]:<34}" + " ".join(f"{h:>11}" for h in header[1:]), flush=True)
@@ -207,7 +209,8 @@ def main() -> None:
             slowest = max(t["decode"], t["detect"] + t["flow"], t["pose"] + t["track"], t["write"])
             row = [t["decode"], t["detect"], t["flow"], t["pose"], t["track"], t["write"], t["total"]]
             print(f"{label:<34}" + " ".join(f"{v:>11.1f}" for v in row)
-                  + f" {1000 / t['total']:>11.3f} {t['total'] / models:>11.3f} {t['total'] / slowest:>11.3f}", flush=True)
+                  + f" {1000 / t['total']:>11.3f} {t['total'] / models:>11.3f} {t['total'] / slowest:>11.3f}",
+                  flush=True)
     print("(ms per frame; e2e/models = end-to-end / (detect + flow + crops+pose); e2e/slowest = end-to-end /"
           " the slowest chain of dependent work; stage times overlap when threads run them together)")
     print()

@@ -33,14 +33,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer and checkpoints
 
-from helpers import walkers, write_biased_checkpoints, write_video  # noqa: E402
-
-from posetrack_cli.batch import ItemResult, expand_sources, run_batch  # noqa: E402
-from posetrack_cli.pipeline import PipelineConfig  # noqa: E402
+from posetrack_cli.batch import BatchRecord, ItemResult, LocalExecutor, expand_sources  # noqa: E402
 from posetrack_cli.ray_executor import RayOptions, run_on_ray  # noqa: E402
 from posetrack_cli.run_job import RunSpec, load_run  # noqa: E402
+from posetrack_cli.settings import EstimatorConfig, ModelChoice, PipelineConfig  # noqa: E402
 
-SPEC = RunSpec(input_size=(32, 32), flip_test=False, detector_size=256, config=PipelineConfig(), allow_download=False)
+from helpers import walkers, write_biased_checkpoints, write_video  # noqa: E402
+
+SPEC = RunSpec(models=ModelChoice(input_size=(32, 32), detector_size=256), estimator=EstimatorConfig(flip_test=False),
+               allow_download=False)
 
 
 def timed(run) -> tuple[float, list[tuple[float, ItemResult]], list[ItemResult]]:  # noqa: ANN001
@@ -69,11 +70,10 @@ def main() -> None:
 
     def local(overlap: bool):  # noqa: ANN202
         def run(on_item):  # noqa: ANN001, ANN202
-            loaded = load_run(replace(SPEC, overlap=overlap))
             out = root / f"local-overlap-{overlap}"
             out.mkdir()
-            return run_batch(items, loaded.processor(out), out, key=loaded.key, overwrite=True, render=False,
-                             on_item=on_item)
+            loaded = load_run(replace(SPEC, pipeline=PipelineConfig(overlap=overlap))).into(out)
+            return LocalExecutor(loaded, overwrite=True, on_item=on_item).run(BatchRecord(out, items))
         return run
 
     def on_ray(workers: int):  # noqa: ANN202

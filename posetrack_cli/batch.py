@@ -1,9 +1,14 @@
-"""Running many inputs: expanding sources, resuming finished ones, the per-input summary.
+"""Running many inputs: expanding sources, the resume rule, per-output locks, the batch record.
 
 Each input gets ``<name>.json``, ``<name>.csv`` (and ``<name>.mp4`` with rendering). An input
-counts as done, and is skipped on a rerun, when its JSON parses, records the same input
-fingerprint (size and modification time) and the same models and settings, and its CSV (and
-overlay) agree with it -- judged by content, not by the files merely existing.
+counts as done, and is skipped on a rerun, when its outputs say they are complete and were made
+from the same input (size and modification time) with the same models and settings -- judged by
+content (:meth:`posetrack_cli.outputs.OutputSet.finished`), not by the files merely existing.
+
+An input is worked on under its output lock, so two ``posetrack run`` processes into one folder
+never write the same output: the second takes other inputs first, then waits for the lock, and
+finds the first's finished outputs. ``summary.csv`` is merged under a lock of its own, a row per
+input, the latest result winning, so runs on different inputs into one folder keep all rows.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ import json
 import time
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.outputs import atomic_write
+from posetrack_cli.files import OutputLock, OutputWriteError, atomic_write
+from posetrack_cli.outputs import OutputSet
 from posetrack_cli.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_images, natural_key
 
 SUMMARY_NAME = "summary.csv"
+# Output base names an input may not take: its CSV would be the batch summary.
+RESERVED_NAMES = frozenset({Path(SUMMARY_NAME).stem})
 
 
 @dataclass(frozen=True)
@@ -46,16 +54,29 @@ class ItemResult:
     tracks: int = 0
 
 
-def _videos_in(folder: Path, recursive: bool) -> list[Path]:
+def _under(path: Path, folder: Path | None) -> bool:
+    if folder is None:
+        return False
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _videos_in(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     pattern = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted((p for p in pattern if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS),
-                  key=lambda p: natural_key(str(p.relative_to(folder))))
+    videos = (p for p in pattern if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not _under(p, exclude))
+    return sorted(videos, key=lambda p: natural_key(str(p.relative_to(folder))))
 
 
-def expand_sources(paths: Iterable[Path], recursive: bool = False) -> tuple[list[InputItem], list[ItemResult]]:
+def expand_sources(paths: Iterable[Path], recursive: bool = False,
+                   exclude: Path | None = None) -> tuple[list[InputItem], list[ItemResult]]:
     """Inputs named on the command line, expanded: a video file is one input; a folder holding
     videos is a batch of them (subfolders too with ``recursive``); a folder holding only images is
-    one frame sequence. Paths that give nothing become failed results, so the rest still run."""
+    one frame sequence. Nothing under ``exclude`` (the output folder) is taken from a folder, so
+    a run never reads its own outputs back. Paths that give nothing become failed results, so
+    the rest still run. Output names are made distinct from each other and from the summary's."""
     found: list[Path] = []
     failed: list[ItemResult] = []
     for path in paths:
@@ -64,21 +85,27 @@ def expand_sources(paths: Iterable[Path], recursive: bool = False) -> tuple[list
         elif path.is_file():
             found.append(path)
         else:
-            videos = _videos_in(path, recursive)
+            videos = _videos_in(path, recursive, exclude)
             if videos:
                 found += videos
             elif list_images(path):
                 found.append(path)
             else:
                 kinds = ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))
-                failed.append(ItemResult(str(path), path.name, "failed", f"no videos or images in the folder ({kinds})"))
-    items, used = [], set()
+                reason = f"no videos or images in the folder ({kinds})"
+                failed.append(ItemResult(str(path), path.name, "failed", reason))
+    items: list[InputItem] = []
+    used = set(RESERVED_NAMES)
     for path in dict.fromkeys(found):  # same file named twice runs once
         name = path.stem if path.is_file() else path.name
-        candidate, parent = name, path.parent
+        candidate, parent = name, path.resolve().parent
         while candidate in used and parent != parent.parent:  # clip.mp4 in two folders: a__clip, b__clip
             candidate = f"{parent.name}__{candidate}"
             parent = parent.parent
+        number = 2
+        base = candidate
+        while candidate in used:
+            candidate, number = f"{base}-{number}", number + 1
         used.add(candidate)
         items.append(InputItem(path, candidate))
     return items, failed
@@ -91,47 +118,123 @@ def fingerprint(path: Path) -> str:
     return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
 
 
-def settings_key(models: dict[str, Any], settings: dict[str, Any]) -> str:
-    """A digest of what determines a run's output, to tell a finished output from a stale one."""
-    return hashlib.sha256(json.dumps({"models": models, "settings": settings}, sort_keys=True).encode()).hexdigest()[:16]
+class Job(Protocol):
+    """What an executor needs of a loaded run: its outputs per input, its key, and the work."""
+
+    @property
+    def key(self) -> str: ...
+
+    def outputs(self, item: InputItem) -> OutputSet: ...
+
+    def process(self, item: InputItem) -> ItemResult: ...
 
 
-def output_done(out_dir: Path, item: InputItem, key: str, render: bool) -> bool:
-    """Whether ``item``'s outputs in ``out_dir`` are complete and made with the same settings."""
-    json_path, csv_path = out_dir / f"{item.name}.json", out_dir / f"{item.name}.csv"
+def finished_row(item: InputItem, document: dict[str, Any]) -> ItemResult:
+    """The ``skipped`` row of an input whose outputs are already complete, with their numbers."""
+    tracks = len({a["track_id"] for a in document["annotations"]})
+    return ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)",
+                      frames=int(document["info"]["frames"]), tracks=tracks)
+
+
+def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite: bool) -> ItemResult | None:
+    """The resume rule of every executor: a ``skipped`` row when ``item``'s outputs are complete
+    and made with the same settings (``key``) and ``overwrite`` is off, else None (process it)."""
+    if overwrite:
+        return None
+    document = outputs.finished(key, fingerprint(item.path))
+    return None if document is None else finished_row(item, document)
+
+
+def interrupted(item: InputItem) -> ItemResult:
+    """The row of an input that Ctrl-C stopped while it was being processed."""
+    return ItemResult(str(item.path), item.name, "interrupted", "Ctrl-C")
+
+
+def failed(item: InputItem, reason: str, seconds: float = 0.0) -> ItemResult:
+    return ItemResult(str(item.path), item.name, "failed", reason, seconds=seconds)
+
+
+def run_item(process: Callable[[InputItem], ItemResult], item: InputItem) -> ItemResult:
+    """``process(item)``, with a bad input or a write error (a PosetrackError) recorded as a failed row."""
+    started = time.perf_counter()
     try:
-        doc = json.loads(json_path.read_text())
-        info = doc["info"]
-        if info.get("settings_key") != key or info.get("input_fingerprint") != fingerprint(item.path):
-            return False
-        if len(doc["images"]) != info["frames"]:
-            return False
-        with open(csv_path, newline="") as f:
-            rows = sum(1 for _ in csv.reader(f)) - 1
-        if rows != len(doc["annotations"]):
-            return False
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    if render:
-        import cv2
-
-        cap = cv2.VideoCapture(str(out_dir / f"{item.name}.mp4"))
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
-        cap.release()
-        if count != info["frames"]:
-            return False
-    return True
+        return process(item)
+    except OutputWriteError as exc:
+        reason = f"disk full: {exc}" if exc.disk_full else str(exc)
+        return failed(item, reason, time.perf_counter() - started)
+    except PosetrackError as exc:
+        return failed(item, str(exc), time.perf_counter() - started)
 
 
-def write_summary(out_dir: Path, results: list[ItemResult]) -> Path:
-    """``summary.csv``: one row per input."""
-    path = out_dir / SUMMARY_NAME
-    with atomic_write(path, newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([f.name for f in fields(ItemResult)])
-        for r in results:
-            writer.writerow([round(v, 3) if isinstance(v, float) else v for v in astuple(r)])
-    return path
+def run_locked(job: Job, item: InputItem, *, overwrite: bool, wait: bool) -> ItemResult | None:
+    """Process ``item`` holding its output lock: None when ``wait`` is off and another process
+    holds it. Under the lock, temporary files a killed run left are removed, the resume rule is
+    asked again (the other process may have just finished it), and files posetrack did not write
+    under the output names make the input fail rather than be written over."""
+    outputs = job.outputs(item)
+    lock = OutputLock(outputs.out_dir, outputs.name + outputs.suffix)
+    if not lock.acquire(wait=wait):
+        return None
+    try:
+        outputs.remove_stale_temps()
+        done = skipped_if_done(outputs, job.key, item, overwrite=overwrite)
+        if done is not None:
+            return done
+        foreign = outputs.foreign()
+        if foreign:
+            return failed(item, f"{foreign[0]} exists and was not written by posetrack; move it away or choose "
+                                "another output folder (-o)")
+        return run_item(job.process, item)
+    finally:
+        lock.release()
+
+
+class BatchRecord:
+    """The rows of one batch, in input order, and the summary they are merged into.
+
+    Args:
+        out_dir: the output folder, where ``summary.csv`` lives.
+        items: the batch's inputs, in the order their rows are listed.
+        earlier: rows known before running (inputs that do not exist).
+    """
+
+    def __init__(self, out_dir: Path, items: list[InputItem], earlier: Iterable[ItemResult] = ()) -> None:
+        self.out_dir = out_dir
+        self.items = items
+        self.earlier = list(earlier)
+        self._done: dict[str, ItemResult] = {}
+
+    def add(self, result: ItemResult) -> None:
+        self._done[result.name] = result
+
+    def has(self, item: InputItem) -> bool:
+        return item.name in self._done
+
+    def rows(self) -> list[ItemResult]:
+        """Rows in input order after the earlier ones; inputs without a row yet are left out."""
+        return self.earlier + [self._done[i.name] for i in self.items if i.name in self._done]
+
+    def write_summary(self) -> Path:
+        """Merge this batch's rows into ``summary.csv`` under its lock: one row per input, the
+        latest result winning, rows of other runs into this folder kept."""
+        path = self.out_dir / SUMMARY_NAME
+        header = [f.name for f in fields(ItemResult)]
+        with OutputLock(self.out_dir, SUMMARY_NAME).held():
+            merged: dict[str, list[str]] = {}
+            try:
+                with open(path, newline="") as existing:
+                    reader = csv.reader(existing)
+                    if next(reader, None) == header:
+                        merged = {row[1]: row for row in reader if len(row) == len(header)}
+            except OSError:
+                pass
+            for r in self.rows():
+                merged[r.name] = [str(round(v, 3)) if isinstance(v, float) else str(v) for v in astuple(r)]
+            with atomic_write(path, newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows(merged.values())
+        return path
 
 
 def format_summary(results: list[ItemResult]) -> str:
@@ -145,50 +248,37 @@ def format_summary(results: list[ItemResult]) -> str:
                      for row in rows)
 
 
-def skipped_if_done(out_dir: Path, item: InputItem, key: str, *, render: bool, overwrite: bool) -> ItemResult | None:
-    """The resume rule of every executor: a ``skipped`` row when ``item``'s outputs are complete
-    and made with the same settings (and ``overwrite`` is off), else None (process it)."""
-    if overwrite or not output_done(out_dir, item, key, render):
-        return None
-    return ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)")
+class LocalExecutor:
+    """Runs a batch's inputs one after another in this process.
 
-
-def interrupted(item: InputItem) -> ItemResult:
-    """The row of an input that Ctrl-C stopped while it was being processed."""
-    return ItemResult(str(item.path), item.name, "interrupted", "Ctrl-C")
-
-
-def run_item(process: Callable[[InputItem], ItemResult], item: InputItem) -> ItemResult:
-    """``process(item)``, with a bad input (a PosetrackError) recorded as a failed row."""
-    started = time.perf_counter()
-    try:
-        return process(item)
-    except PosetrackError as exc:
-        return ItemResult(str(item.path), item.name, "failed", str(exc), seconds=time.perf_counter() - started)
-
-
-def run_batch(items: list[InputItem], process: Callable[[InputItem], ItemResult], out_dir: Path, *, key: str,
-              overwrite: bool, render: bool, earlier: list[ItemResult] = (),  # type: ignore[assignment]
-              on_item: Callable[[ItemResult], None] | None = None) -> list[ItemResult]:
-    """Run ``process`` on each item not already done; a failure is recorded and the batch goes on.
-
-    ``earlier`` are results known before running (inputs that do not exist). The summary is
-    written when the batch ends, also on Ctrl-C, which records the current item as interrupted
-    and re-raises.
+    An input whose output lock another process holds is put off until the others are done, then
+    waited for (and usually found finished by then).
     """
-    results = list(earlier)
-    try:
-        for item in items:
-            result = skipped_if_done(out_dir, item, key, render=render, overwrite=overwrite)
-            if result is None:
-                try:
-                    result = run_item(process, item)
-                except KeyboardInterrupt:
-                    results.append(interrupted(item))
-                    raise
-            results.append(result)
-            if on_item is not None:
-                on_item(result)
-    finally:
-        write_summary(out_dir, results)
-    return results
+
+    def __init__(self, job: Job, *, overwrite: bool, on_item: Callable[[ItemResult], None] | None = None) -> None:
+        self.job, self.overwrite, self.on_item = job, overwrite, on_item
+
+    def run(self, record: BatchRecord) -> list[ItemResult]:
+        """Process every item of ``record`` not already done; the summary is written when the
+        batch ends, also on Ctrl-C, which records the current item as interrupted and re-raises."""
+        try:
+            later = [item for item in record.items if not self._one(record, item, wait=False)]
+            for item in later:
+                self._one(record, item, wait=True)
+        finally:
+            record.write_summary()
+        return record.rows()
+
+    def _one(self, record: BatchRecord, item: InputItem, *, wait: bool) -> bool:
+        try:
+            result = run_locked(self.job, item, overwrite=self.overwrite, wait=wait)
+        except KeyboardInterrupt:
+            record.add(interrupted(item))
+            raise
+        if result is None:
+            return False
+        record.add(result)
+        if self.on_item is not None:
+            self.on_item(result)
+        return True
+

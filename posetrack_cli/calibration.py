@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,7 +73,7 @@ def _frames(path: Path, every: int) -> Iterator[np.ndarray]:
         source.close()
 
 
-def gather_inputs(estimator, detector, files: list[Path], *, crops: int = DEFAULT_CROPS,  # noqa: ANN001
+def gather_inputs(estimator: Any, detector: Any, files: list[Path], *, crops: int = DEFAULT_CROPS,
                   every: int = 10) -> Gathered:
     """Network inputs of the people ``detector`` finds in ``files``, until ``crops`` are gathered.
 

@@ -101,7 +101,7 @@ class CheckpointInfo:
 class _Inert:
     """Placeholder for a pickled metadata object: accepts any construction and state, keeps nothing."""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_Inert":
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Inert:
         return object.__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -138,12 +138,13 @@ def read_checkpoint(path: str | Path) -> Any:
         raise CheckpointError(
             f"refusing to load {path}: it pickles code objects outside the weights ({', '.join(sorted(refused)[:3])})"
         )
-    placeholders = [(_Inert, name) for name in needed]
+    placeholders: list[Any] = [(_Inert, name) for name in needed]
     try:
         with torch.serialization.safe_globals(placeholders):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad files; all mean "unreadable"
-        raise CheckpointError(f"not a readable PyTorch checkpoint: {path} ({_describe_load_error(exc, path)})") from None
+        reason = _describe_load_error(exc, path)
+        raise CheckpointError(f"not a readable PyTorch checkpoint: {path} ({reason})") from None
 
 
 def _describe_load_error(exc: Exception, path: Path) -> str:
@@ -230,7 +231,8 @@ def infer_spec(state: dict[str, torch.Tensor], path: Path) -> PoseSpec:
     )
     if depth is None:
         kind = "bottleneck" if bottleneck else "basic"
-        raise CheckpointError(f"{path}: backbone with {blocks} {kind} blocks per stage is not a ResNet-18/34/50/101/152")
+        raise CheckpointError(
+            f"{path}: backbone with {blocks} {kind} blocks per stage is not a ResNet-18/34/50/101/152")
     try:
         return PoseResNetSpec(depth, *_head(state, path))
     except ValueError as exc:
@@ -258,13 +260,19 @@ def check_tensors(model: torch.nn.Module, state: dict[str, torch.Tensor], path: 
     ]
     problems = []
     if missing:
-        problems.append(f"missing {', '.join(missing[:3])}" + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
+        problems.append(f"missing {', '.join(missing[:3])}" + _more(missing))
     if unexpected:
-        problems.append(f"unexpected {', '.join(unexpected[:3])}" + (f" and {len(unexpected) - 3} more" if len(unexpected) > 3 else ""))
+        problems.append(f"unexpected {', '.join(unexpected[:3])}" + _more(unexpected))
     if wrong:
         problems.append(f"wrong shape {', '.join(wrong[:3])}")
     if problems:
-        raise CheckpointError(f"{path} does not fit a {model.spec.backbone_name} pose network: " + "; ".join(problems))
+        name = getattr(model, "spec").backbone_name  # noqa: B009 - nn.Module's __getattr__ types it as a Tensor
+        raise CheckpointError(f"{path} does not fit a {name} pose network: " + "; ".join(problems))
+
+
+def _more(names: list[str]) -> str:
+    """`` and N more`` for a list of which three were named."""
+    return f" and {len(names) - 3} more" if len(names) > 3 else ""
 
 
 def _input_size_from_name(path: Path) -> tuple[int, int] | None:
@@ -311,6 +319,15 @@ def load_pose_checkpoint(path: str | Path) -> tuple[PoseNetwork, CheckpointInfo]
         input_size=size,  # type: ignore[arg-type]
         num_parameters=sum(p.numel() for p in model.parameters()),
     )
+    return model, info
+
+
+def load_resnet_checkpoint(path: str | Path) -> tuple[PoseResNet, CheckpointInfo]:
+    """:func:`load_pose_checkpoint` for what posetrack trains: ResNet networks only."""
+    model, info = load_pose_checkpoint(path)
+    if not isinstance(model, PoseResNet):
+        raise CheckpointError(
+            f"{info.path.name} is a {info.spec.backbone_name} network; posetrack trains ResNet ones only")
     return model, info
 
 

@@ -4,7 +4,7 @@ Both sample bilinearly at the positions ``cv2.warpAffine`` samples (pixel centre
 black outside the frame), which is what the released models were evaluated with:
 
 * :func:`warp_crops_cv2`, one ``cv2.warpAffine`` per person on the CPU: the fastest way there
-  (``benchmarks/crops.py``: 1.8-6.7x faster than a ``grid_sample`` on the CPU);
+  (``benchmarks/crops.py`` compares it with ``grid_sample``; figures in ``benchmarks/README.md``);
 * :func:`warp_crops_torch`, all people in one ``grid_sample`` call on the model's device: on a
   GPU the frame is uploaded once and the CPU is left free for decoding and optical flow.
 """

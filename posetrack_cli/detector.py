@@ -12,7 +12,7 @@ detecting on a 2.2x upscale, the most expensive stage made 5x dearer for no deta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from torchvision.models import detection
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.outputs import read_json
+from posetrack_cli.files import read_json
 from posetrack_cli.settings import DETECTORS
 from posetrack_cli.types import Detections
 
@@ -126,7 +126,7 @@ class PersonDetector:
         side as ``min_size`` and a ``max_size`` no smaller than its long side, that factor is 1.
         SSDlite's fixed 320x320 input is what it was trained on and is left as it is.
         """
-        transform = self.model.transform
+        transform: Any = self.model.transform
         if self._upscale or transform.fixed_size is not None:
             return
         if not hasattr(self, "_trained_size"):

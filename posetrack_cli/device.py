@@ -21,7 +21,9 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device("cpu")
     if re.fullmatch(r"cuda(:\d+)?", spec):
         if not torch.cuda.is_available():
-            raise PosetrackError(f"device {spec} requested but CUDA is not available on this machine (use --device cpu)")
+            raise PosetrackError(
+                f"device {spec} requested but CUDA is not available on this machine (use --device cpu)"
+            )
         index = int(spec.split(":")[1]) if ":" in spec else 0
         if index >= torch.cuda.device_count():
             raise PosetrackError(f"device {spec} requested but only {torch.cuda.device_count()} CUDA device(s) exist")

@@ -54,7 +54,8 @@ class PoseEstimator:
         self.config = config
         self.device = resolve_device(config.device)
         if config.half and self.device.type != "cuda":
-            raise PosetrackError("half precision needs a CUDA device (float16 convolutions are slow or missing on a CPU)")
+            raise PosetrackError(
+                "half precision needs a CUDA device (float16 convolutions are slow or missing on a CPU)")
         self.norm = norm
         self.keypoint_names = tuple(keypoint_names)
         # The weights' digest keys the converted-model cache; taken before folding changes the keys.
@@ -80,7 +81,7 @@ class PoseEstimator:
         keypoint_names: Sequence[str] | None = None,
         norm: InputNorm | None = None,
         **settings: object,
-    ) -> "PoseEstimator":
+    ) -> PoseEstimator:
         """Load any supported checkpoint layout strictly and wrap it.
 
         ``input_size`` and ``keypoint_names`` default to what the file (or its name) records; a file
@@ -99,7 +100,7 @@ class PoseEstimator:
         keypoint_names: Sequence[str] | None = None,
         norm: InputNorm | None = None,
         **settings: object,
-    ) -> "PoseEstimator":
+    ) -> PoseEstimator:
         size = input_size or info.input_size
         if size is None:
             raise PosetrackError(

@@ -61,16 +61,19 @@ class FlowField:
         flat = self.flow.reshape(-1, 2)  # np.take on flat indices: several times faster than f[y, x]
 
         def corner(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-            return np.take(flat, (yy * w + xx).ravel(), axis=0).reshape(*yy.shape, 2)
+            values: np.ndarray = np.take(flat, (yy * w + xx).ravel(), axis=0)  # (n, 2)
+            return values.reshape(*yy.shape, 2)
 
         f00, f01, f10, f11 = corner(y0, x0), corner(y0, x1), corner(y1, x0), corner(y1, x1)
         top = f00 + (f01 - f00) * fx
         bottom = f10 + (f11 - f10) * fx
-        return (top + (bottom - top) * fy).astype(np.float32, copy=False)
+        shifts: np.ndarray = (top + (bottom - top) * fy).astype(np.float32, copy=False)  # (..., 2)
+        return shifts
 
     def propagate(self, points: np.ndarray) -> np.ndarray:
         """Points ``(..., 2)`` moved to where the flow takes them in the next frame."""
-        return np.asarray(points, dtype=np.float32) + self.sample(points)
+        moved: np.ndarray = np.asarray(points, dtype=np.float32) + self.sample(points)
+        return moved
 
 
 class FlowEstimator(Protocol):
@@ -100,7 +103,7 @@ class DISFlow:
         self.name = f"dis-{preset}"
         self.preset = preset
         self.max_width = max_width
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        self._dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
         """Grey frame at flow resolution, and the frame pixels per flow pixel ``(sx, sy)``."""
@@ -111,9 +114,11 @@ class DISFlow:
         size = (self.max_width, max(1, round(height * self.max_width / width)))
         return cv2.resize(grey, size, interpolation=cv2.INTER_AREA), (width / size[0], height / size[1])
 
-    def compute(self, prev: tuple[np.ndarray, tuple[float, float]], cur: tuple[np.ndarray, tuple[float, float]]) -> FlowField:
-        flow = self._dis.calc(prev[0], cur[0], None)  # (h, w, 2) in grid pixels
-        return FlowField(flow * np.float32(cur[1]), cur[1])
+    def compute(self, prev: tuple[np.ndarray, tuple[float, float]],
+                cur: tuple[np.ndarray, tuple[float, float]]) -> FlowField:
+        # The stubs type the output array as required; None (allocate it) is OpenCV's documented call.
+        flow = self._dis.calc(prev[0], cur[0], None)  # type: ignore[call-overload]  # (h, w, 2) in grid pixels
+        return FlowField(flow * np.asarray(cur[1], np.float32), cur[1])
 
 
 class RaftFlow:
@@ -166,7 +171,7 @@ class RaftFlow:
         torch = self._torch
         with torch.inference_mode():
             flow = self.model(prev[0], cur[0])[-1][0]  # (2, h, w) in grid pixels
-        flow = flow.permute(1, 2, 0).float().cpu().numpy() * np.float32(cur[1])
+        flow = flow.permute(1, 2, 0).float().cpu().numpy() * np.asarray(cur[1], np.float32)
         return FlowField(flow, cur[1])
 
 
@@ -182,6 +187,6 @@ def make_flow(name: str, *, device: str = "auto", max_width: int = 640, allow_do
 
 FLOW_NAMES = tuple(f"dis-{p}" for p in DIS_PRESETS) + ("raft-small", "raft-large")
 # DIS "medium": the most robust preset to large motion (a rendered camera pan of 1.5 box widths per
-# frame keeps every id with medium; fast and ultrafast lose both people) at ~40 ms a frame for
-# 640 px wide on two CPU cores, less than one person's pose forward. Fast/ultrafast trade that for speed.
+# frame keeps every id with medium; fast and ultrafast lose both people), and still cheaper than one
+# person's pose forward on a CPU (timings in benchmarks/README.md). Fast/ultrafast trade that for speed.
 DEFAULT_FLOW = "dis-medium"

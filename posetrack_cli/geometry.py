@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from posetrack_cli.paper import CROP_PADDING
+
 
 def boxes_to_windows(
-    boxes: np.ndarray, aspect_ratio: float, padding: float = 1.25
+    boxes: np.ndarray, aspect_ratio: float, padding: float = CROP_PADDING
 ) -> tuple[np.ndarray, np.ndarray]:
     """Crop windows for person boxes.
 
@@ -88,7 +90,8 @@ def invert_affine(mats: np.ndarray) -> np.ndarray:
 def apply_affine(points: np.ndarray, mats: np.ndarray) -> np.ndarray:
     """Map points ``(N, K, 2)`` through per-row affine maps ``(N, 2, 3)``; returns ``(N, K, 2)``."""
     points = np.asarray(points, dtype=np.float64)
-    return np.einsum("nij,nkj->nki", mats[:, :, :2], points) + mats[:, None, :, 2]
+    mapped: np.ndarray = np.einsum("nij,nkj->nki", mats[:, :, :2], points) + mats[:, None, :, 2]
+    return mapped
 
 
 def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -9,11 +9,14 @@ import torch
 
 
 def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keypoint locations in heatmap pixels and their scores.
+    """Keypoint locations in heatmap pixels and their scores, decoded as the released MSRA code does.
 
     The location is the arg-max moved a quarter pixel toward the higher neighbour on each axis
-    (the released models' decoding; it halves the arg-max's quantisation error). The score is the
-    heatmap maximum.
+    (it halves the arg-max's quantisation error). As in MSRA's ``get_final_preds``, the shift is
+    applied only where the arg-max lies strictly inside ``1 < x < W-1`` and ``1 < y < H-1`` (both
+    axes, or neither); elsewhere the arg-max is kept as it is. The score is the heatmap maximum.
+    One difference, on purpose: MSRA moves a joint whose maximum is not positive to ``(0, 0)``;
+    here it keeps its arg-max, and its score (at most 0) already marks it as not found.
 
     Args:
         heatmaps: ``(N, K, H, W)``.
@@ -29,7 +32,6 @@ def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     y = (idx // w).long()
     coords = torch.stack([x, y], dim=-1).float()  # (N, K, 2)
 
-    # Neighbour differences, only where both neighbours exist (as the released code does).
     xl, xr = (x - 1).clamp(min=0), (x + 1).clamp(max=w - 1)
     yu, yd = (y - 1).clamp(min=0), (y + 1).clamp(max=h - 1)
 
@@ -38,10 +40,10 @@ def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
     dx = at(y, xr) - at(y, xl)
     dy = at(yd, x) - at(yu, x)
-    inside_x = (x > 0) & (x < w - 1)
-    inside_y = (y > 0) & (y < h - 1)
-    coords[..., 0] += torch.where(inside_x, torch.sign(dx), torch.zeros_like(dx)) * 0.25
-    coords[..., 1] += torch.where(inside_y, torch.sign(dy), torch.zeros_like(dy)) * 0.25
+    inside = (x > 1) & (x < w - 1) & (y > 1) & (y < h - 1)  # MSRA: 1 < px < W-1 and 1 < py < H-1
+    zero = torch.zeros_like(dx)
+    coords[..., 0] += torch.where(inside, torch.sign(dx), zero) * 0.25
+    coords[..., 1] += torch.where(inside, torch.sign(dy), zero) * 0.25
     return coords, scores
 
 

@@ -1,17 +1,21 @@
-"""The whole method on one video (paper Algorithm 1): detect, propagate, unify, estimate, track.
+"""The whole method on one video (paper Algorithm 1), in one frame loop that serves both
+``posetrack run`` (detector + pose network) and ``posetrack track`` (poses given by the user).
 
-Per frame ``k``:
+Per frame ``k``, each step one call into its own module:
 
-1. person boxes ``B_det`` from the detector (or a boxes file), scoring at least 0.5;
-2. the flow from frame ``k-1`` to ``k`` moves frame ``k-1``'s joints; the box around each pose's
-   moved joints, enlarged 15 %, is a flow box ``B_flow`` (recovers people the detector missed);
-3. ``B_det`` and ``B_flow`` are unified by NMS;
-4. the pose network estimates the joints in each unified box (top-down);
-5. each pose is scored as its box score times the mean score of its confident joints (the
-   released models' rescoring); poses with fewer than ``min_joints`` confident joints are dropped;
-6. the tracker gives ids by greedy flow-OKS matching against the queue.
+1. person boxes ``B_det`` from the detector or a boxes file (:mod:`posetrack_cli.detector`);
+2. frame ``k-1``'s joints moved by the optical flow give flow boxes ``B_flow``
+   (:func:`posetrack_cli.proposals.flow_boxes`), which recover people the detector missed;
+3. ``B_det`` and ``B_flow`` are unified by NMS (:func:`posetrack_cli.proposals.unify_boxes`);
+4. the pose network estimates the joints in each unified box, top-down
+   (:class:`posetrack_cli.estimator.PoseEstimator`); people are scored as the released code does
+   and poses with too few confident joints are dropped (:mod:`posetrack_cli.scoring`);
+5. and 6. the tracker compares the new poses with its queue by flow-based OKS
+   (:mod:`posetrack_cli.similarity`) and gives ids by greedy matching (:mod:`posetrack_cli.tracker`).
 
-Frames are decoded ahead in a background thread; output is streamed to a ``TrackWriter``.
+With given poses, steps 1-4 are replaced by the poses of the frame. Decoding that stops early (a
+truncated video, an unreadable image, a frame of another size) ends the video there, keeps the
+frames before it and says why, for both commands alike.
 """
 
 from __future__ import annotations
@@ -19,59 +23,20 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Iterator, Protocol
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Generator, Iterator, Protocol
 
 import numpy as np
 
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.flow import FlowEstimator, FlowField
-from posetrack_cli.outputs import FrameMeta, TrackWriter
 from posetrack_cli.prefetch import prefetch
 from posetrack_cli.proposals import flow_boxes, unify_boxes
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
+from posetrack_cli.scoring import enough_joints, rescore
+from posetrack_cli.settings import PipelineConfig
+from posetrack_cli.tracker import PoseTracker
 from posetrack_cli.types import Detections, Poses, TrackedFrame
 from posetrack_cli.video import Frame, FrameSource, FrameStopped
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Settings of the per-frame method; paper values where the paper gives them.
-
-    Attributes:
-        detection_threshold: detector boxes scoring below this are dropped (paper: 0.5).
-        joint_threshold: joints below this are not trusted (paper: 0.4).
-        flow_box_enlarge: growth of a flow box around its joints (paper: 15 %).
-        nms_iou: IoU above which a detection and a flow box are the same person.
-        min_joints: confident joints a pose needs to be kept and propagated.
-        tracker: tracker settings.
-        prefetch: frames decoded ahead of the models.
-        detect_every: run the detector on every N-th frame only (keyframes); in between, people
-            are carried by flow boxes. 1 is the paper's method.
-        detect_batch: frames per detector call (batching pays on a GPU).
-        overlap: run detection and flow one frame ahead, and writing behind, in their own threads.
-            Pays where the stages use different hardware (GPU models, CPU flow and encoding), and
-            on a multi-core CPU with the presets' models (1.04-1.22x in benchmarks/pipeline.py);
-            with very light models the thread hand-offs cost more than they save.
-    """
-
-    detection_threshold: float = 0.5  # paper
-    joint_threshold: float = 0.4  # paper
-    flow_box_enlarge: float = 0.15  # paper
-    # Not given by the paper; 0.5 is the usual person-box NMS (Faster R-CNN's test setting): a flow
-    # box overlapping a detection that much is the same person, and the detection (scored higher) wins.
-    nms_iou: float = 0.5
-    # A box around fewer than 3 joints is a point or a line; such poses are noise, not people.
-    min_joints: int = 3
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    prefetch: int = 8  # enough to hide decode jitter; memory stays a few frames
-    detect_every: int = 1  # paper: every frame
-    detect_batch: int = 1
-    overlap: bool = False
-
-    def __post_init__(self) -> None:
-        if self.detect_every < 1 or self.detect_batch < 1 or self.prefetch < 1:
-            raise ValueError("detect_every, detect_batch and prefetch must be >= 1")
 
 
 class Detector(Protocol):
@@ -81,9 +46,15 @@ class Detector(Protocol):
 
 
 class BoxSource(Protocol):
-    name: str
+    """Person boxes by frame index (a boxes file)."""
 
     def get(self, index: int) -> Detections: ...
+
+
+class PoseSource(Protocol):
+    """Poses by frame index, made by another estimator (``posetrack track``)."""
+
+    def get(self, index: int) -> Poses: ...
 
 
 class Estimator(Protocol):
@@ -92,9 +63,19 @@ class Estimator(Protocol):
     def estimate(self, frame: np.ndarray, detections: Detections) -> Poses: ...
 
 
+class FrameSink(Protocol):
+    """Where each frame's result goes (:class:`posetrack_cli.outputs.TrackOutputs`)."""
+
+    def add(self, frame: Frame, tracked: TrackedFrame) -> None: ...
+
+
 @dataclass
 class StageTimes:
-    """Seconds spent in each stage over a video (decode is time waiting for the next frame)."""
+    """Seconds spent in each stage over a video (decode is time waiting for the next frame).
+
+    With ``overlap`` the stages run at the same time in several threads, so their sum can exceed
+    the wall time.
+    """
 
     decode: float = 0.0
     detect: float = 0.0
@@ -128,100 +109,157 @@ class VideoResult:
     times: StageTimes
 
 
-def rescore(poses: Poses, joint_threshold: float) -> Poses:
-    """Person score = box score x mean score of the joints at or above ``joint_threshold`` (0 if none)."""
-    confident = poses.keypoint_scores >= joint_threshold
-    count = confident.sum(1)
-    mean = np.where(count > 0, (poses.keypoint_scores * confident).sum(1) / np.maximum(count, 1), 0.0)
-    return Poses(poses.keypoints, poses.keypoint_scores, poses.boxes, poses.scores * mean)
+def default_overlap(device: Any) -> bool:
+    """Whether stages overlap in threads unless told: with CUDA (the stages use different
+    hardware), and on a CPU where torch has two or more threads (the threads fill each other's
+    idle moments, see ``benchmarks/pipeline.py``); not on a single core (a Ray worker's), where
+    there is nothing to fill. ``device`` is the pose network's torch device (None: the CPU)."""
+    import torch
+
+    return getattr(device, "type", "cpu") == "cuda" or torch.get_num_threads() >= 2
 
 
 class Pipeline:
     """Models and settings for running many videos; load once, call ``run`` per video.
 
     Args:
-        estimator: the top-down pose estimator.
+        estimator: the top-down pose estimator, or None when every video brings its poses.
         flow: optical flow estimator.
         config: method settings.
-        detector: person detector, or None when every video brings a boxes file.
+        detector: person detector, or None when every video brings a boxes file or poses.
+        num_keypoints: K of given poses when there is no estimator (COCO's 17).
     """
 
-    def __init__(self, estimator: Estimator, flow: FlowEstimator, config: PipelineConfig = PipelineConfig(),
-                 detector: Detector | None = None) -> None:
+    def __init__(self, estimator: Estimator | None, flow: FlowEstimator, config: PipelineConfig = PipelineConfig(),
+                 detector: Detector | None = None, *, num_keypoints: int = 17) -> None:
         self.estimator = estimator
         self.flow = flow
+        if config.overlap is None:
+            config = replace(config, overlap=default_overlap(getattr(estimator, "device", None)))
         self.config = config
         self.detector = detector
+        self.num_keypoints = estimator.num_keypoints if estimator is not None else num_keypoints
 
-    def run(self, source: FrameSource, writer: TrackWriter, *, boxes: BoxSource | None = None,
-            on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
-        """Process every frame of ``source`` into ``writer`` (which the caller commits or aborts).
+    def track(self, source: FrameSource, *, boxes: BoxSource | None = None, poses: PoseSource | None = None,
+              times: StageTimes | None = None, stopped: list[str] | None = None,
+              ) -> Generator[tuple[Frame, TrackedFrame], None, None]:
+        """Each decoded frame of ``source`` with its tracked people, as the frames come.
 
-        ``on_frame(index, people)`` is called after each frame. Decoding that stops early (a
-        truncated video, an unreadable image, a frame of another size) ends the video there with
-        ``partial`` saying why; the frames before it are kept.
-
-        With ``overlap``, three threads besides this one work on different frames: decoding runs
-        ahead; detection and flow of frame k+1 (which need nothing from frame k's poses) run while
-        the pose network works on frame k; writing and rendering run behind.
+        People come from the detector, from ``boxes`` (a boxes file, through the pose network) or
+        from ``poses`` (given poses, tracked as they are). ``times`` collects the stage seconds;
+        ``stopped`` receives why decoding stopped early, if it did (the frames before are all
+        yielded). With ``overlap``, detection and flow of frame k+1 (which need nothing from
+        frame k's poses) run in a thread of their own while the pose network works on frame k,
+        and decoding runs ahead in another.
         """
-        if boxes is None and self.detector is None:
+        if poses is None and self.estimator is None:
+            raise PosetrackError("no pose estimator and no given poses: one of them is needed")
+        if poses is None and boxes is None and self.detector is None:
             raise PosetrackError("no detector and no boxes file: one of them is needed")
         cfg = self.config
-        tracker = PoseTracker(cfg.tracker)
-        times = StageTimes()
-        stopped: list[str] = []
-        start = time.perf_counter()
-        previous_poses = Poses.empty(self.estimator.num_keypoints)
-        frames = 0
-        size = (source.width, source.height)
+        tracker = PoseTracker(cfg.tracker)  # ids from 0 for every video
+        times = times if times is not None else StageTimes()
+        stopped = stopped if stopped is not None else []
+        carried = Poses.empty(self.num_keypoints)  # last frame's people, scored by their boxes
         decoded = prefetch(source.frames(), cfg.prefetch)
-        ahead = self._detect_and_flow(decoded, boxes, times, stopped)
+        ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped)
         if cfg.overlap:
-            ahead = prefetch(ahead, 2)
-        sink = _BackgroundAdds(writer, cfg.prefetch) if cfg.overlap else writer
+            ahead = prefetch(ahead, 2)  # detection and flow one frame ahead, in a thread of their own
         try:
             for frame, detected, field in ahead:
                 t0 = time.perf_counter()
-                propagated = (flow_boxes(previous_poses, field, joint_threshold=cfg.joint_threshold,
-                                         enlarge=cfg.flow_box_enlarge, min_joints=cfg.min_joints, frame_size=size)
-                              if field is not None else Detections.empty())
-                unified, _ = unify_boxes(detected, propagated, cfg.nms_iou)
-                poses = rescore(self.estimator.estimate(frame.image, unified), cfg.joint_threshold)
-                poses = poses[(poses.keypoint_scores >= cfg.joint_threshold).sum(1) >= cfg.min_joints]
+                if poses is not None:
+                    people = poses.get(frame.index)
+                    sources = np.full(len(people), "given")
+                    box_scores = people.scores
+                else:
+                    people, sources, box_scores = self._estimate(frame, detected, carried, field)
                 t1 = time.perf_counter()
-                ids = tracker.update(poses, field)
-                t2 = time.perf_counter()
-                meta = FrameMeta(frame.index, frame.timestamp, size[0], size[1], frame.file_name)
-                sink.add(meta, TrackedFrame(frame.index, frame.timestamp, poses, ids), frame.image)
+                # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids.
+                ids = tracker.update(people, field)
                 times.pose += t1 - t0
-                times.track += t2 - t1
-                times.write += time.perf_counter() - t2
-                previous_poses = poses
-                frames += 1
-                if on_frame is not None:
-                    on_frame(frame.index, len(poses))
-            if isinstance(sink, _BackgroundAdds):
-                t3 = time.perf_counter()
-                sink.flush()
-                times.write += time.perf_counter() - t3
+                times.track += time.perf_counter() - t1
+                carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)
+                yield frame, TrackedFrame(frame.index, frame.timestamp, people, ids, sources=sources)
         finally:
             ahead.close()
             decoded.close()
-            if isinstance(sink, _BackgroundAdds):
-                sink.stop()
+
+    def run(self, source: FrameSource, sink: FrameSink, *, boxes: BoxSource | None = None,
+            poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
+        """Process every frame of ``source`` into ``sink`` (whose files the caller commits or aborts).
+
+        As :meth:`track`, and with ``overlap`` writing and rendering run behind in a thread.
+        ``on_frame(index, people)`` is called after each frame. Decoding that stops early ends
+        the video there with ``partial`` saying why; the frames before it are kept.
+        """
+        times = StageTimes()
+        stopped: list[str] = []
+        start = time.perf_counter()
+        frames = written = 0
+        ids: set[int] = set()
+        background = _BackgroundAdds(sink, self.config.prefetch) if self.config.overlap else None
+        out: FrameSink = background if background is not None else sink
+        try:
+            for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, stopped=stopped):
+                t0 = time.perf_counter()
+                out.add(frame, tracked)
+                times.write += time.perf_counter() - t0
+                frames += 1
+                written += len(tracked)
+                ids.update(tracked.track_ids.tolist())
+                if on_frame is not None:
+                    on_frame(frame.index, len(tracked))
+            if background is not None:
+                t1 = time.perf_counter()
+                background.flush()
+                times.write += time.perf_counter() - t1
+        finally:
+            if background is not None:
+                background.stop()
         partial = stopped[0] if stopped else None
         if partial is None and source.frame_count is not None and frames < source.frame_count:
             partial = f"decoded {frames} of {source.frame_count} frames (truncated or damaged file)"
         if frames == 0:
             raise PosetrackError(f"{source.path}: no frame could be decoded" + (f" ({partial})" if partial else ""))
-        return VideoResult(frames, writer.annotations, len(tracker.tracks), partial, time.perf_counter() - start, times)
+        return VideoResult(frames, written, len(ids), partial, time.perf_counter() - start, times)
+
+    def poses_in_image(self, image: np.ndarray) -> Poses:
+        """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down
+        poses, scored and kept as in a video; ``(H, W, 3)`` uint8 BGR of any size."""
+        frame = Frame(0, 0.0, image)
+        [detected] = self._detect([frame], None)
+        people, _, _ = self._estimate(frame, detected, Poses.empty(self.num_keypoints), None)
+        return people
+
+    def _estimate(self, frame: Frame, detected: Detections, carried: Poses,
+                  field: FlowField | None) -> tuple[Poses, np.ndarray, np.ndarray]:
+        """Steps 2-4 for one frame: the people, where each box came from, and each box's score.
+
+        A flow box carries the score of the box its person was found in, never the rescored
+        person score, so scores cannot compound frame over frame while flow carries someone.
+        """
+        cfg = self.config
+        assert self.estimator is not None
+        size = (frame.image.shape[1], frame.image.shape[0])
+        # 2. Last frame's joints moved by the flow: boxes where its people are now.
+        propagated = (flow_boxes(carried, field, joint_threshold=cfg.joint_threshold, enlarge=cfg.flow_box_enlarge,
+                                 min_joints=cfg.min_joints, frame_size=size)
+                      if field is not None else Detections.empty())
+        # 3. Detections and flow boxes unified by NMS.
+        unified, from_flow = unify_boxes(detected, propagated, cfg.nms_iou)
+        # 4. Top-down poses in each box, scored, and kept where enough joints are confident.
+        people = rescore(self.estimator.estimate(frame.image, unified), cfg.rescore_threshold)
+        keep = enough_joints(people, cfg.joint_threshold, cfg.min_joints)
+        sources = np.where(from_flow, "flow", "detector")
+        return people[keep], sources[keep], unified.scores[keep]
 
     def _detect_and_flow(self, decoded: Iterator[Frame], boxes: BoxSource | None, times: StageTimes,
-                         stopped: list[str]) -> Iterator[tuple[Frame, Detections, FlowField | None]]:
-        """Frames with their detections (keyframes only when ``detect_every`` > 1) and the flow
-        from the previous frame: the work that needs nothing from earlier poses."""
+                         stopped: list[str]) -> Generator[tuple[Frame, Detections, FlowField | None], None, None]:
+        """Frames with their detections (step 1; keyframes only when ``detect_every`` > 1) and the
+        flow from the previous frame: the work that needs nothing from earlier poses."""
         cfg = self.config
+        detect = self.estimator is not None  # given poses need no boxes
         previous: Any = None
         while True:
             batch: list[Frame] = []
@@ -237,11 +275,8 @@ class Pipeline:
             if not batch:
                 return
             t0 = time.perf_counter()
-            keyframes = [f for f in batch if f.index % cfg.detect_every == 0]
-            if boxes is not None:
-                found = {f.index: boxes.get(f.index) for f in keyframes}
-            else:
-                found = dict(zip((f.index for f in keyframes), self.detector.detect([f.image for f in keyframes])))
+            keyframes = [f for f in batch if detect and f.index % cfg.detect_every == 0]
+            found = dict(zip((f.index for f in keyframes), self._detect(keyframes, boxes)))
             times.detect += time.perf_counter() - t0
             for frame in batch:
                 t1 = time.perf_counter()
@@ -253,15 +288,27 @@ class Pipeline:
             if stopped:
                 return
 
+    def _detect(self, frames: list[Frame], boxes: BoxSource | None) -> list[Detections]:
+        """1. Person boxes of ``frames`` scoring at least the detection threshold."""
+        if not frames:
+            return []
+        if boxes is not None:
+            found = [boxes.get(f.index) for f in frames]
+        else:
+            assert self.detector is not None
+            found = self.detector.detect([f.image for f in frames])
+        threshold = self.config.detection_threshold
+        return [d[d.scores >= threshold] for d in found]
+
 
 class _BackgroundAdds:
-    """Hands ``writer.add`` calls to a thread through a bounded queue, so encoding the overlay
+    """Hands ``sink.add`` calls to a thread through a bounded queue, so encoding the overlay
     and writing rows happen behind the models. ``flush`` waits for the queue to drain and raises
     the thread's error, if any."""
 
-    def __init__(self, writer: TrackWriter, depth: int) -> None:
-        self._writer = writer
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+    def __init__(self, sink: FrameSink, depth: int) -> None:
+        self._sink = sink
+        self._queue: queue.Queue[tuple[Frame, TrackedFrame] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="posetrack-writer", daemon=True)
         self._thread.start()
@@ -273,14 +320,14 @@ class _BackgroundAdds:
                 return
             if self._error is None:
                 try:
-                    self._writer.add(*item)
-                except BaseException as exc:  # re-raised in the pipeline thread by flush()
+                    self._sink.add(*item)
+                except BaseException as exc:  # re-raised in the pipeline thread by add() or flush()
                     self._error = exc
 
-    def add(self, *item: Any) -> None:
+    def add(self, frame: Frame, tracked: TrackedFrame) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put(item)
+        self._queue.put((frame, tracked))
 
     def flush(self) -> None:
         self.stop()

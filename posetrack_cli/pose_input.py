@@ -15,7 +15,8 @@ import numpy as np
 
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import document_to_frames, read_json
+from posetrack_cli.files import read_json
+from posetrack_cli.outputs import document_to_frames
 from posetrack_cli.types import Poses
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Generator, Iterable
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 _DONE = object()
 
 
-def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
+def prefetch(items: Iterable[T], depth: int) -> Generator[T, None, None]:
     """Yield ``items`` in order while a background thread produces up to ``depth`` of them ahead.
 
     Used to decode video frames while the models work: memory stays bounded by ``depth`` items
@@ -20,7 +21,7 @@ def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def put(item: object) -> bool:
@@ -51,7 +52,7 @@ def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield cast(T, item)
     finally:
         stop.set()
         thread.join(timeout=5)

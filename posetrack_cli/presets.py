@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from posetrack_cli.errors import PosetrackError
 
@@ -45,33 +45,25 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"192x256"`` -> ``(192, 256)`` as (width, height)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise PosetrackError(f"input size must look like 192x256 (width x height), got {text!r}") from None
-    return w, h
-
-
-def load_estimator(*, pose: str, pose_weights: Path | None, input_size: tuple[int, int] | None, device: str,
-                   batch_size: int, flip_test: bool, allow_download: bool, half: bool = False,
-                   compile: bool = False, runtime: str = "auto", precision: str = "auto"):  # -> PoseEstimator
-    """The pose estimator from a manifest name or a local checkpoint in any supported layout.
+def load_estimator(models: Any, config: Any, *, allow_download: bool) -> Any:
+    """The pose estimator of a :class:`~posetrack_cli.settings.ModelChoice` with ``config``'s settings.
 
     A manifest file brings its input size and normalisation; a local file brings what it records
-    (posetrack-trained files record both; released files are read by layout and file name).
+    (posetrack-trained files record both; released files are read by layout and file name). The
+    input size is ``models.input_size`` when given, else the file's: ``config.input_size`` is
+    replaced by it.
     """
+    from dataclasses import asdict
+
     from posetrack_cli.checkpoints import InputNorm
     from posetrack_cli.estimator import PoseEstimator
     from posetrack_cli.weights import resolve
 
-    settings = dict(device=device, batch_size=batch_size, flip_test=flip_test, half=half, compile=compile,
-                    runtime=runtime, precision=precision)
-    if pose_weights is not None:
-        return PoseEstimator.from_checkpoint(pose_weights, input_size=input_size, **settings)
-    entry, path = resolve(pose, allow_download=allow_download)
+    settings = {k: v for k, v in asdict(config).items() if k != "input_size"}
+    if models.pose_weights is not None:
+        return PoseEstimator.from_checkpoint(models.pose_weights, input_size=models.input_size, **settings)
+    entry, path = resolve(models.pose_name, allow_download=allow_download)
     if entry.kind != "pose":
-        raise PosetrackError(f"{pose} is a {entry.kind} file, not a pose model")
+        raise PosetrackError(f"{models.pose_name} is a {entry.kind} file, not a pose model")
     norm = InputNorm(entry.norm["channel_order"], tuple(entry.norm["mean"]), tuple(entry.norm["std"]))
-    return PoseEstimator.from_checkpoint(path, input_size=input_size or entry.input_size, norm=norm, **settings)
+    return PoseEstimator.from_checkpoint(path, input_size=models.input_size or entry.input_size, norm=norm, **settings)

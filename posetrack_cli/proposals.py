@@ -29,7 +29,8 @@ def flow_boxes(
 
     Each pose's joints scoring at least ``joint_threshold`` are moved by the flow; the box around
     them is enlarged by ``enlarge`` (15 % in the paper) in width and height. A pose with fewer than
-    ``min_joints`` confident joints gives no box. Each box carries its pose's score.
+    ``min_joints`` confident joints gives no box, nor does a pose moved wholly out of the frame.
+    Each box carries its pose's score.
 
     Args:
         poses: the previous frame's ``N`` poses.
@@ -52,12 +53,16 @@ def flow_boxes(
     hi = np.where(valid[..., None], moved, -big).max(1)
     centre, half = (lo + hi) / 2, (hi - lo) / 2 * (1.0 + enlarge)
     boxes = np.concatenate([centre - half, centre + half], axis=1)
-    if frame_size is not None:
+    scores = poses.scores[keep]
+    if frame_size is not None:  # clipped to the frame; a box left with no area (people gone) is dropped
         boxes = clip_boxes(boxes, *frame_size)
-    return Detections(boxes, poses.scores[keep])
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, scores = boxes[inside], scores[inside]
+    return Detections(boxes, scores)
 
 
-def unify_boxes(detected: Detections, propagated: Detections, iou_threshold: float = NMS_IOU) -> tuple[Detections, np.ndarray]:
+def unify_boxes(detected: Detections, propagated: Detections,
+                iou_threshold: float = NMS_IOU) -> tuple[Detections, np.ndarray]:
     """Detection and flow boxes merged by NMS (torchvision's), highest score first (paper 3.2).
 
     Returns the kept boxes and a bool mask ``(P,)`` telling which came from flow (recovered people).

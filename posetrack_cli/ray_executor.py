@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from posetrack_cli import __version__
-from posetrack_cli.batch import InputItem, ItemResult, interrupted, run_item, skipped_if_done, write_summary
+from posetrack_cli.batch import BatchRecord, InputItem, ItemResult, failed, interrupted, run_locked, skipped_if_done
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.outputs import TrackWriter
+from posetrack_cli.files import OutputLock
+from posetrack_cli.outputs import OutputSet
 from posetrack_cli.run_job import RunSpec
 
 INSTALL = 'pip install "posetrack[ray]"'
@@ -78,10 +79,11 @@ class VideoWorker:
         weights_dir: the driver's model folder, used when this machine sees it too.
     """
 
-    def __init__(self, spec: RunSpec, out_dir: str, probe: str, cwd: str, weights_dir: str) -> None:
+    def __init__(self, spec: RunSpec, out_dir: str, probe: str, cwd: str, weights_dir: str, overwrite: bool) -> None:
         from posetrack_cli.weights import ENV_WEIGHTS
 
         self.error: str | None = None
+        self.overwrite = overwrite
         self.cwd_ok = os.path.isdir(cwd)
         if self.cwd_ok:
             os.chdir(cwd)  # relative SOURCE paths mean what they meant on the driver
@@ -93,8 +95,7 @@ class VideoWorker:
                                      "filesystem every machine mounts at the same path")
             from posetrack_cli.run_job import load_run
 
-            self.run = load_run(spec)
-            self.process_one = self.run.processor(Path(out_dir))
+            self.run = load_run(spec).into(Path(out_dir))
         except PosetrackError as exc:  # reported by describe(); the driver does not give this worker work
             self.error = str(exc)
 
@@ -104,8 +105,10 @@ class VideoWorker:
                 "cwd_ok": self.cwd_ok, "key": None if self.error else self.run.key}
 
     def process(self, item: InputItem) -> ItemResult:
-        """One video into the output folder; a bad input is a failed row, as in the local executor."""
-        return run_item(self.process_one, item)
+        """One video into the output folder under its lock, exactly as the local executor does it."""
+        result = run_locked(self.run, item, overwrite=self.overwrite, wait=True)
+        assert result is not None  # a waiting lock is always taken
+        return result
 
 
 @dataclass
@@ -165,7 +168,8 @@ def _connect(ray: Any, options: RayOptions, log: Callable[[str], None]) -> None:
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
             where = "started Ray on this machine"
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        causes, cause = [], exc
+        causes: list[str] = []
+        cause: BaseException | None = exc
         while cause is not None and len(causes) < 10:  # Ray wraps the GCS's refusal, as text, in a RuntimeError
             causes.append(f"{type(cause).__name__}: {cause}")
             cause = cause.__cause__ or cause.__context__
@@ -183,19 +187,20 @@ def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], Non
     """Workers, GPUs per worker, and the spec workers load (a CPU worker is told it is one)."""
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
-    device = spec.device.strip().lower()
+    device = spec.estimator.device.strip().lower()
     per = options.gpus_per_worker
     if per is None:
         per = 1.0 if gpus >= 1 and device != "cpu" else 0.0
     if per > 0 and device == "cpu":
         raise PosetrackError("--gpus-per-worker reserves GPUs that --device cpu does not use")
     if per == 0 and device.startswith("cuda"):
-        raise PosetrackError(f"--device {spec.device} on Ray needs --gpus-per-worker > 0: a worker sees only "
+        raise PosetrackError(f"--device {spec.estimator.device} on Ray needs --gpus-per-worker > 0: a worker sees only "
                              "the GPUs it reserves")
     if per > 1 and per != int(per):
         raise PosetrackError(f"--gpus-per-worker {per:g}: Ray shares a GPU (a fraction below 1) or reserves whole ones")
     if re.fullmatch(r"cuda:[1-9]\d*", device):
-        raise PosetrackError(f"--device {spec.device}: a Ray worker sees only the GPUs it reserves, numbered from 0; "
+        raise PosetrackError(f"--device {spec.estimator.device}: a Ray worker sees only the GPUs it reserves, "
+                             "numbered from 0; "
                              "use --device cuda")
     if per > gpus:
         raise PosetrackError(f"--gpus-per-worker {per:g}: the Ray cluster has {gpus:g} GPUs")
@@ -208,23 +213,28 @@ def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], Non
     if per == 0 and device == "auto":
         # Ray leaves CUDA_VISIBLE_DEVICES alone for a worker without GPUs, so "auto" could pick a
         # GPU that another worker reserved.
-        spec = replace(spec, device="cpu")
+        spec = replace(spec, estimator=replace(spec.estimator, device="cpu"))
     return workers, per, spec
 
 
-def _remove_partials(out_dir: Path, item: InputItem) -> None:
-    """Temporary files a dead worker left for ``item``; finished outputs are not touched."""
-    for path in TrackWriter.temp_paths(out_dir, item.name).values():
-        path.unlink(missing_ok=True)
+def _remove_partials(outputs: OutputSet) -> None:
+    """Temporary files a dead worker left; taken under the output's lock, which the kernel frees
+    once the worker's process is gone (a few seconds after ``ray.kill``). Finished outputs stay."""
+    lock = OutputLock(outputs.out_dir, outputs.name + outputs.suffix)
+    if lock.acquire(wait=10.0):
+        try:
+            outputs.remove_stale_temps()
+        finally:
+            lock.release()
 
 
 def run_on_ray(spec: RunSpec, items: list[InputItem], out_dir: Path, options: RayOptions = RayOptions(), *,
-               overwrite: bool = False, earlier: list[ItemResult] = (),  # type: ignore[assignment]
+               overwrite: bool = False, earlier: list[ItemResult] | None = None,
                on_item: Callable[[ItemResult], None] | None = None,
                log: Callable[[str], None] | None = None) -> list[ItemResult]:
     """Run ``items`` on Ray workers into ``out_dir``; returns the summary rows and writes ``summary.csv``.
 
-    The rows are those of :func:`batch.run_batch` for the same inputs, in input order after
+    The rows are those of the local executor for the same inputs, in input order after
     ``earlier``; ``on_item`` is called as each video ends (in completion order) and ``log`` with
     one-line notes (where Ray runs, a worker lost and its video retried). Uses the Ray connection
     of the calling process if there is one; otherwise connects (see :class:`RayOptions`) and
@@ -234,165 +244,195 @@ def run_on_ray(spec: RunSpec, items: list[InputItem], out_dir: Path, options: Ra
 
     ray = import_ray()
     log = log or (lambda line: None)
+    record = BatchRecord(out_dir, items, earlier or [])
     if not items:
-        write_summary(out_dir, list(earlier))
-        return list(earlier)
+        record.write_summary()
+        return record.rows()
     if spec.allow_download:
-        for name in spec.model_files():  # download once, here, rather than once per worker
+        for name in spec.models.model_files():  # download once, here, rather than once per worker
             resolve(name)
     connected_here = not ray.is_initialized()
     if connected_here:
         _connect(ray, options, log)
     out_dir = out_dir.absolute()
     probe = out_dir / f".posetrack-ray-{uuid.uuid4().hex[:12]}.probe"
-    workers: list[_Worker] = []
+    batch: _RayBatch | None = None
     try:
         probe.touch()
         count, per_gpu, worker_spec = _plan(ray, spec, options, log)
         actor_class = ray.remote(VideoWorker).options(num_cpus=1, num_gpus=per_gpu, max_restarts=0)
-
-        def start() -> _Worker:
-            actor = actor_class.remote(worker_spec, str(out_dir), probe.name, os.getcwd(), str(weights_dir().absolute()))
-            worker = _Worker(actor)
-            worker.pending = actor.describe.remote()
-            return worker
-
-        workers = [start() for _ in range(count)]
-        return _drive(ray, workers, start, items, out_dir, spec.render, options.retries, overwrite, list(earlier),
-                      on_item, log)
+        arguments = (worker_spec, str(out_dir), probe.name, os.getcwd(), str(weights_dir().absolute()), overwrite)
+        batch = _RayBatch(ray, lambda: actor_class.remote(*arguments), record, out_dir, spec.render,
+                          options.retries, overwrite, on_item, log)
+        return batch.run(count)
     finally:
-        for worker in workers:
-            ray.kill(worker.actor)
+        if batch is not None:
+            batch.stop()
         probe.unlink(missing_ok=True)
         if connected_here:
             ray.shutdown()
 
 
-def _drive(ray: Any, workers: list[_Worker], start: Callable[[], _Worker], items: list[InputItem], out_dir: Path,
-           render: bool, retries: int, overwrite: bool, earlier: list[ItemResult],
-           on_item: Callable[[ItemResult], None] | None, log: Callable[[str], None]) -> list[ItemResult]:
-    """Hand out videos until each has a row; the pool of workers changes as workers die and start."""
-    from ray.exceptions import RayActorError, RayError, RayTaskError
+class _RayBatch:
+    """The driver's side of one batch: a changing pool of workers (they die and are replaced),
+    a queue of videos, and the batch record every finished video goes into.
 
-    done: dict[str, ItemResult] = {}  # by item name (unique in a batch)
-    queue: deque[InputItem] = deque()
-    deaths: Counter[str] = Counter()
-    idle: list[_Worker] = []
-    key: str | None = None
-    version: str | None = None
-    problems: list[str] = []
-    relative = any(not item.path.is_absolute() for item in items)
+    Args:
+        ray: the ``ray`` module.
+        new_actor: starts one worker actor.
+        record: the batch's rows.
+        out_dir, render: where outputs go, and whether they include an overlay (the resume rule).
+        retries: times a video is tried again after its worker died while processing it.
+        overwrite: redo finished inputs.
+        on_item, log: called with each finished row, and with one-line notes.
+    """
 
-    def finish(result: ItemResult) -> None:
-        done[result.name] = result
-        if on_item is not None:
-            on_item(result)
+    def __init__(self, ray: Any, new_actor: Callable[[], Any], record: BatchRecord, out_dir: Path, render: bool,
+                 retries: int, overwrite: bool, on_item: Callable[[ItemResult], None] | None,
+                 log: Callable[[str], None]) -> None:
+        self.ray, self.new_actor, self.record = ray, new_actor, record
+        self.out_dir, self.render, self.retries, self.overwrite = out_dir, render, retries, overwrite
+        self.on_item, self.log = on_item, log
+        self.workers: list[_Worker] = []
+        self.queue: deque[InputItem] = deque()
+        self.idle: list[_Worker] = []
+        self.deaths: Counter[str] = Counter()
+        self.problems: list[str] = []
+        self.key: str | None = None  # the first worker's; every other must match it
+        self.version: str | None = None
+        self.relative = any(not item.path.is_absolute() for item in record.items)
 
-    def dispatch() -> None:
-        while queue and idle:
-            worker, item = idle.pop(), queue.popleft()
+    def outputs(self, item: InputItem) -> OutputSet:
+        return OutputSet(self.out_dir, item.name, render=self.render)
+
+    def start(self) -> None:
+        worker = _Worker(self.new_actor())
+        worker.pending = worker.actor.describe.remote()
+        self.workers.append(worker)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            self.ray.kill(worker.actor)
+
+    def finish(self, result: ItemResult) -> None:
+        self.record.add(result)
+        if self.on_item is not None:
+            self.on_item(result)
+
+    def run(self, count: int) -> list[ItemResult]:
+        """Hand out videos until each has a row; writes the summary at the end, also on Ctrl-C."""
+        from ray.exceptions import RayActorError, RayError, RayTaskError
+
+        for _ in range(count):
+            self.start()
+        try:
+            while True:
+                self.dispatch()
+                # Calls to wait for: every video in flight; workers still starting only while work may need them.
+                busy = {w.pending: w for w in self.workers
+                        if w.pending is not None and (w.item is not None or self.key is None or self.queue)}
+                if not busy:
+                    break
+                [ref], _ = self.ray.wait(list(busy), num_returns=1)
+                worker = busy[ref]
+                worker.pending, item, worker.item = None, worker.item, None
+                if item is None:  # describe() answered: the worker has loaded its models, or could not
+                    try:
+                        self.started(worker, self.ray.get(ref))
+                    except RayActorError as exc:  # died while loading (out of memory, not installed there...)
+                        problem = _death(exc)
+                        if re.search(r"ModuleNotFoundError|No module named|Can't get attribute", problem):
+                            problem += " (each machine imports its own posetrack: install the same version everywhere)"
+                        self.retire(worker, problem)
+                    continue
+                try:
+                    result = self.ray.get(ref)
+                except RayTaskError as exc:  # a bug, not a bad input: this video fails, the batch goes on
+                    cause = exc.cause if exc.cause is not None else exc
+                    if os.environ.get("POSETRACK_DEBUG"):
+                        self.log(str(exc))
+                    why = f"{type(cause).__name__}: {_one_line(cause)}"
+                    result = failed(item, f"internal error on {worker.host}: {why}")
+                except RayError as exc:  # the worker process or its machine is gone (killed, out of memory...)
+                    self.lost(worker, item, exc)
+                    continue
+                self.finish(result)
+                self.idle.append(worker)
+            if self.key is None:
+                raise PosetrackError(f"no Ray worker could start: {self.last_problem('unknown reason')}")
+            for item in self.queue:  # every worker failed to start again after deaths
+                self.finish(failed(item, f"no Ray worker left to process it ({self.last_problem('all died')})"))
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+        finally:
+            if self.key is not None:
+                self.record.write_summary()
+        return self.record.rows()
+
+    def last_problem(self, otherwise: str) -> str:
+        return self.problems[-1] if self.problems else otherwise
+
+    def dispatch(self) -> None:
+        while self.queue and self.idle:
+            worker, item = self.idle.pop(), self.queue.popleft()
             worker.item, worker.pending = item, worker.actor.process.remote(item)
 
-    def retire(worker: _Worker, problem: str) -> None:
-        workers.remove(worker)
-        ray.kill(worker.actor)
-        if problem not in problems:
-            problems.append(problem)
-            log(f"a Ray worker{' on ' + worker.host if worker.pid else ''} could not start: {problem}")
+    def retire(self, worker: _Worker, problem: str) -> None:
+        self.workers.remove(worker)
+        self.ray.kill(worker.actor)
+        if problem not in self.problems:
+            self.problems.append(problem)
+            self.log(f"a Ray worker{' on ' + worker.host if worker.pid else ''} could not start: {problem}")
 
-    def started(worker: _Worker, described: dict[str, Any]) -> None:
-        nonlocal key, version
+    def started(self, worker: _Worker, described: dict[str, Any]) -> None:
         worker.host, worker.pid = described["host"], described["pid"]
         if described["error"]:
-            retire(worker, described["error"])
-        elif relative and not described["cwd_ok"]:
-            retire(worker, f"the folder posetrack run was started in, {os.getcwd()}, is not on this machine; "
-                           "give SOURCEs as absolute paths on a filesystem every machine shares")
-        elif key is not None and (described["key"], described["version"]) != (key, version):
-            retire(worker, f"it runs posetrack {described['version']} with other models or settings than the first "
-                           f"worker (posetrack {version}); install the same posetrack and model files everywhere")
+            self.retire(worker, described["error"])
+        elif self.relative and not described["cwd_ok"]:
+            self.retire(worker, f"the folder posetrack run was started in, {os.getcwd()}, is not on this machine; "
+                                "give SOURCEs as absolute paths on a filesystem every machine shares")
+        elif self.key is not None and (described["key"], described["version"]) != (self.key, self.version):
+            self.retire(worker, f"it runs posetrack {described['version']} with other models or settings than the "
+                                f"first worker (posetrack {self.version}); install the same posetrack and model files "
+                                "everywhere")
         else:
-            if key is None:
-                key, version = described["key"], described["version"]
-                for item in items:  # the local executor's resume rule
-                    skipped = skipped_if_done(out_dir, item, key, render=render, overwrite=overwrite)
+            if self.key is None:
+                self.key, self.version = described["key"], described["version"]
+                for item in self.record.items:  # the local executor's resume rule
+                    skipped = skipped_if_done(self.outputs(item), self.key, item, overwrite=self.overwrite)
                     if skipped is not None:
-                        finish(skipped)
+                        self.finish(skipped)
                     else:
-                        queue.append(item)
-            idle.append(worker)
+                        self.queue.append(item)
+            self.idle.append(worker)
 
-    def lost(worker: _Worker, item: InputItem, exc: Exception) -> None:
+    def lost(self, worker: _Worker, item: InputItem, exc: Exception) -> None:
         """The worker died with ``item``: replace it, and retry the video or report it failed."""
-        workers.remove(worker)
-        ray.kill(worker.actor)  # an unreachable worker may still be running: stop it before a retry
-        _remove_partials(out_dir, item)
-        deaths[item.name] += 1
+        self.workers.remove(worker)
+        self.ray.kill(worker.actor)  # an unreachable worker may still be running: stop it before a retry
+        _remove_partials(self.outputs(item))
+        self.deaths[item.name] += 1
+        deaths = self.deaths[item.name]
         what = f"Ray worker pid {worker.pid} on {worker.host} died while processing {item.path}"
-        if deaths[item.name] <= retries:
-            log(f"{what}; trying it again ({deaths[item.name] + 1} of {retries + 1})")
-            queue.appendleft(item)
+        if deaths <= self.retries:
+            self.log(f"{what}; trying it again ({deaths + 1} of {self.retries + 1})")
+            self.queue.appendleft(item)
         else:
-            times = f", {deaths[item.name]} times" if deaths[item.name] > 1 else ""
-            finish(ItemResult(str(item.path), item.name, "failed", f"its Ray worker died while processing it{times} "
-                              f"({'last: ' if times else ''}pid {worker.pid} on {worker.host}: {_death(exc)})"))
-        if queue:
-            workers.append(start())
+            times = f", {deaths} times" if deaths > 1 else ""
+            self.finish(failed(item, f"its Ray worker died while processing it{times} "
+                                     f"({'last: ' if times else ''}pid {worker.pid} on {worker.host}: {_death(exc)})"))
+        if self.queue:
+            self.start()
 
-    try:
-        while True:
-            dispatch()
-            # Calls to wait for: every video in flight; workers still starting only while work may need them.
-            busy = {w.pending: w for w in workers
-                    if w.pending is not None and (w.item is not None or key is None or queue)}
-            if not busy:
-                break
-            [ref], _ = ray.wait(list(busy), num_returns=1)
-            worker = busy[ref]
-            worker.pending, item, worker.item = None, worker.item, None
-            if item is None:  # describe() answered: the worker has loaded its models, or could not
-                try:
-                    started(worker, ray.get(ref))
-                except RayActorError as exc:  # died while loading (out of memory, not installed there...)
-                    problem = _death(exc)
-                    if re.search(r"ModuleNotFoundError|No module named|Can't get attribute", problem):
-                        problem += " (each machine imports its own posetrack: install the same version everywhere)"
-                    retire(worker, problem)
-                continue
-            try:
-                result = ray.get(ref)
-            except RayTaskError as exc:  # a bug, not a bad input: this video fails, the batch goes on
-                cause = exc.cause if exc.cause is not None else exc
-                if os.environ.get("POSETRACK_DEBUG"):
-                    log(str(exc))
-                result = ItemResult(str(item.path), item.name, "failed",
-                                    f"internal error on {worker.host}: {type(cause).__name__}: {_one_line(cause)}")
-            except RayError as exc:  # the worker process or its machine is gone (killed, out of memory...)
-                lost(worker, item, exc)
-                continue
-            finish(result)
-            idle.append(worker)
-        if key is None:
-            raise PosetrackError(f"no Ray worker could start: {problems[-1] if problems else 'unknown reason'}")
-        for item in queue:  # every worker failed to start again after deaths
-            finish(ItemResult(str(item.path), item.name, "failed",
-                              f"no Ray worker left to process it ({problems[-1] if problems else 'all died'})"))
-    except KeyboardInterrupt:
-        in_flight = [w for w in workers if w.item is not None]
+    def interrupt(self) -> None:
+        """Ctrl-C: stop the workers that have a video, remove their unfinished files, record them."""
+        in_flight = [w for w in self.workers if w.item is not None]
         for worker in in_flight:
-            ray.kill(worker.actor)
+            self.ray.kill(worker.actor)
         if in_flight:  # the killed workers' calls end when their processes are gone
-            ray.wait([w.pending for w in in_flight], num_returns=len(in_flight), timeout=10)
+            self.ray.wait([w.pending for w in in_flight], num_returns=len(in_flight), timeout=10)
         for worker in in_flight:
-            _remove_partials(out_dir, worker.item)
-            done[worker.item.name] = interrupted(worker.item)
-        raise
-    finally:
-        if key is not None:
-            write_summary(out_dir, _ordered(earlier, items, done))
-    return _ordered(earlier, items, done)
-
-
-def _ordered(earlier: list[ItemResult], items: list[InputItem], done: dict[str, ItemResult]) -> list[ItemResult]:
-    """Rows in input order, as the local executor lists them."""
-    return earlier + [done[item.name] for item in items if item.name in done]
+            assert worker.item is not None
+            _remove_partials(self.outputs(worker.item))
+            self.record.add(interrupted(worker.item))

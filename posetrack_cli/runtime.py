@@ -82,7 +82,8 @@ def resolve_runtime(runtime: str, precision: str, device: torch.device, *, half:
         runtime = "openvino" if device.type == "cpu" and openvino_available() and not (half or compile) else "torch"
     if runtime == "torch":
         if precision in ("bf16", "int8"):
-            raise PosetrackError(f"--precision {precision} needs --runtime openvino (torch runs fp32, or fp16 with --half)")
+            raise PosetrackError(
+                f"--precision {precision} needs --runtime openvino (torch runs fp32, or fp16 with --half)")
         return "torch", "fp16" if half else "fp32"
     if device.type != "cpu":
         raise PosetrackError(f"--runtime openvino runs on the CPU; use --runtime torch for {device}")
@@ -263,12 +264,12 @@ class TorchRuntime:
         self.precision = "fp16" if half else "fp32"
         self._dtype = torch.float16 if half else torch.float32
         self._compiled = compile
-        model = model.to(device, memory_format=torch.channels_last).to(self._dtype)
+        model = model.to(device).to(memory_format=torch.channels_last).to(self._dtype)
+        self.model: Callable[[torch.Tensor], torch.Tensor] = model
         if compile:
             # Inductor with freezing treats the weights as constants (pre-packed for oneDNN on a CPU).
             # dynamic=False: one static graph per padded batch size, not a slower shape-generic one.
-            model = torch.compile(model, dynamic=False, options={"freezing": True})
-        self.model = model
+            self.model = torch.compile(model, dynamic=False, options={"freezing": True})
 
     def describe(self) -> dict[str, Any]:
         return {"runtime": "torch", "version": torch.__version__, "precision": self.precision}
@@ -279,7 +280,8 @@ class TorchRuntime:
             padded = 1 << (n - 1).bit_length()
             x = torch.cat([x, x.new_zeros((padded - n, *x.shape[1:]))]) if padded > n else x
         x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
-        return self.model(x)[:n].float()
+        out: torch.Tensor = self.model(x)[:n].float()
+        return out
 
 
 class OpenVINORuntime:

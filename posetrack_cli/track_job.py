@@ -1,50 +1,119 @@
-"""Tracking poses that another estimator made, using the video only for optical flow."""
+"""``posetrack track``: ids for poses that another estimator made, through the same frame loop as
+``posetrack run`` (given poses take the place of the detector and the pose network; the video's
+frames serve the optical flow), into outputs named ``<name>.tracks.json`` / ``.tracks.csv``."""
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from posetrack_cli.batch import fingerprint
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.flow import FlowEstimator
+from posetrack_cli.files import OutputLock, refuse_overwriting_inputs
+from posetrack_cli.flow import DEFAULT_FLOW
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import FrameMeta, TrackWriter
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
-from posetrack_cli.types import Poses, TrackedFrame
-from posetrack_cli.video import FrameSource
+from posetrack_cli.outputs import OutputSet
+from posetrack_cli.pipeline import Pipeline
+from posetrack_cli.settings import PipelineConfig, result_settings, settings_key
+from posetrack_cli.tracker import TrackerConfig
+from posetrack_cli.types import Poses
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
+
+TRACK_SUFFIX = ".tracks"  # clip.tracks.json: never the name of posetrack run's clip.json
 
 
-def track_poses(
-    poses_by_frame: dict[int, Poses],
-    source: FrameSource,
-    flow: FlowEstimator,
-    writer: TrackWriter,
-    config: TrackerConfig = TrackerConfig(),
-    on_frame: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Assign track ids to given poses frame by frame, with flow from the source's frames, and
-    hand each frame to ``writer``. Returns (frames read, tracks).
+@dataclass(frozen=True)
+class TrackSpec:
+    """What ``posetrack track`` runs.
 
-    Every frame is read: queued poses move by the flow even through frames without poses.
-    Raises PosetrackError if a pose refers to a frame the source does not have.
+    Attributes:
+        tracker: the tracker's settings.
+        flow: flow estimator name.
+        device: where RAFT runs (DIS runs on the CPU).
+        image_fps: frame rate given to frame folders.
+        allow_download: fetch missing manifest files (RAFT weights).
     """
-    known = source.frame_count
-    if known is not None and poses_by_frame and max(poses_by_frame) >= known:
-        raise PosetrackError(f"poses refer to frame {max(poses_by_frame)} but {source.path} has {known} frames")
-    tracker = PoseTracker(config)
-    previous = None
-    empty = Poses.empty(len(COCO_KEYPOINTS))
-    frames = 0
-    for frame in source.frames():
-        current = flow.prepare(frame.image)
-        field = flow.compute(previous, current) if previous is not None else None
-        previous = current
-        poses = poses_by_frame.get(frame.index, empty)
-        ids = tracker.update(poses, field)
-        meta = FrameMeta(frame.index, frame.timestamp, source.width, source.height, frame.file_name)
-        writer.add(meta, TrackedFrame(frame.index, frame.timestamp, poses, ids), frame.image)
-        frames += 1
-        if on_frame is not None:
-            on_frame(frame.index)
-    if poses_by_frame and max(poses_by_frame) >= frames:
-        raise PosetrackError(f"poses refer to frame {max(poses_by_frame)} but {source.path} decoded only {frames} frames")
-    return frames, len(tracker.tracks)
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    flow: str = DEFAULT_FLOW
+    device: str = "auto"
+    image_fps: float = DEFAULT_IMAGE_FPS
+    allow_download: bool = True
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """What tracking one file produced, and where it went."""
+
+    frames: int
+    poses: int
+    tracks: int
+    partial: str | None
+    paths: dict[str, Path]
+
+
+class GivenPoses:
+    """Poses by frame index, ``(N, K, ...)`` per frame, empty for frames without any."""
+
+    def __init__(self, by_frame: dict[int, Poses], num_keypoints: int = len(COCO_KEYPOINTS)) -> None:
+        self._by_frame = by_frame
+        self._empty = Poses.empty(num_keypoints)
+        self.last_frame = max(by_frame, default=-1)
+
+    def get(self, index: int) -> Poses:
+        return self._by_frame.get(index, self._empty)
+
+
+def track_file(poses_path: Path, video: Path, out_dir: Path, spec: TrackSpec = TrackSpec(),
+               progress: Any = None) -> TrackResult:
+    """Track the poses of ``poses_path`` over ``video`` into ``out_dir``.
+
+    Raises PosetrackError (one line) for unreadable or inconsistent input, before any output is
+    started where it can be known then.
+    """
+    from posetrack_cli.flow import make_flow
+    from posetrack_cli.pose_input import load_poses
+
+    name = video.stem if video.is_file() else video.name
+    outputs = OutputSet(out_dir, name, suffix=TRACK_SUFFIX)
+    refuse_overwriting_inputs(outputs.paths().values(), [poses_path, video])
+    source = open_source(video, image_fps=spec.image_fps)
+    try:
+        names = [p.name for p in source.files] if isinstance(source, ImageFolderSource) else None
+        given = GivenPoses(load_poses(poses_path, names))
+        if source.frame_count is not None and given.last_frame >= source.frame_count:
+            raise PosetrackError(f"poses refer to frame {given.last_frame} but {video} has {source.frame_count} frames")
+        flow = make_flow(spec.flow, device=spec.device, allow_download=spec.allow_download)
+        config = PipelineConfig(tracker=spec.tracker)
+        settings = {**result_settings(config.tracker), **({"image_fps": spec.image_fps} if names is not None else {})}
+        models = {"flow": flow.name}
+        lock = OutputLock(out_dir, name + TRACK_SUFFIX)
+        with lock.held():
+            outputs.remove_stale_temps()
+            foreign = outputs.foreign()
+            if foreign:
+                raise PosetrackError(f"{foreign[0]} exists and was not written by posetrack; move it away or choose "
+                                     "another output folder (-o)")
+            bar = progress(video.name, source.frame_count) if progress is not None else None
+            try:
+                with outputs.open(COCO_KEYPOINTS, keypoint_threshold=spec.tracker.joint_threshold) as writers:
+                    result = Pipeline(None, flow, config).run(
+                        source, writers, poses=given, on_frame=(lambda *_: bar.update()) if bar is not None else None)
+                    if result.partial is None and given.last_frame >= result.frames:
+                        raise PosetrackError(f"poses refer to frame {given.last_frame} but {video} decoded only "
+                                             f"{result.frames} frames")
+                    paths = writers.commit({
+                        "command": "track", "source": str(video), "poses": str(poses_path),
+                        "input_fingerprint": fingerprint(video), "models": models, "settings": settings,
+                        "settings_key": settings_key(models, settings), "frames": result.frames,
+                        "partial": result.partial is not None, "partial_reason": result.partial,
+                        "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
+                    })
+            finally:
+                if bar is not None:
+                    bar.close()
+    finally:
+        source.close()
+    return TrackResult(result.frames, result.poses, result.tracks, result.partial, paths)
+

@@ -9,8 +9,9 @@ array returns the same type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from dataclasses import Field, dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -39,8 +40,11 @@ def _as_array(name: str, value: Any, dtype: Any, shape: tuple[int | str, ...]) -
 class _ArrayRecord:
     """Shared behaviour: length, mask/index selection, and per-field leading-dimension checks."""
 
+    # Every subclass is a dataclass (declared, not assigned: the decorator sets it on the subclass).
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
     def __len__(self) -> int:
-        return int(getattr(self, fields(self)[0].name).shape[0])  # type: ignore[arg-type]
+        return int(getattr(self, fields(self)[0].name).shape[0])
 
     def __getitem__(self: T, index: Any) -> T:
         if isinstance(index, (int, np.integer)):
@@ -50,16 +54,16 @@ class _ArrayRecord:
             index = index.astype(np.int64)  # [] selects nothing
         if index.dtype == bool and index.shape != (len(self),):
             raise IndexError(f"boolean mask must have shape ({len(self)},), got {index.shape}")
-        values = {f.name: getattr(self, f.name)[index] for f in fields(self)}  # type: ignore[arg-type]
+        values = {f.name: getattr(self, f.name)[index] for f in fields(self)}
         return type(self)(**values)
 
     def _check_lengths(self) -> None:
         n = len(self)
-        for f in fields(self):  # type: ignore[arg-type]
+        for f in fields(self):
             arr = getattr(self, f.name)
             if arr.shape[0] != n:
                 raise ValueError(
-                    f"{f.name} has {arr.shape[0]} rows but {fields(self)[0].name} has {n}"  # type: ignore[arg-type]
+                    f"{f.name} has {arr.shape[0]} rows but {fields(self)[0].name} has {n}"
                 )
 
 
@@ -81,7 +85,7 @@ class Detections(_ArrayRecord):
         self._check_lengths()
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
 
 
@@ -118,7 +122,7 @@ class Poses(_ArrayRecord):
         return int(self.keypoints.shape[1])
 
     @classmethod
-    def empty(cls, num_keypoints: int) -> "Poses":
+    def empty(cls, num_keypoints: int) -> Poses:
         return cls(
             np.zeros((0, num_keypoints, 2), np.float32),
             np.zeros((0, num_keypoints), np.float32),
@@ -127,7 +131,7 @@ class Poses(_ArrayRecord):
         )
 
     @classmethod
-    def concatenate(cls, parts: Sequence["Poses"]) -> "Poses":
+    def concatenate(cls, parts: Sequence[Poses]) -> Poses:
         """Stack the poses of several parts (all with the same K) into one."""
         if not parts:
             raise ValueError("concatenate needs at least one Poses")

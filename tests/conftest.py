@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import write_biased_checkpoints
 from posetrack_cli import weights as W
+
+from helpers import write_biased_checkpoints
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import torch
 
-
 from synthetic import Person, linear_path, render
 
 # `posetrack run` flags that keep the end-to-end tests fast on a CPU with the biased random checkpoints.
@@ -67,7 +66,8 @@ def write_checkpoint(model: torch.nn.Module, path: Path, layout: str, *, module_
     renamed = OrderedDict(
         (("backbone." if k.startswith(backbone_keys) else head) + k, v) for k, v in state.items()
     )
-    meta = {"mmcv_version": "1.3.8", "time": "Thu Jul  9 12:00:00 2020", "epoch": 210, "config": "model = dict(type='TopDown')"}
+    meta = {"mmcv_version": "1.3.8", "time": "Thu Jul  9 12:00:00 2020", "epoch": 210,
+            "config": "model = dict(type='TopDown')"}
     obj = {"meta": meta, "state_dict": renamed}
     if layout == "mmpose-1.x":
         module, hub = _fake_mmengine_object()
@@ -150,7 +150,8 @@ def check_outputs(out: Path, name: str, frames: int) -> dict:
     by_key = {(a["image_id"], a["track_id"]): a for a in doc["annotations"]}
     for row in rows:
         ann = by_key[(int(row["frame"]), int(row["track_id"]))]
-        assert float(row["nose_x"]) == ann["keypoints"][0] and float(row["right_ankle_score"]) == ann["keypoint_scores"][16]
+        assert float(row["nose_x"]) == ann["keypoints"][0]
+        assert float(row["right_ankle_score"]) == ann["keypoint_scores"][16]
         assert float(row["time_s"]) == doc["images"][ann["image_id"]]["timestamp"]
     return doc
 
@@ -158,3 +159,23 @@ def check_outputs(out: Path, name: str, frames: int) -> dict:
 def summary(out: Path) -> dict[str, dict[str, str]]:
     with open(out / "summary.csv", newline="") as f:
         return {Path(r["input"]).name: r for r in csv.DictReader(f)}
+
+
+def write_track_document(folder: Path, name: str, frames: list, sizes: list[tuple[int, int, str | None]],
+                         keypoint_names, info: dict | None = None) -> dict:
+    """A posetrack JSON written by the shipped writers (``OutputSet``), as ``posetrack run`` writes
+    it: ``frames`` are TrackedFrames (any subset of the frames), ``sizes`` one ``(width, height,
+    file_name)`` per frame read. Returns the parsed document."""
+    from posetrack_cli.outputs import OutputSet
+    from posetrack_cli.types import Poses, TrackedFrame
+    from posetrack_cli.video import Frame
+
+    folder.mkdir(parents=True, exist_ok=True)
+    by_index = {f.frame_index: f for f in frames}
+    k = len(keypoint_names)
+    with OutputSet(folder, name).open(keypoint_names) as writers:
+        for t, (width, height, file_name) in enumerate(sizes):
+            tracked = by_index.get(t, TrackedFrame(t, 0.0, Poses.empty(k), np.zeros(0, np.int64)))
+            writers.add(Frame(t, tracked.timestamp, np.zeros((height, width, 3), np.uint8), file_name), tracked)
+        paths = writers.commit({"command": "run", "frames": len(sizes), **(info or {})})
+    return json.loads(paths["json"].read_text())

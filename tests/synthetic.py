@@ -122,4 +122,5 @@ def poses_at(people: list[Person], t: int, present: list[bool] | None = None, no
 
 
 def linear_path(start: tuple[float, float], step: tuple[float, float], num_frames: int) -> np.ndarray:
-    return np.asarray(start, np.float32) + np.arange(num_frames, dtype=np.float32)[:, None] * np.asarray(step, np.float32)
+    steps = np.arange(num_frames, dtype=np.float32)[:, None]  # (T, 1)
+    return np.asarray(start, np.float32) + steps * np.asarray(step, np.float32)

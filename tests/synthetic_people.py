@@ -59,7 +59,8 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     img = np.clip(img, 0, 255).astype(np.uint8)
     for _ in range(6):
         a, b = rng.uniform(0, (w, h), (2, 2)).astype(int)
-        cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), tuple(int(c) for c in rng.integers(0, 256, 3)), int(rng.integers(1, 4)))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), colour, int(rng.integers(1, 4)))
     return img
 
 

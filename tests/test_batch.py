@@ -21,8 +21,12 @@ def test_folders_of_videos_frames_and_missing_paths(tmp_path: Path) -> None:
     touch(tmp_path / "frames" / "000001.jpg")
     touch(tmp_path / "frames" / "000002.jpg")
     (tmp_path / "empty").mkdir()
-    items, failed = expand_sources([tmp_path / "videos", tmp_path / "frames", tmp_path / "gone.mp4", tmp_path / "empty"])
-    assert [(i.path.name, i.name) for i in items] == [("clip2.MOV", "clip2"), ("clip10.mp4", "clip10"), ("frames", "frames")]
+    items, failed = expand_sources(
+        [tmp_path / "videos", tmp_path / "frames", tmp_path / "gone.mp4", tmp_path / "empty"]
+    )
+    assert [(i.path.name, i.name) for i in items] == [
+        ("clip2.MOV", "clip2"), ("clip10.mp4", "clip10"), ("frames", "frames")
+    ]
     assert [(r.name, r.status) for r in failed] == [("gone", "failed"), ("empty", "failed")]
     assert "no such file" in failed[0].reason and "no videos or images" in failed[1].reason
 

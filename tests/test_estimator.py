@@ -14,12 +14,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import write_checkpoint
 from posetrack_cli.checkpoints import InputNorm
 from posetrack_cli.estimator import EstimatorConfig, PoseEstimator
 from posetrack_cli.keypoints import COCO_KEYPOINTS, flip_permutation
 from posetrack_cli.models.pose_resnet import pose_resnet
 from posetrack_cli.types import Detections
+
+from helpers import write_checkpoint
 
 # One colour (BGR) per keypoint pair; index 0 is the nose.
 PAIR_OF = [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from helpers import write_track_document
 from posetrack_cli.cli import main
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
@@ -22,7 +23,6 @@ from posetrack_cli.evaluation.posetrack import (
     PoseTrackMetrics, assign_people, average_precision, evaluate_posetrack, inside_polygons,
 )
 from posetrack_cli.keypoints import COCO_KEYPOINTS, COCO_SIGMAS
-from posetrack_cli.outputs import FrameMeta, build_document
 from posetrack_cli.types import Poses, TrackedFrame
 
 
@@ -304,8 +304,8 @@ def test_posetrack_output_against_posetrack18_ground_truth(tmp_path: Path) -> No
         boxes = np.array([[0, 0, 10, 10]] * len(people), np.float32)
         poses = Poses(kps, np.full(kps.shape[:2], 0.9), boxes, np.ones(len(people)))
         frames.append(TrackedFrame(t, t / 25, poses, [p["track_id"] for p in people]))
-    metas = [FrameMeta(t, t / 25, 640, 480) for t in range(T)]
-    doc = build_document(frames, metas, COCO_KEYPOINTS, info={"source": "seq.mp4"})
+    doc = write_track_document(tmp_path / "written", "seq", frames, [(640, 480, None)] * T, COCO_KEYPOINTS,
+                               {"source": "seq.mp4"})
     m = _evaluate(tmp_path, _pt18(_scene()), doc)
     assert read_sequence(tmp_path / "pred" / "seq.json").format == "posetrack"
     assert len(m.joints) == 13 and "head_top" not in m.joints
@@ -394,14 +394,14 @@ def test_cli_coco_sample_against_itself_and_a_posetrack_output(shared_data: Path
     gt = json.loads(gt_path.read_text())
     shifted = _shift_to_oks(gt, _coco_results(gt), 0.78)
     images = {im["id"]: im for im in gt["images"]}
-    frames, metas = [], []
+    frames, sizes = [], []
     for t, image_id in enumerate(sorted(images)):
         mine = [r for r in shifted if r["image_id"] == image_id]
         kps = np.array([r["keypoints"] for r in mine]).reshape(-1, 17, 3)[..., :2]
         poses = Poses(kps, np.ones(kps.shape[:2]), np.zeros((len(mine), 4)), np.ones(len(mine)))
         frames.append(TrackedFrame(t, 0.0, poses, np.arange(len(mine))))
-        metas.append(FrameMeta(t, 0.0, images[image_id]["width"], images[image_id]["height"], images[image_id]["file_name"]))
-    pred = _write(tmp_path, "coco_sample", build_document(frames, metas, COCO_KEYPOINTS, info={}))
+        sizes.append((images[image_id]["width"], images[image_id]["height"], images[image_id]["file_name"]))
+    pred = _write(tmp_path, "coco_sample", write_track_document(tmp_path / "written", "coco", frames, sizes, COCO_KEYPOINTS))
     result = _cli(str(gt_path), str(pred), "--metric", "coco", "--json", str(tmp_path / "c.json"))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "c.json").read_text())["stats"]["AP"] == pytest.approx(0.6)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transforms, invert_affine
@@ -34,6 +33,16 @@ def test_decode_at_border_keeps_argmax() -> None:
     coords, scores = decode_heatmaps(heat)
     assert coords[0, 0].tolist() == [7.0, 0.0]
     assert scores[0, 0].item() == 1.0
+
+
+def test_decode_shifts_only_strictly_inside_as_msra() -> None:
+    """MSRA's get_final_preds refines only where 1 < x < W-1 and 1 < y < H-1, both axes or neither."""
+    heat = torch.zeros(1, 3, 8, 8)
+    heat[0, 0, 4, 1], heat[0, 0, 4, 2] = 1.0, 0.5  # x = 1: a right neighbour exists, but no shift
+    heat[0, 1, 1, 4], heat[0, 1, 1, 5] = 1.0, 0.5  # y = 1: no shift on x either
+    heat[0, 2, 4, 2], heat[0, 2, 4, 3], heat[0, 2, 5, 2] = 1.0, 0.5, 0.5  # inside: both shift
+    coords, _ = decode_heatmaps(heat)
+    assert coords[0].tolist() == [[1.0, 4.0], [4.0, 1.0], [2.25, 4.25]]
 
 
 def test_windows_pad_to_aspect_and_enlarge() -> None:

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import randomise_batchnorm, write_checkpoint
 from posetrack_cli import weights as W
 from posetrack_cli.checkpoints import load_pose_checkpoint
 from posetrack_cli.detector import PersonDetector, build_detector, load_detector
 from posetrack_cli.errors import CheckpointError, PosetrackError
 from posetrack_cli.models.pose_mobilenetv2 import PoseMobileNetV2Spec, pose_mobilenetv2
 from posetrack_cli.settings import DETECTORS
+
+from helpers import randomise_batchnorm, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,8 @@ def test_mobilenetv2_file_missing_a_tensor_is_refused_by_name(mobilenet: torch.n
              for k, v in mobilenet.state_dict().items()}
     del state["backbone.layer4.2.conv.1.bn.weight"]
     torch.save({"state_dict": state}, tmp_path / "cut.pth")
-    with pytest.raises(CheckpointError, match=r"does not fit a MobileNetV2 pose network: missing layer4\.2\.conv\.1\.bn\.weight"):
+    missing = r"does not fit a MobileNetV2 pose network: missing layer4\.2\.conv\.1\.bn\.weight"
+    with pytest.raises(CheckpointError, match=missing):
         load_pose_checkpoint(tmp_path / "cut.pth")
 
 
@@ -117,8 +119,9 @@ def test_realtime_preset_runs_end_to_end(tmp_path: Path) -> None:
 
     from click.testing import CliRunner
 
-    from helpers import walkers, write_video
     from posetrack_cli.cli import main
+
+    from helpers import walkers, write_video
 
     torch.manual_seed(0)
     folder = W.weights_dir()

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from helpers import FAST, check_outputs, summary, walkers, write_video
 from posetrack_cli import weights as W
 from posetrack_cli.cli import main
+
+from helpers import FAST, check_outputs, summary, walkers, write_video
 
 
 def run(*args: str) -> object:
@@ -68,7 +69,8 @@ def test_batch_with_bad_inputs_keeps_going(weights_folder: Path, tmp_path: Path)
     assert "cannot open" in rows["notes.mp4"]["reason"] and "empty file" in rows["empty.mp4"]["reason"]
     assert rows["cut.avi"]["reason"].startswith("decoded ") and "of 20 frames" in rows["cut.avi"]["reason"]
     assert "cannot read image" in rows["corrupt_frames"]["reason"] and rows["corrupt_frames"]["frames"] == "3"
-    assert "the sequence started at 320x240" in rows["resized_frames"]["reason"] and rows["resized_frames"]["frames"] == "2"
+    assert "the sequence started at 320x240" in rows["resized_frames"]["reason"]
+    assert rows["resized_frames"]["frames"] == "2"
     for name, frames in (("good1", 6), ("good2", 6), ("corrupt_frames", 3), ("resized_frames", 2)):
         check_outputs(out, name, frames)
     cut = json.loads((out / "cut.json").read_text())
@@ -97,7 +99,8 @@ def test_rerun_skips_finished_inputs_by_content(weights_folder: Path, tmp_path: 
     assert summary(out)["clip.mp4"]["status"] == "ok"
 
 
-def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from posetrack_cli.pipeline import Pipeline
 
     for name in ("a", "b", "c"):
@@ -127,7 +130,8 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path
 def test_boxes_from_a_file_and_local_pose_weights(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     frames = walkers()
     video = write_video(tmp_path / "clip.mp4", frames)
-    boxes = [{"image_id": t, "category_id": 1, "bbox": [30.0 + 10 * t, 15.0, 60.0, 130.0], "score": 0.9} for t in range(6)]
+    boxes = [{"image_id": t, "category_id": 1, "bbox": [30.0 + 10 * t, 15.0, 60.0, 130.0], "score": 0.9}
+             for t in range(6)]
     boxes.append({"image_id": 2, "category_id": 3, "bbox": [0, 0, 10, 10], "score": 0.99})  # a car: ignored
     (tmp_path / "boxes.json").write_text(json.dumps(boxes))
     out = tmp_path / "out"
@@ -137,7 +141,8 @@ def test_boxes_from_a_file_and_local_pose_weights(checkpoints: dict[str, Path], 
     doc = check_outputs(out, "clip", 6)
     assert doc["info"]["models"]["detector"].startswith("file:")
     for t in range(6):  # each frame has the file's person box (flow boxes may add others)
-        assert any(np.allclose(a["bbox"], boxes[t]["bbox"], atol=0.01) for a in doc["annotations"] if a["image_id"] == t)
+        assert any(np.allclose(a["bbox"], boxes[t]["bbox"], atol=0.01)
+                   for a in doc["annotations"] if a["image_id"] == t)
     other = write_video(tmp_path / "other.mp4", frames)
     two = run(str(video), str(other), "-o", str(out), "--detections", str(tmp_path / "boxes.json"), *FAST)
     assert two.exit_code == 1 and "exactly one SOURCE" in two.stderr
@@ -157,3 +162,40 @@ def test_unwritable_output_folder_is_one_line(weights_folder: Path, tmp_path: Pa
     (tmp_path / "file").write_text("x")
     result = run(str(video), "-o", str(tmp_path / "file" / "out"), *FAST)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "cannot write to output folder" in result.stderr
+
+
+def test_images_mode_scores_every_image_as_pycocotools_does(weights_folder: Path, shared_data: Path,
+                                                           tmp_path: Path) -> None:
+    """`--images` on the COCO sample (four unrelated images of different sizes): every image is
+    estimated, and `posetrack evaluate --metric coco` gives the AP pycocotools gives directly."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images = tmp_path / "coco_imgs"
+    images.mkdir()
+    for jpg in (shared_data / "coco_sample").glob("*.jpg"):
+        (images / jpg.name).symlink_to(jpg)
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    result = run(str(images), "--images", "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    row = summary(out)["coco_imgs"]
+    assert row["status"] == "partial" and row["frames"] == "4" and "broken.jpg" in row["reason"]
+    results = json.loads((out / "coco_imgs.coco.json").read_text())
+    assert {r["file_name"] for r in results} == {p.name for p in (shared_data / "coco_sample").glob("*.jpg")}
+    assert all(isinstance(r["image_id"], int) and len(r["keypoints"]) == 51 for r in results)
+    gt_path = shared_data / "coco_sample" / "test_coco.json"
+    evaluated = CliRunner().invoke(main, ["evaluate", str(gt_path), str(out / "coco_imgs.coco.json"), "--metric",
+                                          "coco", "--json", str(tmp_path / "ap.json")])
+    assert evaluated.exit_code == 0, evaluated.output
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        dt = gt.loadRes([{k: r[k] for k in ("image_id", "category_id", "keypoints", "score")} for r in results])
+        direct = COCOeval(gt, dt, iouType="keypoints")
+        direct.evaluate()
+        direct.accumulate()
+        direct.summarize()
+    assert json.loads((tmp_path / "ap.json").read_text())["stats"]["AP"] == pytest.approx(max(direct.stats[0], 0.0))

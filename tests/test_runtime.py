@@ -17,6 +17,7 @@ from posetrack_cli.estimator import PoseEstimator
 from posetrack_cli.training.data import load_keypoint_annotations
 from posetrack_cli.training.loop import RunOptions, TrainConfig, train
 from posetrack_cli.types import Detections
+
 from synthetic_people import render_dataset
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino nncf)")
@@ -156,12 +157,13 @@ def test_calibrate_command_caches_int8_for_later_runs(trained, checkpoints, tmp_
     folder.mkdir()
     for i, (frame, _, _) in enumerate(images[:6]):
         cv2.imwrite(str(folder / f"{i}.png"), frame)
-    result = CliRunner().invoke(main, ["calibrate", str(folder), "--pose-weights", str(checkpoint), "--detector-weights",
-                                       str(checkpoints["detector"]), "--crops", "12", "--offline"])
+    args = ["--pose-weights", str(checkpoint), "--detector-weights", str(checkpoints["detector"]), "--offline"]
+    result = CliRunner().invoke(main, ["calibrate", str(folder), *args, "--crops", "12"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("int8 vs fp32 on 3 held-back crops:")
     later = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
-    assert later.runtime.calibrated and later.runtime_info()["calibration"]["source"] == "12 crops from 6 frames of 6 file(s)"
+    assert later.runtime.calibrated
+    assert later.runtime_info()["calibration"]["source"] == "12 crops from 6 frames of 6 file(s)"
     empty = tmp_path / "empty"
     empty.mkdir()
     result = CliRunner().invoke(main, ["calibrate", str(empty), "--pose-weights", str(checkpoint), "--offline"])

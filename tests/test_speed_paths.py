@@ -16,7 +16,7 @@ from posetrack_cli.estimator import EstimatorConfig, PoseEstimator
 from posetrack_cli.flow import DISFlow
 from posetrack_cli.keypoints import COCO_KEYPOINTS
 from posetrack_cli.models.pose_resnet import pose_resnet
-from posetrack_cli.outputs import TrackWriter
+from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline, PipelineConfig
 from posetrack_cli.types import Detections
 from synthetic import Person, linear_path, render
@@ -53,10 +53,10 @@ def run_pipeline(folder: Path, people: list[Person], out: Path, **config: object
     from posetrack_cli.video import ImageFolderSource
 
     out.mkdir()
-    with TrackWriter(out, "seq", COCO_KEYPOINTS, render=(10.0, lambda image, frame: image)) as writer:
+    with OutputSet(out, "seq", render=True).open(COCO_KEYPOINTS, fps=10.0, draw=lambda image, frame: image) as writer:
         result = Pipeline(estimator, DISFlow(), PipelineConfig(**config)).run(ImageFolderSource(folder), writer,
                                                                              boxes=Boxes(people))
-        writer.commit({})
+        writer.commit({"frames": FRAMES})
     assert result.frames == FRAMES
     return json.loads((out / "seq.json").read_text())
 

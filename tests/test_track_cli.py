@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
+
 from synthetic import Person, linear_path, poses_at, render
 
 FRAMES = 16
@@ -52,7 +53,7 @@ def run(*args: str) -> object:
 
 
 def check_tracks(out: Path, name: str, scene: dict) -> dict:
-    doc = json.loads((out / f"{name}.json").read_text())
+    doc = json.loads((out / f"{name}.tracks.json").read_text())
     assert len(doc["images"]) == FRAMES and len(doc["annotations"]) == len(scene["results"])
     # Annotations follow frame order; map each back to its person by matching keypoints.
     ids = {0: set(), 1: set()}
@@ -61,10 +62,11 @@ def check_tracks(out: Path, name: str, scene: dict) -> dict:
                      if r["image_id"] == ann["image_id"] and abs(r["keypoints"][0] - ann["keypoints"][0]) < 0.01)
         ids[scene["owners"][match]].add(ann["track_id"])
     assert ids[0] == {0} and ids[1] == {1}, ids
-    with open(out / f"{name}.csv", newline="") as f:
+    with open(out / f"{name}.tracks.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(doc["annotations"])
-    assert {(int(r["frame"]), int(r["track_id"])) for r in rows} == {(a["image_id"], a["track_id"]) for a in doc["annotations"]}
+    written = {(a["image_id"], a["track_id"]) for a in doc["annotations"]}
+    assert {(int(r["frame"]), int(r["track_id"])) for r in rows} == written
     return doc
 
 
@@ -89,7 +91,7 @@ def test_tracks_on_a_frame_folder_with_file_name_ids(scene: dict, tmp_path: Path
 
 def test_retracks_a_posetrack_file(scene: dict, tmp_path: Path) -> None:
     assert run(str(scene["poses"]), "--video", str(scene["video"]), "-o", str(tmp_path / "a")).exit_code == 0
-    doc = json.loads((tmp_path / "a" / "walk.json").read_text())
+    doc = json.loads((tmp_path / "a" / "walk.tracks.json").read_text())
     for ann in doc["annotations"]:
         ann["track_id"] = 99  # ids are assigned afresh
     (tmp_path / "mine.json").write_text(json.dumps(doc))
@@ -123,7 +125,8 @@ def bad_input(tmp_path: Path, scene: dict, kind: str) -> tuple[list[str], str]:
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["beyond-video", "not-poses", "keypoint-count", "invalid-json", "unreadable-video", "name-for-video"])
+@pytest.mark.parametrize("kind", ["beyond-video", "not-poses", "keypoint-count", "invalid-json", "unreadable-video",
+                                  "name-for-video"])
 def test_bad_input_is_one_line_and_writes_nothing(kind: str, scene: dict, tmp_path: Path) -> None:
     args, expected = bad_input(tmp_path, scene, kind)
     out = tmp_path / "out"
@@ -137,3 +140,34 @@ def test_bad_input_is_one_line_and_writes_nothing(kind: str, scene: dict, tmp_pa
 def test_bad_option_values_are_refused_by_click(scene: dict) -> None:
     result = run(str(scene["poses"]), "--video", str(scene["video"]), "--queue-length", "0")
     assert result.exit_code == 2 and "queue-length" in result.stderr
+
+
+def test_a_frame_folder_with_a_corrupt_image_keeps_the_frames_before_it(scene: dict, tmp_path: Path) -> None:
+    """As `posetrack run` does: frames 0-2 tracked and written, the output marked partial with why."""
+    import shutil
+
+    folder = tmp_path / "frames"
+    shutil.copytree(scene["folder"], folder)
+    (folder / "img3.png").write_bytes(b"\x89PNG broken")
+    results = [{**r, "image_id": f"img{r['image_id']}.png"} for r in scene["results"]]
+    (tmp_path / "named.json").write_text(json.dumps(results))
+    out = tmp_path / "out"
+    result = run(str(tmp_path / "named.json"), "--video", str(folder), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("posetrack: warning:") and "cannot read image" in result.stderr
+    doc = json.loads((out / "frames.tracks.json").read_text())
+    assert doc["info"]["partial"] is True and "img3.png" in doc["info"]["partial_reason"]
+    assert doc["info"]["frames"] == 3
+    assert [im["file_name"] for im in doc["images"]] == ["img0.png", "img1.png", "img2.png"]
+    assert {a["image_id"] for a in doc["annotations"]} == {0, 1, 2} and not list(out.glob(".*"))
+
+
+def test_outputs_never_replace_the_poses_file_or_run_outputs(scene: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    poses = out / "walk.json"  # a file named as `posetrack run`'s output of walk.mp4
+    poses.write_bytes(scene["poses"].read_bytes())
+    before = poses.read_bytes()
+    result = run(str(poses), "--video", str(scene["video"]), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert poses.read_bytes() == before and (out / "walk.tracks.json").exists()

@@ -187,3 +187,12 @@ def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow() -> None:
     field = flow.compute(flow.prepare(a), flow.prepare(a))
     assert field.flow.shape == (128, 128, 2) and field.scale == (300 / 128, 150 / 128)
     assert field.sample(np.array([[0.0, 0.0], [299.0, 149.0]])).shape == (2, 2)
+
+
+def test_a_pose_moved_out_of_the_frame_gives_no_flow_box() -> None:
+    kps = np.array([[[10, 20], [30, 60], [20, 40]], [[900, 500], [950, 530], [930, 520]]], np.float32)
+    poses = Poses(kps, np.full((2, 3), 0.9), [[0, 0, 1, 1]] * 2, [0.8, 0.7])
+    field = FlowField(np.full((54, 96, 2), [200.0, 100.0], np.float32), (10.0, 10.0))  # all move right/down
+    boxes = flow_boxes(poses, field, min_joints=2, frame_size=(960, 540))
+    assert len(boxes) == 1 and boxes.scores.tolist() == [pytest.approx(0.8)]
+    assert np.all(boxes.boxes[:, 2:] > boxes.boxes[:, :2])

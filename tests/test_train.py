@@ -7,13 +7,13 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from helpers import write_checkpoint
 from posetrack_cli.checkpoints import load_pose_checkpoint
 from posetrack_cli.cli import main
 from posetrack_cli.errors import CheckpointError, PosetrackError
@@ -28,15 +28,18 @@ from posetrack_cli.training.initialise import initial_model
 from posetrack_cli.training.loop import RunOptions, TrainConfig, read_saved_run, train
 from posetrack_cli.training.targets import joints_mse_loss
 from posetrack_cli.types import Detections
+
+from helpers import write_checkpoint
 from synthetic_people import render_dataset
 
 CPU = RunOptions(device="cpu", workers=0, progress=False)
 
 
-def tiny(**changes: object) -> TrainConfig:
+def tiny(**changes: Any) -> TrainConfig:
     """ResNet-18 at 64x64 from scratch, small batches: seconds per epoch on a laptop CPU."""
-    settings = dict(depth=18, input_size=(64, 64), init="scratch", epochs=2, lr_steps=(1,), batch_size=4)
-    return TrainConfig(**{**settings, **changes})  # type: ignore[arg-type]
+    settings: dict[str, Any] = dict(depth=18, input_size=(64, 64), init="scratch", epochs=2, lr_steps=(1,),
+                                    batch_size=4)
+    return TrainConfig(**{**settings, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +108,10 @@ def test_small_network_learns_rendered_figures_and_its_checkpoint_runs_in_the_es
     errors = np.concatenate(errors)
     assert np.mean(errors <= 2) >= 0.8, f"{np.mean(errors <= 2):.0%} of keypoints within 2 heatmap pixels"
     seconds = sum(e.seconds for e in result.epochs) / len(result.step_losses)
-    print(f"\n{len(result.step_losses)} steps, {seconds:.2f} s/step; loss {before:.2e} -> {after:.2e} ({before / after:.1f}x); "
-          f"{np.mean(errors <= 2):.1%} of {len(errors)} keypoints within 2 heatmap px, {np.mean(errors <= 1):.1%} within 1")
+    print(f"\n{len(result.step_losses)} steps, {seconds:.2f} s/step; "
+          f"loss {before:.2e} -> {after:.2e} ({before / after:.1f}x); "
+          f"{np.mean(errors <= 2):.1%} of {len(errors)} keypoints within 2 heatmap px, "
+          f"{np.mean(errors <= 1):.1%} within 1")
 
     with open(tmp_path / "run" / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -172,10 +177,12 @@ def test_mixed_precision_path_trains_and_resumes_its_loss_scale(small_set: Path,
             train(tiny(batch_size=8), samples, tmp_path, options=amp, log=quiet, warn=quiet)
     first = torch.load(tmp_path / "checkpoint.pth", weights_only=True)["scaler"]
     assert first["scale"] > 0 and first["_growth_tracker"] == steps_per_epoch
-    result = train(tiny(batch_size=8), samples, tmp_path, options=amp, resume=read_saved_run(tmp_path), log=quiet, warn=quiet)
+    result = train(tiny(batch_size=8), samples, tmp_path, options=amp, resume=read_saved_run(tmp_path),
+                   log=quiet, warn=quiet)
     assert all(np.isfinite(result.step_losses))
     assert torch.load(tmp_path / "final.pth", weights_only=True)["epoch"] == 2
-    assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["scaler"]["_growth_tracker"] == 2 * steps_per_epoch
+    scaler = torch.load(tmp_path / "checkpoint.pth", weights_only=True)["scaler"]
+    assert scaler["_growth_tracker"] == 2 * steps_per_epoch
 
 
 def test_unreadable_image_mid_run_is_counted_not_fatal(small_set: Path, tmp_path: Path) -> None:
@@ -202,15 +209,17 @@ def test_a_diverging_loss_stops_with_one_line_and_keeps_the_last_checkpoint(smal
         return loss * float("nan") if calls["n"] > steps_per_epoch else loss
 
     monkeypatch.setattr(training_loop, "joints_mse_loss", loss_that_explodes_in_epoch_2)
-    with pytest.raises(PosetrackError, match=r"training diverged: the loss became nan at epoch 2 step 1; lower --lr") as info:
+    diverged = r"training diverged: the loss became nan at epoch 2 step 1; lower --lr"
+    with pytest.raises(PosetrackError, match=diverged) as info:
         train(tiny(), samples, tmp_path, options=CPU, log=quiet, warn=quiet)
     assert f"last complete checkpoint: {tmp_path / 'checkpoint.pth'} (epoch 1)" in str(info.value)
     assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["epoch"] == 1
 
 
 def test_imagenet_start_loads_every_backbone_tensor(tmp_path: Path) -> None:
-    from posetrack_cli import weights as W
     from torchvision.models import resnet18, resnet34
+
+    from posetrack_cli import weights as W
 
     entry = W.load_manifest()["resnet18_imagenet"]
     W.weights_dir().mkdir(parents=True)
@@ -247,8 +256,12 @@ def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_input_convention(
 
     renamed = initial_model(depth=18, deconv_channels=(256, 256, 256), init=str(released),
                             keypoint_names=["nose", "head_bottom", "head_top", *COCO_KEYPOINTS[3:]])
-    assert renamed.notes == ("fine-tuning renames 2 heatmap channel(s): left_eye -> head_bottom, right_eye -> head_top",)
-    mismatch = CliRunner().invoke(main, ["train", str(small_set), "--init", str(released), "--depth", "50", "-o", str(tmp_path / "x")])
+    assert renamed.notes == (
+        "fine-tuning renames 2 heatmap channel(s): left_eye -> head_bottom, right_eye -> head_top",
+    )
+    mismatch = CliRunner().invoke(
+        main, ["train", str(small_set), "--init", str(released), "--depth", "50", "-o", str(tmp_path / "x")]
+    )
     assert mismatch.exit_code == 1 and mismatch.stderr.count("\n") == 1
     assert "is a ResNet-18" in mismatch.stderr and "leave --depth out" in mismatch.stderr
 
@@ -265,7 +278,8 @@ def test_cli_trains_warns_about_missing_images_and_guards_the_output(small_set: 
     assert result.exit_code == 0, result.output
     missing = sum(1 for a in doc["annotations"] if a["image_id"] == doc["images"][0]["id"])
     assert result.stderr.strip().splitlines() == [
-        f"posetrack: warning: skipped {missing} annotation{'s' * (missing != 1)}: {missing} whose image file is missing "
+        f"posetrack: warning: skipped {missing} annotation{'s' * (missing != 1)}: "
+        f"{missing} whose image file is missing "
         f"(first: {small_set.parent / 'gone.png'})"
     ]
     assert "epoch 1/1" in result.stdout and (out / "final.pth").is_file()
@@ -284,7 +298,8 @@ def test_cli_trains_warns_about_missing_images_and_guards_the_output(small_set: 
     "content, message",
     [
         ("[]", "a COCO results file"),
-        (json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}), "no category lists 'keypoints'"),
+        (json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}),
+         "no category lists 'keypoints'"),
     ],
 )
 def test_cli_refuses_files_that_are_not_coco_keypoints_in_one_line(tmp_path: Path, content: str, message: str) -> None:
@@ -308,8 +323,8 @@ def test_one_epoch_on_the_coco_sample_with_validation(shared_data: Path, tmp_pat
     gt = shared_data / "coco_sample" / "test_coco.json"
     out = tmp_path / "run"
     result = CliRunner().invoke(main, [
-        "train", str(gt), "--val", str(gt), "--init", "scratch", "--depth", "18", "--input-size", "64x64", "--epochs", "1",
-        "--batch-size", "4", "--device", "cpu", "--workers", "0", "--no-progress", "-o", str(out),
+        "train", str(gt), "--val", str(gt), "--init", "scratch", "--depth", "18", "--input-size", "64x64",
+        "--epochs", "1", "--batch-size", "4", "--device", "cpu", "--workers", "0", "--no-progress", "-o", str(out),
     ])
     assert result.exit_code == 0, result.output
     assert "read 12 people from 4 images" in result.stdout and "validation: 12 people" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -23,9 +24,9 @@ def _kps(n_labelled: int, k: int = 17) -> list[float]:
     return out
 
 
-def _doc(annotations: list[dict], images: list[dict], names: list[str] = list(COCO_KEYPOINTS)) -> dict:
+def _doc(annotations: list[dict], images: list[dict], names: Sequence[str] = COCO_KEYPOINTS) -> dict:
     return {"images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "person", "keypoints": names, "skeleton": []}]}
+            "categories": [{"id": 1, "name": "person", "keypoints": list(names), "skeleton": []}]}
 
 
 def _image(folder: Path, name: str) -> None:
@@ -66,7 +67,8 @@ def test_unusable_annotations_are_counted_by_reason(tmp_path: Path) -> None:
     samples, report = load_keypoint_annotations([tmp_path / "train.json"])
     assert len(samples) == 2
     np.testing.assert_allclose(samples.boxes[1], [60, 10, 79, 59])
-    assert report.counts == {"crowd": 1, "no_keypoints": 1, "bad_keypoints": 1, "bad_box": 1, "no_image_entry": 1, "missing_image": 1}
+    assert report.counts == {"crowd": 1, "no_keypoints": 1, "bad_keypoints": 1, "bad_box": 1,
+                             "no_image_entry": 1, "missing_image": 1}
     line = report.summary()
     assert line.startswith("skipped 6 annotations:") and "\n" not in line
     assert "gone.png" in line and "train.json annotation 3" in line
@@ -98,10 +100,13 @@ def test_posetrack18_folder_reads_every_video_with_its_own_keypoint_names(tmp_pa
         ("{not json", "is not valid JSON"),
         ("[]", "a COCO results file"),
         (json.dumps({"info": {}}), "no 'images' and 'annotations' lists"),
-        (json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}), "no category lists 'keypoints'"),
+        (json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}),
+         "no category lists 'keypoints'"),
     ],
 )
-def test_files_that_are_not_keypoint_annotations_are_refused_in_one_line(tmp_path: Path, content: str, message: str) -> None:
+def test_files_that_are_not_keypoint_annotations_are_refused_in_one_line(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "x.json"
     path.write_text(content)
     with pytest.raises(PosetrackError, match=message) as info:

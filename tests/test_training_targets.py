@@ -9,7 +9,13 @@ import torch
 
 from posetrack_cli.geometry import apply_affine
 from posetrack_cli.keypoints import COCO_KEYPOINTS, flip_permutation
-from posetrack_cli.training.augment import Augmentation, AugmentSettings, random_augmentation, sample_transforms, swap_left_right
+from posetrack_cli.training.augment import (
+    Augmentation,
+    AugmentSettings,
+    random_augmentation,
+    sample_transforms,
+    swap_left_right,
+)
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.dataset import TopDownDataset
 from posetrack_cli.training.targets import gaussian_targets, joints_mse_loss
@@ -80,7 +86,7 @@ def test_swap_left_right_renames_only_mirrored_rows() -> None:
 
 
 def test_augmented_targets_follow_the_pixels(tmp_path) -> None:
-    """In every augmented crop, a joint's heatmap peak sits on the drawn dot, under the joint's mirrored name when flipped."""
+    """In every augmented crop, a joint's heatmap peak sits on the drawn dot (under its mirrored name if flipped)."""
     frame = np.full((240, 320, 3), 30, np.uint8)
     lw = COCO_KEYPOINTS.index("left_wrist")
     dot = np.array([190.0, 100.0])
@@ -90,8 +96,9 @@ def test_augmented_targets_follow_the_pixels(tmp_path) -> None:
     keypoints[0, lw] = dot
     labelled = np.zeros((1, 17), bool)
     labelled[0, lw] = True
-    samples = PersonSamples((tmp_path / "f.png",), (1,), np.zeros(1, np.int64), np.array([[120.0, 40.0, 220.0, 220.0]], np.float32),
-                            keypoints, labelled, COCO_KEYPOINTS)
+    boxes = np.array([[120.0, 40.0, 220.0, 220.0]], np.float32)
+    samples = PersonSamples((tmp_path / "f.png",), (1,), np.zeros(1, np.int64), boxes, keypoints, labelled,
+                            COCO_KEYPOINTS)
     data = TopDownDataset(samples, input_size=(96, 128), stride=4, augment=AugmentSettings(), seed=3)
     perm = flip_permutation(COCO_KEYPOINTS)
     flipped_seen = 0

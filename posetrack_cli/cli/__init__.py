@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -15,7 +15,26 @@ from posetrack_cli.errors import PosetrackError
 
 
 class _Group(click.Group):
-    """A click group whose commands report user errors as one line and a non-zero exit."""
+    """A click group whose commands report user errors as one line and a non-zero exit.
+
+    Bad input (a PosetrackError) and click's own usage errors (an unknown option, a value out of
+    range) read alike: ``posetrack: error: ...`` on one line of stderr.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            fail(exc.format_message() + where, exc.exit_code)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("posetrack: interrupted", err=True)
+            sys.exit(130)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -33,15 +52,17 @@ class _Group(click.Group):
             fail(f"internal error: {type(exc).__name__}: {exc} (set POSETRACK_DEBUG=1 for the traceback)")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``posetrack: error: <message>`` as one line on stderr and exit."""
     click.echo(f"posetrack: error: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_Group, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="posetrack")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Multi-person 2D pose tracking in video (Simple Baselines, Xiao et al. ECCV 2018).
 
     \b
@@ -56,6 +77,8 @@ def main() -> None:
       posetrack train coco/annotations/person_keypoints_train2017.json --images coco/train2017
       posetrack calibrate my_videos/ --preset realtime
     """
+    if ctx.invoked_subcommand is None:  # plain `posetrack`: the help, and success
+        click.echo(ctx.get_help())
 
 
 def _register() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from posetrack_cli.calibration import DEFAULT_CROPS
+from posetrack_cli.cli.params import UNIT, Size
 from posetrack_cli.paper import DETECTION_THRESHOLD
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.settings import DETECTORS
@@ -19,11 +20,12 @@ from posetrack_cli.settings import DETECTORS
 @click.option("--pose", help="Pose model by manifest name (overrides the preset).")
 @click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local pose checkpoint in any supported layout.")
-@click.option("--input-size", help="Pose input WIDTHxHEIGHT for a checkpoint that does not record it, e.g. 192x256.")
+@click.option("--input-size", type=Size(),
+              help="Pose input WIDTHxHEIGHT (multiples of 32) for a checkpoint that does not record it, e.g. 192x256.")
 @click.option("--detector", type=click.Choice(DETECTORS), help="Detector (overrides the preset).")
 @click.option("--detector-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local detector weights (torchvision layout) instead of the manifest's.")
-@click.option("--det-threshold", type=click.FloatRange(0, 1), default=DETECTION_THRESHOLD, show_default=True,
+@click.option("--det-threshold", type=UNIT, default=DETECTION_THRESHOLD, show_default=True,
               help="Detector boxes scoring below are not used.")
 @click.option("--crops", type=click.IntRange(8, 10000), default=DEFAULT_CROPS, show_default=True,
               help="Network inputs to gather (a quarter is held back to measure agreement with fp32).")
@@ -32,7 +34,8 @@ from posetrack_cli.settings import DETECTORS
 @click.option("--no-flip-test", is_flag=True, help="Calibrate for runs with --no-flip-test (no mirrored crops).")
 @click.option("--offline", is_flag=True, help="Never download model files.")
 def calibrate(sources: tuple[Path, ...], preset: str, pose: str | None, pose_weights: Path | None,
-              input_size: str | None, detector: str | None, detector_weights: Path | None, det_threshold: float,
+              input_size: tuple[int, int] | None, detector: str | None, detector_weights: Path | None,
+              det_threshold: float,
               crops: int, every: int, no_flip_test: bool, offline: bool) -> None:
     """Calibrate the pose network's int8 model on person crops from your videos and images.
 
@@ -50,17 +53,16 @@ def calibrate(sources: tuple[Path, ...], preset: str, pose: str | None, pose_wei
 
     from posetrack_cli.calibration import calibration_files, gather_inputs
     from posetrack_cli.detector import load_detector
-    from posetrack_cli.presets import load_estimator, parse_size
+    from posetrack_cli.presets import load_estimator
+    from posetrack_cli.settings import EstimatorConfig, ModelChoice
 
-    chosen = PRESETS[preset]
     files = calibration_files(sources)
-    estimator = load_estimator(pose=pose or chosen.pose, pose_weights=pose_weights,
-                               input_size=parse_size(input_size) if input_size else None, device="cpu",
-                               batch_size=16, flip_test=not no_flip_test, allow_download=not offline,
-                               runtime="openvino", precision="int8")
-    person_detector = load_detector(detector or chosen.detector, weights=detector_weights,
-                                    device=torch.device("cpu"), score_threshold=det_threshold,
-                                    allow_download=not offline)
+    models = ModelChoice(preset=preset, pose=pose, pose_weights=pose_weights, input_size=input_size, detector=detector,
+                         detector_weights=detector_weights)
+    config = EstimatorConfig(device="cpu", flip_test=not no_flip_test, runtime="openvino", precision="int8")
+    estimator = load_estimator(models, config, allow_download=not offline)
+    person_detector = load_detector(models.detector_name, weights=detector_weights, device=torch.device("cpu"),
+                                    score_threshold=det_threshold, allow_download=not offline)
     gathered = gather_inputs(estimator, person_detector, files, crops=crops, every=every)
     agreement = estimator.calibrate(gathered.inputs, source=gathered.describe())
     click.echo(agreement.line())

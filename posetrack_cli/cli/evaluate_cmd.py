@@ -12,7 +12,7 @@ import click
 from posetrack_cli.evaluation import formats, report
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack
-from posetrack_cli.outputs import atomic_write
+from posetrack_cli.files import atomic_write
 
 
 def _describe(sequences: list[formats.PoseSequence], path: Path) -> str:

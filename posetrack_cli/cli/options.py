@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import click
 
+from posetrack_cli.cli.params import UNIT
 from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
 
-F = TypeVar("F", bound=Callable)
+F = TypeVar("F", bound=Callable[..., Any])
 _TRACK = TrackerConfig()
 
 
 def tracker_options(command: F) -> F:
-    """Add ``--similarity --queue-length --min-similarity --joint-threshold`` (the paper's tracker)."""
+    """Add ``--similarity --queue-length --min-similarity --joint-threshold`` (the paper's tracker).
+
+    Each flag is named after its :class:`TrackerConfig` field.
+    """
     options = [
         click.option("--similarity", type=click.Choice(SIMILARITIES), default=_TRACK.similarity, show_default=True,
                      help="flow-oks (paper), oks without flow, or box iou (the paper's ablations)."),
         click.option("--queue-length", type=click.IntRange(1, 1000), default=_TRACK.queue_length, show_default=True,
                      help="L_Q: frames of tracked poses a new pose is compared against."),
-        click.option("--min-similarity", type=click.FloatRange(0, 1), default=_TRACK.min_similarity,
+        click.option("--min-similarity", type=UNIT, default=_TRACK.min_similarity,
                      show_default=True, help="Below this a pose starts a new track."),
-        click.option("--joint-threshold", type=click.FloatRange(0, 1), default=_TRACK.joint_threshold,
+        click.option("--joint-threshold", type=UNIT, default=_TRACK.joint_threshold,
                      show_default=True, help="Joints scoring below this are not trusted (paper: 0.4)."),
     ]
     for option in reversed(options):

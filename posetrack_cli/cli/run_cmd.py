@@ -1,18 +1,22 @@
-"""``posetrack run SOURCE...``: the whole pipeline on videos, folders of videos, or frame folders."""
+"""``posetrack run SOURCE...``: the whole pipeline on videos, folders of videos, or frame folders.
+
+Flags are named after the config fields they set (``--det-threshold`` sets
+``PipelineConfig.detection_threshold``); :func:`posetrack_cli.cli.params.build` turns them into the
+typed configs of a :class:`~posetrack_cli.run_job.RunSpec`, and this module only translates.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from posetrack_cli.cli.options import tracker_options
+from posetrack_cli.cli.params import POSITIVE, UNIT, Size
 from posetrack_cli.flow import FLOW_NAMES
-from posetrack_cli.pipeline import PipelineConfig
 from posetrack_cli.presets import PRESETS
-from posetrack_cli.settings import DETECTORS, PRECISIONS, RUNTIMES, EstimatorConfig
-from posetrack_cli.tracker import TrackerConfig
+from posetrack_cli.settings import DETECTORS, PRECISIONS, RUNTIMES, EstimatorConfig, PipelineConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS
 
 PIPE, EST = PipelineConfig(), EstimatorConfig()
@@ -23,7 +27,8 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
               show_default=True, help="Output folder.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="fast", show_default=True,
-              help="fast: MobileNetV3 detector + ResNet-50 256x192; accurate: ResNet-50-FPN v2 detector + ResNet-152 384x288.")
+              help="fast: MobileNetV3 detector + ResNet-50 256x192 in int8; accurate: ResNet-50-FPN v2 detector + "
+                   "ResNet-152 384x288; realtime: SSDlite on every 5th frame + MobileNetV2 head in int8, no flip test.")
 @click.option("--detector", type=click.Choice(DETECTORS), help="Detector (overrides the preset).")
 @click.option("--detector-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local detector weights (torchvision layout) instead of the manifest's.")
@@ -34,14 +39,19 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--pose", help="Pose model by manifest name (overrides the preset; see `posetrack weights list`).")
 @click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local pose checkpoint in any supported layout (MSRA, mmpose 0.x/1.x, posetrack train).")
-@click.option("--input-size", help="Pose input WIDTHxHEIGHT for a checkpoint that does not record it, e.g. 192x256.")
-@click.option("--flow", "flow_name", type=click.Choice(FLOW_NAMES), help="Optical flow (overrides the preset).")
+@click.option("--input-size", type=Size(),
+              help="Pose input WIDTHxHEIGHT (multiples of 32) for a checkpoint that does not record it, e.g. 192x256.")
+@click.option("--flow", type=click.Choice(FLOW_NAMES), help="Optical flow (overrides the preset).")
 @tracker_options
-@click.option("--det-threshold", type=click.FloatRange(0, 1), default=PIPE.detection_threshold, show_default=True,
-              help="Detector boxes scoring below are dropped (paper: 0.5).")
-@click.option("--nms-iou", type=click.FloatRange(0, 1), default=PIPE.nms_iou, show_default=True,
+@click.option("--det-threshold", "detection_threshold", type=UNIT, default=PIPE.detection_threshold,
+              show_default=True, help="Boxes scoring below are dropped (paper: 0.5).")
+@click.option("--rescore-threshold", type=UNIT, default=PIPE.rescore_threshold, show_default=True,
+              help="Joints above this count in a person's score (the released code's 0.2).")
+@click.option("--nms-iou", type=UNIT, default=PIPE.nms_iou, show_default=True,
               help="IoU above which a detection and a flow box are one person.")
-@click.option("--no-flip-test", is_flag=True, help="Skip the flip test (about 2x faster pose, slightly less accurate).")
+@click.option("--flip-test/--no-flip-test", default=None,
+              help="Average with the mirrored crop (--no-flip-test: about 2x faster pose, slightly less accurate) "
+                   "[default: the preset's: off for realtime, else on].")
 @click.option("--detect-every", type=click.IntRange(1, 1000),
               help="Run the detector on every N-th frame only; flow boxes carry people in between (faster; "
                    "people who appear are found at the next keyframe) [default: the preset's: 5 for realtime, else 1].")
@@ -51,23 +61,25 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
               help="Run decoding, detection and flow ahead and writing behind in their own threads [default: on "
                    "with CUDA or when torch has 2+ CPU threads; off on one core].")
 @click.option("--half", is_flag=True, help="Pose network in float16 (CUDA only).")
-@click.option("--compile", "compile_model", is_flag=True,
-              help="torch.compile the pose network: slow first frames, faster after.")
+@click.option("--compile", is_flag=True, help="torch.compile the pose network: slow first frames, faster after.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default=EST.runtime, show_default=True,
-              help="Pose network runtime: auto is OpenVINO on a CPU where installed (several times faster than "
-                   "torch there), torch on CUDA.")
+              help="Pose network runtime: auto is OpenVINO on a CPU (1.5x to several times faster than torch "
+                   "there), torch on CUDA.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=EST.precision, show_default=True,
-              help="Pose network numbers: auto is the preset's (int8 for realtime), else bf16 where the CPU has "
-                   "native bf16, else fp32; int8 (OpenVINO) is calibrated on the first person crops of the run, "
-                   "or ahead by `posetrack calibrate`.")
+              help="Pose network numbers: auto is the preset's (int8 for fast and realtime) on OpenVINO, else bf16 "
+                   "where the CPU has native bf16, else fp32; int8 is calibrated on the first person crops of the "
+                   "run, or ahead by `posetrack calibrate`.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default=EST.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with skeletons and ids drawn.")
+@click.option("--images", is_flag=True,
+              help="Each image of a folder on its own (no flow, no tracking, any sizes): OUT/<name>.coco.json, "
+                   "COCO results for `posetrack evaluate --metric coco`.")
 @click.option("--recursive", is_flag=True, help="Look for videos in subfolders of folder SOURCEs too.")
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose outputs are already complete.")
 @click.option("--offline", is_flag=True, help="Never download model files.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_IMAGE_FPS, show_default=True,
+@click.option("--fps", "image_fps", type=POSITIVE, default=DEFAULT_IMAGE_FPS, show_default=True,
               help="Frame rate of frame folders (videos carry their own timestamps).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -83,19 +95,17 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
                    "--device is not cpu, else 0].")
 @click.option("--retries", type=click.IntRange(0, 100),
               help="Ray: times a video is tried again after its worker died mid-video [default: 2].")
-def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None, detector_weights: Path | None,
-        detector_size: int | None, detections: Path | None, pose: str | None, pose_weights: Path | None, input_size: str | None,
-        flow_name: str | None, similarity: str, queue_length: int, min_similarity: float, det_threshold: float,
-        joint_threshold: float, nms_iou: float, no_flip_test: bool, detect_every: int | None, detect_batch: int,
-        overlap: bool | None, half: bool, compile_model: bool, runtime: str, precision: str, batch_size: int, device: str, render: bool,
-        recursive: bool, overwrite: bool, offline: bool, fps: float, no_progress: bool, executor: str,
-        address: str | None, workers: int | None, gpus_per_worker: float | None, retries: int | None) -> None:
+def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, offline: bool, no_progress: bool,
+        executor: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
+        retries: int | None, **flags: Any) -> None:
     """Find, estimate and track every person in videos.
 
     SOURCE is a video file, a folder of videos (a batch), or a folder of images taken as one
     sequence in natural order. Per input, writes OUT/<name>.json and OUT/<name>.csv (and
     OUT/<name>.mp4 with --render), plus OUT/summary.csv for the batch. Inputs already done
     with the same settings are skipped on a rerun. Model files are downloaded on first use.
+    Missing inputs are reported before any model loads; an output that would replace an input
+    is refused before any work.
 
     With --executor ray, Ray workers share the videos of a batch, on this machine or on a
     cluster; they write the same files as the local executor, so SOURCEs and OUT must be on a
@@ -108,16 +118,13 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
       posetrack run frames/ --fps 25 --preset accurate --device cuda
       posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
       posetrack run lecture.mp4 --detect-every 5
+      posetrack run webcam_recording.mp4 --preset realtime
       posetrack run videos/ --executor ray --workers 4
       posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1
     """
-    from tqdm import tqdm
-
-    from posetrack_cli.batch import expand_sources, format_summary, run_batch
+    from posetrack_cli.batch import expand_sources
     from posetrack_cli.errors import PosetrackError
-    from posetrack_cli.outputs import prepare_output_dir
-    from posetrack_cli.presets import parse_size
-    from posetrack_cli.run_job import RunSpec, load_run
+    from posetrack_cli.run_job import spec_from_options
 
     ray_options = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
                    "--retries": retries}
@@ -128,53 +135,25 @@ def run(sources: tuple[Path, ...], out: Path, preset: str, detector: str | None,
         from posetrack_cli.ray_executor import import_ray
 
         import_ray()  # before anything else: without Ray, say how to install it
-    items, missing = expand_sources(sources, recursive)
-    if detections is not None and len(items) + len(missing) > 1:
-        raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
-    tracker_config = TrackerConfig(similarity, queue_length, min_similarity, joint_threshold)
-    spec = RunSpec(
-        preset=preset, detector=detector, detector_weights=detector_weights, detector_size=detector_size,
-        detections=detections, pose=pose, pose_weights=pose_weights,
-        input_size=parse_size(input_size) if input_size else None, flow=flow_name,
-        config=PipelineConfig(det_threshold, joint_threshold, PIPE.flow_box_enlarge, nms_iou, PIPE.min_joints,
-                              tracker_config, detect_every=detect_every or PRESETS[preset].detect_every,
-                              detect_batch=detect_batch),
-        overlap=overlap, flip_test=not no_flip_test and PRESETS[preset].flip_test, half=half, compile=compile_model,
-        runtime=runtime, precision=precision,
-        batch_size=batch_size,
-        device=device, render=render, image_fps=fps, allow_download=not offline,
-    )
-    prepare_output_dir(out)
-    loaded = load_run(spec) if executor == "local" else None  # models load once for the whole batch
-
-    batch_bar = tqdm(total=len(items), unit="video", desc="batch", position=0, disable=no_progress or len(items) < 2)
-
-    def video_bar(name: str, total: int | None) -> tqdm:
-        return tqdm(total=total, unit="frame", desc=name, position=1 if len(items) > 1 else 0, leave=False,
-                    disable=no_progress)
-
-    def after(result) -> None:  # noqa: ANN001 - ItemResult
-        batch_bar.update()
-        if result.status in ("failed", "partial"):
-            word = "error" if result.status == "failed" else "warning"
-            tqdm.write(f"posetrack: {word}: {result.input}: {result.reason}", file=sys.stderr)
-
+    try:
+        spec = spec_from_options(**flags, allow_download=not offline)
+    except ValueError as exc:  # a combination of values a config refuses
+        raise click.UsageError(str(exc)) from None
+    items, missing = expand_sources(sources, recursive, exclude=out)
     for result in missing:
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
-    try:
-        if loaded is not None:
-            results = run_batch(items, loaded.processor(out, progress=video_bar), out, key=loaded.key,
-                                overwrite=overwrite, render=render, earlier=missing, on_item=after)
-        else:
-            from posetrack_cli.ray_executor import RayOptions, run_on_ray
-
-            options = RayOptions(address=address, workers=workers, gpus_per_worker=gpus_per_worker,
-                                 retries=RayOptions.retries if retries is None else retries)
-            results = run_on_ray(spec, items, out, options, overwrite=overwrite, earlier=missing, on_item=after,
-                                 log=lambda line: tqdm.write(f"posetrack: {line}", file=sys.stderr))
-    finally:
-        batch_bar.close()
-    click.echo(format_summary(results))
-    click.echo(f"outputs and summary.csv in {out}")
-    if any(r.status == "failed" for r in results):
+    if spec.models.detections is not None and len(items) + len(missing) > 1:
+        raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
+    if spec.images and (spec.models.detections is not None or spec.render):
+        raise PosetrackError("--images takes boxes from the detector and draws nothing; drop --detections / --render")
+    if spec.images:
+        for item in items:
+            if item.path.is_file():
+                raise PosetrackError(f"--images takes folders of images; {item.path} is a file")
+    if not items:
         raise SystemExit(1)
+    from posetrack_cli.runner import run_batch_command
+
+    run_batch_command(spec, items, missing, out, overwrite=overwrite, progress=not no_progress, executor=executor,
+                      ray_options=(address, workers, gpus_per_worker, retries), echo=click.echo,
+                      warn=lambda line: click.echo(line, err=True))

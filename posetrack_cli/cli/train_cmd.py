@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
+from posetrack_cli.cli.params import Size
 from posetrack_cli.errors import PosetrackError
 
 
-class _Size(click.ParamType):
-    """``WIDTHxHEIGHT`` in pixels, as ``weights inspect`` prints it (``192x256``)."""
-
-    name = "WxH"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
-        if isinstance(value, tuple):
-            return value
-        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(value))
-        if not m or int(m.group(1)) % 32 or int(m.group(2)) % 32 or min(int(m.group(1)), int(m.group(2))) < 32:
-            self.fail(f"{value!r} is not WIDTHxHEIGHT in multiples of 32 (for example 192x256)", param, ctx)
-        return int(m.group(1)), int(m.group(2))
-
-
-class _Epochs(click.ParamType):
+class _Epochs(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """Comma-separated epoch numbers (``90,120``)."""
 
     name = "E1,E2"
@@ -62,10 +48,12 @@ _SCHEDULE = ("init", "depth", "input_size", "epochs", "lr", "lr_steps", "lr_fact
                    "to fine-tune (a file, or a name from 'posetrack weights list').")
 @click.option("--depth", type=click.Choice(["18", "34", "50", "101", "152"]), default="50", show_default=True,
               help="ResNet depth (a fine-tuned checkpoint brings its own).")
-@click.option("--input-size", type=_Size(), default="192x256", show_default=True,
-              help="Network input WIDTHxHEIGHT (the paper: 192x256 and 288x384; default for fine-tuning: the checkpoint's).")
+@click.option("--input-size", type=Size(), default="192x256", show_default=True,
+              help="Network input WIDTHxHEIGHT (the paper: 192x256 and 288x384; "
+                   "default for fine-tuning: the checkpoint's).")
 @click.option("--epochs", type=click.IntRange(min=1), default=140, show_default=True, help="Length of the schedule.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam learning rate.")
 @click.option("--lr-steps", type=_Epochs(), default="90,120", show_default=True,
               help="Epochs at which the learning rate is multiplied by --lr-factor.")
 @click.option("--lr-factor", type=click.FloatRange(min=0, max=1, min_open=True), default=0.1, show_default=True)
@@ -79,7 +67,8 @@ _SCHEDULE = ("init", "depth", "input_size", "epochs", "lr", "lr_steps", "lr_fact
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Mirror half the examples, left/right swapped.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initialisation, shuffling and augmentation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--amp/--no-amp", default=None, help="Mixed precision (float16 autocast + GradScaler). Default: on for CUDA, off on CPU.")
+@click.option("--amp/--no-amp", default=None,
+              help="Mixed precision (float16 autocast + GradScaler). Default: on for CUDA, off on CPU.")
 @click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="DataLoader worker processes (0: load in the main process).")
 @click.option("--val", "val_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -92,9 +81,9 @@ _SCHEDULE = ("init", "depth", "input_size", "epochs", "lr", "lr_steps", "lr_fact
                                               "epoch, learning rate and optimiser state.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (the per-epoch lines remain).")
 @click.pass_context
-def train(ctx: click.Context, annotations: tuple[Path, ...], images: Path | None, output: Path, val_path: Path | None,
-          val_images: Path | None, val_every: int, resume: bool, device: str, amp: bool | None, workers: int,
-          no_progress: bool, **schedule: Any) -> None:
+def train(ctx: click.Context, /, annotations: tuple[Path, ...], images: Path | None, output: Path,
+          val_path: Path | None, val_images: Path | None, val_every: int, resume: bool, device: str,
+          amp: bool | None, workers: int, no_progress: bool, **schedule: Any) -> None:
     """Train or fine-tune the pose network on COCO-format person keypoints.
 
     ANNOTATIONS are COCO keypoint JSON files (person_keypoints_*.json) or PoseTrack 2018
@@ -121,7 +110,7 @@ def train(ctx: click.Context, annotations: tuple[Path, ...], images: Path | None
       # a small model on the CPU
       posetrack train my_people.json --init scratch --depth 18 --input-size 96x128 --batch-size 8 --device cpu
     """
-    from posetrack_cli.checkpoints import load_pose_checkpoint
+    from posetrack_cli.checkpoints import load_resnet_checkpoint
     from posetrack_cli.device import resolve_device
     from posetrack_cli.training.data import load_keypoint_annotations
     from posetrack_cli.training.initialise import check_architecture, is_checkpoint_init, start_file
@@ -142,14 +131,15 @@ def train(ctx: click.Context, annotations: tuple[Path, ...], images: Path | None
         config = dataclasses.replace(saved.config, **{name: schedule[name] for name in given})
     else:
         if (output / CHECKPOINT_NAME).exists():
-            raise PosetrackError(f"{output} already holds a training run ({CHECKPOINT_NAME}); continue it with --resume or choose another --output")
+            raise PosetrackError(f"{output} already holds a training run ({CHECKPOINT_NAME}); "
+                                 "continue it with --resume or choose another --output")
         values = dict(schedule)
         start = start_file(schedule["init"], schedule["depth"], progress=not no_progress)
         if start is not None and is_checkpoint_init(schedule["init"]):
             # Fine-tuning keeps the checkpoint's architecture and, unless told otherwise, its input size.
-            _, info = load_pose_checkpoint(start)
-            values["depth"] = values["depth"] if "depth" in given else info.spec.depth
-            values["deconv_channels"] = info.spec.deconv_channels
+            model, info = load_resnet_checkpoint(start)
+            values["depth"] = values["depth"] if "depth" in given else model.spec.depth
+            values["deconv_channels"] = model.spec.deconv_channels
             check_architecture(info, values["depth"], values["deconv_channels"])
             if "input_size" not in given and info.input_size is not None:
                 values["input_size"] = info.input_size
@@ -160,12 +150,14 @@ def train(ctx: click.Context, annotations: tuple[Path, ...], images: Path | None
     validation = None
     if val_path is not None:
         validation = CocoValidation.from_file(val_path, val_images)
-        click.echo(f"validation: {len(validation.samples)} people from {len(validation.samples.image_paths)} images ({val_path})")
+        click.echo(f"validation: {len(validation.samples)} people from "
+                   f"{len(validation.samples.image_paths)} images ({val_path})")
 
     samples, skipped = load_keypoint_annotations(annotations, images)
-    click.echo(f"read {len(samples)} people from {len(samples.image_paths)} images ({', '.join(str(a) for a in annotations[:3])}"
-               f"{', ...' if len(annotations) > 3 else ''})")
+    shown = ", ".join(str(a) for a in annotations[:3]) + (", ..." if len(annotations) > 3 else "")
+    click.echo(f"read {len(samples)} people from {len(samples.image_paths)} images ({shown})")
     if skipped.total:
         warn(skipped.summary())
     options = RunOptions(device=device, workers=workers, amp=amp, progress=not no_progress, val_every=val_every)
-    run_training(config, samples, output, options=options, validation=validation, resume=saved, log=click.echo, warn=warn)
+    run_training(config, samples, output, options=options, validation=validation, resume=saved,
+                 log=click.echo, warn=warn)

@@ -27,7 +27,7 @@ import numpy as np
 
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import read_json
+from posetrack_cli.files import read_json
 from posetrack_cli.types import _as_array
 
 # Joint ids 0-14 of PoseTrack 2017. Id 12 is "neck" in poseval and "head_bottom" in the 2018
@@ -303,7 +303,10 @@ def read_coco_inputs(gt_path: str | Path, pred_path: str | Path) -> tuple[dict[s
     if isinstance(pred, list):
         if not all(isinstance(r, dict) for r in pred):
             raise PosetrackError(f"{pred_path} is a list but not of COCO results (objects with image_id, keypoints, score)")
-        return gt, pred
+        # `posetrack run --images` names an image it cannot number by its file name.
+        by_name = {im.get("file_name"): im["id"] for im in gt["images"]}
+        return gt, [{**r, "image_id": by_name[r["image_id"]]} if isinstance(r.get("image_id"), str)
+                    and r["image_id"] in by_name else r for r in pred]
     if is_coco_like(pred):
         _coco_names(pred, str(pred_path))
         try:

@@ -63,7 +63,7 @@ class PoseMobileNetV2Spec:
     @property
     def stride(self) -> int:
         """Input pixels per heatmap pixel: the backbone's 32 halved by each deconvolution."""
-        return 32 // (2 ** len(self.deconv_channels))
+        return int(32 // (2 ** len(self.deconv_channels)))
 
 
 class ConvModule(nn.Module):
@@ -78,7 +78,8 @@ class ConvModule(nn.Module):
         self.activate = nn.ReLU6(inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activate(self.bn(self.conv(x)))
+        out: torch.Tensor = self.activate(self.bn(self.conv(x)))
+        return out
 
 
 class InvertedResidual(nn.Module):
@@ -93,7 +94,8 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+        out: torch.Tensor = self.conv(x)
+        return x + out if self.use_res_connect else out
 
 
 class PoseMobileNetV2(nn.Module):
@@ -138,7 +140,8 @@ class PoseMobileNetV2(nn.Module):
             x = getattr(self, f"layer{i + 1}")(x)
         x = self.conv2(x)  # (N, 1280, H/32, W/32)
         x = self.deconv_layers(x)  # (N, 256, H/stride, W/stride)
-        return self.final_layer(x)  # (N, K, H/stride, W/stride)
+        out: torch.Tensor = self.final_layer(x)  # (N, K, H/stride, W/stride)
+        return out
 
 
 def pose_mobilenetv2(*, num_keypoints: int = 17, deconv_channels: tuple[int, ...] = (256, 256, 256),

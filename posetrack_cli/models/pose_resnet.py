@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.models import resnet as tv_resnet
 
 # Blocks per stage and block type of each supported depth (He et al. 2016).
-RESNET_STAGES: dict[int, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
+RESNET_STAGES: dict[int, tuple[type[tv_resnet.BasicBlock | tv_resnet.Bottleneck], tuple[int, int, int, int]]] = {
     18: (tv_resnet.BasicBlock, (2, 2, 2, 2)),
     34: (tv_resnet.BasicBlock, (3, 4, 6, 3)),
     50: (tv_resnet.Bottleneck, (3, 4, 6, 3)),
@@ -58,7 +58,7 @@ class PoseResNetSpec:
     @property
     def stride(self) -> int:
         """Input pixels per heatmap pixel: the backbone's 32 halved by each deconvolution."""
-        return 32 // (2 ** len(self.deconv_channels))
+        return 32 >> len(self.deconv_channels)
 
 
 class PoseResNet(nn.Module):
@@ -107,6 +107,7 @@ class PoseResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        assert self.final_layer.bias is not None  # built with a bias in __init__
         nn.init.normal_(self.final_layer.weight, std=0.001)
         nn.init.zeros_(self.final_layer.bias)
 
@@ -114,7 +115,8 @@ class PoseResNet(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, C, H/32, W/32)
         x = self.deconv_layers(x)  # (N, 256, H/stride, W/stride)
-        return self.final_layer(x)  # (N, K, H/stride, W/stride)
+        heatmaps: torch.Tensor = self.final_layer(x)  # (N, K, H/stride, W/stride)
+        return heatmaps
 
 
 def pose_resnet(

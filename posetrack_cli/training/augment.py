@@ -36,7 +36,7 @@ class Augmentation:
     flips: np.ndarray
 
     @classmethod
-    def none(cls, n: int) -> "Augmentation":
+    def none(cls, n: int) -> Augmentation:
         """The identity: plain crops, as at inference."""
         return cls(np.ones(n), np.zeros(n), np.zeros(n, dtype=bool))
 
@@ -58,7 +58,8 @@ class AugmentSettings:
     flip: bool = True
 
 
-def random_augmentation(rng: np.random.Generator, n: int, settings: AugmentSettings = AugmentSettings()) -> Augmentation:
+def random_augmentation(rng: np.random.Generator, n: int,
+                        settings: AugmentSettings = AugmentSettings()) -> Augmentation:
     """Draw augmentation parameters for ``n`` samples (distributions in the module docstring)."""
     sf, rf = settings.scale_factor, settings.rotation_factor
     scales = np.clip(1.0 + sf * rng.standard_normal(n), 1.0 - sf, 1.0 + sf)

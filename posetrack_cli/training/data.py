@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -133,9 +134,10 @@ def read_keypoint_document(path: Path) -> tuple[dict[str, Any], set[Any], tuple[
     what = f"{path} is not a COCO person-keypoint annotation file"
     if isinstance(doc, list):
         raise PosetrackError(f"{what}: it is a list (a COCO results file?), not a document with images and annotations")
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not isinstance(doc.get("annotations"), list):
+    if not (isinstance(doc, dict) and isinstance(doc.get("images"), list) and isinstance(doc.get("annotations"), list)):
         raise PosetrackError(f"{what}: it has no 'images' and 'annotations' lists")
-    categories = [c for c in doc.get("categories") or [] if isinstance(c, dict) and isinstance(c.get("keypoints"), list)]
+    categories = [c for c in doc.get("categories") or []
+                  if isinstance(c, dict) and isinstance(c.get("keypoints"), list)]
     if not categories:
         raise PosetrackError(f"{what}: no category lists 'keypoints' names (a detection or caption file?)")
     persons = [c for c in categories if c.get("name") == "person"] or categories
@@ -188,7 +190,8 @@ def _box(bbox: Any, size: tuple[float, float] | None) -> list[float] | None:
     return [x1, y1, x2, y2] if x2 > x1 and y2 > y1 else None
 
 
-def _add_document(doc: dict[str, Any], categories: set[Any], k: int, images_root: Path, label: str, out: _Collector) -> None:
+def _add_document(doc: dict[str, Any], categories: set[Any], k: int, images_root: Path, label: str,
+                  out: _Collector) -> None:
     images: dict[Any, tuple[Path, tuple[float, float] | None]] = {}
     for im in doc["images"]:
         if isinstance(im, dict) and "id" in im and isinstance(im.get("file_name"), str):
@@ -256,8 +259,8 @@ def load_keypoint_annotations(
         doc, categories, file_names = read_keypoint_document(path)
         if names is not None and file_names != names:
             raise PosetrackError(
-                f"{path} names keypoints {', '.join(file_names[:3])}, ... but {files[0]} names {', '.join(names[:3])}, ...; "
-                "one training run needs one keypoint set"
+                f"{path} names keypoints {', '.join(file_names[:3])}, ... "
+                f"but {files[0]} names {', '.join(names[:3])}, ...; one training run needs one keypoint set"
             )
         names = file_names
         root = Path(images) if images is not None else path.parent

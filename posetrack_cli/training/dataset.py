@@ -10,12 +10,19 @@ import torch
 
 from posetrack_cli.geometry import apply_affine, boxes_to_windows
 from posetrack_cli.keypoints import flip_permutation
-from posetrack_cli.training.augment import Augmentation, AugmentSettings, random_augmentation, sample_transforms, swap_left_right
+from posetrack_cli.paper import CROP_PADDING
+from posetrack_cli.training.augment import (
+    Augmentation,
+    AugmentSettings,
+    random_augmentation,
+    sample_transforms,
+    swap_left_right,
+)
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.targets import gaussian_targets
 
 
-class TopDownDataset(torch.utils.data.Dataset):
+class TopDownDataset(torch.utils.data.Dataset[dict[str, Any]]):
     """Person crops with their heatmap targets, for a ``DataLoader``.
 
     Each example is a dict:
@@ -49,7 +56,7 @@ class TopDownDataset(torch.utils.data.Dataset):
         input_size: tuple[int, int],
         stride: int,
         sigma: float = 2.0,
-        padding: float = 1.25,
+        padding: float = CROP_PADDING,
         channel_order: str = "rgb",
         augment: AugmentSettings | None = None,
         seed: int = 0,

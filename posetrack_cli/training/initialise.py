@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from posetrack_cli.checkpoints import IMAGENET_MEAN, IMAGENET_STD, CheckpointInfo, InputNorm, load_pose_checkpoint, read_checkpoint
+from posetrack_cli.checkpoints import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CheckpointInfo,
+    InputNorm,
+    load_resnet_checkpoint,
+    read_checkpoint,
+)
 from posetrack_cli.errors import CheckpointError, PosetrackError
 from posetrack_cli.models.pose_resnet import PoseResNet, PoseResNetSpec
 
@@ -54,7 +61,8 @@ def resolve_init_path(init: str, *, allow_download: bool = True, progress: bool 
     if init in manifest and manifest[init].kind == "pose":
         return W.resolve(init, allow_download=allow_download, progress=progress)[1]
     known = ", ".join(sorted(n for n, e in manifest.items() if e.kind == "pose"))
-    raise PosetrackError(f"--init {init!r} is neither 'imagenet', 'scratch', a checkpoint file, nor a known pose model ({known})")
+    raise PosetrackError(f"--init {init!r} is neither 'imagenet', 'scratch', a checkpoint file, "
+                         f"nor a known pose model ({known})")
 
 
 def start_file(init: str, depth: int, *, allow_download: bool = True, progress: bool = True) -> Path | None:
@@ -89,13 +97,15 @@ def load_imagenet_backbone(model: PoseResNet, path: Path) -> None:
             getattr(model, name).load_state_dict(part, strict=True)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[-1].strip()[:160]
-            raise CheckpointError(f"{path} does not fit a ResNet-{model.spec.depth} backbone ({name}: {first})") from None
+            raise CheckpointError(
+                f"{path} does not fit a ResNet-{model.spec.depth} backbone ({name}: {first})"
+            ) from None
 
 
 def check_architecture(info: CheckpointInfo, depth: int, deconv_channels: Sequence[int]) -> None:
     """Refuse to fine-tune a checkpoint as a network of another shape."""
     spec = info.spec
-    if not isinstance(spec, PoseResNetSpec):
+    if not isinstance(spec, PoseResNetSpec):  # an info from load_pose_checkpoint may describe a MobileNetV2
         raise PosetrackError(f"{info.path.name} is a {spec.backbone_name} network; posetrack trains ResNet ones only")
     if spec.depth != depth or tuple(spec.deconv_channels) != tuple(deconv_channels):
         raise PosetrackError(
@@ -140,15 +150,15 @@ def initial_model(
         return StartingPoint(model.train(), TRAINING_NORM, f"ImageNet ResNet-{depth} from {path}")
 
     assert path is not None
-    model, info = load_pose_checkpoint(path)
-    spec = info.spec
+    model, info = load_resnet_checkpoint(path)
+    spec = model.spec
     check_architecture(info, depth, deconv_channels)
     if spec.num_keypoints != k:
         raise PosetrackError(
             f"{path.name} predicts {spec.num_keypoints} keypoints but the training data has {k}; "
             "fine-tuning keeps the heatmap channels, so the counts must match"
         )
-    notes = ()
+    notes: tuple[str, ...] = ()
     if info.keypoint_names is not None and tuple(info.keypoint_names) != tuple(keypoint_names):
         renamed = [f"{a} -> {b}" for a, b in zip(info.keypoint_names, keypoint_names) if a != b]
         notes = (f"fine-tuning renames {len(renamed)} heatmap channel(s): {', '.join(renamed)}",)

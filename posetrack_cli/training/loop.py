@@ -22,18 +22,25 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from posetrack_cli.checkpoints import InputNorm, load_pose_checkpoint, read_checkpoint, save_msra_checkpoint
+from posetrack_cli.checkpoints import (
+    InputNorm,
+    load_resnet_checkpoint,
+    read_checkpoint,
+    save_msra_checkpoint,
+)
 from posetrack_cli.device import resolve_device
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet, PoseResNetSpec
-from posetrack_cli.outputs import atomic_write
+from posetrack_cli.files import atomic_write
+from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet
+from posetrack_cli.paper import CROP_PADDING
 from posetrack_cli.training.augment import AugmentSettings
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.dataset import TopDownDataset
@@ -52,16 +59,18 @@ class TrainConfig:
     """What a run learns and how. Saved in every checkpoint; ``--resume`` continues it unchanged."""
 
     depth: int = 50  # ResNet depth: 18, 34, 50, 101 or 152 (the paper: 50, 101, 152)
-    input_size: tuple[int, int] = (192, 256)  # network input (width, height), multiples of 32 (paper: 256x192, 384x288 HxW)
+    # network input (width, height), multiples of 32 (paper: 256x192 and 384x288 as HxW)
+    input_size: tuple[int, int] = (192, 256)
     deconv_channels: tuple[int, ...] = (256, 256, 256)  # the paper's head: three 4x4 deconvolutions of 256 filters
-    init: str = "imagenet"  # "imagenet" (torchvision weights, as the paper), "scratch", or a pose checkpoint to fine-tune
+    # "imagenet" (torchvision weights, as the paper), "scratch", or a pose checkpoint to fine-tune
+    init: str = "imagenet"
     epochs: int = 140  # paper: 140
     lr: float = 1e-3  # Adam learning rate (paper: 1e-3)
     lr_steps: tuple[int, ...] = (90, 120)  # epochs where the rate is multiplied by lr_factor (paper: 90 and 120)
     lr_factor: float = 0.1  # paper: 0.1
     batch_size: int = 32  # per step (MSRA: 32 per GPU)
     sigma: float = 2.0  # Gaussian target std in heatmap pixels (paper: 2)
-    padding: float = 1.25  # person box enlargement before cropping (paper: 1.25)
+    padding: float = CROP_PADDING  # person box enlargement before cropping (paper: 1.25)
     scale_factor: float = 0.3  # random scale 1 +- 0.3 (MSRA COCO: SCALE_FACTOR 0.3)
     rotation_factor: float = 40.0  # random rotation std, clipped at twice it (MSRA COCO: ROT_FACTOR 40)
     rotation_prob: float = 0.6  # share of examples rotated at all (MSRA: 0.6)
@@ -101,12 +110,13 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training settings {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        converted: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**converted)
 
 
 @dataclass(frozen=True)
@@ -179,19 +189,23 @@ class SavedRun:
 
 
 def read_saved_run(output: str | Path) -> SavedRun:
-    """Load the training checkpoint of an output folder for ``--resume`` (weights strictly, through the released-file loader)."""
+    """Load the training checkpoint of an output folder for ``--resume``.
+
+    The weights load strictly, through the released-file loader.
+    """
     path = Path(output) / CHECKPOINT_NAME
     if not path.is_file():
         raise PosetrackError(f"nothing to resume: {path} does not exist")
     raw = read_checkpoint(path)
     needed = ("train_config", "epoch", "optimizer", "posetrack")
     if not isinstance(raw, dict) or any(k not in raw for k in needed):
-        raise PosetrackError(f"{path} is not a posetrack training checkpoint (no optimiser state to resume); fine-tune from it with --init")
+        raise PosetrackError(f"{path} is not a posetrack training checkpoint (no optimiser state to resume); "
+                             "fine-tune from it with --init")
     try:
         config = TrainConfig.from_dict(dict(raw["train_config"]))
     except (TypeError, ValueError) as exc:
         raise PosetrackError(f"{path} holds training settings this version cannot use: {exc}") from None
-    model, info = load_pose_checkpoint(path)
+    model, info = load_resnet_checkpoint(path)
     return SavedRun(
         path=path, config=config, epoch=int(raw["epoch"]), model=model.train(), norm=info.norm,
         keypoint_names=tuple(info.keypoint_names or ()), optimizer=raw["optimizer"], scaler=raw.get("scaler") or {},
@@ -212,8 +226,8 @@ def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
         writer.writerow(["epoch", "lr", "loss", "seconds", "skipped", *metric_names])
         for row in history:
             metrics = row.get("metrics", {})
-            writer.writerow([row["epoch"], f"{row['lr']:.3g}", f"{row['loss']:.6g}", f"{row['seconds']:.1f}", row["skipped"],
-                             *(f"{metrics[m]:.4f}" if m in metrics else "" for m in metric_names)])
+            writer.writerow([row["epoch"], f"{row['lr']:.3g}", f"{row['loss']:.6g}", f"{row['seconds']:.1f}",
+                             row["skipped"], *(f"{metrics[m]:.4f}" if m in metrics else "" for m in metric_names)])
 
 
 def train(
@@ -259,14 +273,18 @@ def train(
         saved = resume
         diff = config_differences(saved.config, config)
         if diff:
-            raise PosetrackError(f"--resume continues the saved run unchanged, but these settings differ: {'; '.join(diff)}")
+            raise PosetrackError(
+                f"--resume continues the saved run unchanged, but these settings differ: {'; '.join(diff)}"
+            )
         if saved.keypoint_names != names:
-            raise PosetrackError(f"{checkpoint} was trained on keypoints {', '.join(saved.keypoint_names[:3])}, ...; the data has {', '.join(names[:3])}, ...")
+            raise PosetrackError(f"{checkpoint} was trained on keypoints {', '.join(saved.keypoint_names[:3])}, ...; "
+                                 f"the data has {', '.join(names[:3])}, ...")
         model, norm, start_epoch, history = saved.model, saved.norm, saved.epoch, list(saved.history)
         log(f"resuming {saved.path} after epoch {start_epoch} of {config.epochs}")
     else:
         if checkpoint.exists():
-            raise PosetrackError(f"{output} already holds a training run ({checkpoint.name}); continue it with --resume or choose another --output")
+            raise PosetrackError(f"{output} already holds a training run ({checkpoint.name}); "
+                                 "continue it with --resume or choose another --output")
         start = initial_model(depth=config.depth, deconv_channels=config.deconv_channels, init=config.init,
                               keypoint_names=names, seed=config.seed, progress=options.progress)
         model, norm = start.model, start.norm
@@ -276,8 +294,9 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
 
     stride = model.spec.stride
-    dataset = TopDownDataset(samples, input_size=config.input_size, stride=stride, sigma=config.sigma, padding=config.padding,
-                             channel_order=norm.channel_order, augment=config.augment, seed=config.seed)
+    dataset = TopDownDataset(samples, input_size=config.input_size, stride=stride, sigma=config.sigma,
+                             padding=config.padding, channel_order=norm.channel_order, augment=config.augment,
+                             seed=config.seed)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -290,6 +309,7 @@ def train(
             scaler.load_state_dict(saved.scaler)
     mean = torch.tensor(norm.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(norm.std, device=device).view(1, 3, 1, 1)
+    layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     meta = posetrack_metadata(config.input_size, names, norm)
     best_ap = max((row["metrics"].get("AP", -1.0) for row in history if row.get("metrics")), default=-1.0)
     step_losses: list[float] = []
@@ -304,7 +324,8 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             dataset.set_epoch(epoch)
-            order = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)  # this epoch's shuffle, on resume too
+            # This epoch's shuffle, the same on resume.
+            order = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
             # Workers are forked afresh each epoch so they see set_epoch. (No cv2.setNumThreads in them: after
             # a fork it can wait forever on the parent's OpenCV thread pool.)
             loader = torch.utils.data.DataLoader(
@@ -317,7 +338,7 @@ def train(
                        disable=not options.progress, dynamic_ncols=True)
             for step, batch in enumerate(bar):
                 x = batch["image"].to(device, non_blocking=True).float().div_(255.0)  # (B, 3, H, W)
-                x = ((x - mean) / std).contiguous(memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
+                x = ((x - mean) / std).contiguous(memory_format=layout)
                 target = batch["target"].to(device, non_blocking=True)  # (B, K, h, w)
                 weight = batch["weight"].to(device, non_blocking=True)  # (B, K)
                 with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
@@ -330,7 +351,7 @@ def train(
                         f"lower --lr (last complete checkpoint: {done})"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
+                torch.autograd.backward(scaler.scale(loss))
                 scaler.step(optimizer)
                 scaler.update()
 
@@ -344,7 +365,8 @@ def train(
                 bar.set_postfix_str(f"loss {total / count:.3e} lr {lr:.0e}", refresh=False)
             bar.close()
             if skipped:
-                warn(f"epoch {epoch + 1}: skipped {skipped} example(s) whose image could not be read (first: {first_bad})")
+                warn(f"epoch {epoch + 1}: skipped {skipped} example(s) whose image could not be read "
+                     f"(first: {first_bad})")
 
             metrics: dict[str, float] = {}
             due = (epoch + 1) % max(1, options.val_every) == 0 or epoch + 1 == config.epochs
@@ -362,20 +384,22 @@ def train(
             )
             if "AP" in metrics and metrics["AP"] > best_ap:
                 best_ap = metrics["AP"]
-                save_msra_checkpoint(model, output / BEST_NAME, posetrack=meta, epoch=epoch + 1, train_config=config.to_dict(),
-                                     metrics=metrics)
+                save_msra_checkpoint(model, output / BEST_NAME, posetrack=meta, epoch=epoch + 1,
+                                     train_config=config.to_dict(), metrics=metrics)
             _write_history(output / HISTORY_NAME, history)
             shown = "".join(f"  {k} {v:.3f}" for k, v in metrics.items() if k in ("AP", "AP50"))
-            log(f"epoch {epoch + 1}/{config.epochs}  loss {record.loss:.4e}  lr {lr:.0e}  {record.seconds:.0f} s{shown}  -> {checkpoint}")
+            log(f"epoch {epoch + 1}/{config.epochs}  loss {record.loss:.4e}  lr {lr:.0e}  "
+                f"{record.seconds:.0f} s{shown}  -> {checkpoint}")
     except KeyboardInterrupt:
-        done = history[-1]["epoch"] if history else 0
-        where = f"{checkpoint} (epoch {done})" if checkpoint.exists() else "none yet"
+        last = history[-1]["epoch"] if history else 0
+        where = f"{checkpoint} (epoch {last})" if checkpoint.exists() else "none yet"
         log(f"interrupted; the last complete checkpoint is {where}; continue with --resume")
         raise
 
     final = None
     if history and history[-1]["epoch"] == config.epochs:
         final = output / FINAL_NAME
-        save_msra_checkpoint(model, final, posetrack=meta, epoch=config.epochs, train_config=config.to_dict(), history=history)
+        save_msra_checkpoint(model, final, posetrack=meta, epoch=config.epochs, train_config=config.to_dict(),
+                             history=history)
         log(f"done: {final}")
     return TrainResult(tuple(records), tuple(step_losses), checkpoint, final)

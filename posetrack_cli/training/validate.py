@@ -10,9 +10,10 @@ optimistic bound on what the model reaches with detected boxes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,13 +22,13 @@ from tqdm import tqdm
 
 from posetrack_cli.checkpoints import InputNorm
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.estimator import EstimatorConfig, PoseEstimator
+from posetrack_cli.estimator import PoseEstimator
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.keypoints import COCO_KEYPOINTS
+from posetrack_cli.paper import RESCORE_JOINT_THRESHOLD
+from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.training.data import PersonSamples, SkipReport, load_keypoint_annotations, read_keypoint_document
 from posetrack_cli.types import Detections
-
-KEYPOINT_SCORE_FLOOR = 0.2  # MSRA TEST.IN_VIS_THRE: joints below it do not count toward the person score
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +50,7 @@ class CocoValidation:
     skipped: SkipReport
 
     @classmethod
-    def from_file(cls, path: str | Path, images: str | Path | None = None) -> "CocoValidation":
+    def from_file(cls, path: str | Path, images: str | Path | None = None) -> CocoValidation:
         """Read and check a validation file before any training happens.
 
         Raises:
@@ -59,7 +60,8 @@ class CocoValidation:
         path = Path(path)
         doc, categories, names = read_keypoint_document(path)
         if names != COCO_KEYPOINTS:
-            raise PosetrackError(f"{path}: validation reports COCO keypoint AP, which needs the 17 COCO keypoints; this file names {', '.join(names[:3])}, ...")
+            raise PosetrackError(f"{path}: validation reports COCO keypoint AP, which needs the 17 COCO keypoints; "
+                                 f"this file names {', '.join(names[:3])}, ...")
         coco_keypoint_ap(doc, [])  # the evaluator's own checks of the ground truth, up front
         samples, skipped = load_keypoint_annotations([path], images)
         return cls(path, doc, samples, sorted(categories, key=str)[0], skipped)
@@ -68,7 +70,8 @@ class CocoValidation:
         """Refuse a network whose channels are not the COCO keypoints (its AP would be meaningless)."""
         if tuple(keypoint_names) != COCO_KEYPOINTS:
             raise PosetrackError(
-                f"validation with COCO AP needs a network trained on the 17 COCO keypoints; this one predicts {', '.join(list(keypoint_names)[:3])}, ..."
+                "validation with COCO AP needs a network trained on the 17 COCO keypoints; "
+                f"this one predicts {', '.join(list(keypoint_names)[:3])}, ..."
             )
 
     def results(
@@ -79,8 +82,9 @@ class CocoValidation:
 
         ``model`` is not modified: the estimator works on a BatchNorm-folded copy in eval mode.
         """
+        width, height = input_size
         estimator = PoseEstimator(model, norm=norm, keypoint_names=keypoint_names,
-                                  config=EstimatorConfig(input_size=tuple(input_size), device=str(device)))
+                                  config=EstimatorConfig(input_size=(width, height), device=str(device)))
         rows_of: dict[int, list[int]] = {}
         for row, image in enumerate(self.samples.image_index.tolist()):
             rows_of.setdefault(image, []).append(row)
@@ -91,7 +95,7 @@ class CocoValidation:
                 continue  # its people count as missed, which is what they are
             poses = estimator.estimate(frame, Detections(self.samples.boxes[rows], np.ones(len(rows))))
             for keypoints, scores in zip(poses.keypoints, poses.keypoint_scores):
-                kept = scores[scores > KEYPOINT_SCORE_FLOOR]
+                kept = scores[scores > RESCORE_JOINT_THRESHOLD]  # MSRA in_vis_thre: the person score's joints
                 flat = np.concatenate([keypoints, scores[:, None]], axis=1).ravel()  # [x, y, score] * K
                 results.append({
                     "image_id": self.samples.image_ids[image], "category_id": self.category_id,
