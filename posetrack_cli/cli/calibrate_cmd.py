@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from posetrack_cli.calibration import DEFAULT_CROPS
-from posetrack_cli.cli.params import UNIT, Size
+from posetrack_cli.cli.options import pose_model_options
+from posetrack_cli.cli.params import UNIT
 from posetrack_cli.paper import DETECTION_THRESHOLD
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.settings import DETECTORS
@@ -17,11 +18,7 @@ from posetrack_cli.settings import DETECTORS
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="fast", show_default=True,
               help="Whose pose network and detector to use (the same as `posetrack run --preset`).")
-@click.option("--pose", help="Pose model by manifest name (overrides the preset).")
-@click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Local pose checkpoint in any supported layout.")
-@click.option("--input-size", type=Size(),
-              help="Pose input WIDTHxHEIGHT (multiples of 32) for a checkpoint that does not record it, e.g. 192x256.")
+@pose_model_options
 @click.option("--detector", type=click.Choice(DETECTORS), help="Detector (overrides the preset).")
 @click.option("--detector-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local detector weights (torchvision layout) instead of the manifest's.")

@@ -6,7 +6,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from posetrack_cli.cli.params import UNIT
+from posetrack_cli.cli.params import UNIT, Size
 from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,6 +27,23 @@ def tracker_options(command: F) -> F:
                      show_default=True, help="Below this a pose starts a new track."),
         click.option("--joint-threshold", type=UNIT, default=_TRACK.joint_threshold,
                      show_default=True, help="Joints scoring below this are not trusted (paper: 0.4)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def pose_model_options(command: F) -> F:
+    """Add ``--pose --pose-weights --input-size``: the pose network by manifest name or local file."""
+    from pathlib import Path
+
+    options = [
+        click.option("--pose",
+                     help="Pose model by manifest name (overrides the preset; see `posetrack weights list`)."),
+        click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Local pose checkpoint in any supported layout (MSRA, mmpose 0.x/1.x, posetrack train)."),
+        click.option("--input-size", type=Size(), help="Pose input WIDTHxHEIGHT (multiples of 32) for a checkpoint "
+                                                       "that does not record it, e.g. 192x256."),
     ]
     for option in reversed(options):
         command = option(command)

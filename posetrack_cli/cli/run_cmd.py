@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from posetrack_cli.cli.options import tracker_options
-from posetrack_cli.cli.params import POSITIVE, UNIT, Size
+from posetrack_cli.cli.options import pose_model_options, tracker_options
+from posetrack_cli.cli.params import POSITIVE, UNIT
 from posetrack_cli.flow import FLOW_NAMES
 from posetrack_cli.presets import PRESETS
 from posetrack_cli.settings import DETECTORS, PRECISIONS, RUNTIMES, EstimatorConfig, PipelineConfig
@@ -36,11 +36,7 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
               help="Shorter side frames are resized to for detection [default: the model's 800]; smaller is faster.")
 @click.option("--detections", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Boxes from a COCO-results JSON instead of a detector (one SOURCE only).")
-@click.option("--pose", help="Pose model by manifest name (overrides the preset; see `posetrack weights list`).")
-@click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Local pose checkpoint in any supported layout (MSRA, mmpose 0.x/1.x, posetrack train).")
-@click.option("--input-size", type=Size(),
-              help="Pose input WIDTHxHEIGHT (multiples of 32) for a checkpoint that does not record it, e.g. 192x256.")
+@pose_model_options
 @click.option("--flow", type=click.Choice(FLOW_NAMES), help="Optical flow (overrides the preset).")
 @tracker_options
 @click.option("--det-threshold", "detection_threshold", type=UNIT, default=PIPE.detection_threshold,
