@@ -14,7 +14,7 @@ import argparse
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from typing import Callable
 
 import cv2
 import numpy as np

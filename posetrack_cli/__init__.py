@@ -12,7 +12,10 @@ The public names below are imported on first use, so ``import posetrack_cli`` an
 * the core types :class:`Detections`, :class:`Poses`, :class:`TrackedFrame`;
 * the building blocks :class:`Pipeline`, :class:`PoseEstimator`, :class:`PoseTracker` and their
   configs :class:`PipelineConfig`, :class:`EstimatorConfig`, :class:`TrackerConfig`,
-  :class:`ModelChoice`; :func:`open_source` for video files and frame folders.
+  :class:`ModelChoice`; :func:`open_source` for video files and frame folders;
+* pictures and other tools' formats of a result: :class:`OverlayRenderer` and :class:`OverlayConfig`
+  (draw tracked frames), :func:`write_report` (an HTML page and plots), :func:`write_exports`
+  (PoseTrack 2018, COCO results, MOTChallenge boxes).
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ _PUBLIC = {
     "EstimatorConfig": "posetrack_cli.settings",
     "ModelChoice": "posetrack_cli.settings",
     "open_source": "posetrack_cli.video",
+    "OverlayRenderer": "posetrack_cli.render",
+    "OverlayConfig": "posetrack_cli.render",
+    "write_report": "posetrack_cli.report",
+    "write_exports": "posetrack_cli.exports",
     "PosetrackError": "posetrack_cli.errors",
     "COCO_KEYPOINTS": "posetrack_cli.keypoints",
 }

@@ -1,4 +1,5 @@
-"""Person boxes: torchvision's COCO detectors (Faster R-CNN family, SSDlite), or boxes read from a COCO-results file.
+"""Person boxes: torchvision's COCO detectors, Faster R-CNN family and SSDlite (boxes read from a
+COCO-results file are ``coco_results.FileDetections``).
 
 The detectors are torchvision's own builders with their released COCO weights, taken from the
 manifest (or a local file) and loaded strictly. BatchNorm layers are frozen (running statistics
@@ -20,12 +21,11 @@ from torch import nn
 from torchvision.models import detection
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from posetrack_cli.coco_results import COCO_PERSON  # torchvision's detectors use COCO's category ids
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.files import read_json
 from posetrack_cli.settings import DETECTORS
 from posetrack_cli.types import Detections
 
-COCO_PERSON = 1  # torchvision's COCO category index for "person"
 DEFAULT_SCORE_THRESHOLD = 0.5  # paper: detection boxes scoring below 0.5 are dropped
 
 
@@ -118,7 +118,6 @@ class PersonDetector:
             result.append(Detections(out["boxes"][keep].cpu().numpy(), out["scores"][keep].cpu().numpy()))
         return result
 
-
     def _no_upscale(self, frame_hw: tuple[int, int]) -> None:
         """Make a Faster R-CNN resize frames smaller than its own size by 1 (not up) unless asked.
 
@@ -137,41 +136,6 @@ class PersonDetector:
             transform.min_size, transform.max_size = (short,), max(max_size, long)
         else:
             transform.min_size, transform.max_size = min_size, max_size
-
-
-class FileDetections:
-    """Person boxes from a COCO-results JSON: ``image_id`` (frame index or frame file name),
-    ``bbox`` [x, y, w, h], ``score``; entries with another ``category_id`` than 1 are ignored."""
-
-    name = "file"
-
-    def __init__(self, path: str | Path, file_names: Sequence[str] | None = None,
-                 score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
-        from posetrack_cli.pose_input import frame_index
-
-        path = Path(path)
-        doc = read_json(path)
-        if not isinstance(doc, list):
-            raise PosetrackError(f"{path} is not a COCO-results list of boxes")
-        grouped: dict[int, list[tuple[list[float], float]]] = {}
-        for n, item in enumerate(doc):
-            where = f"{path.name} entry {n}"
-            if not isinstance(item, dict) or "bbox" not in item or "image_id" not in item:
-                raise PosetrackError(f"{where} is not a box (needs image_id and bbox)")
-            if item.get("category_id", COCO_PERSON) != COCO_PERSON:
-                continue
-            try:
-                x, y, w, h = (float(v) for v in item["bbox"])
-                score = float(item.get("score", 1.0))
-            except (TypeError, ValueError):
-                raise PosetrackError(f"{where}: bbox must be four numbers [x, y, w, h]") from None
-            if score >= score_threshold:
-                grouped.setdefault(frame_index(item["image_id"], file_names, where), []).append(([x, y, x + w, y + h], score))
-        self._boxes = {i: Detections([b for b, _ in e], [s for _, s in e]) for i, e in grouped.items()}
-        self.last_frame = max(self._boxes, default=-1)
-
-    def get(self, index: int) -> Detections:
-        return self._boxes.get(index, Detections.empty())
 
 
 def load_detector(name: str, *, weights: str | Path | None = None, device: torch.device, score_threshold: float,

@@ -56,8 +56,19 @@ def stale_temp_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def umask_mode() -> int:
-    """The mode ``open()`` gives a new file under the current umask (0o666 masked)."""
-    mask = os.umask(0)
+    """The mode ``open()`` gives a new file under the current umask (0o666 masked).
+
+    Read from /proc/self/status where Linux provides it: setting the umask to read it back would
+    change it, for an instant, for every thread of the process (a writer thread may be creating
+    a file then).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
 

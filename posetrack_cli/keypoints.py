@@ -6,7 +6,7 @@ Everything in posetrack speaks this order unless a checkpoint says otherwise (an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Sequence
 
 import numpy as np
 

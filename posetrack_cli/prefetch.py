@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable
-from typing import TypeVar, cast
+from typing import Generator, Iterable, TypeVar, cast
 
 T = TypeVar("T")
 _DONE = object()

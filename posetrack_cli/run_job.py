@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from posetrack_cli.batch import InputItem, ItemResult, fingerprint
-from posetrack_cli.errors import PosetrackError
 from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline
 from posetrack_cli.presets import PRESETS
+from posetrack_cli.render import OverlayConfig
 from posetrack_cli.settings import (
     EstimatorConfig,
     ModelChoice,
@@ -30,7 +30,7 @@ from posetrack_cli.settings import (
     take,
 )
 from posetrack_cli.tracker import TrackerConfig
-from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, open_source, warn_on_stderr
 
 # progress(name, total) -> a per-video bar with update(), set_postfix() and close()
 Progress = Callable[[str, "int | None"], Any]
@@ -45,8 +45,10 @@ class RunSpec:
         pipeline: the per-frame method and the tracker (an ``overlap`` of None is decided where
             the models load: a Ray worker may have a GPU or a core count its driver lacks).
         estimator: pose inference settings (its ``input_size`` is replaced by the model's).
-        render: also write an overlay video.
+        render: also write an overlay video, drawn as ``overlay`` says.
         images: take each image of a folder on its own (no flow, no tracking) and write COCO results.
+        formats: other formats each finished video is also written in (``posetrack18``, ``coco``, ``mot``).
+        report: also write each finished video's HTML report (needs the ``report`` extra).
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
     """
@@ -55,7 +57,10 @@ class RunSpec:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     render: bool = False
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
     images: bool = False
+    formats: tuple[str, ...] = ()
+    report: bool = False
     image_fps: float = DEFAULT_IMAGE_FPS
     allow_download: bool = True
 
@@ -94,8 +99,8 @@ class LoadedRun:
 
     def process(self, item: InputItem) -> ItemResult:
         """One input into its outputs; a bad input raises PosetrackError (a failed row)."""
-        from posetrack_cli.detector import FileDetections
-        from posetrack_cli.render import draw_tracks
+        from posetrack_cli.coco_results import FileDetections, FrameSpace
+        from posetrack_cli.render import OverlayRenderer
 
         spec, pipeline = self.spec, self.pipeline
         if spec.images:
@@ -108,16 +113,12 @@ class LoadedRun:
         bar = self.progress(item.path.name, source.frame_count) if self.progress is not None else None
         try:
             boxes = None
-            if spec.models.detections is not None:
-                names = [p.name for p in source.files] if isinstance(source, ImageFolderSource) else None
-                boxes = FileDetections(spec.models.detections, names)
-                if source.frame_count is not None and boxes.last_frame >= source.frame_count:
-                    raise PosetrackError(f"{spec.models.detections.name} has boxes for frame {boxes.last_frame} "
-                                         f"but {item.path} has {source.frame_count} frames")
+            if spec.models.detections is not None:  # checked (and clipped) against the frames before any work
+                boxes = FileDetections(spec.models.detections, FrameSpace.of(source),
+                                       pipeline.config.detection_threshold, warn=warn_on_stderr)
             fps = source.fps if source.fps > 0 else spec.image_fps
 
-            def draw(image: Any, tracked: Any) -> Any:
-                return draw_tracks(image, tracked, keypoint_threshold=threshold)
+            renderer = OverlayRenderer(replace(spec.overlay, keypoint_threshold=threshold))  # per video: trails
 
             def on_frame(_: int, people: int) -> None:
                 if bar is not None:
@@ -125,18 +126,18 @@ class LoadedRun:
                     bar.set_postfix(people=people, refresh=False)
 
             with self.outputs(item).open(self.keypoint_names, keypoint_threshold=threshold, fps=fps,
-                                         draw=draw) as writers:
+                                         draw=renderer.draw) as writers:
                 result = pipeline.run(source, writers, boxes=boxes, on_frame=on_frame)
-                if boxes is not None and boxes.last_frame >= result.frames:
-                    raise PosetrackError(f"{spec.models.detections} has boxes for frame {boxes.last_frame} "
-                                         f"but {item.path} has {result.frames} frames")
-                writers.commit({
+                if boxes is not None:
+                    boxes.check_decoded(result.frames)
+                paths = writers.commit({
                     **self.info, "source": str(item.path), "input_fingerprint": fingerprint(item.path),
                     "frames": result.frames, "partial": result.partial is not None, "partial_reason": result.partial,
                     # runtime, version, precision; for int8 its calibration (as it stands after this input)
                     "runtime": getattr(pipeline.estimator, "runtime_info", lambda: None)(),
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
                 })
+            self._derived(item, paths["json"])
         finally:
             source.close()
             if bar is not None:
@@ -145,6 +146,23 @@ class LoadedRun:
         status = "partial" if result.partial else "ok"
         return ItemResult(str(item.path), item.name, status, result.partial or "", result.frames, seconds,
                           result.frames / seconds if seconds > 0 else 0.0, result.tracks)
+
+
+    def _derived(self, item: InputItem, track_file: Path) -> None:
+        """The exports and the report of a finished video, from its track file."""
+        if not (self.spec.formats or self.spec.report):
+            return
+        from posetrack_cli.files import read_json
+
+        document = read_json(track_file)
+        if self.spec.formats:
+            from posetrack_cli.exports import write_exports
+
+            write_exports(document, self.out_dir, item.name, self.spec.formats)
+        if self.spec.report:
+            from posetrack_cli.report import write_report
+
+            write_report(document, self.out_dir, name=item.name, video=item.path)
 
 
 def spec_from_options(**options: Any) -> RunSpec:
@@ -159,7 +177,7 @@ def spec_from_options(**options: Any) -> RunSpec:
             left[name] = value
     spec = take(RunSpec, left, models=take(ModelChoice, left),
                 pipeline=take(PipelineConfig, left, tracker=take(TrackerConfig, left)),
-                estimator=take(EstimatorConfig, left))
+                estimator=take(EstimatorConfig, left), overlay=take(OverlayConfig, left))
     if left:
         raise TypeError(f"unknown options: {', '.join(sorted(left))}")
     return spec

@@ -18,7 +18,7 @@ from posetrack_cli.pipeline import Pipeline
 from posetrack_cli.settings import PipelineConfig, result_settings, settings_key
 from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.types import Poses
-from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source, warn_on_stderr
 
 TRACK_SUFFIX = ".tracks"  # clip.tracks.json: never the name of posetrack run's clip.json
 
@@ -72,8 +72,8 @@ def track_file(poses_path: Path, video: Path, out_dir: Path, spec: TrackSpec = T
     Raises PosetrackError (one line) for unreadable or inconsistent input, before any output is
     started where it can be known then.
     """
+    from posetrack_cli.coco_results import FrameSpace, check_decoded, load_poses
     from posetrack_cli.flow import make_flow
-    from posetrack_cli.pose_input import load_poses
 
     name = video.stem if video.is_file() else video.name
     outputs = OutputSet(out_dir, name, suffix=TRACK_SUFFIX)
@@ -81,9 +81,8 @@ def track_file(poses_path: Path, video: Path, out_dir: Path, spec: TrackSpec = T
     source = open_source(video, image_fps=spec.image_fps)
     try:
         names = [p.name for p in source.files] if isinstance(source, ImageFolderSource) else None
-        given = GivenPoses(load_poses(poses_path, names))
-        if source.frame_count is not None and given.last_frame >= source.frame_count:
-            raise PosetrackError(f"poses refer to frame {given.last_frame} but {video} has {source.frame_count} frames")
+        space = FrameSpace.of(source)  # numbers, scores and frame references checked on reading
+        given = GivenPoses(load_poses(poses_path, space, warn=warn_on_stderr))
         flow = make_flow(spec.flow, device=spec.device, allow_download=spec.allow_download)
         config = PipelineConfig(tracker=spec.tracker)
         settings = {**result_settings(config.tracker), **({"image_fps": spec.image_fps} if names is not None else {})}
@@ -100,9 +99,8 @@ def track_file(poses_path: Path, video: Path, out_dir: Path, spec: TrackSpec = T
                 with outputs.open(COCO_KEYPOINTS, keypoint_threshold=spec.tracker.joint_threshold) as writers:
                     result = Pipeline(None, flow, config).run(
                         source, writers, poses=given, on_frame=(lambda *_: bar.update()) if bar is not None else None)
-                    if result.partial is None and given.last_frame >= result.frames:
-                        raise PosetrackError(f"poses refer to frame {given.last_frame} but {video} decoded only "
-                                             f"{result.frames} frames")
+                    if result.partial is None:
+                        check_decoded(poses_path, given.last_frame, result.frames, space)
                     paths = writers.commit({
                         "command": "track", "source": str(video), "poses": str(poses_path),
                         "input_fingerprint": fingerprint(video), "models": models, "settings": settings,

@@ -9,9 +9,8 @@ array returns the same type.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import Field, dataclass, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Sequence, TypeVar
 
 import numpy as np
 

@@ -1,19 +1,27 @@
 """Frame sources: a video file or a folder of images, read as ``Frame`` records.
 
-Timestamps come from the container (``CAP_PROP_POS_MSEC`` of each decoded frame), because
-variable frame rate is real; a folder of images has no container, so its frames are spaced by a
-given frame rate. Both sources check that every frame has the first frame's size.
+Video files are decoded with PyAV (FFmpeg's libraries) rather than OpenCV's capture, because
+OpenCV's FFmpeg backend rescales every frame to the first frame's size without saying so: a
+stream whose resolution changes midway (two clips concatenated) would be tracked on stretched
+frames. PyAV reports each decoded frame's own size, so a size change stops the video there (the
+frames before are kept, the output is partial), as a frame folder does.
+
+Timestamps come from the container (each frame's presentation time), because variable frame
+rate is real; a folder of images has no container, so its frames are spaced by a given frame
+rate. Timestamps that jump back (concatenated MPEG-TS files restart their clocks) are warned
+about once and continued from where they were, so they stay increasing.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from contextlib import contextmanager
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
+import av
 import cv2
 import numpy as np
 
@@ -23,20 +31,17 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", "
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 DEFAULT_IMAGE_FPS = 30.0  # frame folders carry no timing; PoseTrack's videos are ~30 fps
 
-# FFmpeg prints its own diagnostics (e.g. "moov atom not found") to stderr; posetrack reports a
-# failed open as one line of its own instead. A user may set the variable to see them again.
+Warn = Callable[[str], None]
+
+# OpenCV still opens overlay videos (the resume check reads them back); its FFmpeg prints its own
+# diagnostics (e.g. "moov atom not found") to stderr, which posetrack reports as one line of its
+# own instead. A user may set the variable to see them again.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
-@contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    """Hold back OpenCV's own warnings (it warns on every file it cannot open) for one call."""
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
+def warn_on_stderr(message: str) -> None:
+    """The default receiver of a source's warnings: one ``posetrack: warning:`` line on stderr."""
+    print(f"posetrack: warning: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -79,51 +84,133 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+# OpenCV's rotation for a display-matrix angle (degrees clockwise), as its capture applies it.
+_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
 class VideoSource:
-    """A video file read with OpenCV's FFmpeg backend.
+    """A video file decoded with PyAV, its first frame decoded on opening.
 
     Attributes:
         path: the file.
-        fps: the container's nominal frame rate (timestamps do not assume it).
-        frame_count: the container's frame count, or None when it does not say (it may also be
-            wrong for a truncated file; ``frames()`` reads until decoding stops).
-        width, height: frame size.
+        fps: the container's nominal frame rate (timestamps do not assume it), 0.0 if unknown.
+        frame_count: the frame count the container records, or None when it records none (MPEG-TS,
+            Matroska); it may also be wrong for a truncated file: ``frames()`` reads until decoding stops.
+        width, height: size of the first frame (after the rotation the file asks for).
+        notes: the warnings given while reading (also passed to ``warn``).
+
+    Raises PosetrackError (one line) for a missing, empty or unreadable file, and for a video
+    without a single frame ("no frames").
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, warn: Warn = warn_on_stderr) -> None:
         self.path = path
+        self._warn = warn
+        self.notes: list[str] = []
         if not path.exists():
             raise PosetrackError(f"no such file: {path}")
         if path.stat().st_size == 0:
             raise PosetrackError(f"empty file (0 bytes): {path}")
-        with _quiet_opencv():
-            self._cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-        if not self._cap.isOpened():
-            raise PosetrackError(f"cannot open {path} as a video (not a video, unsupported codec, or truncated)")
-        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 0.0
-        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.frame_count = count if count > 0 else None
-        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        try:
+            self._container = av.open(str(path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError):
+            raise PosetrackError(f"cannot open {path} as a video (not a video, unsupported codec, "
+                                 "or truncated)") from None
+        try:
+            streams = self._container.streams.video
+            if not streams:
+                raise PosetrackError(f"{path} has no frames (it holds no video stream)")
+            self._stream = streams[0]
+            self._stream.thread_type = "AUTO"  # frame and slice threads, as OpenCV's capture uses
+            rate = self._stream.average_rate or self._stream.guessed_rate
+            self.fps = float(rate) if rate else 0.0
+            self.frame_count: int | None = int(self._stream.frames) or None
+            self._packets = 0  # non-empty packets demuxed so far
+            self._decoded = self._decode()
+            first = next(self._decoded, None)
+            if first is None:
+                raise PosetrackError(f"{path} has no frames" if not self._packets else
+                                     f"{path}: no frame could be decoded ({self._packets} damaged packets)")
+        except BaseException:
+            self._container.close()
+            raise
+        self._first = first
+        self.height, self.width = first[0].shape[:2]
+
+    def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        """``(image, seconds or None)`` of each frame in display order until decoding stops.
+
+        A packet that does not decode is skipped (FFmpeg conceals damage, as OpenCV's capture
+        did); a demuxing error (a truncated file) ends the stream.
+        """
+        stream = self._stream
+        start = stream.start_time
+        base = stream.time_base
+        packets = self._container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except (av.FFmpegError, OSError):
+                return
+            self._packets += packet.size > 0
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                continue
+            for frame in frames:
+                image: np.ndarray = frame.to_ndarray(format="bgr24")  # (H, W, 3) uint8
+                angle = round(-frame.rotation) % 360 if frame.rotation else 0
+                if angle in _ROTATIONS:
+                    image = cv2.rotate(image, _ROTATIONS[angle])
+                seconds = None
+                if frame.pts is not None and base is not None:
+                    if start is None:
+                        start = frame.pts
+                    seconds = float((frame.pts - start) * base)
+                yield image, seconds
 
     def frames(self) -> Iterator[Frame]:
-        """Decode frames in order until the stream ends (or stops decoding)."""
-        index = 0
-        while True:
-            ok, image = self._cap.read()
-            if not ok or image is None:
-                return
+        """Decode frames in order until the stream ends (or stops decoding).
+
+        Raises FrameSizeChanged at the first frame whose size differs from the first frame's
+        (the frames before it have been yielded).
+        """
+        pending: Iterator[tuple[np.ndarray, float | None]] = _chain(self._first, self._decoded)
+        offset = 0.0
+        last: float | None = None
+        step = 1.0 / self.fps if self.fps > 0 else 1.0 / DEFAULT_IMAGE_FPS
+        for index, (image, seconds) in enumerate(pending):
             if image.shape[:2] != (self.height, self.width):
                 raise FrameSizeChanged(
                     f"{self.path}: frame {index} is {image.shape[1]}x{image.shape[0]}, "
                     f"the video started at {self.width}x{self.height}"
                 )
-            timestamp = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if seconds is None:
+                timestamp = (last + step) if last is not None else 0.0
+            else:
+                timestamp = seconds + offset
+                if last is not None and timestamp < last:
+                    self._note(f"{self.path}: timestamps jump back at frame {index} "
+                               f"({last:.3f} s to {timestamp:.3f} s, "
+                               f"as in concatenated streams); continuing them from {last:.3f} s")
+                    offset += last + step - timestamp
+                    timestamp = last + step
+            last = timestamp
             yield Frame(index, timestamp, image)
-            index += 1
+
+    def _note(self, message: str) -> None:
+        self.notes.append(message)
+        self._warn(message)
 
     def close(self) -> None:
-        self._cap.release()
+        self._container.close()
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
 
 
 class ImageFolderSource:
@@ -152,7 +239,8 @@ class ImageFolderSource:
             image = self._read(file, FrameUnreadable)
             if image.shape[:2] != (self.height, self.width):
                 raise FrameSizeChanged(
-                    f"{file}: image is {image.shape[1]}x{image.shape[0]}, the sequence started at {self.width}x{self.height}"
+                    f"{file}: image is {image.shape[1]}x{image.shape[0]}, "
+                    f"the sequence started at {self.width}x{self.height}"
                 )
             yield Frame(index, index / self.fps, image, file.name)
 
@@ -163,9 +251,12 @@ class ImageFolderSource:
 FrameSource = VideoSource | ImageFolderSource
 
 
-def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS) -> FrameSource:
-    """Open a video file or a folder of images; one-line PosetrackError if it cannot be read."""
+def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS, warn: Warn = warn_on_stderr) -> FrameSource:
+    """Open a video file or a folder of images; one-line PosetrackError if it cannot be read.
+
+    ``warn`` receives one-line warnings about the source (a video's timestamps jumping back).
+    """
     path = Path(path)
     if path.is_dir():
         return ImageFolderSource(path, image_fps)
-    return VideoSource(path)
+    return VideoSource(path, warn=warn)

@@ -7,7 +7,7 @@ import torch
 
 from posetrack_cli import weights as W
 
-from helpers import write_biased_checkpoints
+from helpers import write_biased_checkpoints, write_test_manifest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -34,9 +34,18 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_biased_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
+@pytest.fixture(scope="session")
+def test_manifest(checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in manifest with the SHA-256 of the test checkpoints in place of the released
+    files' (as a private mirror's manifest would be), so that the digest check on loading passes."""
+    return write_test_manifest(checkpoints, tmp_path_factory.mktemp("manifest") / "manifest.json")
+
+
 @pytest.fixture
-def weights_folder(checkpoints: dict[str, Path]) -> Path:
-    """The preset's files under their manifest names in this test's weights folder."""
+def weights_folder(checkpoints: dict[str, Path], test_manifest: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The preset's files under their manifest names in this test's weights folder, described by
+    ``test_manifest``."""
+    monkeypatch.setenv(W.ENV_MANIFEST, str(test_manifest))
     folder = W.weights_dir()
     folder.mkdir(parents=True)
     for path in checkpoints.values():

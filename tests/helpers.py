@@ -117,6 +117,33 @@ def write_biased_checkpoints(folder: Path) -> dict[str, Path]:
     return {"pose": pose_file, "detector": det_file}
 
 
+def write_test_manifest(files: dict[str, Path], target: Path) -> Path:
+    """The built-in manifest with each file of ``files`` (named by its manifest file name) given
+    its own SHA-256, written to ``target``."""
+    import hashlib
+
+    from posetrack_cli import weights as W
+
+    doc = json.loads((Path(W.__file__).resolve().parent.parent / "weights" / "manifest.json").read_text())
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()}
+    for entry in doc["files"]:
+        entry["sha256"] = digests.get(entry["filename"], entry["sha256"])
+    target.write_text(json.dumps(doc))
+    return target
+
+
+def trust_files(monkeypatch: object, *files: Path) -> Path:
+    """Make the manifest describe ``files`` (random stand-ins written under manifest file names)
+    with their own SHA-256, through ``POSETRACK_MANIFEST``, so that loading them passes the digest
+    check; call again after rewriting a file."""
+    from posetrack_cli import weights as W
+
+    target = files[0].parent / f".test-manifest-{len(files)}.json"
+    write_test_manifest({p.name: p for p in files}, target)
+    monkeypatch.setenv(W.ENV_MANIFEST, str(target))  # type: ignore[attr-defined]
+    return target
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 10, fourcc: str = "mp4v") -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (frames[0].shape[1], frames[0].shape[0]))
     for frame in frames:

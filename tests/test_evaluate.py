@@ -14,17 +14,21 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from helpers import write_track_document
 from posetrack_cli.cli import main
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.evaluation.formats import POSETRACK17_JOINTS, read_sequence, read_sequences
 from posetrack_cli.evaluation.posetrack import (
-    PoseTrackMetrics, assign_people, average_precision, evaluate_posetrack, inside_polygons,
+    PoseTrackMetrics,
+    assign_people,
+    average_precision,
+    evaluate_posetrack,
+    inside_polygons,
 )
 from posetrack_cli.keypoints import COCO_KEYPOINTS, COCO_SIGMAS
 from posetrack_cli.types import Poses, TrackedFrame
 
+from helpers import write_track_document
 
 # --------------------------------------------------------------------------------------------- COCO
 
@@ -400,8 +404,10 @@ def test_cli_coco_sample_against_itself_and_a_posetrack_output(shared_data: Path
         kps = np.array([r["keypoints"] for r in mine]).reshape(-1, 17, 3)[..., :2]
         poses = Poses(kps, np.ones(kps.shape[:2]), np.zeros((len(mine), 4)), np.ones(len(mine)))
         frames.append(TrackedFrame(t, 0.0, poses, np.arange(len(mine))))
-        sizes.append((images[image_id]["width"], images[image_id]["height"], images[image_id]["file_name"]))
-    pred = _write(tmp_path, "coco_sample", write_track_document(tmp_path / "written", "coco", frames, sizes, COCO_KEYPOINTS))
+        image = images[image_id]
+        sizes.append((image["width"], image["height"], image["file_name"]))
+    written = write_track_document(tmp_path / "written", "coco", frames, sizes, COCO_KEYPOINTS)
+    pred = _write(tmp_path, "coco_sample", written)
     result = _cli(str(gt_path), str(pred), "--metric", "coco", "--json", str(tmp_path / "c.json"))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "c.json").read_text())["stats"]["AP"] == pytest.approx(0.6)
@@ -445,3 +451,86 @@ def test_cli_other_bad_input(tmp_path: Path) -> None:
     _fails_with(_cli(str(gt), str(_write(tmp_path / "t", "seq", _pt18(twins)))), "track id 1 is used by two people")
     assert _cli(str(gt), str(tmp_path / "missing.json")).exit_code == 2  # click: path does not exist
     assert _cli(str(gt), str(gt), "--metric", "mota").exit_code == 2  # click: not a choice
+
+
+# ------------------------------------------------------------------- two runs: box MOTA and IDF1
+
+
+def _run_document(frames: list[list[dict]], folder: Path) -> dict:
+    """posetrack's JSON of ``frames`` (no head boxes), person boxes around each person's joints."""
+    coco_from_pt18 = [PT18_NAMES.index(n) if n in PT18_NAMES else 0 for n in COCO_KEYPOINTS]
+    tracked = []
+    for t, people in enumerate(frames):
+        if not people:
+            continue
+        kps = np.stack([p["kps"][coco_from_pt18, :2] for p in people])
+        boxes = np.concatenate([kps.min(axis=1) - 10, kps.max(axis=1) + 10], axis=1)
+        poses = Poses(kps, np.full(kps.shape[:2], 0.9), boxes, np.ones(len(people)))
+        tracked.append(TrackedFrame(t, t / 25, poses, [p["track_id"] for p in people]))
+    return write_track_document(folder, "clip", tracked, [(640, 480, None)] * len(frames), COCO_KEYPOINTS,
+                                {"source": "clip.mp4", "settings": {}})
+
+
+def test_box_metrics_by_hand(tmp_path: Path) -> None:
+    """10 boxes of 2 tracks. Ids swapped in frame 2 and back in 3: 4 switches, MOTA 60; IDF1 under the
+    best track mapping (1-1, 2-2): 8 of 10 boxes keep their identity on each side, IDF1 = 80."""
+    from posetrack_cli.evaluation.mot import evaluate_boxes
+
+    gt = read_sequences(_write(tmp_path / "a", "clip", _run_document(_scene(), tmp_path / "w1")))
+    same = evaluate_boxes(gt, gt)
+    assert (same.mota, same.motp, same.idf1, same.precision, same.recall) == (100.0, 100.0, 100.0, 100.0, 100.0)
+    swapped = _scene()
+    swapped[2][0]["track_id"], swapped[2][1]["track_id"] = 2, 1
+    m = evaluate_boxes(gt, read_sequences(_write(tmp_path / "b", "clip", _run_document(swapped, tmp_path / "w2"))))
+    assert m.counts["num_switches"] == 4 and m.mota == pytest.approx(60.0) and m.idf1 == pytest.approx(80.0)
+    assert m.counts["num_objects"] == 10 and m.counts["num_unique_objects"] == 2 and m.recall == 100.0
+    # one person missed in frame 4 and a false one added in frame 1: MOTA 1 - 2/10; IDF1 = 2*9 / (2*9 + 1 + 1)
+    other = _scene()
+    del other[4][1]
+    other[1].append(_person(3, 700.0, 1))
+    m = evaluate_boxes(gt, read_sequences(_write(tmp_path / "c", "clip", _run_document(other, tmp_path / "w3"))))
+    assert (m.counts["num_misses"], m.counts["num_false_positives"]) == (1, 1)
+    assert m.mota == pytest.approx(80.0) and m.idf1 == pytest.approx(90.0) and m.precision == pytest.approx(90.0)
+
+
+def test_cli_compares_two_runs_without_head_boxes(tmp_path: Path) -> None:
+    """posetrack's own JSON as ground truth: box metrics by default, with a line saying so; PCKh refused."""
+    swapped = _scene()
+    swapped[2][0]["track_id"], swapped[2][1]["track_id"] = 2, 1
+    a = _write(tmp_path / "a", "clip", _run_document(_scene(), tmp_path / "w4"))
+    b = _write(tmp_path / "b", "clip", _run_document(swapped, tmp_path / "w5"))
+    result = _cli(str(a), str(b), "--json", str(tmp_path / "m.json"))
+    assert result.exit_code == 0, result.output
+    assert "no head boxes for PCKh: scoring person boxes and track ids (--metric mot)" in result.stdout
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["MOTA"])
+    row = dict(zip(lines[at].split(), lines[at + 1].split()))
+    assert (row["MOTA"], row["IDF1"], row["IDsw"]) == ("60.0", "80.0", "4")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["metric"] == "mot" and doc["total"]["IDF1"] == 80.0 and doc["counts"]["num_switches"] == 4
+    _fails_with(_cli(str(a), str(b), "--metric", "posetrack"), "no usable head box", "--metric mot")
+    # PoseTrack 2018 ground truth has boxes too: --metric mot scores a run against it
+    gt18 = _pt18(_scene())
+    for ann, box in zip(gt18["annotations"], (a_["bbox"] for a_ in json.loads(a.read_text())["annotations"])):
+        ann["bbox"] = box
+    result = _cli(str(_write(tmp_path / "g", "clip", gt18)), str(b), "--metric", "mot")
+    assert result.exit_code == 0 and "(--metric mot)" not in result.stdout
+    assert result.stdout.splitlines()[-1].split()[0] == "60.0"
+    _fails_with(_cli(str(_write(tmp_path / "n", "clip", _pt18(_scene()))), str(b), "--metric", "mot"),
+                "has no box ('bbox')")
+
+
+def test_cli_coco_warns_when_predictions_cover_fewer_images(shared_data: Path, tmp_path: Path) -> None:
+    gt_path = shared_data / "coco_sample" / "test_coco.json"
+    gt = json.loads(gt_path.read_text())
+    results = _coco_results(gt)
+    first = results[0]["image_id"]
+    pred = tmp_path / "one_image.json"
+    pred.write_text(json.dumps([r for r in results if r["image_id"] == first]))
+    result = _cli(str(gt_path), str(pred), "--metric", "coco")
+    assert result.exit_code == 0, result.output
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("posetrack: warning: the predictions cover 1 of the 4 "
+                                                       "ground-truth images with people")
+    full = _cli(str(gt_path), str(gt_path), "--metric", "coco")
+    assert full.exit_code == 0 and "warning" not in full.stderr

@@ -41,15 +41,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> dict[str, str]:
+def cluster(test_manifest: Path) -> dict[str, str]:
     """A two-CPU Ray head on this machine for the module; returns the address and the environment
-    (this checkout on PYTHONPATH, the cluster's token) that processes joining it need."""
+    (this checkout on PYTHONPATH, the cluster's token, the test checkpoints' manifest) that
+    processes joining it need."""
     pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
     port = _free_port()
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay short
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "POSETRACK_TEST_CLUSTER": TAG,
-           "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_USAGE_STATS_ENABLED": "0", "POSETRACK_MANIFEST": str(test_manifest)}
     env.pop("RAY_ADDRESS", None)
     log = open(Path(temp) / "head.log", "w")
     # --block keeps the head in the foreground; ending it ends every process it started.

@@ -199,3 +199,16 @@ def test_images_mode_scores_every_image_as_pycocotools_does(weights_folder: Path
         direct.accumulate()
         direct.summarize()
     assert json.loads((tmp_path / "ap.json").read_text())["stats"]["AP"] == pytest.approx(max(direct.stats[0], 0.0))
+
+
+def test_run_writes_exports_and_the_report_of_each_video(weights_folder: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    video = write_video(tmp_path / "clip.mp4", walkers())
+    out = tmp_path / "out"
+    result = run(str(video), "-o", str(out), "--format", "coco,mot", "--report", *FAST)
+    assert result.exit_code == 0, result.output
+    check_outputs(out, "clip", 6)
+    assert (out / "coco" / "clip.json").is_file() and (out / "mot" / "clip.txt").is_file()
+    assert not (out / "posetrack18").exists() and (out / "clip.report.html").is_file()
+    bad = run(str(video), "-o", str(out), "--format", "xml", *FAST)
+    assert bad.exit_code == 2 and "not an export format" in bad.stderr

@@ -167,7 +167,7 @@ def test_dis_recovers_a_translation_at_full_hd_downscaled() -> None:
     assert np.abs(np.median(moved, 0) - [9, 6]).max() < 0.3
 
 
-def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow() -> None:
+def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow(monkeypatch: pytest.MonkeyPatch) -> None:
     """RAFT through the real path: the manifest's file name in the weights folder, strict loading."""
     import torch
     from torchvision.models.optical_flow import raft_small
@@ -176,11 +176,14 @@ def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow() -> None:
     from posetrack_cli.errors import PosetrackError
     from posetrack_cli.flow import make_flow
 
+    from helpers import trust_files
+
     entry = W.load_manifest()["raft_small"]
     with pytest.raises(PosetrackError, match=entry.filename):  # offline and absent: says which file
         make_flow("raft-small", device="cpu", allow_download=False)
     W.weights_dir().mkdir(parents=True)
     torch.save(raft_small(weights=None).state_dict(), W.weights_dir() / entry.filename)
+    trust_files(monkeypatch, W.weights_dir() / entry.filename)
     flow = make_flow("raft-small", device="cpu", max_width=128, allow_download=False)
     rng = np.random.default_rng(0)
     a = rng.integers(0, 255, (150, 300, 3), dtype=np.uint8)

@@ -29,7 +29,7 @@ from posetrack_cli.training.loop import RunOptions, TrainConfig, read_saved_run,
 from posetrack_cli.training.targets import joints_mse_loss
 from posetrack_cli.types import Detections
 
-from helpers import write_checkpoint
+from helpers import trust_files, write_checkpoint
 from synthetic_people import render_dataset
 
 CPU = RunOptions(device="cpu", workers=0, progress=False)
@@ -216,7 +216,7 @@ def test_a_diverging_loss_stops_with_one_line_and_keeps_the_last_checkpoint(smal
     assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["epoch"] == 1
 
 
-def test_imagenet_start_loads_every_backbone_tensor(tmp_path: Path) -> None:
+def test_imagenet_start_loads_every_backbone_tensor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from torchvision.models import resnet18, resnet34
 
     from posetrack_cli import weights as W
@@ -225,6 +225,7 @@ def test_imagenet_start_loads_every_backbone_tensor(tmp_path: Path) -> None:
     W.weights_dir().mkdir(parents=True)
     reference = resnet18().state_dict()
     torch.save(reference, W.local_path(entry))  # stands in for the download
+    trust_files(monkeypatch, W.local_path(entry))
     start = initial_model(depth=18, deconv_channels=(256, 256, 256), init="imagenet", keypoint_names=COCO_KEYPOINTS)
     state = start.model.state_dict()
     for key, value in reference.items():
@@ -232,6 +233,7 @@ def test_imagenet_start_loads_every_backbone_tensor(tmp_path: Path) -> None:
             torch.testing.assert_close(state[key], value, msg=key)
     assert start.norm.channel_order == "rgb" and "ImageNet ResNet-18" in start.description
     torch.save(resnet34().state_dict(), W.local_path(entry))
+    trust_files(monkeypatch, W.local_path(entry))
     with pytest.raises(CheckpointError, match=r"does not fit a ResNet-18 backbone \(layer1"):
         initial_model(depth=18, deconv_channels=(256, 256, 256), init="imagenet", keypoint_names=COCO_KEYPOINTS)
 

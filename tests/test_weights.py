@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from helpers import write_checkpoint
 from posetrack_cli import weights as W
 from posetrack_cli.cli import main
 from posetrack_cli.errors import WeightsError
 from posetrack_cli.models.pose_resnet import pose_resnet
+
+from helpers import FAST, walkers, write_checkpoint, write_video
 
 
 def test_builtin_manifest_describes_every_file() -> None:
@@ -55,9 +58,10 @@ def test_download_from_file_url_verifies_and_lands_atomically(mirror: tuple[Path
     assert result.exit_code == 0, result.output
     target = W.weights_dir() / blob.name
     assert target.read_bytes() == blob.read_bytes()
-    assert not list(W.weights_dir().glob("*.partial")) and len(list(W.weights_dir().iterdir())) == 1
+    assert not list(W.weights_dir().glob("*.partial"))
+    assert sorted(p.name for p in W.weights_dir().iterdir()) == sorted([blob.name, W.CACHE_NAME])
     listing = CliRunner().invoke(main, ["weights", "list"])
-    assert "tiny_pose" in listing.output and " yes " in listing.output
+    assert "tiny_pose" in listing.output and " yes " in listing.output and blob.as_uri() in listing.output
     assert CliRunner().invoke(main, ["weights", "verify"]).exit_code == 0
 
 
@@ -109,7 +113,8 @@ def test_inspect_prints_architecture(tmp_path: Path) -> None:
     path = write_checkpoint(pose_resnet(depth=50, num_keypoints=17), tmp_path / "res50_coco_384x288.pth", "mmpose-1.x")
     result = CliRunner().invoke(main, ["weights", "inspect", str(path)])
     assert result.exit_code == 0, result.output
-    for text in ("mmpose-1.x", "ResNet-50", "widths [256, 256, 256]", "keypoints:   17", "288x384", "RGB", "33,999,697"):
+    expected = ("mmpose-1.x", "ResNet-50", "widths [256, 256, 256]", "keypoints:   17", "288x384", "RGB", "33,999,697")
+    for text in expected:
         assert text in result.output
 
 
@@ -140,3 +145,148 @@ def test_console_entry_point_reports_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "truncated" in proc.stderr
+
+
+def strict_json(text: str) -> object:
+    """Parse JSON refusing NaN and Infinity, as strict parsers do."""
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def corrupt(path: Path) -> bytes:
+    """Flip one byte in the middle of ``path`` (the size stays); returns the new bytes."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("posetrack: error:") and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_corrupt_file_is_refused_when_loaded_and_download_force_replaces_it(mirror: tuple[Path, Path]) -> None:
+    blob, _ = mirror
+    assert CliRunner().invoke(main, ["weights", "download", "tiny_pose", "--no-progress"]).exit_code == 0
+    target = W.weights_dir() / blob.name
+    damaged = corrupt(target)
+    with pytest.raises(WeightsError) as info:
+        W.resolve("tiny_pose", allow_download=False)
+    message = str(info.value)
+    assert "corrupt" in message and "posetrack weights download tiny_pose --force" in message and "\n" not in message
+    # download without --force checks the file there and says it is corrupt, instead of "it is there"
+    result = CliRunner().invoke(main, ["weights", "download", "tiny_pose", "--no-progress"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "corrupt" in one_error_line(result.stderr) and "--force" in result.stderr
+    assert target.read_bytes() == damaged
+    result = CliRunner().invoke(main, ["weights", "download", "tiny_pose", "--no-progress", "--force"])
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes() == blob.read_bytes()
+    assert W.resolve("tiny_pose", allow_download=False)[1] == target
+    assert not list(W.weights_dir().glob(".*.partial")) and not list(W.weights_dir().glob("tmp*"))
+
+
+def test_a_run_with_a_corrupt_model_file_stops_before_work(weights_folder: Path, tmp_path: Path) -> None:
+    entry = W.load_manifest()["pose_resnet50_256x192"]
+    pose = weights_folder / entry.filename
+    data = pose.read_bytes()
+    pose.unlink()  # a copy of the test checkpoint in place of the link, then damaged
+    pose.write_bytes(data)
+    corrupt(pose)
+    video = write_video(tmp_path / "clip.mp4", walkers(frames=3))
+    before = video.read_bytes()
+    result = CliRunner().invoke(main, ["run", str(video), "-o", str(tmp_path / "out"), *FAST])
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert "corrupt" in line and f"posetrack weights download {entry.name} --force" in line and str(pose) in line
+    assert video.read_bytes() == before
+    assert not (tmp_path / "out" / "clip.json").exists()
+
+
+def test_digests_are_cached_by_path_size_and_mtime(mirror: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    blob, _ = mirror
+    folder = W.weights_dir()
+    folder.mkdir(parents=True)
+    target = folder / blob.name
+    target.write_bytes(blob.read_bytes())
+    hashed: list[Path] = []
+    real = W.file_sha256
+    monkeypatch.setattr(W, "file_sha256", lambda path, *a: hashed.append(path) or real(path, *a))
+    W.resolve("tiny_pose", allow_download=False)
+    assert hashed == [target]
+    W.resolve("tiny_pose", allow_download=False)
+    W.require_files(["tiny_pose"], allow_download=False)
+    assert hashed == [target]  # the second and third look-ups read the cache, not the file
+    cache = strict_json((folder / W.CACHE_NAME).read_text())
+    assert isinstance(cache, dict) and cache["files"][str(target.resolve())]["size"] == target.stat().st_size
+    stat = target.stat()
+    corrupt(target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # same size, later mtime
+    with pytest.raises(WeightsError, match="corrupt"):
+        W.resolve("tiny_pose", allow_download=False)
+    assert hashed == [target, target]
+    (folder / W.CACHE_NAME).write_text("{not json")  # a damaged cache is recomputed, not trusted
+    with pytest.raises(WeightsError, match="corrupt"):
+        W.resolve("tiny_pose", allow_download=False)
+    assert len(hashed) == 3 and strict_json((folder / W.CACHE_NAME).read_text())
+
+
+def test_every_missing_file_is_named_in_one_message_offline() -> None:
+    manifest = W.load_manifest()
+    names = ["fasterrcnn_mobilenet_v3_large_fpn", "pose_resnet50_256x192", "raft_small"]
+    with pytest.raises(WeightsError) as info:
+        W.require_files(names, allow_download=False)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("3 model files are missing")
+    for name in names:
+        entry = manifest[name]
+        assert entry.url in message and str(W.weights_dir() / entry.filename) in message
+    assert "posetrack weights download " + " ".join(names) in message
+
+
+def test_missing_and_corrupt_files_are_named_together(mirror: tuple[Path, Path], tmp_path: Path) -> None:
+    blob, manifest_path = mirror
+    doc = json.loads(manifest_path.read_text())
+    other = {**doc["files"][0], "name": "other_pose", "filename": "other.pth", "url": (tmp_path / "gone.pth").as_uri()}
+    manifest_path.write_text(json.dumps({"files": [*doc["files"], other]}))
+    folder = W.weights_dir()
+    folder.mkdir(parents=True)
+    (folder / blob.name).write_bytes(blob.read_bytes()[:-1] + b"x")
+    with pytest.raises(WeightsError) as info:
+        W.require_files(["tiny_pose", "other_pose"], allow_download=True)
+    message = str(info.value)
+    assert "\n" not in message and "tiny_pose --force" in message and "other.pth (other_pose) is missing" in message
+    assert other["url"] in message
+
+
+def test_list_shows_urls_and_strict_json(mirror: tuple[Path, Path]) -> None:
+    blob, _ = mirror
+    result = CliRunner().invoke(main, ["weights", "list", "--json"])
+    assert result.exit_code == 0 and result.stderr == ""
+    doc = strict_json(result.stdout)
+    assert isinstance(doc, dict) and doc["folder"] == str(W.weights_dir())
+    assert [(f["name"], f["present"], f["verified"], f["url"]) for f in doc["files"]] == [
+        ("tiny_pose", False, None, blob.as_uri())]
+    assert CliRunner().invoke(main, ["weights", "download", "tiny_pose", "--no-progress"]).exit_code == 0
+    doc = strict_json(CliRunner().invoke(main, ["weights", "list", "--json"]).stdout)
+    assert isinstance(doc, dict) and (doc["files"][0]["present"], doc["files"][0]["verified"]) == (True, True)
+    corrupt(W.weights_dir() / blob.name)
+    assert CliRunner().invoke(main, ["weights", "verify"]).exit_code == 1
+    doc = strict_json(CliRunner().invoke(main, ["weights", "list", "--json"]).stdout)
+    assert isinstance(doc, dict) and doc["files"][0]["verified"] is False
+    assert "CORRUPT" in CliRunner().invoke(main, ["weights", "list"]).stdout
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_downloaded_files_and_the_cache_follow_the_umask(umask: int, mirror: tuple[Path, Path]) -> None:
+    blob, _ = mirror
+    previous = os.umask(umask)
+    try:
+        assert CliRunner().invoke(main, ["weights", "download", "tiny_pose", "--no-progress"]).exit_code == 0
+    finally:
+        os.umask(previous)
+    for name in (blob.name, W.CACHE_NAME):
+        assert stat.S_IMODE((W.weights_dir() / name).stat().st_mode) == 0o666 & ~umask, name

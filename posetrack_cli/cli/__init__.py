@@ -74,6 +74,8 @@ def main(ctx: click.Context) -> None:
       posetrack weights download pose_resnet50_256x192
       posetrack weights inspect weights/res50_coco_256x192-ec54d7f3_20200709.pth
       posetrack evaluate posetrack_data/annotations/val/ out/
+      posetrack report posetrack-out/video.json
+      posetrack export posetrack-out/video.json --format posetrack18,coco,mot
       posetrack train coco/annotations/person_keypoints_train2017.json --images coco/train2017
       posetrack calibrate my_videos/ --preset realtime
     """
@@ -84,6 +86,8 @@ def main(ctx: click.Context) -> None:
 def _register() -> None:
     from posetrack_cli.cli.calibrate_cmd import calibrate
     from posetrack_cli.cli.evaluate_cmd import evaluate
+    from posetrack_cli.cli.export_cmd import export
+    from posetrack_cli.cli.report_cmd import report
     from posetrack_cli.cli.run_cmd import run
     from posetrack_cli.cli.track_cmd import track
     from posetrack_cli.cli.train_cmd import train
@@ -94,6 +98,8 @@ def _register() -> None:
     main.add_command(evaluate)
     main.add_command(train)
     main.add_command(weights)
+    main.add_command(report)
+    main.add_command(export)
     main.add_command(calibrate)
 
 

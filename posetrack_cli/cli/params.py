@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 
-class Number(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+class Number(click.ParamType):
     """A finite float within ``[low, high]`` (either open with ``low_open``/``high_open``)."""
 
     name = "number"
@@ -51,7 +51,7 @@ UNIT = Number(0.0, 1.0)  # thresholds and similarities
 POSITIVE = Number(0.0, low_open=True)  # frame rates, learning rates
 
 
-class Size(click.ParamType):  # type: ignore[type-arg]
+class Size(click.ParamType):
     """``WIDTHxHEIGHT`` in pixels (``192x256``), each a multiple of 32 of at least 32: the pose
     network halves its input five times."""
 

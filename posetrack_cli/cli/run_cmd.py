@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
+from posetrack_cli.cli.export_cmd import EXPORT_FORMATS
 from posetrack_cli.cli.options import pose_model_options, tracker_options
+from posetrack_cli.cli.overlay_options import overlay_options
 from posetrack_cli.cli.params import POSITIVE, UNIT
 from posetrack_cli.flow import FLOW_NAMES
 from posetrack_cli.presets import PRESETS
@@ -68,7 +70,14 @@ PIPE, EST = PipelineConfig(), EstimatorConfig()
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
 @click.option("--device", default=EST.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with skeletons and ids drawn.")
+@click.option("--render", is_flag=True, help="Also write OUT/<name>.mp4 with boxes, skeletons and ids drawn.")
+@overlay_options
+@click.option("--format", "formats", type=EXPORT_FORMATS, default=None, callback=lambda ctx, param, value: value or (),
+              help="Also write each video in these formats, comma-separated: posetrack18 (OUT/posetrack18/<name>.json, "
+                   "for poseval), coco (OUT/coco/<name>.json, COCO results), mot (OUT/mot/<name>.txt, MOTChallenge).")
+@click.option("--report", is_flag=True,
+              help="Also write OUT/<name>.report.html with plots of the tracks "
+                   "(needs pip install \"posetrack[report]\").")
 @click.option("--images", is_flag=True,
               help="Each image of a folder on its own (no flow, no tracking, any sizes): OUT/<name>.coco.json, "
                    "COCO results for `posetrack evaluate --metric coco`.")
@@ -120,6 +129,7 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
     """
     from posetrack_cli.batch import expand_sources
     from posetrack_cli.errors import PosetrackError
+    from posetrack_cli.render import OverlayConfig
     from posetrack_cli.run_job import spec_from_options
 
     ray_options = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
@@ -135,11 +145,20 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
         spec = spec_from_options(**flags, allow_download=not offline)
     except ValueError as exc:  # a combination of values a config refuses
         raise click.UsageError(str(exc)) from None
+    if not spec.render and spec.overlay != OverlayConfig():
+        raise PosetrackError("--boxes, --ids, --skeleton, --trail and --dim choose what --render draws; add --render")
     items, missing = expand_sources(sources, recursive, exclude=out)
     for result in missing:
         click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
     if spec.models.detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
+    if spec.report:  # before any model loads: say how to install matplotlib now, not after the first video
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from posetrack_cli.report import INSTALL_HINT
+
+            raise PosetrackError(INSTALL_HINT) from None
     if spec.images and (spec.models.detections is not None or spec.render):
         raise PosetrackError("--images takes boxes from the detector and draws nothing; drop --detections / --render")
     if spec.images:

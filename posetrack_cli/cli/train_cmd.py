@@ -14,7 +14,7 @@ from posetrack_cli.cli.params import Size
 from posetrack_cli.errors import PosetrackError
 
 
-class _Epochs(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+class _Epochs(click.ParamType):
     """Comma-separated epoch numbers (``90,120``)."""
 
     name = "E1,E2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -21,7 +22,9 @@ def weights() -> None:
     \b
     Examples:
       posetrack weights list
+      posetrack weights list --json
       posetrack weights download pose_resnet50_256x192
+      posetrack weights download pose_resnet50_256x192 --force   # replace a corrupt file
       posetrack weights download all
       posetrack weights verify
       posetrack weights inspect my_finetuned.pth
@@ -29,14 +32,30 @@ def weights() -> None:
 
 
 @weights.command("list")
-def list_() -> None:
-    """Show every known file, whether it is present, and where."""
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON (strict) on stdout.")
+def list_(as_json: bool) -> None:
+    """Show every known file, whether it is present, where, and where it comes from.
+
+    \b
+    "verified" is the verdict of the last SHA-256 check of the file as it is now (files are
+    checked when a run loads them, or by `posetrack weights verify`): yes, CORRUPT, or "-" for
+    a file not checked since it last changed. Listing never reads the files.
+    """
     folder = W.weights_dir()
+    entries = list(W.load_manifest().values())
+    paths = [W.local_path(entry, folder) for entry in entries]
+    verdicts = [W.cached_verdict(e, p, folder) if p.is_file() else None for e, p in zip(entries, paths)]
+    if as_json:
+        files = [{"name": e.name, "kind": e.kind, "present": p.is_file(), "verified": v, "size_mb": e.size_mb,
+                  "path": str(p), "url": e.url, "sha256": e.sha256} for e, p, v in zip(entries, paths, verdicts)]
+        click.echo(json.dumps({"folder": str(folder), "files": files}, indent=2, allow_nan=False))
+        return
     click.echo(f"weights folder: {folder}")
-    rows = [("name", "kind", "present", "MB", "file")]
-    for entry in W.load_manifest().values():
-        present = "yes" if W.local_path(entry, folder).is_file() else "no"
-        rows.append((entry.name, entry.kind, present, f"{entry.size_mb:g}", entry.filename))
+    words = {True: "yes", False: "CORRUPT", None: "-"}
+    rows = [("name", "kind", "present", "verified", "MB", "url")]
+    for e, p, v in zip(entries, paths, verdicts):
+        present = p.is_file()
+        rows.append((e.name, e.kind, "yes" if present else "no", words[v] if present else "", f"{e.size_mb:g}", e.url))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -44,10 +63,14 @@ def list_() -> None:
 
 @weights.command()
 @click.argument("names", nargs=-1, required=True, metavar="NAME...|all")
-@click.option("--force", is_flag=True, help="Download again even if the file is present.")
+@click.option("--force", is_flag=True, help="Download again and replace the file if it is present (e.g. corrupt).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def download(names: tuple[str, ...], force: bool, no_progress: bool) -> None:
-    """Download files by name (or `all`), verifying each SHA-256."""
+    """Download files by name (or `all`), verifying each SHA-256.
+
+    A file already present is checked instead; a corrupt one is reported (non-zero exit) and
+    replaced with --force.
+    """
     manifest = W.load_manifest()
     wanted = list(manifest) if "all" in names else list(names)
     unknown = [n for n in wanted if n not in manifest]
@@ -72,7 +95,9 @@ def download(names: tuple[str, ...], force: bool, no_progress: bool) -> None:
 def verify(names: tuple[str, ...]) -> None:
     """Check the SHA-256 of present files (all known files, or those named).
 
-    Exits non-zero if a file is corrupt, or if a file named explicitly is missing.
+    Reads every file in full (the digest cache is refreshed, not trusted). Exits non-zero if a
+    file is corrupt (replace it with `posetrack weights download NAME --force`), or if a file
+    named explicitly is missing.
     """
     manifest = W.load_manifest()
     unknown = [n for n in names if n not in manifest]
@@ -86,7 +111,7 @@ def verify(names: tuple[str, ...]) -> None:
             click.echo(f"{name}: missing ({path})")
             bad += bool(names)
             continue
-        ok = W.matches(entry, W.file_sha256(path))
+        ok = W.is_intact(entry, path, use_cache=False)
         click.echo(f"{name}: {'ok' if ok else 'CORRUPT (SHA-256 mismatch)'} ({path})")
         bad += not ok
     if bad:
@@ -105,8 +130,11 @@ def inspect(path: Path) -> None:
     click.echo(f"file:        {info.path}")
     click.echo(f"layout:      {info.layout}")
     click.echo(f"backbone:    {spec.backbone_name}")
-    click.echo(f"deconv:      {len(spec.deconv_channels)} x {spec.deconv_kernel}x{spec.deconv_kernel}, widths {list(spec.deconv_channels)}")
-    click.echo(f"keypoints:   {spec.num_keypoints}" + (f" ({', '.join(info.keypoint_names[:3])}, ...)" if info.keypoint_names else " (no standard names)"))
+    kernel = f"{spec.deconv_kernel}x{spec.deconv_kernel}"
+    click.echo(f"deconv:      {len(spec.deconv_channels)} x {kernel}, widths {list(spec.deconv_channels)}")
+    names = f" ({', '.join(info.keypoint_names[:3])}, ...)" if info.keypoint_names else " (no standard names)"
+    click.echo(f"keypoints:   {spec.num_keypoints}" + names)
     click.echo(f"input size:  {size}")
-    click.echo(f"input norm:  {info.norm.channel_order.upper()}, mean {list(info.norm.mean)}, std {list(info.norm.std)}")
+    norm = info.norm
+    click.echo(f"input norm:  {norm.channel_order.upper()}, mean {list(norm.mean)}, std {list(norm.std)}")
     click.echo(f"parameters:  {info.num_parameters:,}")

@@ -25,7 +25,7 @@ _RESULT_FIELDS = ("image_id", "category_id", "keypoints", "score")
 
 
 def _check_gt(gt: dict[str, Any]) -> None:
-    if not isinstance(gt, dict) or not isinstance(gt.get("images"), list) or not isinstance(gt.get("annotations"), list):
+    if not (isinstance(gt, dict) and isinstance(gt.get("images"), list) and isinstance(gt.get("annotations"), list)):
         raise PosetrackError("COCO ground truth must be a document with 'images' and 'annotations' lists")
     for ann in gt["annotations"]:
         missing = [f for f in _GT_FIELDS if f not in ann]
@@ -50,9 +50,11 @@ def _clean_results(results: list[dict[str, Any]], image_ids: set[Any]) -> list[d
         if missing:
             raise PosetrackError(f"COCO result {i} has no {missing[0]!r}")
         if len(res["keypoints"]) != _NUM_VALUES:
-            raise PosetrackError(f"COCO result {i} has {len(res['keypoints']) // 3} keypoints, expected {len(COCO_KEYPOINTS)}")
+            raise PosetrackError(f"COCO result {i} has {len(res['keypoints']) // 3} keypoints, "
+                                 f"expected {len(COCO_KEYPOINTS)}")
         if res["image_id"] not in image_ids:
-            raise PosetrackError(f"COCO result {i} is for image_id {res['image_id']!r}, which the ground truth does not have")
+            raise PosetrackError(f"COCO result {i} is for image_id {res['image_id']!r}, "
+                                 "which the ground truth does not have")
         clean.append({f: res[f] for f in _RESULT_FIELDS})
     return clean
 

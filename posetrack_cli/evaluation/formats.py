@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.keypoints import COCO_KEYPOINTS
 from posetrack_cli.files import read_json
+from posetrack_cli.keypoints import COCO_KEYPOINTS
 from posetrack_cli.types import _as_array
 
 # Joint ids 0-14 of PoseTrack 2017. Id 12 is "neck" in poseval and "head_bottom" in the 2018
@@ -36,6 +36,14 @@ POSETRACK17_JOINTS: tuple[str, ...] = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist",
     "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "head_bottom",
     "nose", "head_top",
+)
+
+# The 17 keypoints of PoseTrack 2018 files: COCO's order, with head_bottom and head_top where COCO has
+# the eyes; the ears are named but never annotated.
+POSETRACK18_KEYPOINTS: tuple[str, ...] = (
+    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
 )
 
 
@@ -50,6 +58,8 @@ class PoseFrame:
         track_ids: ``(N,)`` int64, unique within the frame.
         head_boxes: ``(N, 4)`` float64 head boxes x1, y1, x2, y2; NaN where the file has none.
         ignore_regions: polygons ``(V, 2)`` whose inside is not evaluated (ground truth only).
+        boxes: ``(N, 4)`` float64 person boxes x1, y1, x2, y2 (``bbox``); NaN where the file has none
+            (None at construction means none at all).
     """
 
     keypoints: np.ndarray
@@ -58,6 +68,7 @@ class PoseFrame:
     track_ids: np.ndarray
     head_boxes: np.ndarray
     ignore_regions: tuple[np.ndarray, ...] = ()
+    boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kps = _as_array("keypoints", self.keypoints, np.float64, ("N", "K", 2))
@@ -69,21 +80,24 @@ class PoseFrame:
         object.__setattr__(self, "head_boxes", _as_array("head_boxes", self.head_boxes, np.float64, (n, 4)))
         regions = tuple(_as_array("ignore region", r, np.float64, ("V", 2)) for r in self.ignore_regions)
         object.__setattr__(self, "ignore_regions", regions)
+        boxes = np.full((n, 4), np.nan) if self.boxes is None else self.boxes
+        object.__setattr__(self, "boxes", _as_array("boxes", boxes, np.float64, (n, 4)))
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
 
     @classmethod
-    def empty(cls, num_keypoints: int, ignore_regions: tuple[np.ndarray, ...] = ()) -> "PoseFrame":
+    def empty(cls, num_keypoints: int, ignore_regions: tuple[np.ndarray, ...] = ()) -> PoseFrame:
         k = num_keypoints
         return cls(np.zeros((0, k, 2)), np.zeros((0, k), bool), np.zeros((0, k)), np.zeros(0, np.int64),
                    np.zeros((0, 4)), ignore_regions)
 
-    def select(self, people: np.ndarray | slice = slice(None), joints: np.ndarray | None = None) -> "PoseFrame":
+    def select(self, people: np.ndarray | slice = slice(None), joints: np.ndarray | None = None) -> PoseFrame:
         """The people ``people`` (bool mask or indices), optionally only the joints ``joints`` (indices)."""
         j = slice(None) if joints is None else joints
+        assert self.boxes is not None  # set in __post_init__
         return PoseFrame(self.keypoints[people][:, j], self.labelled[people][:, j], self.scores[people][:, j],
-                         self.track_ids[people], self.head_boxes[people], self.ignore_regions)
+                         self.track_ids[people], self.head_boxes[people], self.ignore_regions, self.boxes[people])
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,9 +130,8 @@ def _one(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
-def _frame(people: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]], k: int,
-           regions: tuple[np.ndarray, ...], where: str) -> PoseFrame:
-    """A frame from per-person ``(keypoints (K,2), labelled (K,), scores (K,), track_id, head_box (4,))``.
+def _frame(people: list[tuple[Any, ...]], k: int, regions: tuple[np.ndarray, ...], where: str) -> PoseFrame:
+    """A frame from per-person ``(keypoints (K,2), labelled (K,), scores (K,), track_id, head_box (4,)[, box (4,)])``.
 
     People without any labelled joint are left out: they can be neither matched nor missed.
     """
@@ -129,7 +142,9 @@ def _frame(people: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarra
     if len(set(ids)) != len(ids):
         dup = next(t for t in ids if ids.count(t) > 1)
         raise PosetrackError(f"{where}: track id {dup} is used by two people in the same frame")
-    return PoseFrame(*(np.stack([p[i] for p in people]) for i in range(5)), regions)  # type: ignore[arg-type]
+    kps, labelled, scores, track_ids, heads = (np.stack([p[i] for p in people]) for i in range(5))
+    boxes = np.stack([p[5] if len(p) > 5 else np.full(4, np.nan) for p in people])
+    return PoseFrame(kps, labelled, scores, track_ids, heads, regions, boxes)
 
 
 def _read_posetrack17(doc: dict[str, Any], name: str, where: str) -> PoseSequence:
@@ -189,8 +204,10 @@ def _read_posetrack18(doc: dict[str, Any], name: str, where: str) -> PoseSequenc
         given = ann.get("keypoint_scores") or ann.get("scores") or []
         scores = np.asarray(given, np.float64) if len(given) == k else np.full(k, np.nan)
         x, y, w, h = ann.get("bbox_head") or [np.nan] * 4
+        bx, by, bw, bh = ann.get("bbox") or [np.nan] * 4
         people[position[ann["image_id"]]].append(
-            (xyv[:, :2], labelled, scores, int(ann["track_id"]), np.array([x, y, x + w, y + h], np.float64)))
+            (xyv[:, :2], labelled, scores, int(ann["track_id"]), np.array([x, y, x + w, y + h], np.float64),
+             np.array([bx, by, bx + bw, by + bh], np.float64)))
     frames = []
     for i, im in enumerate(images):
         xs, ys = im.get("ignore_regions_x") or [], im.get("ignore_regions_y") or []
@@ -203,7 +220,8 @@ def _read_posetrack18(doc: dict[str, Any], name: str, where: str) -> PoseSequenc
 
 def is_coco_like(doc: Any) -> bool:
     """Whether ``doc`` has COCO's ``images``, ``annotations`` and ``categories`` lists."""
-    return isinstance(doc, dict) and all(isinstance(doc.get(key), list) for key in ("images", "annotations", "categories"))
+    keys = ("images", "annotations", "categories")
+    return isinstance(doc, dict) and all(isinstance(doc.get(key), list) for key in keys)
 
 
 def read_sequence(path: str | Path) -> PoseSequence:
@@ -220,7 +238,8 @@ def read_sequence(path: str | Path) -> PoseSequence:
         reader, label = _read_posetrack18, "PoseTrack 2018"
     else:
         what = "COCO results (a list), which has no sequences; use --metric coco" if isinstance(doc, list) else \
-            "neither PoseTrack 2017 ('annolist') nor PoseTrack 2018 / posetrack JSON ('images', 'annotations', 'categories')"
+            ("neither PoseTrack 2017 ('annolist') nor PoseTrack 2018 / posetrack JSON "
+             "('images', 'annotations', 'categories')")
         raise PosetrackError(f"{path} is {what}")
     try:
         return reader(doc, path.stem, str(path))
@@ -257,8 +276,8 @@ def _coco_names(doc: dict[str, Any], where: str) -> None:
                              f"keypoints in COCO order ({', '.join(COCO_KEYPOINTS)})")
 
 
-def _document_results(doc: dict[str, Any], gt: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    """A COCO-like document's people as COCO results, its images found in the ground truth by file name.
+def _document_results(doc: dict[str, Any], gt: dict[str, Any], where: str) -> tuple[list[dict[str, Any]], list[Any]]:
+    """A COCO-like document's people as COCO results, and the ground-truth ids of its images, found by file name.
 
     This takes posetrack's output for a folder of images (a video's frames have no file names to
     match) and COCO keypoint documents, ground truth included: a person without ``score`` scores 1,
@@ -274,13 +293,46 @@ def _document_results(doc: dict[str, Any], gt: dict[str, Any], where: str) -> li
         if name not in by_name:
             raise PosetrackError(f"{where}: image {name} is not in the ground truth")
         image_ids[im["id"]] = by_name[name]
-    return [{"image_id": image_ids[a["image_id"]], "category_id": 1, "keypoints": a["keypoints"],
-             "score": a.get("score", 1.0)}
-            for a in doc["annotations"] if any(v > 0 for v in a["keypoints"][2::3])]
+    results = [{"image_id": image_ids[a["image_id"]], "category_id": 1, "keypoints": a["keypoints"],
+                "score": a.get("score", 1.0)}
+               for a in doc["annotations"] if any(v > 0 for v in a["keypoints"][2::3])]
+    return results, list(image_ids.values())
+
+
+@dataclass(frozen=True)
+class CocoInputs:
+    """COCO keypoint ground truth and predictions, ready for ``coco_keypoint_ap``.
+
+    Attributes:
+        gt: the ground-truth document.
+        results: the predictions as COCO results.
+        images: the ground-truth image ids the predictions cover: those the results name, and for a
+            document (posetrack's output) every image it lists, people or not.
+    """
+
+    gt: dict[str, Any]
+    results: list[dict[str, Any]]
+    images: frozenset[Any]
+
+    @property
+    def images_with_people(self) -> set[Any]:
+        """Ground-truth images with at least one annotated person (the ones AP is computed on)."""
+        return {a["image_id"] for a in self.gt["annotations"] if a.get("num_keypoints", 0) > 0 and not a.get("iscrowd")}
+
+    @property
+    def uncovered(self) -> list[Any]:
+        """Ground-truth images with annotated people that the predictions do not cover."""
+        return sorted((i for i in self.images_with_people if i not in self.images), key=str)
 
 
 def read_coco_inputs(gt_path: str | Path, pred_path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """COCO keypoint ground truth and predictions as COCO results, ready for ``coco_keypoint_ap``.
+    """COCO keypoint ground truth and predictions as COCO results (see ``read_coco_predictions``)."""
+    inputs = read_coco_predictions(gt_path, pred_path)
+    return inputs.gt, inputs.results
+
+
+def read_coco_predictions(gt_path: str | Path, pred_path: str | Path) -> CocoInputs:
+    """COCO keypoint ground truth and predictions as COCO results, and the images they cover.
 
     Predictions are a COCO results file (a list), posetrack's output for a folder of the images, or
     a COCO keypoint document (see ``_document_results``).
@@ -302,15 +354,19 @@ def read_coco_inputs(gt_path: str | Path, pred_path: str | Path) -> tuple[dict[s
     pred = read_json(pred_path)
     if isinstance(pred, list):
         if not all(isinstance(r, dict) for r in pred):
-            raise PosetrackError(f"{pred_path} is a list but not of COCO results (objects with image_id, keypoints, score)")
+            raise PosetrackError(f"{pred_path} is a list but not of COCO results "
+                                 "(objects with image_id, keypoints, score)")
         # `posetrack run --images` names an image it cannot number by its file name.
         by_name = {im.get("file_name"): im["id"] for im in gt["images"]}
-        return gt, [{**r, "image_id": by_name[r["image_id"]]} if isinstance(r.get("image_id"), str)
-                    and r["image_id"] in by_name else r for r in pred]
+        results = [{**r, "image_id": by_name[r["image_id"]]} if isinstance(r.get("image_id"), str)
+                   and r["image_id"] in by_name else r for r in pred]
+        return CocoInputs(gt, results, frozenset(r.get("image_id") for r in results))
     if is_coco_like(pred):
         _coco_names(pred, str(pred_path))
         try:
-            return gt, _document_results(pred, gt, str(pred_path))
+            results, images = _document_results(pred, gt, str(pred_path))
         except (KeyError, TypeError) as exc:
-            raise PosetrackError(f"{pred_path} is not a valid COCO keypoint document ({type(exc).__name__}: {exc})") from None
+            raise PosetrackError(f"{pred_path} is not a valid COCO keypoint document "
+                                 f"({type(exc).__name__}: {exc})") from None
+        return CocoInputs(gt, results, frozenset(images))
     raise PosetrackError(f"{pred_path} is neither COCO results (a list) nor a COCO keypoint / posetrack JSON")

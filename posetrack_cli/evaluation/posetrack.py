@@ -21,10 +21,22 @@ Defined as the PoseTrack evaluation defines them (poseval, leonid-pishchulin/pos
    distance, precision = matched / (matched + false positives), recall = matched / objects.
    Totals are means over joints.
 
-All metrics are percentages, as poseval prints them and as papers report them. Two poseval bugs are
-not reproduced: a frame with ground truth but no predictions counts every ground-truth joint as
-missed (poseval books one miss and one false positive per joint, however many people there are), and
-the last frame of every sequence counts for MOT too (poseval drops it).
+All metrics are percentages, as poseval prints them and as papers report them. Four poseval bugs are
+not reproduced:
+
+* a frame with ground truth but no predictions counts every ground-truth joint as missed (poseval
+  books one miss and one false positive per joint, however many people there are);
+* the last frame of every sequence counts for MOT too (poseval drops it);
+* MOTP: poseval sums the distance column of all of motmetrics' events (``acc.events['D'].sum()``).
+  Since motmetrics 1.1 the events include the ``RAW`` rows, every candidate pair's distance, so
+  poseval run with a current motmetrics reports MOTP too low; here MOTP is motmetrics' own, the
+  mean distance of the matches (what poseval computed with the motmetrics it was written for);
+* ties: poseval ranks detections with numpy's default sort, which is not stable, so joints of equal
+  score (ground truth used as predictions, scores rounded in a file) come in an arbitrary order and
+  AP can change with the order of the input; here ties keep the order of the files (stable sort).
+
+Comparing two runs of posetrack, whose JSON has no head boxes, needs the box metrics of
+``posetrack_cli.evaluation.mot`` instead (MOTA, IDF1 of person boxes).
 """
 
 from __future__ import annotations
@@ -97,7 +109,8 @@ def nanmean(values: np.ndarray) -> float:
 
 def head_sizes(head_boxes: np.ndarray) -> np.ndarray:
     """``(G,)`` PCKh reference lengths from head boxes ``(G, 4)`` x1, y1, x2, y2: 0.6 x diagonal."""
-    return HEAD_SIZE_FACTOR * np.hypot(head_boxes[:, 2] - head_boxes[:, 0], head_boxes[:, 3] - head_boxes[:, 1])
+    diagonal = np.hypot(head_boxes[:, 2] - head_boxes[:, 0], head_boxes[:, 3] - head_boxes[:, 1])
+    return np.asarray(HEAD_SIZE_FACTOR * diagonal)
 
 
 def normalised_distances(pred: PoseFrame, gt: PoseFrame) -> np.ndarray:
@@ -179,10 +192,11 @@ def average_precision(scores: np.ndarray, correct: np.ndarray, num_gt: int) -> f
     return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
 
 
-def _pair_by_name(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence]) -> list[tuple[PoseSequence, PoseSequence]]:
+def pair_by_name(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence]) -> list[tuple[PoseSequence, PoseSequence]]:
     """(ground truth, prediction) for each sequence name both have, in ground-truth order."""
     if not gt or not pred:
-        raise PosetrackError("nothing to evaluate: " + ("no ground-truth sequences" if not gt else "no predicted sequences"))
+        missing = "no ground-truth sequences" if not gt else "no predicted sequences"
+        raise PosetrackError(f"nothing to evaluate: {missing}")
     pred_by_name = {s.name: s for s in pred}
     pairs = [(g, pred_by_name[g.name]) for g in gt if g.name in pred_by_name]
     if not pairs:
@@ -191,6 +205,14 @@ def _pair_by_name(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence]) -> l
         raise PosetrackError(f"ground truth and predictions have no sequence in common (ground truth: {gt_list}; "
                              f"predictions: {pred_list})")
     return pairs
+
+
+def check_frame_counts(gt: PoseSequence, pred: PoseSequence) -> None:
+    """Refuse a pair whose frame counts differ: frames pair by position."""
+    if len(gt.frames) != len(pred.frames):
+        raise PosetrackError(f"sequence {gt.name}: {pred.source} has {len(pred.frames)} frames but "
+                             f"{gt.source} has {len(gt.frames)}; frames pair by position, so "
+                             "predictions must list every frame")
 
 
 def _same_names(sequences: Sequence[PoseSequence], side: str) -> tuple[str, ...]:
@@ -206,7 +228,8 @@ def _check_heads(gt: PoseFrame, where: str) -> None:
     sizes = head_sizes(gt.head_boxes)
     if not np.all(np.isfinite(sizes) & (sizes > 0)):
         raise PosetrackError(f"{where}: a ground-truth person has no usable head box; PCKh needs one "
-                             "('bbox_head' in PoseTrack 2018, 'x1', 'y1', 'x2', 'y2' in 2017)")
+                             "('bbox_head' in PoseTrack 2018, 'x1', 'y1', 'x2', 'y2' in 2017); to compare "
+                             "person boxes and track ids (MOTA, IDF1) without head boxes, use --metric mot")
 
 
 def evaluate_posetrack(
@@ -223,7 +246,7 @@ def evaluate_posetrack(
     """
     import motmetrics as mm  # pandas behind it takes a second to import; only evaluation needs it
 
-    pairs = _pair_by_name(gt, pred)
+    pairs = pair_by_name(gt, pred)
     gt_joints, pred_joints = _same_names(gt, "ground-truth"), _same_names(pred, "prediction")
     joints = tuple(n for n in gt_joints if n in pred_joints)
     if not joints:
@@ -242,13 +265,10 @@ def evaluate_posetrack(
     num_frames = 0
     for s_idx, (g_seq, p_seq) in enumerate(pairs):
         id_offset = s_idx << 32
-        if len(g_seq.frames) != len(p_seq.frames):
-            raise PosetrackError(f"sequence {g_seq.name}: {p_seq.source} has {len(p_seq.frames)} frames but "
-                                 f"{g_seq.source} has {len(g_seq.frames)}; frames pair by position, so "
-                                 "predictions must list every frame")
+        check_frame_counts(g_seq, p_seq)
         for f_idx, (g_frame, p_frame) in enumerate(zip(g_seq.frames, p_seq.frames)):
             g_frame = g_frame.select(joints=gt_idx)
-            g_frame = g_frame.select(g_frame.labelled.any(axis=1))
+            g_frame = g_frame.select(np.asarray(g_frame.labelled.any(axis=1)))
             if not len(g_frame):
                 continue  # no people annotated here: not an evaluated frame
             num_frames += 1

@@ -1,6 +1,6 @@
 """The evaluation's printed table and JSON document.
 
-PoseTrack numbers are percentages with one decimal, as poseval prints them; COCO numbers are on the
+PoseTrack and box tracking numbers are percentages with one decimal, as poseval prints them; COCO numbers are on the
 0..1 scale with three decimals, as pycocotools prints them. An undefined number is ``-`` in the
 table and ``null`` in JSON.
 """
@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from posetrack_cli.evaluation.mot import BoxTrackingMetrics
 from posetrack_cli.evaluation.posetrack import PCKH_THRESHOLD, PoseTrackMetrics, nanmean
 
 # The body-part columns of the PoseTrack papers' tables (poseval getCum): each is the mean of its joints.
@@ -61,7 +62,8 @@ def posetrack_table(metrics: PoseTrackMetrics) -> str:
              f"PCKh@{PCKH_THRESHOLD:g}, percent"]
     rows = [["joint", *(name for name, _ in _COLUMNS), "IDsw", "GT joints"]]
     for j, joint in enumerate(m.joints):
-        rows.append([joint, *(_cell(getattr(m, attr)[j]) for _, attr in _COLUMNS), str(m.switches[j]), str(m.num_gt[j])])
+        cells = [_cell(getattr(m, attr)[j]) for _, attr in _COLUMNS]
+        rows.append([joint, *cells, str(m.switches[j]), str(m.num_gt[j])])
     totals = m.totals
     rows.append(["total", *(_cell(totals[name]) for name, _ in _COLUMNS), str(m.switches.sum()), str(m.num_gt.sum())])
     lines += _table(rows)
@@ -115,3 +117,35 @@ def coco_table(stats: dict[str, float], *, num_images: int, num_people: int, num
 def coco_json(stats: dict[str, float]) -> dict[str, Any]:
     """``coco_keypoint_ap``'s statistics as a JSON-ready document (0..1, NaN as null)."""
     return {"metric": "coco", "units": "fraction", "stats": {k: _number(v) for k, v in stats.items()}}
+
+
+def mot_table(metrics: BoxTrackingMetrics) -> str:
+    """The box tracking metrics in one row, with the counts behind them."""
+    m, c = metrics, metrics.counts
+    n = len(m.sequences)
+    lines = [f"Box tracking evaluation (motmetrics, IoU >= {m.iou:g}): {n} sequence{'s' * (n != 1)}, "
+             f"{c['num_frames']} frames, {c['num_objects']} ground-truth boxes of {c['num_unique_objects']} tracks, "
+             f"{c['num_predictions']} predicted boxes; percent"]
+    rows = [["MOTA", "MOTP", "IDF1", "IDP", "IDR", "Prec", "Rec", "IDsw", "FP", "FN", "MT", "ML"],
+            [*(_cell(v) for v in (m.mota, m.motp, m.idf1, m.idp, m.idr, m.precision, m.recall)),
+             *(str(c[k]) for k in ("num_switches", "num_false_positives", "num_misses", "mostly_tracked",
+                                   "mostly_lost"))]]
+    lines += _table(rows, label_column=False)
+    for label, names in (("ground-truth sequences without predictions (not evaluated)", m.gt_only_sequences),
+                         ("predicted sequences without ground truth (not evaluated)", m.pred_only_sequences)):
+        if names:
+            lines.append(f"{label}: {', '.join(names)}")
+    return "\n".join(lines)
+
+
+def mot_json(metrics: BoxTrackingMetrics) -> dict[str, Any]:
+    """The numbers of ``mot_table`` as a JSON-ready document (percentages, NaN as null)."""
+    m = metrics
+    return {
+        "metric": "mot", "units": "percent", "iou_threshold": m.iou, "sequences": list(m.sequences),
+        "total": {name: _number(getattr(m, attr)) for name, attr in
+                  (("MOTA", "mota"), ("MOTP", "motp"), ("IDF1", "idf1"), ("IDP", "idp"), ("IDR", "idr"),
+                   ("Prec", "precision"), ("Rec", "recall"))},
+        "counts": dict(m.counts),
+        "gt_only_sequences": list(m.gt_only_sequences), "pred_only_sequences": list(m.pred_only_sequences),
+    }
