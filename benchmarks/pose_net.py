@@ -145,7 +145,8 @@ def main() -> None:
     print(f"{'limit probe (CPU time)':<22} {'dtype':>5} {'GOP/s':>8}")
     for name, (dtype, _, _) in probes.items():
         print(f"{name:<22} {dtype:>5} {rates[name] / 1e9:>8.1f}")
-    print(f"\n{'network runtime':<28} {'CPU ms/crop':>11} {'wall ms':>8} {'GOP/s':>8} {'x limit':>8}   (batch {args.batch}, "
+    print(f"\n{'network runtime':<28} {'CPU ms/crop':>11} {'wall ms':>8} {'GOP/s':>8} {'x limit':>8}   "
+          f"(batch {args.batch}, "
           f"ResNet-50 {flops['ResNet-50'] / 1e9:.2f} / MobileNetV2 {flops['MobileNetV2'] / 1e9:.2f} GFLOP per crop)")
     for name, (net, dtype, _) in variants.items():
         per_crop = statistics.median(variant_times[name])
