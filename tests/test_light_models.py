@@ -16,7 +16,7 @@ from posetrack_cli.errors import CheckpointError, PosetrackError
 from posetrack_cli.models.pose_mobilenetv2 import PoseMobileNetV2Spec, pose_mobilenetv2
 from posetrack_cli.settings import DETECTORS
 
-from helpers import randomise_batchnorm, write_checkpoint
+from helpers import randomise_batchnorm, trust_files, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +82,13 @@ def test_manifest_lists_the_light_models() -> None:
 
 
 @pytest.mark.parametrize("name", ["fasterrcnn_mobilenet_v3_large_320_fpn", "ssdlite320_mobilenet_v3_large"])
-def test_light_detectors_load_strictly_from_the_manifest(name: str) -> None:
+def test_light_detectors_load_strictly_from_the_manifest(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(0)
     folder = W.weights_dir()
     folder.mkdir(parents=True)
     state = build_detector(name).state_dict()
     torch.save(state, folder / W.load_manifest()[name].filename)
+    trust_files(monkeypatch, folder / W.load_manifest()[name].filename)  # random stand-in for the released file
     detector = load_detector(name, device=torch.device("cpu"), score_threshold=0.9, allow_download=False)
     frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     (found,) = detector.detect([frame])
@@ -113,7 +114,7 @@ def test_small_frames_are_not_upscaled_for_detection_unless_asked(tmp_path: Path
         build_detector("ssdlite320_mobilenet_v3_large", min_size=480)
 
 
-def test_realtime_preset_runs_end_to_end(tmp_path: Path) -> None:
+def test_realtime_preset_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--preset realtime``: MobileNetV2 head, SSDlite on keyframes, int8 gathering its calibration crops."""
     import json
 
@@ -135,6 +136,8 @@ def test_realtime_preset_runs_end_to_end(tmp_path: Path) -> None:
     pose = pose_mobilenetv2()
     torch.nn.init.constant_(pose.final_layer.bias, 0.5)
     write_checkpoint(pose, folder / manifest["pose_mobilenetv2_256x192"].filename, "mmpose-1.x")
+    trust_files(monkeypatch, folder / manifest["ssdlite320_mobilenet_v3_large"].filename,
+                folder / manifest["pose_mobilenetv2_256x192"].filename)
     video = write_video(tmp_path / "clip.mp4", walkers(frames=6))
     result = CliRunner().invoke(main, ["run", str(video), "-o", str(tmp_path / "out"), "--preset", "realtime",
                                        "--input-size", "64x64", "--no-progress", "--offline"])
