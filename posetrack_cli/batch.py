@@ -42,7 +42,8 @@ class InputItem:
 @dataclass(frozen=True)
 class ItemResult:
     """One summary row. ``status`` is ok, partial (kept the frames before a decoding stop),
-    skipped (already done), failed or interrupted."""
+    skipped (already done), failed or interrupted; ``reidentified`` counts people given their id
+    back from the memory of lost tracks."""
 
     input: str
     name: str
@@ -52,6 +53,7 @@ class ItemResult:
     seconds: float = 0.0
     fps: float = 0.0
     tracks: int = 0
+    reidentified: int = 0
 
 
 def _under(path: Path, folder: Path | None) -> bool:
@@ -133,7 +135,8 @@ def finished_row(item: InputItem, document: dict[str, Any]) -> ItemResult:
     """The ``skipped`` row of an input whose outputs are already complete, with their numbers."""
     tracks = len({a["track_id"] for a in document["annotations"]})
     return ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)",
-                      frames=int(document["info"]["frames"]), tracks=tracks)
+                      frames=int(document["info"]["frames"]), tracks=tracks,
+                      reidentified=int(document["info"].get("reidentified", 0)))
 
 
 def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite: bool) -> ItemResult | None:
@@ -239,9 +242,10 @@ class BatchRecord:
 
 def format_summary(results: list[ItemResult]) -> str:
     """The summary as an aligned text table."""
-    header = ("input", "status", "frames", "seconds", "fps", "tracks", "reason")
+    header = ("input", "status", "frames", "seconds", "fps", "tracks", "re-id", "reason")
     rows = [header] + [
-        (r.input, r.status, str(r.frames), f"{r.seconds:.1f}", f"{r.fps:.2f}", str(r.tracks), r.reason) for r in results
+        (r.input, r.status, str(r.frames), f"{r.seconds:.1f}", f"{r.fps:.2f}", str(r.tracks), str(r.reidentified),
+         r.reason) for r in results
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + ("  " + row[-1] if row[-1] else "")

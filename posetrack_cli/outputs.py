@@ -149,6 +149,20 @@ class JsonWriter(_Writer):
             raise self._guard(exc) from None
         self._fragments_path.unlink(missing_ok=True)
 
+    def remap(self, id_map: dict[int, int]) -> None:
+        """Rewrite every annotation's ``track_id`` through ``id_map`` (offline stitching)."""
+        try:
+            self._fragments.close()
+            with open(self._fragments_path) as f:
+                entries = json.loads("[" + f.read() + "]")
+            for entry in entries:
+                entry["track_id"] = id_map.get(entry["track_id"], entry["track_id"])
+            with open(self._fragments_path, "w") as f:
+                f.write(",".join(_dumps(entry) for entry in entries))
+            self._fragments = open(self._fragments_path, "a")
+        except OSError as exc:
+            raise self._guard(exc) from None
+
     def snapshot(self, info: dict[str, Any]) -> None:
         """The document of the frames so far under the final name, atomically; writing goes on."""
         temp = temp_path(self.path)
@@ -205,6 +219,26 @@ class CsvWriter(_Writer):
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+        except OSError as exc:
+            raise self._guard(exc) from None
+
+    def remap(self, id_map: dict[int, int]) -> None:
+        """Rewrite every row's ``track_id`` through ``id_map`` (offline stitching), keeping each
+        frame's rows in track id order."""
+        try:
+            self._file.close()
+            with open(self.temp, newline="") as f:
+                reader = csv.reader(f)
+                header, rows = next(reader), list(reader)
+            for row in rows:
+                row[2] = str(id_map.get(int(row[2]), int(row[2])))
+            rows.sort(key=lambda row: (int(row[0]), int(row[2])))  # stable: frame order, then id order
+            with open(self.temp, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows(rows)
+            self._file = open(self.temp, "a", newline="")
+            self._csv = csv.writer(self._file)
         except OSError as exc:
             raise self._guard(exc) from None
 
@@ -403,8 +437,17 @@ class TrackOutputs:
         for writer in self._writers.values():
             writer.add(frame, tracked)
 
-    def commit(self, info: dict[str, Any]) -> dict[str, Path]:
-        """Finish every file and move it into place, the JSON last; returns the final paths."""
+    def commit(self, info: dict[str, Any], id_map: dict[int, int] | None = None) -> dict[str, Path]:
+        """Finish every file and move it into place, the JSON last; returns the final paths.
+
+        ``id_map`` (offline stitching's ``{old_id: new_id}``) rewrites the ids of the JSON and the
+        CSV first; an overlay, drawn while the video ran, cannot follow it and is refused.
+        """
+        if id_map:
+            if "mp4" in self._writers:
+                raise ValueError("an overlay video cannot take ids rewritten after the video")
+            self._writers["json"].remap(id_map)
+            self._writers["csv"].remap(id_map)
         info = {**info, "outputs": [p.name for p in self.paths.values()]}
         for writer in self._writers.values():
             writer.finish(info)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Generator, Iterator, Protocol
 
 import numpy as np
@@ -34,6 +34,8 @@ from posetrack_cli.prefetch import prefetch
 from posetrack_cli.proposals import flow_boxes, unify_boxes
 from posetrack_cli.scoring import enough_joints, rescore
 from posetrack_cli.settings import PipelineConfig
+from posetrack_cli.smoothing import make_smoother
+from posetrack_cli.stitching import stitch
 from posetrack_cli.tracker import PoseTracker
 from posetrack_cli.types import Detections, Poses, TrackedFrame
 from posetrack_cli.video import Frame, FrameSource, FrameStopped
@@ -88,6 +90,22 @@ class StageTimes:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass
+class VideoOutcome:
+    """How tracking a video ended, filled in by :meth:`Pipeline.track` as it goes.
+
+    Attributes:
+        stopped: why decoding stopped early, if it did (one reason).
+        reidentified: people re-found from the memory of lost tracks.
+        id_map: ``{old_id: new_id}`` of offline stitching (``TrackerConfig.stitch``), to apply to
+            the files before they are committed; empty otherwise.
+    """
+
+    stopped: list[str] = field(default_factory=list)
+    reidentified: int = 0
+    id_map: dict[int, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class VideoResult:
     """What running one video produced.
@@ -99,6 +117,8 @@ class VideoResult:
         partial: why decoding stopped early (truncated file, unreadable frame, size change), or None.
         seconds: wall time.
         times: per-stage seconds.
+        reidentified: people re-found from the memory of lost tracks.
+        id_map: stitching's id remapping, to apply before committing (see :class:`VideoOutcome`).
     """
 
     frames: int
@@ -107,6 +127,8 @@ class VideoResult:
     partial: str | None
     seconds: float
     times: StageTimes
+    reidentified: int = 0
+    id_map: dict[int, int] = field(default_factory=dict)
 
 
 def default_overlap(device: Any) -> bool:
@@ -141,16 +163,17 @@ class Pipeline:
         self.num_keypoints = estimator.num_keypoints if estimator is not None else num_keypoints
 
     def track(self, source: FrameSource, *, boxes: BoxSource | None = None, poses: PoseSource | None = None,
-              times: StageTimes | None = None, stopped: list[str] | None = None,
+              times: StageTimes | None = None, outcome: VideoOutcome | None = None,
               ) -> Generator[tuple[Frame, TrackedFrame], None, None]:
         """Each decoded frame of ``source`` with its tracked people, as the frames come.
 
         People come from the detector, from ``boxes`` (a boxes file, through the pose network) or
         from ``poses`` (given poses, tracked as they are). ``times`` collects the stage seconds;
-        ``stopped`` receives why decoding stopped early, if it did (the frames before are all
-        yielded). With ``overlap``, detection and flow of frame k+1 (which need nothing from
-        frame k's poses) run in a thread of their own while the pose network works on frame k,
-        and decoding runs ahead in another.
+        ``outcome`` receives why decoding stopped early, if it did (the frames before are all
+        yielded), and, once the video is done, its re-identifications and stitching. With
+        ``overlap``, detection and flow of frame k+1 (which need nothing from frame k's poses) run
+        in a thread of their own while the pose network works on frame k, and decoding runs ahead
+        in another.
         """
         if poses is None and self.estimator is None:
             raise PosetrackError("no pose estimator and no given poses: one of them is needed")
@@ -158,29 +181,39 @@ class Pipeline:
             raise PosetrackError("no detector and no boxes file: one of them is needed")
         cfg = self.config
         tracker = PoseTracker(cfg.tracker)  # ids from 0 for every video
+        smoother = make_smoother(cfg.tracker.smoothing)  # on the yielded keypoints; tracking uses the raw ones
         times = times if times is not None else StageTimes()
-        stopped = stopped if stopped is not None else []
+        outcome = outcome if outcome is not None else VideoOutcome()
+        stopped = outcome.stopped
         carried = Poses.empty(self.num_keypoints)  # last frame's people, scored by their boxes
         decoded = prefetch(source.frames(), cfg.prefetch)
         ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped)
         if cfg.overlap:
             ahead = prefetch(ahead, 2)  # detection and flow one frame ahead, in a thread of their own
         try:
-            for frame, detected, field in ahead:
+            for frame, detected, motion in ahead:
                 t0 = time.perf_counter()
                 if poses is not None:
                     people = poses.get(frame.index)
                     sources = np.full(len(people), "given")
                     box_scores = people.scores
                 else:
-                    people, sources, box_scores = self._estimate(frame, detected, carried, field)
+                    people, sources, box_scores = self._estimate(frame, detected, carried, motion)
                 t1 = time.perf_counter()
-                # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids.
-                ids = tracker.update(people, field)
+                # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
+                #      then the poses left over against the lost tracks (own motion, colours).
+                ids = tracker.update(people, motion, timestamp=frame.timestamp, image=frame.image)
+                tracked = TrackedFrame(frame.index, frame.timestamp, people, ids, sources=sources,
+                                       matches=tracker.last_matches)
+                if smoother is not None:
+                    tracked = smoother.apply(tracked)
                 times.pose += t1 - t0
                 times.track += time.perf_counter() - t1
                 carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)
-                yield frame, TrackedFrame(frame.index, frame.timestamp, people, ids, sources=sources)
+                yield frame, tracked
+            outcome.reidentified = tracker.reidentified
+            if cfg.tracker.stitch:
+                outcome.id_map = stitch(tracker.tracklets(), cfg.tracker.max_lost)
         finally:
             ahead.close()
             decoded.close()
@@ -194,14 +227,14 @@ class Pipeline:
         the video there with ``partial`` saying why; the frames before it are kept.
         """
         times = StageTimes()
-        stopped: list[str] = []
+        outcome = VideoOutcome()
         start = time.perf_counter()
         frames = written = 0
         ids: set[int] = set()
         background = _BackgroundAdds(sink, self.config.prefetch) if self.config.overlap else None
         out: FrameSink = background if background is not None else sink
         try:
-            for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, stopped=stopped):
+            for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, outcome=outcome):
                 t0 = time.perf_counter()
                 out.add(frame, tracked)
                 times.write += time.perf_counter() - t0
@@ -217,12 +250,14 @@ class Pipeline:
         finally:
             if background is not None:
                 background.stop()
-        partial = stopped[0] if stopped else None
+        partial = outcome.stopped[0] if outcome.stopped else None
         if partial is None and source.frame_count is not None and frames < source.frame_count:
             partial = f"decoded {frames} of {source.frame_count} frames (truncated or damaged file)"
         if frames == 0:
             raise PosetrackError(f"{source.path}: no frame could be decoded" + (f" ({partial})" if partial else ""))
-        return VideoResult(frames, written, len(ids), partial, time.perf_counter() - start, times)
+        tracks = len({outcome.id_map.get(i, i) for i in ids})
+        return VideoResult(frames, written, tracks, partial, time.perf_counter() - start, times,
+                           outcome.reidentified, outcome.id_map)
 
     def poses_in_image(self, image: np.ndarray) -> Poses:
         """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down
@@ -233,7 +268,7 @@ class Pipeline:
         return people
 
     def _estimate(self, frame: Frame, detected: Detections, carried: Poses,
-                  field: FlowField | None) -> tuple[Poses, np.ndarray, np.ndarray]:
+                  motion: FlowField | None) -> tuple[Poses, np.ndarray, np.ndarray]:
         """Steps 2-4 for one frame: the people, where each box came from, and each box's score.
 
         A flow box carries the score of the box its person was found in, never the rescored
@@ -243,9 +278,9 @@ class Pipeline:
         assert self.estimator is not None
         size = (frame.image.shape[1], frame.image.shape[0])
         # 2. Last frame's joints moved by the flow: boxes where its people are now.
-        propagated = (flow_boxes(carried, field, joint_threshold=cfg.joint_threshold, enlarge=cfg.flow_box_enlarge,
+        propagated = (flow_boxes(carried, motion, joint_threshold=cfg.joint_threshold, enlarge=cfg.flow_box_enlarge,
                                  min_joints=cfg.min_joints, frame_size=size)
-                      if field is not None else Detections.empty())
+                      if motion is not None else Detections.empty())
         # 3. Detections and flow boxes unified by NMS.
         unified, from_flow = unify_boxes(detected, propagated, cfg.nms_iou)
         # 4. Top-down poses in each box, scored, and kept where enough joints are confident.
@@ -281,10 +316,10 @@ class Pipeline:
             for frame in batch:
                 t1 = time.perf_counter()
                 current = self.flow.prepare(frame.image)
-                field = self.flow.compute(previous, current) if previous is not None else None
+                motion = self.flow.compute(previous, current) if previous is not None else None
                 previous = current
                 times.flow += time.perf_counter() - t1
-                yield frame, found.get(frame.index, Detections.empty()), field
+                yield frame, found.get(frame.index, Detections.empty()), motion
             if stopped:
                 return
 

@@ -29,6 +29,7 @@ from posetrack_cli.settings import (
     speed_settings,
     take,
 )
+from posetrack_cli.smoothing import SmoothingConfig
 from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS, open_source, warn_on_stderr
 
@@ -136,7 +137,8 @@ class LoadedRun:
                     # runtime, version, precision; for int8 its calibration (as it stands after this input)
                     "runtime": getattr(pipeline.estimator, "runtime_info", lambda: None)(),
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
-                })
+                    "reidentified": result.reidentified, "stitched": len(result.id_map),
+                }, id_map=result.id_map)
             self._derived(item, paths["json"])
         finally:
             source.close()
@@ -145,7 +147,7 @@ class LoadedRun:
         seconds = time.perf_counter() - started
         status = "partial" if result.partial else "ok"
         return ItemResult(str(item.path), item.name, status, result.partial or "", result.frames, seconds,
-                          result.frames / seconds if seconds > 0 else 0.0, result.tracks)
+                          result.frames / seconds if seconds > 0 else 0.0, result.tracks, result.reidentified)
 
 
     def _derived(self, item: InputItem, track_file: Path) -> None:
@@ -176,7 +178,8 @@ def spec_from_options(**options: Any) -> RunSpec:
         if left.get(name) is None:  # not given: the preset's
             left[name] = value
     spec = take(RunSpec, left, models=take(ModelChoice, left),
-                pipeline=take(PipelineConfig, left, tracker=take(TrackerConfig, left)),
+                pipeline=take(PipelineConfig, left,
+                              tracker=take(TrackerConfig, left, smoothing=take(SmoothingConfig, left))),
                 estimator=take(EstimatorConfig, left), overlay=take(OverlayConfig, left))
     if left:
         raise TypeError(f"unknown options: {', '.join(sorted(left))}")

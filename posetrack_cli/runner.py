@@ -27,6 +27,15 @@ def run_batch_command(spec: RunSpec, items: list[InputItem], missing: list[ItemR
                for p in OutputSet(out, item.name, render=spec.render, images=spec.images).paths().values()]
     inputs = [item.path for item in items] + [p for p in (spec.models.detections,) if p is not None]
     refuse_overwriting_inputs(planned, inputs)
+    if spec.models.detections is not None:  # a boxes file that cannot serve the video fails before models load
+        from posetrack_cli.coco_results import check_input
+
+        check_input(items[0].path, detections=spec.models.detections, image_fps=spec.image_fps,
+                    score_threshold=spec.pipeline.detection_threshold)  # its warnings come once, when it runs
+    if executor == "local":  # every model file present, or every missing one named in one line
+        from posetrack_cli.weights import require_files
+
+        require_files(spec.models.model_files(), allow_download=spec.allow_download, progress=progress)
     created = prepare_output_dir(out)
     batch_bar = tqdm(total=len(items), unit="video", desc="batch", position=0, disable=not progress or len(items) < 2)
 

@@ -16,11 +16,14 @@ def oks_matrix(
     new_valid: np.ndarray,
     new_areas: np.ndarray,
     sigmas: np.ndarray,
+    tracked_spread: np.ndarray | None = None,
 ) -> np.ndarray:
     """OKS between every tracked pose and every new pose.
 
     ``OKS = mean over joints valid in both of exp(-d^2 / (2 * area * (2 sigma)^2))``; 0 where two
     poses share no valid joint. The new pose's box area is the scale (it is this frame's observation).
+    ``tracked_spread`` widens it for tracked poses whose position is uncertain (a prediction for a
+    person unseen for a while): its square is added to each joint's variance ``area * (2 sigma)^2``.
 
     Args:
         tracked: ``(M, K, 2)`` keypoints of tracked poses (propagated to this frame for flow-OKS).
@@ -29,6 +32,7 @@ def oks_matrix(
         new_valid: ``(N, K)`` bool.
         new_areas: ``(N,)`` box areas of the new poses in square pixels.
         sigmas: ``(K,)`` per-joint falloff (COCO's).
+        tracked_spread: ``(M,)`` standard deviation in pixels of each tracked pose's position, or None.
 
     Returns:
         ``(M, N)`` float32 in ``[0, 1]``.
@@ -38,6 +42,8 @@ def oks_matrix(
     dy = tracked[:, None, :, 1] - new[None, :, :, 1]
     variances = (2.0 * np.asarray(sigmas, np.float32)) ** 2  # (K,)
     scale = 2.0 * np.maximum(np.asarray(new_areas, np.float32), 1.0)[None, :, None] * variances  # (1, N, K)
+    if tracked_spread is not None:
+        scale = scale + 2.0 * np.square(np.asarray(tracked_spread, np.float32))[:, None, None]  # (M, N, K)
     valid = tracked_valid[:, None] & new_valid[None]  # (M, N, K)
     total = (np.exp(-(dx * dx + dy * dy) / scale) * valid).sum(-1)
     count = valid.sum(-1)
@@ -58,26 +64,3 @@ def box_areas(boxes: np.ndarray) -> np.ndarray:
     """Areas ``(N,)`` of xyxy boxes ``(N, 4)``."""
     boxes = np.asarray(boxes, np.float32)
     return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-
-
-def greedy_match(similarity: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
-    """Pairs ``(row, col)`` taken highest similarity first, each row and column at most once.
-
-    Greedy rather than Hungarian, as the paper: a confident match is never given up to raise the
-    total, which is what keeps ids stable when one person is briefly ambiguous. Pairs below
-    ``min_similarity`` are not matched.
-
-    Args:
-        similarity: ``(M, N)``.
-    """
-    sim = np.array(similarity, dtype=np.float64, copy=True)
-    pairs = []
-    while sim.size:
-        flat = int(np.argmax(sim))
-        row, col = divmod(flat, sim.shape[1])
-        if not sim[row, col] >= min_similarity:  # also stops on NaN
-            break
-        pairs.append((row, col))
-        sim[row, :] = -np.inf
-        sim[:, col] = -np.inf
-    return pairs

@@ -107,7 +107,8 @@ def track_file(poses_path: Path, video: Path, out_dir: Path, spec: TrackSpec = T
                         "settings_key": settings_key(models, settings), "frames": result.frames,
                         "partial": result.partial is not None, "partial_reason": result.partial,
                         "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
-                    })
+                        "reidentified": result.reidentified, "stitched": len(result.id_map),
+                    }, id_map=result.id_map)
             finally:
                 if bar is not None:
                     bar.close()

@@ -104,8 +104,11 @@ def test_missing_inputs_are_reported_before_models_load_and_no_folder_is_left(tm
     assert error_lines(result) == [f"posetrack: error: {tmp_path / 'nowhere.mp4'}: no such file or folder"]
     assert not out.exists()
     video = write_video(tmp_path / "clip.mp4", walkers())
-    result = run(str(video), "-o", str(out), *FAST)  # the models are missing: nothing written
-    assert result.exit_code == 1 and "is missing" in result.stderr and not out.exists()
+    result = run(str(video), "-o", str(out), *FAST)  # the models are missing: all named at once, nothing written
+    assert result.exit_code == 1 and not out.exists()
+    [line] = error_lines(result)
+    assert "2 model files are missing" in line
+    assert "fasterrcnn_mobilenet_v3_large_fpn" in line and "pose_resnet50_256x192" in line
 
 
 @pytest.mark.parametrize("flag, value", [("--input-size", "100x100"), ("--input-size", "0x0"),

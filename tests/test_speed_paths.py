@@ -19,6 +19,7 @@ from posetrack_cli.models.pose_resnet import pose_resnet
 from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline, PipelineConfig
 from posetrack_cli.types import Detections
+
 from synthetic import Person, linear_path, render
 
 FRAMES = 10

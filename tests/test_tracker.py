@@ -7,19 +7,25 @@ import pytest
 
 from posetrack_cli.flow import DISFlow, FlowField
 from posetrack_cli.keypoints import COCO_SIGMAS
-from posetrack_cli.similarity import greedy_match, iou_matrix, oks_matrix
 from posetrack_cli.proposals import flow_boxes, unify_boxes
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
+from posetrack_cli.similarity import iou_matrix, oks_matrix
+from posetrack_cli.tracker import PoseTracker, TrackerConfig, greedy_match
 from posetrack_cli.types import Detections, Poses
+
 from synthetic import Person, linear_path, poses_at, render
 
 QUEUE = 5
 
 
-def track(people: list[Person], frames: list[np.ndarray], present, similarity: str = "flow-oks") -> list[dict[int, int]]:
+# The paper's tracker: the queue only, no lost memory, no own motion.
+PAPER = {"max_lost": 0.0, "own_motion": False}
+
+
+def track(people: list[Person], frames: list[np.ndarray], present, similarity: str = "flow-oks",
+          **config) -> list[dict[int, int]]:
     """Run the tracker over a rendered sequence; per frame, person index -> track id."""
     flow = DISFlow()
-    tracker = PoseTracker(TrackerConfig(similarity=similarity, queue_length=QUEUE))
+    tracker = PoseTracker(TrackerConfig(similarity=similarity, queue_length=QUEUE, **config))
     previous, out = None, []
     for t, frame in enumerate(frames):
         current = flow.prepare(frame)
@@ -55,9 +61,9 @@ def test_crossing_people_hidden_up_to_queue_minus_one_keep_their_ids(crossing, h
 
 
 @pytest.mark.parametrize("hidden", [QUEUE, QUEUE + 2])
-def test_person_hidden_longer_than_the_queue_comes_back_with_a_new_id(crossing, hidden: int) -> None:
+def test_paper_tracker_gives_a_person_hidden_longer_than_the_queue_a_new_id(crossing, hidden: int) -> None:
     people, frames = crossing
-    result = track(people, frames, lambda t: [True, not 10 <= t < 10 + hidden])
+    result = track(people, frames, lambda t: [True, not 10 <= t < 10 + hidden], **PAPER)
     b = ids_of(result, 1)
     assert b[:10] == [b[0]] * 10 and len(set(b[10:])) == 1
     assert b[10] != b[0] and b[10] != ids_of(result, 0)[0]
@@ -84,7 +90,7 @@ def test_fast_motion_tracks_with_flow_oks_where_iou_fails(fast_pan) -> None:
     assert [len(set(ids_of(flow_result, i))) for i in (0, 1)] == [1, 1]
     assert ids_of(flow_result, 0)[0] != ids_of(flow_result, 1)[0]
     for similarity in ("iou", "oks"):  # the paper's ablations lose everyone, every frame
-        result = track(people, frames, lambda t: [True, True], similarity=similarity)
+        result = track(people, frames, lambda t: [True, True], similarity=similarity, **PAPER)
         assert len(set(ids_of(result, 0))) == len(frames), similarity
 
 
@@ -190,6 +196,29 @@ def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow(monkeypatch: 
     field = flow.compute(flow.prepare(a), flow.prepare(a))
     assert field.flow.shape == (128, 128, 2) and field.scale == (300 / 128, 150 / 128)
     assert field.sample(np.array([[0.0, 0.0], [299.0, 149.0]])).shape == (2, 2)
+
+
+def test_clear_winners_refuses_to_guess_between_two_near_equal_candidates() -> None:
+    from posetrack_cli.tracker import clear_winners
+
+    ok = np.ones((2, 2), bool)
+    assert clear_winners(np.array([[0.8, 0.1], [0.2, 0.7]]), ok, 0.1) == [(0, 0), (1, 1)]
+    # Pose 0 fits track 0 (0.80) and track 1 (0.75) nearly as well: neither gets it; pose 1 is clear.
+    assert clear_winners(np.array([[0.80, 0.1], [0.75, 0.1]]), ok, 0.1) == []
+    assert clear_winners(np.array([[0.80, 0.1], [0.75, 0.6]]), ok, 0.1) == [(1, 1)]
+    assert clear_winners(np.array([[0.8, 0.1], [0.2, 0.7]]), np.array([[False, True], [True, True]]), 0.1) == [(1, 1)]
+
+
+def test_lost_prediction_damps_velocity_and_waits_at_the_frame_edge() -> None:
+    from posetrack_cli.motion import damped_distance, keep_in_frame, uncertainty
+
+    assert damped_distance(0.01) == pytest.approx(0.01, rel=0.01)  # short: constant velocity
+    assert damped_distance(100.0) == pytest.approx(2.0)  # long: at most the time constant
+    spread = uncertainty(np.array([0.0, 0.5, 1.0]), np.array([100.0] * 3), np.array([150.0] * 3))
+    assert spread[0] == 0 and 0 < spread[1] < spread[2]
+    kps = np.zeros((1, 17, 2), np.float32) + [700, 100]  # centre right of a 640-wide frame
+    inside = keep_in_frame(kps, np.ones((1, 17), bool), (640, 360))
+    np.testing.assert_allclose(inside[0, :, 0], 639)
 
 
 def test_a_pose_moved_out_of_the_frame_gives_no_flow_box() -> None:

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from posetrack_cli.cli.params import UNIT, Size
+from posetrack_cli.cli.params import POSITIVE, UNIT, Number, Size
+from posetrack_cli.smoothing import SMOOTHERS, SmoothingConfig
 from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 _TRACK = TrackerConfig()
+_SMOOTH = SmoothingConfig()
+
+
+def _check_smoothing(flags: dict[str, Any]) -> None:
+    """A One Euro setting given without ``--smooth one-euro`` is refused rather than ignored."""
+    ctx = click.get_current_context()
+    given = [f"--{name.replace('_', '-')}" for name in ("smooth_min_cutoff", "smooth_beta")
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)]
+    if given and flags["smooth"] != "one-euro":
+        verb = "apply" if len(given) > 1 else "applies"
+        raise click.UsageError(f"{' and '.join(given)} {verb} to --smooth one-euro only")
 
 
 def tracker_options(command: F) -> F:
-    """Add ``--similarity --queue-length --min-similarity --joint-threshold`` (the paper's tracker).
+    """Add the tracker's flags: the paper's (``--similarity --queue-length --min-similarity
+    --joint-threshold``), the lost memory's (``--max-lost --own-motion --appearance``) and the
+    written keypoints' smoothing (``--smooth --smooth-min-cutoff --smooth-beta``).
 
-    Each flag is named after its :class:`TrackerConfig` field.
+    Each flag is named after its :class:`TrackerConfig` field, the smoothing flags after the fields
+    of the :class:`SmoothingConfig` that ``TrackerConfig.smoothing`` holds.
     """
     options = [
         click.option("--similarity", type=click.Choice(SIMILARITIES), default=_TRACK.similarity, show_default=True,
@@ -27,10 +44,41 @@ def tracker_options(command: F) -> F:
                      show_default=True, help="Below this a pose starts a new track."),
         click.option("--joint-threshold", type=UNIT, default=_TRACK.joint_threshold,
                      show_default=True, help="Joints scoring below this are not trusted (paper: 0.4)."),
+        click.option("--max-lost", type=Number(0.0, 600.0), default=_TRACK.max_lost, show_default=True,
+                     help="Seconds a person unseen for longer than L_Q frames is remembered and can get their id "
+                          "back when they reappear (hidden by a pillar or a passer-by, out of the picture); "
+                          "0: the paper's tracker, ids only within the queue."),
+        click.option("--own-motion/--no-own-motion", default=_TRACK.own_motion, show_default=True,
+                     help="Also predict each person from their own recent velocity, where flow is blind "
+                          "(flat clothing or background, low frame rate)."),
+        click.option("--appearance/--no-appearance", default=_TRACK.appearance, show_default=True,
+                     help="Torso colours: break ties and refuse re-identifying someone in other clothes "
+                          "(off when everyone wears the same colours)."),
+        click.option("--stitch", is_flag=True,
+                     help="After the video, join tracks whose end and start fit (gap up to --max-lost, motion, "
+                          "size, colours) under one id, before the files are written (files only, no --render)."),
+        click.option("--smooth", type=click.Choice(SMOOTHERS), default=_SMOOTH.smooth, show_default=True,
+                     help="Smooth the written keypoints of each track over time (one-euro: the One Euro filter); "
+                          "tracking and keypoint scores stay raw."),
+        click.option("--smooth-min-cutoff", type=POSITIVE, default=_SMOOTH.smooth_min_cutoff, show_default=True,
+                     help="One Euro cutoff in Hz at rest; lower removes more jitter from still people."),
+        click.option("--smooth-beta", type=Number(0.0), default=_SMOOTH.smooth_beta, show_default=True,
+                     help="One Euro speed coefficient (Hz per body height per second); higher lags less behind "
+                          "fast motion, lower smooths it more."),
     ]
+
+    @functools.wraps(command)
+    def checked(*args: Any, **flags: Any) -> Any:
+        _check_smoothing(flags)
+        if flags["stitch"] and flags.get("render"):
+            raise click.UsageError("--stitch rewrites ids after the video, which an overlay drawn during it cannot "
+                                   "follow; run without --render")
+        return command(*args, **flags)
+
+    wrapped: Any = checked
     for option in reversed(options):
-        command = option(command)
-    return command
+        wrapped = option(wrapped)
+    return wrapped
 
 
 def pose_model_options(command: F) -> F:

@@ -124,6 +124,7 @@ def run(sources: tuple[Path, ...], out: Path, recursive: bool, overwrite: bool, 
       posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
       posetrack run lecture.mp4 --detect-every 5
       posetrack run webcam_recording.mp4 --preset realtime
+      posetrack run corridor.mp4 --max-lost 3 --smooth one-euro
       posetrack run videos/ --executor ray --workers 4
       posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1
     """

@@ -41,16 +41,19 @@ def track(poses: Path, source: Path, out: Path, offline: bool, no_progress: bool
       posetrack track results.json --video clip.mp4
       posetrack track results.json --video frames/ --fps 25 -o tracks
       posetrack track results.json --video clip.mp4 --similarity iou --queue-length 10
+      posetrack track results.json --video clip.mp4 --max-lost 3 --smooth one-euro
     """
     from tqdm import tqdm
 
     from posetrack_cli.files import prepare_output_dir, remove_if_empty
     from posetrack_cli.settings import take
+    from posetrack_cli.smoothing import SmoothingConfig
     from posetrack_cli.track_job import TrackSpec, track_file
     from posetrack_cli.tracker import TrackerConfig
 
     try:
-        spec = take(TrackSpec, flags, tracker=take(TrackerConfig, flags), allow_download=not offline)
+        tracker = take(TrackerConfig, flags, smoothing=take(SmoothingConfig, flags))
+        spec = take(TrackSpec, flags, tracker=tracker, allow_download=not offline)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     assert not flags, f"flags that set nothing: {sorted(flags)}"
