@@ -127,11 +127,17 @@ def random_estimator(depth: int, input_size: tuple[int, int], flip: bool) -> Pos
 def run_preset(name: str, clip: Path, crowd: list[Person], out: Path, **config: object) -> dict[str, float]:
     preset = PRESETS[name]
     entry = load_manifest()[preset.pose]
-    depth = int(preset.pose.split("resnet")[1].split("_")[0])
     weights = out / f"{preset.detector}.pth"
     torch.save(build_detector(preset.detector).state_dict(), weights)
     detector = TimedTruthDetector(PersonDetector(preset.detector, weights), crowd)
-    estimator = TruthPoses(random_estimator(depth, entry.input_size, True), crowd)
+    if "mobilenet" in preset.pose:
+        from posetrack_cli.models.pose_mobilenetv2 import pose_mobilenetv2
+
+        model = PoseEstimator(pose_mobilenetv2(), norm=InputNorm("rgb"), keypoint_names=COCO_KEYPOINTS,
+                              config=EstimatorConfig(input_size=entry.input_size, device="cpu"))
+    else:
+        model = random_estimator(int(preset.pose.split("resnet")[1].split("_")[0]), entry.input_size, True)
+    estimator = TruthPoses(model, crowd)
     pipeline = Pipeline(estimator, make_flow(preset.flow), PipelineConfig(**config), detector)
     source = open_source(clip)
     with OutputSet(out, name).open(COCO_KEYPOINTS) as writer:

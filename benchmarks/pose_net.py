@@ -1,14 +1,22 @@
-"""Pose network speed on this machine against its FLOP bound.
+"""Pose network speed on this machine against what its CPU can do in each number format.
 
-Prints, for SimpleBaseline ResNet-50 at 256x192 (random weights: speed does not depend on them),
-milliseconds per person at batch 1, 8, 16 and 32, the fp32 matmul rate measured in the same run, and
-the median ratio of time per person to the FLOP bound: the network's FLOPs per person, counted by
-torch's FlopCounterMode on the model itself (2 per multiply-add, as the matmul rate counts them:
-10.85 GFLOP; the paper's table quotes 8.9 "GFLOPs", a count that leaves part of the work out),
-divided by that rate. The machine is shared and noisy, so matmul and forward timings are
-interleaved and medians are reported.
+The limits are measured with convolution-shaped work through oneDNN, the library both torch and
+OpenVINO run convolutions with (not MKL's ``torch.mm``, which on some CPUs does not use their
+widest vector units):
 
-    python benchmarks/pose_net.py [--repeats 7] [--threads N] [--compile]
+* fp32: a 3x3 convolution, 256 -> 256 channels on 8 x 56 x 56, in torch and in OpenVINO;
+* bf16: the same convolution in bfloat16 (torch, and OpenVINO with the bf16 hint) -- only where the
+  CPU has native bf16 (AVX512_BF16 or AMX); elsewhere bf16 is emulated and has no limit to speak of;
+* int8: ``torch._int_mm`` (2048^3, int8 -> int32) and the same convolution quantized by NNCF in OpenVINO.
+
+Each dtype's limit is the fastest of its measurements. Then SimpleBaseline ResNet-50 and the
+MobileNetV2 head at 256x192 (random weights: speed does not depend on them; int8 calibrated on
+random crops for the same reason) run in torch eager fp32, OpenVINO fp32, bf16 (where native) and
+int8, and each is reported against its own dtype's limit: ``x limit`` = time per crop / (FLOPs per
+crop / limit), 1.0 being the hardware. FLOPs are counted by torch's FlopCounterMode (2 per
+multiply-add). Everything is timed interleaved, one thread, medians (the machine is shared).
+
+    python benchmarks/pose_net.py [--repeats 7] [--batch 8]
 """
 
 from __future__ import annotations
@@ -17,77 +25,134 @@ import argparse
 import platform
 import statistics
 import time
+from typing import Callable
 
+import numpy as np
 import torch
 
+from posetrack_cli.models.pose_mobilenetv2 import pose_mobilenetv2
 from posetrack_cli.models.pose_resnet import fold_batchnorm, pose_resnet
+from posetrack_cli.runtime import _compile, convert_to_openvino, cpu_has_native_bf16, quantize_int8
+
+CONV = (8, 256, 56, 56)  # batch, channels, height, width of the limit's 3x3 convolution
+MM = 1024
 
 
-
-def flops_per_person(model: torch.nn.Module) -> float:
-    """FLOPs of one 256x192 forward (2 per multiply-add), counted by torch on ``model`` itself."""
+def flops_of(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+    """FLOPs of one forward (2 per multiply-add), counted by torch on ``model`` itself."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(torch.randn(1, 3, 256, 192))
+        model(torch.randn(*shape))
     return float(counter.get_total_flops())
 
 
-def matmul_rate(n: int = 2048, reps: int = 4) -> float:
-    """fp32 GEMM rate in FLOP/s (2 n^3 per product), the machine's practical compute peak."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - start)
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """CPU seconds (all threads of the process) and wall seconds of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def time_forward(model: torch.nn.Module, batch: int) -> float:
-    x = torch.randn(batch, 3, 256, 192).contiguous(memory_format=torch.channels_last)
-    start = time.perf_counter()
-    model(x)
-    return time.perf_counter() - start
+def limit_probes(native_bf16: bool) -> dict[str, tuple[str, float, Callable[[], object]]]:
+    """name -> (dtype, operations per call, call) for the convolution-shaped limit measurements."""
+    n, c, h, w = CONV
+    conv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False).eval()
+    ops = 2.0 * n * c * h * w * c * 9
+    x = torch.randn(*CONV).contiguous(memory_format=torch.channels_last)
+    conv_cl = conv.to(memory_format=torch.channels_last)
+    probes: dict[str, tuple[str, float, Callable[[], object]]] = {
+        "torch conv fp32": ("fp32", ops, lambda: conv_cl(x)),
+    }
+    import openvino as ov
+
+    with torch.no_grad():
+        ov_conv = ov.convert_model(conv, example_input=torch.zeros(*CONV))
+    xn = x.contiguous().numpy()
+    f32 = _compile(ov_conv, "fp32")
+    probes["openvino conv fp32"] = ("fp32", ops, lambda: f32(xn))
+    if native_bf16:
+        conv_bf = conv_cl.to(torch.bfloat16)
+        xb = x.to(torch.bfloat16)
+        probes["torch conv bf16"] = ("bf16", ops, lambda: conv_bf(xb))
+        bf = _compile(ov_conv, "bf16")
+        probes["openvino conv bf16"] = ("bf16", ops, lambda: bf(xn))
+    a = torch.randint(-64, 64, (MM, MM), dtype=torch.int8)
+    b = torch.randint(-64, 64, (MM, MM), dtype=torch.int8)
+    probes["torch _int_mm int8"] = ("int8", 2.0 * MM**3, lambda: torch._int_mm(a, b))
+    q = _compile(quantize_int8(ov_conv, xn[:4]), "int8")
+    probes["openvino conv int8"] = ("int8", ops, lambda: q(xn))
+    return probes
+
+
+def network_variants(batch: int, native_bf16: bool) -> dict[str, tuple[str, str, Callable[[], object]]]:
+    """name -> (network, dtype, call on one batch of ``batch`` crops)."""
+    x = torch.randn(batch, 3, 256, 192)
+    xn = x.numpy()
+    calibration = np.random.default_rng(0).standard_normal((16, 3, 256, 192)).astype(np.float32)
+    variants: dict[str, tuple[str, str, Callable[[], object]]] = {}
+    for net, model in (("ResNet-50", pose_resnet(depth=50)), ("MobileNetV2", pose_mobilenetv2())):
+        folded = fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)
+        xc = x.contiguous(memory_format=torch.channels_last)
+        variants[f"{net} torch fp32"] = (net, "fp32", lambda m=folded, xc=xc: m(xc))
+        ov_model = convert_to_openvino(folded, (192, 256))
+        f32 = _compile(ov_model, "fp32")
+        variants[f"{net} openvino fp32"] = (net, "fp32", lambda c=f32: c(xn))
+        if native_bf16:
+            bf = _compile(ov_model, "bf16")
+            variants[f"{net} openvino bf16"] = (net, "bf16", lambda c=bf: c(xn))
+        q = _compile(quantize_int8(ov_model, calibration), "int8")
+        variants[f"{net} openvino int8"] = (net, "int8", lambda c=q: c(xn))
+    return variants
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
+    parser.add_argument("--batch", type=int, default=8, help="crops per call (4 people with the flip test: 8)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
+    native_bf16 = cpu_has_native_bf16()
 
-    base = pose_resnet(depth=50).eval().to(memory_format=torch.channels_last)
-    flops = flops_per_person(base)
-    variants = {"eager": base, "eager+bn-fold": fold_batchnorm(base).to(memory_format=torch.channels_last)}
-    if args.compile:
-        # Inductor with freezing folds BatchNorm and pre-packs weights for oneDNN itself.
-        variants["compiled"] = torch.compile(base, dynamic=False, options={"freezing": True})
-
-    rows = []
+    flops = {"ResNet-50": flops_of(pose_resnet(depth=50).eval(), (1, 3, 256, 192)),
+             "MobileNetV2": flops_of(pose_mobilenetv2().eval(), (1, 3, 256, 192))}
     with torch.inference_mode():
-        for name, model in variants.items():
-            for batch in (1, 8, 16, 32):
-                time_forward(model, batch)  # warm-up (and compilation)
-                times, rates, ratios = [], [], []
-                for _ in range(args.repeats):
-                    # The bound comes from the matmul rate measured just before, so drifts in
-                    # the machine's speed cancel in the ratio.
-                    rate = matmul_rate()
-                    per_person = time_forward(model, batch) / batch
-                    rates.append(rate)
-                    times.append(per_person)
-                    ratios.append(per_person / (flops / rate))
-                rows.append((name, batch, statistics.median(times) * 1e3, statistics.median(rates) / 1e9,
-                             statistics.median(ratios)))
+        probes = limit_probes(native_bf16)
+        variants = network_variants(args.batch, native_bf16)
+        for _, _, fn in probes.values():
+            fn()
+        for _, _, fn in variants.values():
+            fn()
+        probe_times: dict[str, list[float]] = {k: [] for k in probes}
+        variant_times: dict[str, list[float]] = {k: [] for k in variants}
+        variant_wall: dict[str, list[float]] = {k: [] for k in variants}
+        for _ in range(args.repeats):  # interleaved: a slow moment of the machine hits every row alike
+            for name, (_, _, fn) in probes.items():
+                probe_times[name].append(timed(fn)[0])
+            for name, (_, _, fn) in variants.items():
+                cpu, wall = timed(fn)
+                variant_times[name].append(cpu / args.batch)
+                variant_wall[name].append(wall / args.batch)
 
-    print(f"# pose_net: ResNet-50 256x192, fp32, {args.threads} threads, torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()}, median of {args.repeats}; "
-          f"{flops / 1e9:.2f} GFLOP per person (bound = that / matmul rate)")
-    print(f"{'variant':<18} {'batch':>5} {'ms/person':>10} {'matmul GFLOP/s':>15} {'x FLOP bound':>13}")
-    for name, batch, ms, gflops, ratio in rows:
-        print(f"{name:<18} {batch:>5} {ms:>10.1f} {gflops:>15.1f} {ratio:>13.2f}")
+    # CPU time: on a shared machine wall time also counts the moments another process held the core.
+    rates = {name: ops / statistics.median(probe_times[name]) for name, (_, ops, _) in probes.items()}
+    limits: dict[str, float] = {}
+    for name, (dtype, _, _) in probes.items():
+        limits[dtype] = max(limits.get(dtype, 0.0), rates[name])
+
+    print(f"# pose_net: 1 thread, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"native bf16: {'yes' if native_bf16 else 'no'}, median of {args.repeats}")
+    print(f"{'limit probe (CPU time)':<22} {'dtype':>5} {'GOP/s':>8}")
+    for name, (dtype, _, _) in probes.items():
+        print(f"{name:<22} {dtype:>5} {rates[name] / 1e9:>8.1f}")
+    print(f"\n{'network runtime':<28} {'CPU ms/crop':>11} {'wall ms':>8} {'GOP/s':>8} {'x limit':>8}   "
+          f"(batch {args.batch}, "
+          f"ResNet-50 {flops['ResNet-50'] / 1e9:.2f} / MobileNetV2 {flops['MobileNetV2'] / 1e9:.2f} GFLOP per crop)")
+    for name, (net, dtype, _) in variants.items():
+        per_crop = statistics.median(variant_times[name])
+        rate = flops[net] / per_crop
+        wall = statistics.median(variant_wall[name])
+        print(f"{name:<28} {per_crop * 1e3:>11.1f} {wall * 1e3:>8.1f} {rate / 1e9:>8.1f} {limits[dtype] / rate:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ Layouts (key prefixes of the state dict):
 Files are read with ``torch.load(weights_only=True)``. Released mmpose files also pickle their
 training framework's bookkeeping (``mmengine`` message hubs, numpy scalars) beside the weights; those
 objects are replaced by inert placeholders that hold nothing and run no code, and only the state
-dict is used. Depth, keypoint count and deconvolution widths are inferred from the tensors; every
-tensor must then match the network exactly (``strict=True``).
+dict is used. The backbone (ResNet-18..152, or mmpose's MobileNetV2, whose convolutions are keyed
+``conv1.conv``, ``layerN.i.conv.j.conv``), keypoint count and deconvolution widths are inferred from
+the tensors; every tensor must then match the network exactly (``strict=True``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ import torch
 
 from posetrack_cli.errors import CheckpointError
 from posetrack_cli.keypoints import default_keypoint_names
+from posetrack_cli.models.pose_mobilenetv2 import PoseMobileNetV2, PoseMobileNetV2Spec
 from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet, PoseResNetSpec
+
+PoseSpec = PoseResNetSpec | PoseMobileNetV2Spec
+PoseNetwork = PoseResNet | PoseMobileNetV2
 
 # Modules whose pickled objects may sit beside the weights in released files (metadata only).
 _METADATA_MODULES = ("mmengine", "mmcv", "mmpose", "mmdet", "numpy", "_codecs")
@@ -77,7 +82,7 @@ class CheckpointInfo:
     Attributes:
         path: the file.
         layout: ``msra``, ``mmpose-1.x`` or ``mmpose-0.x``.
-        spec: the network architecture.
+        spec: the network architecture (``spec.backbone_name`` says which backbone).
         norm: input normalisation of the checkpoint family (or recorded by posetrack training).
         keypoint_names: names of the K heatmap channels, or None when K has no standard names.
         input_size: ``(width, height)`` when the file records it or its name says it, else None.
@@ -86,7 +91,7 @@ class CheckpointInfo:
 
     path: Path
     layout: str
-    spec: PoseResNetSpec
+    spec: PoseSpec
     norm: InputNorm
     keypoint_names: tuple[str, ...] | None
     input_size: tuple[int, int] | None
@@ -96,7 +101,7 @@ class CheckpointInfo:
 class _Inert:
     """Placeholder for a pickled metadata object: accepts any construction and state, keeps nothing."""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_Inert":
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Inert:
         return object.__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -133,12 +138,13 @@ def read_checkpoint(path: str | Path) -> Any:
         raise CheckpointError(
             f"refusing to load {path}: it pickles code objects outside the weights ({', '.join(sorted(refused)[:3])})"
         )
-    placeholders = [(_Inert, name) for name in needed]
+    placeholders: list[Any] = [(_Inert, name) for name in needed]
     try:
         with torch.serialization.safe_globals(placeholders):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad files; all mean "unreadable"
-        raise CheckpointError(f"not a readable PyTorch checkpoint: {path} ({_describe_load_error(exc, path)})") from None
+        reason = _describe_load_error(exc, path)
+        raise CheckpointError(f"not a readable PyTorch checkpoint: {path} ({reason})") from None
 
 
 def _describe_load_error(exc: Exception, path: Path) -> str:
@@ -171,7 +177,8 @@ def detect_layout(keys: list[str]) -> str | None:
     """Name of the layout whose backbone and head prefixes the keys carry, or None."""
     keyset = set(keys)
     for layout, (backbone, head) in _LAYOUT_PREFIXES.items():
-        if f"{backbone}conv1.weight" in keyset and f"{head}final_layer.weight" in keyset:
+        stem = f"{backbone}conv1.weight" in keyset or (bool(backbone) and f"{backbone}conv1.conv.weight" in keyset)
+        if stem and f"{head}final_layer.weight" in keyset:
             if layout == "msra" or any(k.startswith(f"{head}deconv_layers.") for k in keyset):
                 return layout
     return None
@@ -190,8 +197,28 @@ def to_msra_keys(state: dict[str, torch.Tensor], layout: str) -> dict[str, torch
     return out
 
 
-def infer_spec(state: dict[str, torch.Tensor], path: Path) -> PoseResNetSpec:
-    """Architecture from tensor names and shapes (MSRA key names)."""
+def _head(state: dict[str, torch.Tensor], path: Path) -> tuple[int, tuple[int, ...], int]:
+    """Keypoint count, deconvolution widths and kernel of a SimpleBaseline head."""
+    deconv = []
+    i = 0
+    while f"deconv_layers.{i}.weight" in state:
+        deconv.append(state[f"deconv_layers.{i}.weight"])
+        i += 3
+    if not deconv:
+        raise CheckpointError(f"{path}: no deconv_layers.0.weight tensor; not a SimpleBaseline head")
+    return int(state["final_layer.weight"].shape[0]), tuple(int(w.shape[1]) for w in deconv), int(deconv[0].shape[-1])
+
+
+def infer_spec(state: dict[str, torch.Tensor], path: Path) -> PoseSpec:
+    """Architecture from tensor names and shapes (MSRA key names; mmpose's for MobileNetV2)."""
+    if "conv1.conv.weight" in state:  # mmpose's MobileNetV2 (ConvModule names)
+        stem = int(state["conv1.conv.weight"].shape[0])
+        if stem != 32:
+            raise CheckpointError(f"{path}: MobileNetV2 stem of {stem} channels; only widen_factor 1 (32) is supported")
+        try:
+            return PoseMobileNetV2Spec(*_head(state, path))
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
     blocks = []
     for stage in range(1, 5):
         ids = {int(m.group(1)) for k in state if (m := re.match(rf"layer{stage}\.(\d+)\.", k))}
@@ -204,20 +231,17 @@ def infer_spec(state: dict[str, torch.Tensor], path: Path) -> PoseResNetSpec:
     )
     if depth is None:
         kind = "bottleneck" if bottleneck else "basic"
-        raise CheckpointError(f"{path}: backbone with {blocks} {kind} blocks per stage is not a ResNet-18/34/50/101/152")
-    deconv = []
-    i = 0
-    while f"deconv_layers.{i}.weight" in state:
-        deconv.append(state[f"deconv_layers.{i}.weight"])
-        i += 3
-    if not deconv:
-        raise CheckpointError(f"{path}: no deconv_layers.0.weight tensor; not a SimpleBaseline head")
-    kernel = int(deconv[0].shape[-1])
-    final = state["final_layer.weight"]
+        raise CheckpointError(
+            f"{path}: backbone with {blocks} {kind} blocks per stage is not a ResNet-18/34/50/101/152")
     try:
-        return PoseResNetSpec(depth, int(final.shape[0]), tuple(int(w.shape[1]) for w in deconv), kernel)
+        return PoseResNetSpec(depth, *_head(state, path))
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+
+
+def build_network(spec: PoseSpec) -> PoseNetwork:
+    """An untrained network of ``spec``."""
+    return PoseMobileNetV2(spec) if isinstance(spec, PoseMobileNetV2Spec) else PoseResNet(spec)
 
 
 def check_tensors(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
@@ -236,13 +260,19 @@ def check_tensors(model: torch.nn.Module, state: dict[str, torch.Tensor], path: 
     ]
     problems = []
     if missing:
-        problems.append(f"missing {', '.join(missing[:3])}" + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
+        problems.append(f"missing {', '.join(missing[:3])}" + _more(missing))
     if unexpected:
-        problems.append(f"unexpected {', '.join(unexpected[:3])}" + (f" and {len(unexpected) - 3} more" if len(unexpected) > 3 else ""))
+        problems.append(f"unexpected {', '.join(unexpected[:3])}" + _more(unexpected))
     if wrong:
         problems.append(f"wrong shape {', '.join(wrong[:3])}")
     if problems:
-        raise CheckpointError(f"{path} does not fit a ResNet-{model.spec.depth} pose network: " + "; ".join(problems))
+        name = getattr(model, "spec").backbone_name  # noqa: B009 - nn.Module's __getattr__ types it as a Tensor
+        raise CheckpointError(f"{path} does not fit a {name} pose network: " + "; ".join(problems))
+
+
+def _more(names: list[str]) -> str:
+    """`` and N more`` for a list of which three were named."""
+    return f" and {len(names) - 3} more" if len(names) > 3 else ""
 
 
 def _input_size_from_name(path: Path) -> tuple[int, int] | None:
@@ -251,7 +281,7 @@ def _input_size_from_name(path: Path) -> tuple[int, int] | None:
     return (int(m.group(2)), int(m.group(1))) if m else None
 
 
-def load_pose_checkpoint(path: str | Path) -> tuple[PoseResNet, CheckpointInfo]:
+def load_pose_checkpoint(path: str | Path) -> tuple[PoseNetwork, CheckpointInfo]:
     """Build the network a checkpoint describes and load its weights with ``strict=True``.
 
     Returns the model (eval mode, on CPU) and what was learned about the file.
@@ -268,7 +298,7 @@ def load_pose_checkpoint(path: str | Path) -> tuple[PoseResNet, CheckpointInfo]:
         )
     state = to_msra_keys(state, layout)
     spec = infer_spec(state, path)
-    model = PoseResNet(spec)
+    model = build_network(spec)
     check_tensors(model, state, path)
     model.load_state_dict(state, strict=True)
     model.eval()
@@ -289,6 +319,15 @@ def load_pose_checkpoint(path: str | Path) -> tuple[PoseResNet, CheckpointInfo]:
         input_size=size,  # type: ignore[arg-type]
         num_parameters=sum(p.numel() for p in model.parameters()),
     )
+    return model, info
+
+
+def load_resnet_checkpoint(path: str | Path) -> tuple[PoseResNet, CheckpointInfo]:
+    """:func:`load_pose_checkpoint` for what posetrack trains: ResNet networks only."""
+    model, info = load_pose_checkpoint(path)
+    if not isinstance(model, PoseResNet):
+        raise CheckpointError(
+            f"{info.path.name} is a {info.spec.backbone_name} network; posetrack trains ResNet ones only")
     return model, info
 
 

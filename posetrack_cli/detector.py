@@ -1,15 +1,19 @@
-"""Person boxes: torchvision's COCO Faster R-CNN family (boxes read from a COCO-results file are
-``coco_results.FileDetections``).
+"""Person boxes: torchvision's COCO detectors, Faster R-CNN family and SSDlite (boxes read from a
+COCO-results file are ``coco_results.FileDetections``).
 
 The detectors are torchvision's own builders with their released COCO weights, taken from the
 manifest (or a local file) and loaded strictly. BatchNorm layers are frozen (running statistics
 as constants), which is how torchvision builds these models when it loads trained weights.
+
+A frame is never enlarged for detection unless asked (``min_size``): torchvision's Faster R-CNN
+resizes the shorter side to 800 (320 for the ``_320_`` model), which for a 360p video would mean
+detecting on a 2.2x upscale, the most expensive stage made 5x dearer for no detail it did not have.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -37,37 +41,55 @@ def _freeze_batchnorm(module: nn.Module) -> nn.Module:
 
 
 def build_detector(architecture: str, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-                   min_size: int | None = None) -> nn.Module:
+                   min_size: int | None = None, proposals: int | None = None) -> nn.Module:
     """An untrained torchvision detector of ``architecture`` (91 COCO classes), ready for weights.
 
-    ``min_size`` is the shorter image side the detector resizes frames to (torchvision's default
-    for these models: 800, longer side at most 1333); smaller is faster and misses small people.
+    ``min_size`` is the shorter image side a Faster R-CNN resizes frames to (torchvision's default
+    for these models: 800, or 320 for the ``_320_`` one; longer side at most 1333/800 of it); smaller
+    is faster and misses small people. SSDlite always runs at 320x320. ``proposals`` is how many RPN
+    proposals reach the box head (torchvision: 1000, or 150 for the ``_320_`` model); the box head's
+    cost is linear in it.
     """
     if architecture not in DETECTORS:
         raise PosetrackError(f"unknown detector {architecture!r}; use one of {', '.join(DETECTORS)}")
     builder = getattr(detection, architecture)
-    sizes = {} if min_size is None else {"min_size": min_size, "max_size": round(min_size * 1333 / 800)}
-    model = builder(weights=None, weights_backbone=None, num_classes=91, box_score_thresh=score_threshold, **sizes)
+    if architecture.startswith("ssdlite"):
+        if min_size is not None or proposals is not None:
+            raise PosetrackError(f"{architecture} runs at a fixed 320x320 without proposals; "
+                                 "--detector-size and proposal counts apply to the Faster R-CNN detectors")
+        model = builder(weights=None, weights_backbone=None, num_classes=91, score_thresh=score_threshold)
+        return _freeze_batchnorm(model).eval()
+    options: dict[str, int] = {}
+    if min_size is not None:
+        options.update(min_size=min_size, max_size=round(min_size * 1333 / 800))
+    if proposals is not None:
+        options.update(rpn_pre_nms_top_n_test=proposals, rpn_post_nms_top_n_test=proposals)
+    model = builder(weights=None, weights_backbone=None, num_classes=91, box_score_thresh=score_threshold, **options)
     return _freeze_batchnorm(model).eval()
 
 
+
 class PersonDetector:
-    """Person boxes of frames from a torchvision Faster R-CNN.
+    """Person boxes of frames from a torchvision detector.
 
     Args:
         architecture: one of ``DETECTORS``.
         weights: a state-dict file in torchvision's layout.
         score_threshold: boxes scoring below are dropped (paper: 0.5).
         device: a torch device.
-        min_size: shorter side frames are resized to for detection (None: the model's own, 800).
+        min_size: shorter side frames are resized to for detection, up or down (None: the model's
+            own, 800 or 320, and never more than the frame's own size).
+        proposals: RPN proposals per frame for a Faster R-CNN (None: the model's own).
     """
 
     def __init__(self, architecture: str, weights: str | Path, *, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-                 device: torch.device = torch.device("cpu"), min_size: int | None = None) -> None:
+                 device: torch.device = torch.device("cpu"), min_size: int | None = None,
+                 proposals: int | None = None) -> None:
         self.name = architecture
         self.score_threshold = score_threshold
         self.device = device
-        model = build_detector(architecture, score_threshold, min_size)
+        self._upscale = min_size is not None  # asked for: resize to min_size even when that enlarges
+        model = build_detector(architecture, score_threshold, min_size, proposals)
         try:
             state = torch.load(str(weights), map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for unreadable files
@@ -88,6 +110,7 @@ class PersonDetector:
             torch.from_numpy(np.ascontiguousarray(f[:, :, ::-1])).to(self.device).permute(2, 0, 1).float().div_(255)
             for f in frames
         ]
+        self._no_upscale(frames[0].shape[:2])
         outputs = self.model(images)
         result = []
         for out in outputs:
@@ -95,11 +118,31 @@ class PersonDetector:
             result.append(Detections(out["boxes"][keep].cpu().numpy(), out["scores"][keep].cpu().numpy()))
         return result
 
+    def _no_upscale(self, frame_hw: tuple[int, int]) -> None:
+        """Make a Faster R-CNN resize frames smaller than its own size by 1 (not up) unless asked.
+
+        torchvision scales by ``min(min_size / short, max_size / long)``; with the frame's short
+        side as ``min_size`` and a ``max_size`` no smaller than its long side, that factor is 1.
+        SSDlite's fixed 320x320 input is what it was trained on and is left as it is.
+        """
+        transform: Any = self.model.transform
+        if self._upscale or transform.fixed_size is not None:
+            return
+        if not hasattr(self, "_trained_size"):
+            self._trained_size = (transform.min_size, transform.max_size)
+        min_size, max_size = self._trained_size
+        short, long = min(frame_hw), max(frame_hw)
+        if short < min_size[-1]:
+            transform.min_size, transform.max_size = (short,), max(max_size, long)
+        else:
+            transform.min_size, transform.max_size = min_size, max_size
+
 
 def load_detector(name: str, *, weights: str | Path | None = None, device: torch.device, score_threshold: float,
-                  allow_download: bool, min_size: int | None = None) -> PersonDetector:
+                  allow_download: bool, min_size: int | None = None, proposals: int | None = None) -> PersonDetector:
     """A detector by manifest name, its weights from ``weights`` or the manifest (downloaded on first use)."""
     from posetrack_cli.weights import resolve
 
     path = weights or resolve(name, allow_download=allow_download)[1]
-    return PersonDetector(name, path, score_threshold=score_threshold, device=device, min_size=min_size)
+    return PersonDetector(name, path, score_threshold=score_threshold, device=device, min_size=min_size,
+                          proposals=proposals)

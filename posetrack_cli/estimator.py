@@ -22,8 +22,15 @@ from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transfor
 from posetrack_cli.heatmaps import decode_heatmaps, merge_flip
 from posetrack_cli.keypoints import flip_permutation
 from posetrack_cli.models.pose_resnet import fold_batchnorm
+from posetrack_cli.runtime import Agreement, OpenVINORuntime, make_runtime, state_dict_sha256
 from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.types import Detections, Poses
+
+
+def _stride(model: torch.nn.Module) -> float:
+    """Input pixels per heatmap pixel of a pose network (its spec's; 4 for the paper's head)."""
+    spec = getattr(model, "spec", None)
+    return float(getattr(spec, "stride", 4))
 
 
 class PoseEstimator:
@@ -47,17 +54,17 @@ class PoseEstimator:
         self.config = config
         self.device = resolve_device(config.device)
         if config.half and self.device.type != "cuda":
-            raise PosetrackError("half precision needs a CUDA device (float16 convolutions are slow or missing on a CPU)")
+            raise PosetrackError(
+                "half precision needs a CUDA device (float16 convolutions are slow or missing on a CPU)")
         self.norm = norm
         self.keypoint_names = tuple(keypoint_names)
+        # The weights' digest keys the converted-model cache; taken before folding changes the keys.
+        sha256 = state_dict_sha256(model) if self.device.type == "cpu" and config.runtime != "torch" else None
         # BatchNorm folded into the convolutions: same outputs, one memory pass less per layer.
-        model = fold_batchnorm(model).to(self.device, memory_format=torch.channels_last)
-        self._dtype = torch.float16 if config.half else torch.float32
-        self.model = model.to(self._dtype)
-        if config.compile:
-            # Inductor with freezing treats the weights as constants (pre-packed for oneDNN on a CPU).
-            # dynamic=False: one static graph per padded batch size, not a slower shape-generic one.
-            self.model = torch.compile(self.model, dynamic=False, options={"freezing": True})
+        model = fold_batchnorm(model)
+        self.runtime = make_runtime(model, runtime=config.runtime, precision=config.precision, device=self.device,
+                                    input_size=config.input_size, half=config.half, compile=config.compile,
+                                    weights_sha256=sha256, stride=_stride(model))
         self._permutation = torch.as_tensor(flip_permutation(self.keypoint_names), device=self.device)
         # (x / 255 - mean) / std as one multiply-add per plane, in the order planes are fed.
         mean = torch.tensor(norm.mean, dtype=torch.float32, device=self.device)
@@ -74,7 +81,7 @@ class PoseEstimator:
         keypoint_names: Sequence[str] | None = None,
         norm: InputNorm | None = None,
         **settings: object,
-    ) -> "PoseEstimator":
+    ) -> PoseEstimator:
         """Load any supported checkpoint layout strictly and wrap it.
 
         ``input_size`` and ``keypoint_names`` default to what the file (or its name) records; a file
@@ -93,7 +100,7 @@ class PoseEstimator:
         keypoint_names: Sequence[str] | None = None,
         norm: InputNorm | None = None,
         **settings: object,
-    ) -> "PoseEstimator":
+    ) -> PoseEstimator:
         size = input_size or info.input_size
         if size is None:
             raise PosetrackError(
@@ -134,32 +141,57 @@ class PoseEstimator:
             return warp_crops_cv2(frame, to_crop, size), centers, sizes
         return warp_crops_torch(frame, invert_affine(to_crop), size, self.device), centers, sizes
 
+    @property
+    def runtime_name(self) -> str:
+        """``torch`` or ``openvino``: what runs the network."""
+        return self.runtime.name
+
+    @property
+    def precision(self) -> str:
+        """``fp32``, ``fp16``, ``bf16`` or ``int8``: the number format the network runs in."""
+        return self.runtime.precision
+
+    def runtime_info(self) -> dict[str, object]:
+        """Runtime, its version, precision (and for int8 the calibration and its agreement), for the JSON."""
+        return self.runtime.describe()
+
+    def normalise(self, crops: torch.Tensor) -> torch.Tensor:
+        """BGR crops ``(N, 3, H, W)`` on the 0..255 scale -> the network's input (plane order, mean, std)."""
+        if self.norm.channel_order == "rgb":
+            crops = crops.flip(1)
+        return crops * self._scale + self._shift
+
+    @torch.inference_mode()
+    def network_inputs(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """What the network is fed for these people, flipped crops included: ``(N or 2N, 3, H, W)`` float32.
+
+        int8 calibration samples these, so it sees the inputs the run will give it.
+        """
+        x = self.normalise(self.crops(frame, boxes)[0])
+        if self.config.flip_test:
+            x = torch.cat([x, x.flip(3)])
+        return x.cpu().numpy()
+
+    def calibrate(self, inputs: np.ndarray, *, source: str) -> Agreement:
+        """Quantize an int8 OpenVINO runtime on ``inputs`` (see :meth:`network_inputs`) and cache it."""
+        if not isinstance(self.runtime, OpenVINORuntime) or self.runtime.precision != "int8":
+            raise PosetrackError("calibration is for --runtime openvino --precision int8")
+        return self.runtime.calibrate(inputs, source=source)
+
     @torch.inference_mode()
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
         """Network heatmaps ``(N, K, h, w)`` for BGR crops ``(N, 3, H, W)`` on the 0..255 scale, flip test included."""
         outputs = []
         step = max(1, self.config.batch_size // 2) if self.config.flip_test else self.config.batch_size
         for start in range(0, len(crops), step):
-            x = crops[start:start + step]
-            if self.norm.channel_order == "rgb":
-                x = x.flip(1)
-            x = x * self._scale + self._shift
+            x = self.normalise(crops[start:start + step])
             if self.config.flip_test:
-                out = self._forward(torch.cat([x, x.flip(3)]))  # (2n, K, h, w)
+                out = self.runtime(torch.cat([x, x.flip(3)]))  # (2n, K, h, w)
                 n = x.shape[0]
                 outputs.append(merge_flip(out[:n], out[n:], self._permutation))
             else:
-                outputs.append(self._forward(x))
+                outputs.append(self.runtime(x))
         return torch.cat(outputs)
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The network on ``(n, 3, H, W)`` normalised crops; float32 heatmaps ``(n, K, h, w)``."""
-        n = x.shape[0]
-        if self.config.compile:  # a few fixed shapes rather than one compilation per person count
-            padded = 1 << (n - 1).bit_length()
-            x = torch.cat([x, x.new_zeros((padded - n, *x.shape[1:]))]) if padded > n else x
-        x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
-        return self.model(x)[:n].float()
 
     def estimate(self, frame: np.ndarray, detections: Detections) -> Poses:
         """Poses of the people in ``detections`` on ``frame`` (``(H, W, 3)`` uint8 BGR).

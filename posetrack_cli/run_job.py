@@ -19,6 +19,7 @@ from posetrack_cli.batch import InputItem, ItemResult, fingerprint
 from posetrack_cli.live import LiveConfig
 from posetrack_cli.outputs import OutputSet
 from posetrack_cli.pipeline import Pipeline
+from posetrack_cli.presets import PRESETS
 from posetrack_cli.render import OverlayConfig
 from posetrack_cli.settings import (
     EstimatorConfig,
@@ -136,6 +137,8 @@ class LoadedRun:
                 paths = writers.commit({
                     **self.info, "source": str(item.path), "input_fingerprint": fingerprint(item.path),
                     "frames": result.frames, "partial": result.partial is not None, "partial_reason": result.partial,
+                    # runtime, version, precision; for int8 its calibration (as it stands after this input)
+                    "runtime": getattr(pipeline.estimator, "runtime_info", lambda: None)(),
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
                     "reidentified": result.reidentified, "stitched": len(result.id_map),
                 }, id_map=result.id_map)
@@ -173,6 +176,10 @@ def spec_from_options(**options: Any) -> RunSpec:
     detect_every=5, render=True)``. Raises TypeError for an option no config has, ValueError for a
     value a config refuses."""
     left = dict(options)
+    preset = PRESETS[str(left.get("preset", ModelChoice.preset))]
+    for name, value in (("detect_every", preset.detect_every), ("flip_test", preset.flip_test)):
+        if left.get(name) is None:  # not given: the preset's
+            left[name] = value
     spec = take(RunSpec, left, models=take(ModelChoice, left),
                 pipeline=take(PipelineConfig, left,
                               tracker=take(TrackerConfig, left, smoothing=take(SmoothingConfig, left))),
@@ -189,20 +196,28 @@ def load_run(spec: RunSpec) -> LoadedRun:
     from posetrack_cli.device import resolve_device
     from posetrack_cli.flow import make_flow
     from posetrack_cli.presets import load_estimator
+    from posetrack_cli.runtime import choose_precision
 
     models, config = spec.models, spec.pipeline
+    preset = PRESETS[models.preset]
     torch_device = resolve_device(spec.estimator.device)
-    estimator = load_estimator(models, spec.estimator, allow_download=spec.allow_download)
+    est = spec.estimator
+    est = replace(est, precision=choose_precision(est.runtime, est.precision, preset.precision, torch_device,
+                                                  half=est.half, compile=est.compile))
+    estimator = load_estimator(models, est, allow_download=spec.allow_download)
     flow = make_flow(models.flow_name, device=spec.estimator.device, allow_download=spec.allow_download)
     person_detector = None
     if models.detections is None:
         person_detector = load_detector(models.detector_name, weights=models.detector_weights, device=torch_device,
                                         score_threshold=config.detection_threshold,
-                                        allow_download=spec.allow_download, min_size=models.detector_size)
+                                        allow_download=spec.allow_download, min_size=models.detector_size,
+                                        proposals=preset.detector_proposals if models.detector is None else None)
     pipeline = Pipeline(estimator, flow, config, person_detector)
     config = pipeline.config  # overlap decided
     described = models.describe()
-    settings = {**result_settings(config, estimator.config), "detector_size": models.detector_size,
+    # What ran, not what was asked ("auto"): another runtime or precision moves the keypoints.
+    ran = replace(estimator.config, runtime=estimator.runtime_name, precision=estimator.precision)
+    settings = {**result_settings(config, ran), "detector_size": models.detector_size,
                 "image_fps": spec.image_fps, "images": spec.images}
     info = {"command": "run", "models": described, "settings": settings,
             "speed": speed_settings(config, estimator.config),

@@ -35,8 +35,13 @@ from posetrack_cli.tracker import TrackerConfig
 
 T = TypeVar("T")
 
-# torchvision COCO Faster R-CNN architectures posetrack can run as its person detector.
-DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2")
+# torchvision COCO detector architectures posetrack can run as its person detector.
+DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_320_fpn",
+             "ssdlite320_mobilenet_v3_large")
+
+# Where the pose network runs (posetrack_cli/runtime.py) and in which number format.
+RUNTIMES = ("auto", "torch", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 # Field metadata of a setting that changes how fast results come, never what they are (beyond
 # float rounding): left out of the resume key and written to ``info.speed`` instead of ``info.settings``.
@@ -107,6 +112,9 @@ class EstimatorConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         compile: ``torch.compile`` the network (slow first run, faster after; batches are padded
             to powers of two so only a few shapes get compiled).
+        runtime: ``auto`` (OpenVINO on a CPU where installed, torch on CUDA), ``torch`` or ``openvino``.
+        precision: ``auto`` (bf16 where the CPU has native bf16, else fp32), ``fp32``, ``bf16`` or
+            ``int8`` (OpenVINO; calibrated on person crops, see ``posetrack calibrate``).
     """
 
     input_size: tuple[int, int] = (192, 256)
@@ -118,6 +126,9 @@ class EstimatorConfig:
     device: str = field(default="auto", metadata=SPEED)
     # Off: compiling ResNet-50 takes most of a minute on a CPU before the first frame.
     compile: bool = field(default=False, metadata=SPEED)
+    # Not SPEED: another runtime or precision moves keypoints (int8 by up to a heatmap pixel).
+    runtime: str = "auto"  # OpenVINO is 1.5x (AVX2) to several times faster than eager torch on a CPU
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         w, h = self.input_size
@@ -125,6 +136,10 @@ class EstimatorConfig:
             raise ValueError(f"input_size must be multiples of 32 of at least 32, got {w}x{h}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not (math.isfinite(self.padding) and self.padding > 0):
             raise ValueError(f"padding must be > 0, got {self.padding}")
 

@@ -14,8 +14,6 @@ import cv2
 import numpy as np
 import torch
 
-from posetrack_cli.models.pose_resnet import PoseResNet
-
 from synthetic import Person, linear_path, render
 
 # `posetrack run` flags that keep the end-to-end tests fast on a CPU with the biased random checkpoints.
@@ -51,7 +49,7 @@ def _fake_mmengine_object() -> object:
     return module, HistoryBuffer()
 
 
-def write_checkpoint(model: PoseResNet, path: Path, layout: str, *, module_prefix: bool = False) -> Path:
+def write_checkpoint(model: torch.nn.Module, path: Path, layout: str, *, module_prefix: bool = False) -> Path:
     """Save ``model`` as the released files of ``layout`` are saved.
 
     * msra: a bare OrderedDict state dict (optionally ``module.``-prefixed, as DataParallel saves).
@@ -59,7 +57,7 @@ def write_checkpoint(model: PoseResNet, path: Path, layout: str, *, module_prefi
     * mmpose-1.x: ``{"meta": {...}, "state_dict": {backbone.*, head.*}, "message_hub": <mmengine object>}``.
     """
     state = model.state_dict()
-    backbone_keys = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
+    backbone_keys = ("conv1.", "bn1.", "conv2.", *(f"layer{i}." for i in range(1, 8)))  # ResNet's, MobileNetV2's
     if layout == "msra":
         prefix = "module." if module_prefix else ""
         torch.save(OrderedDict((prefix + k, v) for k, v in state.items()), path)

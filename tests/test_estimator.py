@@ -124,8 +124,9 @@ def test_channel_order_follows_the_checkpoint_family() -> None:
     for order, first_plane in (("rgb", 200), ("bgr", 0)):
         seen.clear()
         norm = InputNorm(order, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+        # torch runtime: the probe records what the module itself is fed (a converted graph would not call it).
         est = PoseEstimator(Probe(), norm=norm, keypoint_names=COCO_KEYPOINTS,
-                            config=EstimatorConfig(input_size=(64, 64), flip_test=False, device="cpu"))
+                            config=EstimatorConfig(input_size=(64, 64), flip_test=False, device="cpu", runtime="torch"))
         est.estimate(frame, boxes)
         centre = seen[0][0, :, 32, 32] * 255
         assert centre[0].item() == pytest.approx(first_plane, abs=1)

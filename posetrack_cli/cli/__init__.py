@@ -77,12 +77,14 @@ def main(ctx: click.Context) -> None:
       posetrack report posetrack-out/video.json
       posetrack export posetrack-out/video.json --format posetrack18,coco,mot
       posetrack train coco/annotations/person_keypoints_train2017.json --images coco/train2017
+      posetrack calibrate my_videos/ --preset realtime
     """
     if ctx.invoked_subcommand is None:  # plain `posetrack`: the help, and success
         click.echo(ctx.get_help())
 
 
 def _register() -> None:
+    from posetrack_cli.cli.calibrate_cmd import calibrate
     from posetrack_cli.cli.evaluate_cmd import evaluate
     from posetrack_cli.cli.export_cmd import export
     from posetrack_cli.cli.report_cmd import report
@@ -98,6 +100,7 @@ def _register() -> None:
     main.add_command(weights)
     main.add_command(report)
     main.add_command(export)
+    main.add_command(calibrate)
 
 
 _register()

@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 import click
 from click.core import ParameterSource
 
-from posetrack_cli.cli.params import POSITIVE, UNIT, Number
+from posetrack_cli.cli.params import POSITIVE, UNIT, Number, Size
 from posetrack_cli.smoothing import SMOOTHERS, SmoothingConfig
 from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
 
@@ -79,3 +79,20 @@ def tracker_options(command: F) -> F:
     for option in reversed(options):
         wrapped = option(wrapped)
     return wrapped
+
+
+def pose_model_options(command: F) -> F:
+    """Add ``--pose --pose-weights --input-size``: the pose network by manifest name or local file."""
+    from pathlib import Path
+
+    options = [
+        click.option("--pose",
+                     help="Pose model by manifest name (overrides the preset; see `posetrack weights list`)."),
+        click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Local pose checkpoint in any supported layout (MSRA, mmpose 0.x/1.x, posetrack train)."),
+        click.option("--input-size", type=Size(), help="Pose input WIDTHxHEIGHT (multiples of 32) for a checkpoint "
+                                                       "that does not record it, e.g. 192x256."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -13,13 +13,13 @@ from typing import Any
 import click
 
 from posetrack_cli.cli.export_cmd import EXPORT_FORMATS
-from posetrack_cli.cli.options import tracker_options
+from posetrack_cli.cli.options import pose_model_options, tracker_options
 from posetrack_cli.cli.overlay_options import overlay_options
-from posetrack_cli.cli.params import POSITIVE, UNIT, Size
+from posetrack_cli.cli.params import POSITIVE, UNIT
 from posetrack_cli.flow import FLOW_NAMES
 from posetrack_cli.live import LiveConfig, live_kind
 from posetrack_cli.presets import PRESETS
-from posetrack_cli.settings import DETECTORS, EstimatorConfig, PipelineConfig
+from posetrack_cli.settings import DETECTORS, PRECISIONS, RUNTIMES, EstimatorConfig, PipelineConfig
 from posetrack_cli.video import DEFAULT_IMAGE_FPS
 
 PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
@@ -30,8 +30,8 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
               show_default=True, help="Output folder.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="fast", show_default=True,
-              help="fast: MobileNetV3 detector + ResNet-50 256x192; "
-                   "accurate: ResNet-50-FPN v2 detector + ResNet-152 384x288.")
+              help="fast: MobileNetV3 detector + ResNet-50 256x192 in int8; accurate: ResNet-50-FPN v2 detector + "
+                   "ResNet-152 384x288; realtime: SSDlite on every 5th frame + MobileNetV2 head in int8, no flip test.")
 @click.option("--detector", type=click.Choice(DETECTORS), help="Detector (overrides the preset).")
 @click.option("--detector-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Local detector weights (torchvision layout) instead of the manifest's.")
@@ -39,11 +39,7 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
               help="Shorter side frames are resized to for detection [default: the model's 800]; smaller is faster.")
 @click.option("--detections", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Boxes from a COCO-results JSON instead of a detector (one SOURCE only).")
-@click.option("--pose", help="Pose model by manifest name (overrides the preset; see `posetrack weights list`).")
-@click.option("--pose-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Local pose checkpoint in any supported layout (MSRA, mmpose 0.x/1.x, posetrack train).")
-@click.option("--input-size", type=Size(),
-              help="Pose input WIDTHxHEIGHT (multiples of 32) for a checkpoint that does not record it, e.g. 192x256.")
+@pose_model_options
 @click.option("--flow", type=click.Choice(FLOW_NAMES), help="Optical flow (overrides the preset).")
 @tracker_options
 @click.option("--det-threshold", "detection_threshold", type=UNIT, default=PIPE.detection_threshold,
@@ -52,11 +48,12 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
               help="Joints above this count in a person's score (the released code's 0.2).")
 @click.option("--nms-iou", type=UNIT, default=PIPE.nms_iou, show_default=True,
               help="IoU above which a detection and a flow box are one person.")
-@click.option("--flip-test/--no-flip-test", default=EST.flip_test, show_default=True,
-              help="Average with the mirrored crop (--no-flip-test: about 2x faster pose, slightly less accurate).")
-@click.option("--detect-every", type=click.IntRange(1, 1000), default=PIPE.detect_every, show_default=True,
+@click.option("--flip-test/--no-flip-test", default=None,
+              help="Average with the mirrored crop (--no-flip-test: about 2x faster pose, slightly less accurate) "
+                   "[default: the preset's: off for realtime, else on].")
+@click.option("--detect-every", type=click.IntRange(1, 1000),
               help="Run the detector on every N-th frame only; flow boxes carry people in between (faster; "
-                   "people who appear are found at the next keyframe).")
+                   "people who appear are found at the next keyframe) [default: the preset's: 5 for realtime, else 1].")
 @click.option("--detect-batch", type=click.IntRange(1, 64), default=PIPE.detect_batch, show_default=True,
               help="Frames per detector call (batching pays on a GPU).")
 @click.option("--overlap/--no-overlap", default=None,
@@ -64,6 +61,13 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
                    "with CUDA or when torch has 2+ CPU threads; off on one core].")
 @click.option("--half", is_flag=True, help="Pose network in float16 (CUDA only).")
 @click.option("--compile", is_flag=True, help="torch.compile the pose network: slow first frames, faster after.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default=EST.runtime, show_default=True,
+              help="Pose network runtime: auto is OpenVINO on a CPU (1.5x to several times faster than torch "
+                   "there), torch on CUDA.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=EST.precision, show_default=True,
+              help="Pose network numbers: auto is the preset's (int8 for fast and realtime) on OpenVINO, else bf16 "
+                   "where the CPU has native bf16, else fp32; int8 is calibrated on the first person crops of the "
+                   "run, or ahead by `posetrack calibrate`.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=EST.batch_size, show_default=True,
               help="Crops per pose-network forward.")
 @click.option("--device", default=EST.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -136,6 +140,7 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
       posetrack run frames/ --fps 25 --preset accurate --device cuda
       posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
       posetrack run lecture.mp4 --detect-every 5
+      posetrack run webcam_recording.mp4 --preset realtime
       posetrack run corridor.mp4 --max-lost 3 --smooth one-euro
       posetrack run videos/ --executor ray --workers 4
       posetrack run /shared/videos -o /shared/out --executor ray --address 10.0.0.1:6379 --gpus-per-worker 1

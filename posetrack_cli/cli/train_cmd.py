@@ -110,7 +110,7 @@ def train(ctx: click.Context, /, annotations: tuple[Path, ...], images: Path | N
       # a small model on the CPU
       posetrack train my_people.json --init scratch --depth 18 --input-size 96x128 --batch-size 8 --device cpu
     """
-    from posetrack_cli.checkpoints import load_pose_checkpoint
+    from posetrack_cli.checkpoints import load_resnet_checkpoint
     from posetrack_cli.device import resolve_device
     from posetrack_cli.training.data import load_keypoint_annotations
     from posetrack_cli.training.initialise import check_architecture, is_checkpoint_init, start_file
@@ -137,9 +137,9 @@ def train(ctx: click.Context, /, annotations: tuple[Path, ...], images: Path | N
         start = start_file(schedule["init"], schedule["depth"], progress=not no_progress)
         if start is not None and is_checkpoint_init(schedule["init"]):
             # Fine-tuning keeps the checkpoint's architecture and, unless told otherwise, its input size.
-            _, info = load_pose_checkpoint(start)
-            values["depth"] = values["depth"] if "depth" in given else info.spec.depth
-            values["deconv_channels"] = info.spec.deconv_channels
+            model, info = load_resnet_checkpoint(start)
+            values["depth"] = values["depth"] if "depth" in given else model.spec.depth
+            values["deconv_channels"] = model.spec.deconv_channels
             check_architecture(info, values["depth"], values["deconv_channels"])
             if "input_size" not in given and info.input_size is not None:
                 values["input_size"] = info.input_size

@@ -129,7 +129,7 @@ def inspect(path: Path) -> None:
     size = f"{info.input_size[0]}x{info.input_size[1]} (width x height)" if info.input_size else "not recorded"
     click.echo(f"file:        {info.path}")
     click.echo(f"layout:      {info.layout}")
-    click.echo(f"backbone:    ResNet-{spec.depth}")
+    click.echo(f"backbone:    {spec.backbone_name}")
     kernel = f"{spec.deconv_kernel}x{spec.deconv_kernel}"
     click.echo(f"deconv:      {len(spec.deconv_channels)} x {kernel}, widths {list(spec.deconv_channels)}")
     names = f" ({', '.join(info.keypoint_names[:3])}, ...)" if info.keypoint_names else " (no standard names)"

@@ -52,6 +52,10 @@ class PoseResNetSpec:
             raise ValueError("num_keypoints must be >= 1 and deconv_channels non-empty")
 
     @property
+    def backbone_name(self) -> str:
+        return f"ResNet-{self.depth}"
+
+    @property
     def stride(self) -> int:
         """Input pixels per heatmap pixel: the backbone's 32 halved by each deconvolution."""
         return 32 >> len(self.deconv_channels)

@@ -13,7 +13,7 @@ from posetrack_cli.checkpoints import (
     IMAGENET_STD,
     CheckpointInfo,
     InputNorm,
-    load_pose_checkpoint,
+    load_resnet_checkpoint,
     read_checkpoint,
 )
 from posetrack_cli.errors import CheckpointError, PosetrackError
@@ -105,6 +105,8 @@ def load_imagenet_backbone(model: PoseResNet, path: Path) -> None:
 def check_architecture(info: CheckpointInfo, depth: int, deconv_channels: Sequence[int]) -> None:
     """Refuse to fine-tune a checkpoint as a network of another shape."""
     spec = info.spec
+    if not isinstance(spec, PoseResNetSpec):  # an info from load_pose_checkpoint may describe a MobileNetV2
+        raise PosetrackError(f"{info.path.name} is a {spec.backbone_name} network; posetrack trains ResNet ones only")
     if spec.depth != depth or tuple(spec.deconv_channels) != tuple(deconv_channels):
         raise PosetrackError(
             f"{info.path.name} is a ResNet-{spec.depth} with deconvolution widths {list(spec.deconv_channels)}, "
@@ -148,8 +150,8 @@ def initial_model(
         return StartingPoint(model.train(), TRAINING_NORM, f"ImageNet ResNet-{depth} from {path}")
 
     assert path is not None
-    model, info = load_pose_checkpoint(path)
-    spec = info.spec
+    model, info = load_resnet_checkpoint(path)
+    spec = model.spec
     check_architecture(info, depth, deconv_channels)
     if spec.num_keypoints != k:
         raise PosetrackError(

@@ -29,7 +29,12 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
-from posetrack_cli.checkpoints import InputNorm, load_pose_checkpoint, read_checkpoint, save_msra_checkpoint
+from posetrack_cli.checkpoints import (
+    InputNorm,
+    load_resnet_checkpoint,
+    read_checkpoint,
+    save_msra_checkpoint,
+)
 from posetrack_cli.device import resolve_device
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.files import atomic_write
@@ -199,7 +204,7 @@ def read_saved_run(output: str | Path) -> SavedRun:
         config = TrainConfig.from_dict(dict(raw["train_config"]))
     except (TypeError, ValueError) as exc:
         raise PosetrackError(f"{path} holds training settings this version cannot use: {exc}") from None
-    model, info = load_pose_checkpoint(path)
+    model, info = load_resnet_checkpoint(path)
     return SavedRun(
         path=path, config=config, epoch=int(raw["epoch"]), model=model.train(), norm=info.norm,
         keypoint_names=tuple(info.keypoint_names or ()), optimizer=raw["optimizer"], scaler=raw.get("scaler") or {},

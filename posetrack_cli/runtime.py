@@ -1,0 +1,397 @@
+"""Where the pose network's forward runs: eager torch, or OpenVINO in fp32, bf16 or int8.
+
+The estimator cuts and normalises crops, then calls a runtime's ``__call__`` on ``(n, 3, H, W)``
+float32 tensors and gets ``(n, K, h, w)`` float32 heatmaps back; decoding and the flip test stay in
+the estimator, so every runtime is judged on the same keypoints.
+
+* :class:`TorchRuntime`: the module itself (CUDA, ``--half``, ``--compile``; fp32 on a CPU).
+* :class:`OpenVINORuntime`: the already strictly-loaded torch module converted by
+  ``openvino.convert_model`` (so every checkpoint layout works), with a dynamic batch dimension, and
+  saved in the cache folder beside the weights (``weights/cache/``) under a key made of the weights'
+  SHA-256, the input size, the batch shape and the precision: a second run reads it back and pays
+  no conversion; OpenVINO's own compiled-blob cache sits beside it.
+* int8 is NNCF post-training quantization calibrated on real person crops: given crops
+  (``posetrack calibrate``), or the first crops of the user's video (which run in fp32 while they
+  are gathered). Calibration reports how far int8 lands from fp32 on held-back crops.
+
+``auto`` picks OpenVINO on a CPU when it is installed, torch on CUDA; bf16 where the CPU computes
+bf16 natively (AVX512_BF16 or AMX, as OpenVINO reports it), else fp32. Explicit choices the machine
+cannot honour are errors, not quiet substitutions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from posetrack_cli.errors import PosetrackError
+from posetrack_cli.settings import PRECISIONS, RUNTIMES
+
+CACHE_VERSION = 1  # bump when what is cached (conversion arguments, quantization settings) changes
+CALIBRATION_CROPS = 96  # crops gathered from the user's video before int8 quantization
+HELD_BACK = 0.25  # share of the calibration crops kept out of quantization to measure agreement
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+
+
+def openvino_available() -> bool:
+    """Whether the ``openvino`` package imports here."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def nncf_available() -> bool:
+    """Whether the ``nncf`` package (int8 quantization) is installed (found, not imported: that takes seconds)."""
+    import importlib.util
+
+    return importlib.util.find_spec("nncf") is not None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether OpenVINO reports native bf16 compute on this CPU (AVX512_BF16 or AMX)."""
+    if not openvino_available():
+        return False
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def resolve_runtime(runtime: str, precision: str, device: torch.device, *, half: bool = False,
+                    compile: bool = False) -> tuple[str, str]:
+    """The ``(runtime, precision)`` a run uses, from the user's choices and the machine.
+
+    Raises PosetrackError when an explicit choice cannot run here (OpenVINO on CUDA or not
+    installed, bf16 without native bf16, int8 without NNCF, torch asked for bf16 or int8).
+    """
+    if runtime not in RUNTIMES or precision not in PRECISIONS:
+        raise PosetrackError(f"runtime must be one of {RUNTIMES} and precision one of {PRECISIONS}")
+    if runtime == "auto":
+        runtime = "openvino" if device.type == "cpu" and openvino_available() and not (half or compile) else "torch"
+    if runtime == "torch":
+        if precision in ("bf16", "int8"):
+            raise PosetrackError(
+                f"--precision {precision} needs --runtime openvino (torch runs fp32, or fp16 with --half)")
+        return "torch", "fp16" if half else "fp32"
+    if device.type != "cpu":
+        raise PosetrackError(f"--runtime openvino runs on the CPU; use --runtime torch for {device}")
+    if half or compile:
+        raise PosetrackError("--half and --compile are torch options; they do not apply to --runtime openvino")
+    if not openvino_available():
+        raise PosetrackError('--runtime openvino needs the openvino package: pip install openvino')
+    if precision == "auto":
+        precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "bf16" and not cpu_has_native_bf16():
+        raise PosetrackError("this CPU has no native bf16 (AVX512_BF16 or AMX), where OpenVINO would run fp32 "
+                             "anyway; use --precision fp32 or int8")
+    if precision == "int8" and not nncf_available():
+        raise PosetrackError("--precision int8 needs the nncf package for calibration: pip install nncf")
+    return "openvino", precision
+
+
+def choose_precision(runtime: str, precision: str, preferred: str, device: torch.device, *, half: bool = False,
+                     compile: bool = False) -> str:
+    """``precision``, or under ``auto`` a preset's ``preferred`` one where the runtime resolves to OpenVINO
+    (a preset's int8 means nothing to torch on CUDA, which then keeps its own auto)."""
+    if precision != "auto" or preferred == "auto":
+        return precision
+    resolved, _ = resolve_runtime(runtime, "auto", device, half=half, compile=compile)
+    return preferred if resolved == "openvino" else precision
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """Hex SHA-256 of a module's state dict: names, dtypes, shapes and bytes, in key order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Converted models live in ``cache/`` inside the weights folder."""
+    from posetrack_cli.weights import weights_dir
+
+    return weights_dir() / "cache"
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What makes a converted model reusable.
+
+    Attributes:
+        weights_sha256: digest of the state dict the model was converted from.
+        input_size: ``(width, height)``.
+        precision: ``fp32``, ``bf16`` or ``int8``.
+        batch: ``"dynamic"`` (any batch size), the only batch shape converted today.
+    """
+
+    weights_sha256: str
+    input_size: tuple[int, int]
+    precision: str
+    batch: str = "dynamic"
+
+    def folder_name(self) -> str:
+        """``pose-<sha16>-<W>x<H>-b<batch>-<precision>-v<N>``: one folder per converted model."""
+        w, h = self.input_size
+        return f"pose-{self.weights_sha256[:16]}-{w}x{h}-b{self.batch}-{self.precision}-v{CACHE_VERSION}"
+
+
+def _save_atomically(model: Any, folder: Path, about: dict[str, Any]) -> None:
+    """Write ``model.xml``/``model.bin``/``about.json`` into a temporary folder and rename it to ``folder``.
+
+    A folder that already exists (another run finished first, or a recalibration) is replaced
+    only after the new one is complete, so a reader never sees half a model.
+    """
+    import openvino as ov
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        (tmp / "about.json").write_text(json.dumps(about, indent=1, allow_nan=False))
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except OSError:
+        if folder.is_dir() and (folder / "about.json").is_file():
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent run wrote the same model first
+            return
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read_cached(folder: Path) -> tuple[Any, dict[str, Any]] | None:
+    """The cached OpenVINO model and its ``about.json``, or None when absent."""
+    if not (folder / "about.json").is_file():
+        return None
+    import openvino as ov
+
+    return ov.Core().read_model(str(folder / "model.xml")), json.loads((folder / "about.json").read_text())
+
+
+def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> Any:
+    """An fp32 ``openvino.Model`` of ``model`` with input ``(batch, 3, H, W)``, batch dynamic."""
+    import openvino as ov
+
+    w, h = input_size
+    with torch.no_grad():
+        return ov.convert_model(model.eval(), example_input=torch.zeros(2, 3, h, w),
+                                input=[ov.PartialShape([-1, 3, h, w])])
+
+
+def _compile(ov_model: Any, precision: str) -> Any:
+    """``ov_model`` compiled for the CPU with torch's thread count (one-thread runs stay one thread)."""
+    import openvino as ov
+
+    core = ov.Core()
+    core.set_property({"CACHE_DIR": str(cache_dir() / "openvino-blobs")})
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
+                              "ENABLE_CPU_PINNING": False}
+    if precision in _OV_PRECISION:  # int8 models carry their own precisions; the rest run as asked
+        config["INFERENCE_PRECISION_HINT"] = _OV_PRECISION[precision]
+    return core.compile_model(ov_model, "CPU", config)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How close quantized heatmaps are to fp32 on held-back crops.
+
+    Attributes:
+        crops: held-back crops compared.
+        within_1px: share of keypoints whose int8 location is within 1 input pixel of fp32's.
+        max_px: largest keypoint distance, input pixels.
+        heatmap_rel_error: ``||h_int8 - h_fp32|| / ||h_fp32||`` over all held-back heatmaps.
+    """
+
+    crops: int
+    within_1px: float
+    max_px: float
+    heatmap_rel_error: float
+
+    def line(self) -> str:
+        return (f"int8 vs fp32 on {self.crops} held-back crops: {self.within_1px:.1%} of keypoints within 1 px "
+                f"(max {self.max_px:.2f} px), heatmap relative error {self.heatmap_rel_error:.3f}")
+
+
+def heatmap_agreement(reference: torch.Tensor, other: torch.Tensor, stride: float) -> Agreement:
+    """Compare heatmaps ``(N, K, h, w)``; keypoints decoded as the estimator decodes them,
+    distances in input pixels (``stride`` input pixels per heatmap pixel)."""
+    from posetrack_cli.heatmaps import decode_heatmaps
+
+    a, _ = decode_heatmaps(reference)
+    b, _ = decode_heatmaps(other)
+    dist = torch.linalg.norm(a - b, dim=-1) * stride  # (N, K)
+    rel = torch.linalg.norm(other - reference) / torch.linalg.norm(reference).clamp_min(1e-12)
+    return Agreement(len(reference), float((dist <= 1.0).float().mean()), float(dist.max()), float(rel))
+
+
+def quantize_int8(fp32_model: Any, crops: np.ndarray) -> Any:
+    """NNCF post-training quantization of an OpenVINO model on normalised crops ``(N, 3, H, W)``."""
+    import nncf
+
+    samples = [crops[i:i + 1] for i in range(len(crops))]
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout stays for results
+        return nncf.quantize(fp32_model, nncf.Dataset(samples), subset_size=len(samples),
+                             preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+
+
+class TorchRuntime:
+    """The torch module itself: fp32 (CPU or CUDA), fp16 with ``half`` (CUDA), optionally compiled."""
+
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, *, half: bool = False,
+                 compile: bool = False) -> None:
+        self.device = device
+        self.precision = "fp16" if half else "fp32"
+        self._dtype = torch.float16 if half else torch.float32
+        self._compiled = compile
+        model = model.to(device).to(memory_format=torch.channels_last).to(self._dtype)
+        self.model: Callable[[torch.Tensor], torch.Tensor] = model
+        if compile:
+            # Inductor with freezing treats the weights as constants (pre-packed for oneDNN on a CPU).
+            # dynamic=False: one static graph per padded batch size, not a slower shape-generic one.
+            self.model = torch.compile(model, dynamic=False, options={"freezing": True})
+
+    def describe(self) -> dict[str, Any]:
+        return {"runtime": "torch", "version": torch.__version__, "precision": self.precision}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        if self._compiled:  # a few fixed shapes rather than one compilation per person count
+            padded = 1 << (n - 1).bit_length()
+            x = torch.cat([x, x.new_zeros((padded - n, *x.shape[1:]))]) if padded > n else x
+        x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
+        out: torch.Tensor = self.model(x)[:n].float()
+        return out
+
+
+class OpenVINORuntime:
+    """The network converted to OpenVINO, cached on disk, in fp32, bf16 or int8 (see the module docstring).
+
+    Args:
+        model: the strictly-loaded torch module (BatchNorm may be folded already).
+        input_size: ``(width, height)``.
+        precision: ``fp32``, ``bf16`` or ``int8``.
+        weights_sha256: digest of the weights (default: of ``model``'s state dict).
+        calibration: normalised crops ``(N, 3, H, W)`` to quantize on now (int8 only); without them
+            a cached int8 model is used, else the first ``CALIBRATION_CROPS`` crops the runtime sees.
+        stride: input pixels per heatmap pixel, for the agreement report.
+        log: where calibration reports go (default: stderr).
+    """
+
+    name = "openvino"
+
+    def __init__(self, model: torch.nn.Module, input_size: tuple[int, int], precision: str, *,
+                 weights_sha256: str | None = None, calibration: np.ndarray | None = None, stride: float = 4.0,
+                 log: Callable[[str], None] | None = None) -> None:
+        import openvino as ov
+
+        self.version = ov.__version__
+        self.precision = precision
+        self.input_size = tuple(input_size)
+        self.stride = stride
+        self.log = log or (lambda line: print(f"posetrack: {line}", file=sys.stderr))
+        self._torch_model = model
+        self.sha256 = weights_sha256 or state_dict_sha256(model)
+        self.calibration: dict[str, Any] | None = None
+        self._pending: list[np.ndarray] = []
+        self._fp32_model = self._cached_or_converted()
+        self._compiled = _compile(self._fp32_model, "bf16" if precision == "bf16" else "fp32")
+        if precision == "int8":
+            if calibration is not None:
+                self.calibrate(calibration, source=f"{len(calibration)} given crops")
+            else:
+                cached = _read_cached(cache_dir() / self.key("int8").folder_name())
+                if cached is not None:
+                    self._compiled = _compile(cached[0], "int8")
+                    self.calibration = cached[1].get("calibration")
+                # else: gathered from the first crops of the run (see __call__)
+
+    def key(self, precision: str) -> CacheKey:
+        return CacheKey(self.sha256, self.input_size, precision)  # type: ignore[arg-type]
+
+    def _cached_or_converted(self) -> Any:
+        """The fp32 graph from the cache, converting on a miss. bf16 runs this same graph (it is a
+        compile-time hint; OpenVINO's blob cache keeps the compiled bf16 form), so both share one entry."""
+        folder = cache_dir() / self.key("fp32").folder_name()
+        cached = _read_cached(folder)
+        if cached is not None:
+            return cached[0]
+        ov_model = convert_to_openvino(self._torch_model, self.input_size)  # type: ignore[arg-type]
+        _save_atomically(ov_model, folder, {"weights_sha256": self.sha256, "input_size": list(self.input_size),
+                                            "precision": "fp32", "openvino": self.version})
+        return ov_model
+
+    @property
+    def calibrated(self) -> bool:
+        """False while an int8 runtime still gathers crops (and runs fp32)."""
+        return self.precision != "int8" or self.calibration is not None
+
+    def calibrate(self, crops: np.ndarray, *, source: str) -> Agreement:
+        """Quantize on ``crops`` (normalised ``(N, 3, H, W)`` float32), report agreement with fp32 on the
+        held-back share, cache the int8 model and switch to it."""
+        if len(crops) < 4:
+            raise PosetrackError(f"int8 calibration needs at least 4 person crops, got {len(crops)}")
+        crops = np.ascontiguousarray(crops, dtype=np.float32)
+        order = np.random.default_rng(0).permutation(len(crops))
+        held = max(1, int(round(len(crops) * HELD_BACK)))
+        test, train = crops[order[:held]], crops[order[held:]]
+        int8_model = quantize_int8(self._fp32_model, train)
+        fp32 = _compile(self._fp32_model, "fp32")
+        int8 = _compile(int8_model, "int8")
+        reference = torch.from_numpy(np.concatenate([fp32(test[i:i + 8])[0] for i in range(0, held, 8)]))
+        quantized = torch.from_numpy(np.concatenate([int8(test[i:i + 8])[0] for i in range(0, held, 8)]))
+        agreement = heatmap_agreement(reference, quantized, self.stride)
+        self.calibration = {"source": source, "crops": len(train), **agreement.__dict__}
+        _save_atomically(int8_model, cache_dir() / self.key("int8").folder_name(),
+                         {"weights_sha256": self.sha256, "input_size": list(self.input_size), "precision": "int8",
+                          "openvino": self.version, "calibration": self.calibration})
+        self._compiled = int8
+        self.log(f"calibrated int8 on {source}; {agreement.line()}")
+        return agreement
+
+    def describe(self) -> dict[str, Any]:
+        about: dict[str, Any] = {"runtime": "openvino", "version": self.version, "precision": self.precision}
+        if self.precision == "int8":
+            about["calibration"] = self.calibration
+        return about
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        out = torch.from_numpy(self._compiled(array)[0].copy())
+        if not self.calibrated:
+            self._pending.append(array)
+            if sum(len(a) for a in self._pending) >= CALIBRATION_CROPS:
+                crops = np.concatenate(self._pending)
+                self._pending = []
+                self.calibrate(crops, source=f"the first {len(crops)} crops of this run (run in fp32 until then)")
+        return out
+
+
+def make_runtime(model: torch.nn.Module, *, runtime: str, precision: str, device: torch.device,
+                 input_size: tuple[int, int], half: bool = False, compile: bool = False,
+                 weights_sha256: str | None = None, stride: float = 4.0) -> TorchRuntime | OpenVINORuntime:
+    """The runtime ``resolve_runtime`` picks for these choices, built around ``model``."""
+    runtime, precision = resolve_runtime(runtime, precision, device, half=half, compile=compile)
+    if runtime == "torch":
+        return TorchRuntime(model, device, half=half, compile=compile)
+    return OpenVINORuntime(model, input_size, precision, weights_sha256=weights_sha256, stride=stride)

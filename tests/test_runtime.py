@@ -1,0 +1,170 @@
+"""The pose network's runtimes give the poses torch gives: OpenVINO fp32 within 0.05 px, int8 (calibrated on
+person crops) within a measured bound, on a small network trained on rendered figures; converted models
+are cached and reused; choices the machine cannot honour are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from posetrack_cli import runtime as R
+from posetrack_cli.errors import PosetrackError
+from posetrack_cli.estimator import PoseEstimator
+from posetrack_cli.training.data import load_keypoint_annotations
+from posetrack_cli.training.loop import RunOptions, TrainConfig, train
+from posetrack_cli.types import Detections
+
+from synthetic_people import render_dataset
+
+pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino nncf)")
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """A ResNet-18 at 64x64 trained briefly on rendered figures, and (frame, boxes, true joints) per image."""
+    folder = tmp_path_factory.mktemp("figures")
+    annotations = render_dataset(folder / "images", images=16, size=(192, 160), seed=0)
+    samples, _ = load_keypoint_annotations([annotations])
+    config = TrainConfig(depth=18, input_size=(64, 64), init="scratch", epochs=20, lr_steps=(15,), batch_size=8,
+                         scale_factor=0.0, rotation_factor=0.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on a shared 2-core machine slow training several-fold
+    try:
+        result = train(config, samples, folder / "run", options=RunOptions(device="cpu", workers=0, progress=False),
+                       log=lambda _: None, warn=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    images = []
+    for i, path in enumerate(samples.image_paths):
+        rows = np.flatnonzero(samples.image_index == i)
+        images.append((cv2.imread(str(path)), samples.boxes[rows], samples.keypoints[rows]))
+    return result.checkpoint, images
+
+
+def poses(estimator: PoseEstimator, images) -> np.ndarray:  # noqa: ANN001 - list of (frame, boxes, joints)
+    """Keypoints ``(P, K, 2)`` of every person of every image, in frame pixels."""
+    return np.concatenate([estimator.estimate(f, Detections(b, np.ones(len(b)))).keypoints for f, b, _ in images])
+
+
+def test_openvino_fp32_gives_torchs_keypoints_and_caches_the_conversion(trained, monkeypatch) -> None:  # noqa: ANN001
+    checkpoint, images = trained
+    reference = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="torch")
+    converted = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
+    assert (reference.runtime_name, converted.runtime_name, converted.precision) == ("torch", "openvino", "fp32")
+    truth = np.concatenate([j for _, _, j in images])
+    a, b = poses(reference, images), poses(converted, images)
+    assert np.abs(a - b).max() <= 0.05
+    print(f"\ntrained network: median keypoint error {np.median(np.linalg.norm(a - truth, axis=2)):.2f} px")
+    # Learned (an untrained one is tens of px off): within 1.5 heatmap pixels (~8 frame px each) at the median.
+    assert np.median(np.linalg.norm(a - truth, axis=2)) < 12
+
+    def no_conversion(*args: object, **kwargs: object) -> None:
+        raise AssertionError("converted again despite the cache")
+
+    monkeypatch.setattr(R, "convert_to_openvino", no_conversion)
+    again = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
+    np.testing.assert_array_equal(poses(again, images[:3]), b[:len(poses(again, images[:3]))])
+    cached = sorted(p.name for p in R.cache_dir().glob("pose-*"))
+    assert len(cached) == 1 and cached[0].endswith("-64x64-bdynamic-fp32-v1")
+
+
+def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) -> None:  # noqa: ANN001
+    checkpoint, images = trained
+    fp32 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
+    int8 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
+    calibration, held_out = images[:8], images[8:]
+    inputs = np.concatenate([int8.network_inputs(f, b) for f, b, _ in calibration])
+    agreement = int8.calibrate(inputs, source="rendered figures")
+    assert "calibrated int8 on rendered figures; int8 vs fp32 on" in capsys.readouterr().err
+    assert agreement.heatmap_rel_error < 0.15 and agreement.within_1px >= 0.8
+    # On images calibration never saw, in frame pixels (a 64x64 crop of a ~100 px figure: ~2.3 px per input pixel).
+    a, b = poses(fp32, held_out), poses(int8, held_out)
+    err = np.linalg.norm(a - b, axis=2)
+    print(f"\nint8 vs fp32, held-out images: median {np.median(err):.2f} px, 90th pct {np.percentile(err, 90):.2f} px, "
+          f"max {err.max():.2f} px; {agreement.line()}")
+    assert np.median(err) <= 1.0 and np.percentile(err, 90) <= 4.0
+    about = int8.runtime_info()
+    assert about["precision"] == "int8" and about["calibration"]["source"] == "rendered figures"
+
+    # A second run takes the cached int8 model without calibrating.
+    again = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
+    assert again.runtime.calibrated and again.runtime_info()["calibration"]["source"] == "rendered figures"
+    np.testing.assert_allclose(poses(again, held_out), b, atol=1e-4)
+
+
+def test_int8_without_calibration_gathers_the_runs_first_crops(trained, monkeypatch, capsys) -> None:  # noqa: ANN001
+    checkpoint, images = trained
+    monkeypatch.setattr(R, "CALIBRATION_CROPS", 12)
+    estimator = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
+    assert not estimator.runtime.calibrated
+    for frame, boxes, _ in images[:8]:
+        estimator.estimate(frame, Detections(boxes, np.ones(len(boxes))))
+    assert estimator.runtime.calibrated
+    assert "the first" in estimator.runtime_info()["calibration"]["source"]
+    assert "crops of this run (run in fp32 until then)" in capsys.readouterr().err
+
+
+def test_choices_the_machine_cannot_honour_are_refused() -> None:
+    cpu = torch.device("cpu")
+    with pytest.raises(PosetrackError, match="needs --runtime openvino"):
+        R.resolve_runtime("torch", "int8", cpu)
+    with pytest.raises(PosetrackError, match="--half and --compile are torch options"):
+        R.resolve_runtime("openvino", "fp32", cpu, half=True)
+    with pytest.raises(PosetrackError, match="runs on the CPU"):
+        R.resolve_runtime("openvino", "fp32", torch.device("cuda"))
+    assert R.resolve_runtime("auto", "auto", torch.device("cuda")) == ("torch", "fp32")
+    assert R.resolve_runtime("auto", "auto", cpu, compile=True) == ("torch", "fp32")
+    # A preset's int8 applies where the runtime is OpenVINO; torch on CUDA keeps its own choice.
+    assert R.choose_precision("auto", "auto", "int8", cpu) == "int8"
+    assert R.choose_precision("auto", "auto", "int8", torch.device("cuda")) == "auto"
+    assert R.choose_precision("auto", "fp32", "int8", cpu) == "fp32"
+    native = R.cpu_has_native_bf16()
+    assert R.resolve_runtime("auto", "auto", cpu) == ("openvino", "bf16" if native else "fp32")
+    if not native:
+        with pytest.raises(PosetrackError, match="no native bf16"):
+            R.resolve_runtime("openvino", "bf16", cpu)
+
+
+def test_bf16_stays_close_to_fp32_where_the_cpu_has_it(trained) -> None:  # noqa: ANN001
+    if not R.cpu_has_native_bf16():
+        pytest.skip("this CPU has no native bf16 (AVX512_BF16 or AMX)")
+    checkpoint, images = trained
+    fp32 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
+    bf16 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="bf16")
+    err = np.linalg.norm(poses(fp32, images) - poses(bf16, images), axis=2)
+    assert np.median(err) <= 0.5 and np.percentile(err, 90) <= 2.0
+
+
+def test_calibrate_command_caches_int8_for_later_runs(trained, checkpoints, tmp_path) -> None:  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from posetrack_cli.cli import main
+
+    checkpoint, images = trained
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    for i, (frame, _, _) in enumerate(images[:6]):
+        cv2.imwrite(str(folder / f"{i}.png"), frame)
+    args = ["--pose-weights", str(checkpoint), "--detector-weights", str(checkpoints["detector"]), "--offline"]
+    result = CliRunner().invoke(main, ["calibrate", str(folder), *args, "--crops", "12"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("int8 vs fp32 on 3 held-back crops:")
+    later = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
+    assert later.runtime.calibrated
+    assert later.runtime_info()["calibration"]["source"] == "12 crops from 6 frames of 6 file(s)"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["calibrate", str(empty), "--pose-weights", str(checkpoint), "--offline"])
+    assert result.exit_code == 1 and result.stderr == "posetrack: error: no videos or images to calibrate on\n"
