@@ -57,10 +57,13 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     import torch  # imported on use: the CLI stays quick to start
     from torchvision.ops import box_iou
 
-    return box_iou(torch.from_numpy(np.asarray(a, np.float32)), torch.from_numpy(np.asarray(b, np.float32))).numpy()
+    iou: np.ndarray = box_iou(torch.from_numpy(np.asarray(a, np.float32)),
+                              torch.from_numpy(np.asarray(b, np.float32))).numpy()
+    return iou
 
 
 def box_areas(boxes: np.ndarray) -> np.ndarray:
     """Areas ``(N,)`` of xyxy boxes ``(N, 4)``."""
     boxes = np.asarray(boxes, np.float32)
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    areas: np.ndarray = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    return areas

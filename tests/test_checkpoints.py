@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import LAYOUTS, randomise_batchnorm, write_checkpoint
 from posetrack_cli.checkpoints import load_pose_checkpoint
 from posetrack_cli.errors import CheckpointError
 from posetrack_cli.models.pose_resnet import fold_batchnorm, pose_resnet
+
+from helpers import LAYOUTS, randomise_batchnorm, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +24,12 @@ def reference() -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_each_layout_loads_strictly_with_identical_outputs(layout: str, reference: torch.nn.Module, tmp_path: Path) -> None:
+def test_each_layout_loads_strictly_with_identical_outputs(layout: str, reference: torch.nn.Module,
+                                                            tmp_path: Path) -> None:
     path = write_checkpoint(reference, tmp_path / "pose_resnet_18_256x192.pth", layout)
     if layout == "mmpose-1.x":  # the released files pickle training bookkeeping beside the weights
-        assert "mmengine.logging.history_buffer.HistoryBuffer" in torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        pickled = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        assert "mmengine.logging.history_buffer.HistoryBuffer" in pickled
     model, info = load_pose_checkpoint(path)
     assert info.layout == layout
     assert (info.spec.depth, info.spec.num_keypoints, info.spec.deconv_channels) == (18, 17, (256, 256, 256))
@@ -94,7 +97,8 @@ def test_pre_0_4_1_file_without_batch_counters_loads(reference: torch.nn.Module,
     "content,reason",
     [(b"", "empty"), (b"hello, I am text\n", "not a torch file"), (None, "truncated")],
 )
-def test_unreadable_files_are_refused(content: bytes | None, reason: str, reference: torch.nn.Module, tmp_path: Path) -> None:
+def test_unreadable_files_are_refused(content: bytes | None, reason: str, reference: torch.nn.Module,
+                                      tmp_path: Path) -> None:
     path = tmp_path / "x.pth"
     if content is None:
         write_checkpoint(reference, tmp_path / "full.pth", "msra")

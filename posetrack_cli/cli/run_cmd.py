@@ -15,7 +15,7 @@ import click
 from posetrack_cli.cli.export_cmd import EXPORT_FORMATS
 from posetrack_cli.cli.options import pose_model_options, tracker_options
 from posetrack_cli.cli.overlay_options import overlay_options
-from posetrack_cli.cli.params import POSITIVE, UNIT
+from posetrack_cli.cli.params import POSITIVE, UNIT, Size
 from posetrack_cli.flow import FLOW_NAMES
 from posetrack_cli.live import LiveConfig, live_kind
 from posetrack_cli.presets import PRESETS
