@@ -1,7 +1,7 @@
 """Known model files: the manifest, where files live, download with verification, and look-up.
 
 The manifest (``weights/manifest.json``, installed as ``posetrack_cli.manifest``) carries each
-file's facts -- URL, SHA-256, layout, input size, keypoints, normalisation -- so they live with the
+file's facts -- URL, SHA-256, input size, normalisation -- so they live with the
 file rather than in code. ``POSETRACK_MANIFEST`` may point to another manifest (a private mirror).
 
 Files live in the weights folder: ``POSETRACK_WEIGHTS`` if set; else the ``weights/`` folder of the
@@ -46,12 +46,9 @@ class WeightFile:
         url: where it is downloaded from.
         sha256: full hex digest, or the publisher's prefix of it (at least 8 hex digits).
         size_mb: approximate size, for the user's information.
-        layout: checkpoint layout (``msra``, ``mmpose-0.x``, ``mmpose-1.x``, ``torchvision``).
         source: what the file is and where it comes from, in words.
         input_size: ``(width, height)`` the pose model was trained at, for pose files.
-        keypoints: keypoint set name (``coco``) for pose files.
         norm: ``{"channel_order", "mean", "std"}`` for pose files.
-        architecture: torchvision builder name, for detector, flow and backbone files.
     """
 
     name: str
@@ -60,12 +57,9 @@ class WeightFile:
     url: str
     sha256: str
     size_mb: float
-    layout: str
     source: str
     input_size: tuple[int, int] | None = None
-    keypoints: str | None = None
     norm: dict[str, Any] = field(default_factory=dict)
-    architecture: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -29,9 +29,9 @@ def test_builtin_manifest_describes_every_file() -> None:
         assert entry.sha256 in entry.filename  # the publisher's digest prefix is in the name
         if entry.kind == "pose":
             assert entry.input_size in {(192, 256), (288, 384)}
-            assert entry.norm["channel_order"] in {"rgb", "bgr"} and entry.keypoints == "coco"
+            assert entry.norm["channel_order"] in {"rgb", "bgr"}
         if entry.kind == "backbone":  # torchvision's ImageNet ResNets, fed RGB with ImageNet statistics
-            assert entry.architecture == entry.name.removesuffix("_imagenet") and entry.norm["channel_order"] == "rgb"
+            assert entry.name.startswith("resnet") and entry.norm["channel_order"] == "rgb"
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     digest = hashlib.sha256(blob.read_bytes()).hexdigest()
     entry = {
         "name": "tiny_pose", "kind": "pose", "filename": blob.name, "url": blob.as_uri(), "sha256": digest,
-        "size_mb": 0.1, "layout": "mmpose-0.x", "source": "test", "input_size": [192, 256], "keypoints": "coco",
+        "size_mb": 0.1, "source": "test", "input_size": [192, 256],
         "norm": {"channel_order": "rgb", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
     }
     manifest = tmp_path / "manifest.json"
@@ -98,7 +98,7 @@ def test_offline_missing_file_says_which_where_and_from_where() -> None:
 
 def test_unreachable_url_gives_the_same_guidance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = W.WeightFile(name="gone", kind="pose", filename="gone.pth", url=(tmp_path / "nope.pth").as_uri(),
-                         sha256="deadbeef", size_mb=1, layout="msra", source="test")
+                         sha256="deadbeef", size_mb=1, source="test")
     with pytest.raises(WeightsError, match=r"cannot download gone\.pth .* save it as .*gone\.pth"):
         W.download(entry, progress=False)
 
