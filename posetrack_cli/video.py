@@ -147,6 +147,13 @@ class VideoSource:
         start = stream.start_time
         base = stream.time_base
         packets = self._container.demux(stream)
+        try:
+            yield from self._decode_packets(packets, start, base)
+        finally:
+            getattr(packets, "close", lambda: None)()  # before the container closes: no demuxing from freed memory
+
+    def _decode_packets(self, packets: Iterator[Any], start: Any,
+                        base: Any) -> Iterator[tuple[np.ndarray, float | None]]:
         while True:
             try:
                 packet = next(packets)
@@ -205,6 +212,12 @@ class VideoSource:
         self._warn(message)
 
     def close(self) -> None:
+        """Close the decoder, then the container (in that order: a demuxer left to the garbage
+        collector after its container closed touches freed memory)."""
+        try:
+            getattr(self._decoded, "close", lambda: None)()
+        except ValueError:  # still running in a reader thread: it stops at its next frame
+            pass
         self._container.close()
 
 

@@ -82,8 +82,11 @@ class CocoValidation:
         ``model`` is not modified: the estimator works on a BatchNorm-folded copy in eval mode.
         """
         width, height = input_size
+        # torch, not OpenVINO: the network changes every epoch (a conversion each time would cost more
+        # than it saves), and OpenVINO's thread pool must not be alive when DataLoader workers fork.
         estimator = PoseEstimator(model, norm=norm, keypoint_names=keypoint_names,
-                                  config=EstimatorConfig(input_size=(width, height), device=str(device)))
+                                  config=EstimatorConfig(input_size=(width, height), device=str(device),
+                                                         runtime="torch", precision="fp32"))
         rows_of: dict[int, list[int]] = {}
         for row, image in enumerate(self.samples.image_index.tolist()):
             rows_of.setdefault(image, []).append(row)
