@@ -9,7 +9,9 @@ the estimator, so every runtime is judged on the same keypoints.
   ``openvino.convert_model`` (so every checkpoint layout works), with a dynamic batch dimension, and
   saved in the cache folder beside the weights (``weights/cache/``) under a key made of the weights'
   SHA-256, the input size, the batch shape and the precision: a second run reads it back and pays
-  no conversion; OpenVINO's own compiled-blob cache sits beside it.
+  no conversion; OpenVINO's own compiled-blob cache sits beside it. Stride-2 deconvolutions are
+  converted as four convolutions and a pixel shuffle (``models/subpixel.py``): the same arithmetic,
+  but OpenVINO runs deconvolutions in fp32 even in an int8 model, and convolutions in int8.
 * int8 is NNCF post-training quantization calibrated on real person crops: given crops
   (``posetrack calibrate``), or the first crops of the user's video (which run in fp32 while they
   are gathered). Calibration reports how far int8 lands from fp32 on held-back crops.
@@ -38,7 +40,7 @@ import torch
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.settings import PRECISIONS, RUNTIMES
 
-CACHE_VERSION = 1  # bump when what is cached (conversion arguments, quantization settings) changes
+CACHE_VERSION = 2  # bump when what is cached (conversion arguments, quantization settings) changes
 CALIBRATION_CROPS = 96  # crops gathered from the user's video before int8 quantization
 HELD_BACK = 0.25  # share of the calibration crops kept out of quantization to measure agreement
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
@@ -188,12 +190,15 @@ def _read_cached(folder: Path) -> tuple[Any, dict[str, Any]] | None:
 
 
 def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> Any:
-    """An fp32 ``openvino.Model`` of ``model`` with input ``(batch, 3, H, W)``, batch dynamic."""
+    """An fp32 ``openvino.Model`` of ``model`` with input ``(batch, 3, H, W)``, batch dynamic; its
+    deconvolutions rewritten by :func:`~posetrack_cli.models.subpixel.subpixel_deconvolutions`."""
     import openvino as ov
+
+    from posetrack_cli.models.subpixel import subpixel_deconvolutions
 
     w, h = input_size
     with torch.no_grad():
-        return ov.convert_model(model.eval(), example_input=torch.zeros(2, 3, h, w),
+        return ov.convert_model(subpixel_deconvolutions(model), example_input=torch.zeros(2, 3, h, w),
                                 input=[ov.PartialShape([-1, 3, h, w])])
 
 

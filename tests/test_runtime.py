@@ -77,7 +77,7 @@ def test_openvino_fp32_gives_torchs_keypoints_and_caches_the_conversion(trained,
     again = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
     np.testing.assert_array_equal(poses(again, images[:3]), b[:len(poses(again, images[:3]))])
     cached = sorted(p.name for p in R.cache_dir().glob("pose-*"))
-    assert len(cached) == 1 and cached[0].endswith("-64x64-bdynamic-fp32-v1")
+    assert len(cached) == 1 and cached[0].endswith(f"-64x64-bdynamic-fp32-v{R.CACHE_VERSION}")
 
 
 def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) -> None:  # noqa: ANN001
