@@ -41,6 +41,8 @@ def rewritable(layer: nn.Module) -> bool:
     if not isinstance(layer, nn.ConvTranspose2d):
         return False
     k, s, p, op = layer.kernel_size, layer.stride, layer.padding, layer.output_padding
+    if isinstance(p, str):  # torch types padding as a string too (convolutions' "same")
+        return False
     return (k[0] == k[1] and s == (2, 2) and p[0] == p[1] and op[0] == op[1] and layer.groups == 1
             and layer.dilation == (1, 1) and k[0] - 2 * p[0] + op[0] == 2)
 
@@ -57,7 +59,7 @@ class SubpixelDeconv(nn.Module):
         super().__init__()
         if not rewritable(layer):
             raise ValueError(f"not a stride-2 deconvolution that doubles its input: {layer}")
-        kernel, padding = layer.kernel_size[0], layer.padding[0]
+        kernel, padding = layer.kernel_size[0], int(layer.padding[0])
         phases = [_phase_taps(kernel, padding, r) for r in (0, 1)]
         self.relu = relu
         self.taps = len(phases[0][1])
