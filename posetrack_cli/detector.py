@@ -80,11 +80,14 @@ class PersonDetector:
         min_size: shorter side frames are resized to for detection, up or down (None: the model's
             own, 800 or 320, and never more than the frame's own size).
         proposals: RPN proposals per frame for a Faster R-CNN (None: the model's own).
+        runtime: ``torch``, or ``openvino`` to run the backbone there (CPU; see
+            :class:`~posetrack_cli.runtime.OpenVINOBackbone`).
+        precision: ``fp32``, or ``bf16`` with OpenVINO where the CPU has it.
     """
 
     def __init__(self, architecture: str, weights: str | Path, *, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                  device: torch.device = torch.device("cpu"), min_size: int | None = None,
-                 proposals: int | None = None) -> None:
+                 proposals: int | None = None, runtime: str = "torch", precision: str = "fp32") -> None:
         self.name = architecture
         self.score_threshold = score_threshold
         self.device = device
@@ -99,7 +102,20 @@ class PersonDetector:
         except (RuntimeError, TypeError, AttributeError) as exc:
             first = str(exc).replace("\n", " ")[:240]
             raise PosetrackError(f"{weights} is not a {architecture} checkpoint: {first}") from None
+        if runtime == "openvino":
+            from posetrack_cli.runtime import OpenVINOBackbone, state_dict_sha256
+
+            digest = state_dict_sha256(model)
+            backbone: nn.Module = model.backbone  # type: ignore[assignment]  # a Module, typed as Tensor | Module
+            model.backbone = OpenVINOBackbone(backbone, name=architecture, precision=precision, weights_sha256=digest)
+        elif (runtime, precision) != ("torch", "fp32"):
+            raise PosetrackError(f"the detector runs torch fp32 or OpenVINO fp32/bf16, not {runtime} {precision}")
+        self.runtime, self.precision = runtime, precision
         self.model = model.to(device)
+
+    def describe(self) -> dict[str, str]:
+        """Which runtime and precision ran the detector (the JSON records it beside the pose network's)."""
+        return {"runtime": self.runtime, "precision": self.precision}
 
     @torch.inference_mode()
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
@@ -139,10 +155,11 @@ class PersonDetector:
 
 
 def load_detector(name: str, *, weights: str | Path | None = None, device: torch.device, score_threshold: float,
-                  allow_download: bool, min_size: int | None = None, proposals: int | None = None) -> PersonDetector:
+                  allow_download: bool, min_size: int | None = None, proposals: int | None = None,
+                  runtime: str = "torch", precision: str = "fp32") -> PersonDetector:
     """A detector by manifest name, its weights from ``weights`` or the manifest (downloaded on first use)."""
     from posetrack_cli.weights import resolve
 
     path = weights or resolve(name, allow_download=allow_download)[1]
     return PersonDetector(name, path, score_threshold=score_threshold, device=device, min_size=min_size,
-                          proposals=proposals)
+                          proposals=proposals, runtime=runtime, precision=precision)

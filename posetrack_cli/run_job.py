@@ -196,7 +196,7 @@ def load_run(spec: RunSpec) -> LoadedRun:
     from posetrack_cli.device import resolve_device
     from posetrack_cli.flow import make_flow
     from posetrack_cli.presets import load_estimator
-    from posetrack_cli.runtime import choose_precision
+    from posetrack_cli.runtime import choose_precision, detector_precision
 
     models, config = spec.models, spec.pipeline
     preset = PRESETS[models.preset]
@@ -211,13 +211,18 @@ def load_run(spec: RunSpec) -> LoadedRun:
         person_detector = load_detector(models.detector_name, weights=models.detector_weights, device=torch_device,
                                         score_threshold=config.detection_threshold,
                                         allow_download=spec.allow_download, min_size=models.detector_size,
-                                        proposals=preset.detector_proposals if models.detector is None else None)
+                                        proposals=preset.detector_proposals if models.detector is None else None,
+                                        # beside an OpenVINO pose network the detector's backbone runs there too
+                                        runtime="openvino" if estimator.runtime_name == "openvino" else "torch",
+                                        precision=detector_precision(estimator.precision)
+                                        if estimator.runtime_name == "openvino" else "fp32")
     pipeline = Pipeline(estimator, flow, config, person_detector)
     config = pipeline.config  # overlap decided
     described = models.describe()
     # What ran, not what was asked ("auto"): another runtime or precision moves the keypoints.
     ran = replace(estimator.config, runtime=estimator.runtime_name, precision=estimator.precision)
     settings = {**result_settings(config, ran), "detector_size": models.detector_size,
+                "detector_runtime": None if person_detector is None else person_detector.describe(),
                 "image_fps": spec.image_fps, "images": spec.images}
     info = {"command": "run", "models": described, "settings": settings,
             "speed": speed_settings(config, estimator.config),

@@ -30,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -123,11 +124,16 @@ def state_dict_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+ENV_CACHE = "POSETRACK_CACHE"  # where converted models are kept, if not beside the weights
+
+
 def cache_dir() -> Path:
-    """Converted models live in ``cache/`` inside the weights folder."""
+    """Converted models live in ``$POSETRACK_CACHE`` when set, else in ``cache/`` inside the weights folder."""
+    import os
+
     from posetrack_cli.weights import weights_dir
 
-    return weights_dir() / "cache"
+    return Path(os.environ[ENV_CACHE]) if os.environ.get(ENV_CACHE) else weights_dir() / "cache"
 
 
 @dataclass(frozen=True)
@@ -136,20 +142,22 @@ class CacheKey:
 
     Attributes:
         weights_sha256: digest of the state dict the model was converted from.
-        input_size: ``(width, height)``.
+        input_size: ``(width, height)``, or None for a model whose height and width are dynamic.
         precision: ``fp32``, ``bf16`` or ``int8``.
         batch: ``"dynamic"`` (any batch size), the only batch shape converted today.
+        kind: ``pose`` for a pose network, ``<detector>-backbone`` for a detector's backbone.
     """
 
     weights_sha256: str
-    input_size: tuple[int, int]
+    input_size: tuple[int, int] | None
     precision: str
     batch: str = "dynamic"
+    kind: str = "pose"
 
     def folder_name(self) -> str:
-        """``pose-<sha16>-<W>x<H>-b<batch>-<precision>-v<N>``: one folder per converted model."""
-        w, h = self.input_size
-        return f"pose-{self.weights_sha256[:16]}-{w}x{h}-b{self.batch}-{self.precision}-v{CACHE_VERSION}"
+        """``<kind>-<sha16>-<W>x<H>-b<batch>-<precision>-v<N>`` (``any`` for a dynamic size): one folder per model."""
+        size = "any" if self.input_size is None else "{}x{}".format(*self.input_size)
+        return f"{self.kind}-{self.weights_sha256[:16]}-{size}-b{self.batch}-{self.precision}-v{CACHE_VERSION}"
 
 
 def _save_atomically(model: Any, folder: Path, about: dict[str, Any]) -> None:
@@ -187,6 +195,22 @@ def _read_cached(folder: Path) -> tuple[Any, dict[str, Any]] | None:
     import openvino as ov
 
     return ov.Core().read_model(str(folder / "model.xml")), json.loads((folder / "about.json").read_text())
+
+
+def cached_or_converted(key: CacheKey, convert: Callable[[], Any], about: dict[str, Any]) -> Any:
+    """The fp32 ``openvino.Model`` cached under ``key``; on a miss ``convert()`` makes it and it is saved
+    with ``about`` (plus the key's digest, size, precision and OpenVINO's version) for later runs."""
+    import openvino as ov
+
+    folder = cache_dir() / key.folder_name()
+    cached = _read_cached(folder)
+    if cached is not None:
+        return cached[0]
+    ov_model = convert()
+    _save_atomically(ov_model, folder, {**about, "weights_sha256": key.weights_sha256,
+                                        "input_size": None if key.input_size is None else list(key.input_size),
+                                        "precision": key.precision, "openvino": ov.__version__})
+    return ov_model
 
 
 def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> Any:
@@ -312,7 +336,7 @@ class OpenVINORuntime:
 
         self.version = ov.__version__
         self.precision = precision
-        self.input_size = tuple(input_size)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
         self.stride = stride
         self.log = log or (lambda line: print(f"posetrack: {line}", file=sys.stderr))
         self._torch_model = model
@@ -332,19 +356,13 @@ class OpenVINORuntime:
                 # else: gathered from the first crops of the run (see __call__)
 
     def key(self, precision: str) -> CacheKey:
-        return CacheKey(self.sha256, self.input_size, precision)  # type: ignore[arg-type]
+        return CacheKey(self.sha256, self.input_size, precision)
 
     def _cached_or_converted(self) -> Any:
         """The fp32 graph from the cache, converting on a miss. bf16 runs this same graph (it is a
         compile-time hint; OpenVINO's blob cache keeps the compiled bf16 form), so both share one entry."""
-        folder = cache_dir() / self.key("fp32").folder_name()
-        cached = _read_cached(folder)
-        if cached is not None:
-            return cached[0]
-        ov_model = convert_to_openvino(self._torch_model, self.input_size)  # type: ignore[arg-type]
-        _save_atomically(ov_model, folder, {"weights_sha256": self.sha256, "input_size": list(self.input_size),
-                                            "precision": "fp32", "openvino": self.version})
-        return ov_model
+        return cached_or_converted(self.key("fp32"), lambda: convert_to_openvino(self._torch_model, self.input_size),
+                                   {})
 
     @property
     def calibrated(self) -> bool:
@@ -400,3 +418,54 @@ def make_runtime(model: torch.nn.Module, *, runtime: str, precision: str, device
     if runtime == "torch":
         return TorchRuntime(model, device, half=half, compile=compile)
     return OpenVINORuntime(model, input_size, precision, weights_sha256=weights_sha256, stride=stride)
+
+
+def detector_precision(pose_precision: str) -> str:
+    """The detector's precision beside a pose network in ``pose_precision``: the same, except that int8
+    (calibrated on person crops, which a detector never sees) gives the machine's own, bf16 or fp32."""
+    if pose_precision != "int8":
+        return pose_precision
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+class OpenVINOBackbone(torch.nn.Module):
+    """A torchvision detector's backbone run by OpenVINO, in its place.
+
+    The backbone (convolutional features and FPN: most of a detector's time, and where eager torch
+    is slowest, with its frozen BatchNorms and activations as separate passes) takes the padded image
+    batch ``(N, 3, H, W)`` and returns the same ordered feature maps ``{name: (N, C, h, w)}``; H and W
+    are dynamic, so any video size uses one converted model. Proposals, RoI pooling, the box heads
+    and NMS stay in torch (the box head's matrix products are no faster in OpenVINO).
+
+    Args:
+        backbone: the strictly-loaded backbone module.
+        name: the detector's name, part of the cache key.
+        precision: ``fp32`` or ``bf16``.
+        weights_sha256: digest of the detector's state dict.
+    """
+
+    def __init__(self, backbone: torch.nn.Module, *, name: str, precision: str, weights_sha256: str) -> None:
+        super().__init__()
+        import openvino as ov
+
+        if precision not in _OV_PRECISION:
+            raise PosetrackError(f"a detector runs fp32 or bf16 in OpenVINO, not {precision}")
+        self.out_channels = getattr(backbone, "out_channels", None)  # read by torchvision's heads
+        self.precision, self.version = precision, ov.__version__
+        example = torch.zeros(1, 3, 320, 320)
+        with torch.no_grad():
+            out = backbone.eval()(example)
+        self.names = list(out) if isinstance(out, dict) else ["0"]
+        self._dict = isinstance(out, dict)
+
+        def convert() -> Any:
+            with torch.no_grad():
+                return ov.convert_model(backbone, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+
+        key = CacheKey(weights_sha256, None, "fp32", kind=f"{name}-backbone")
+        self._compiled = _compile(cached_or_converted(key, convert, {"outputs": self.names}), precision)
+
+    def forward(self, images: torch.Tensor) -> Any:
+        outputs = self._compiled(np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32))
+        maps = [torch.from_numpy(outputs[i].copy()) for i in range(len(self.names))]
+        return OrderedDict(zip(self.names, maps)) if self._dict else maps[0]

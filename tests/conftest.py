@@ -12,10 +12,18 @@ from helpers import write_biased_checkpoints, write_test_manifest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(scope="session")
+def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One OpenVINO conversion cache for the session: entries are keyed by the weights' digest, and
+    converting the same random test checkpoints in every test would cost seconds each."""
+    return tmp_path_factory.mktemp("openvino-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _conversion_cache: Path) -> None:
     """Every test gets its own empty weights folder and deterministic torch."""
     monkeypatch.setenv("POSETRACK_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("POSETRACK_CACHE", str(_conversion_cache))
     monkeypatch.delenv("POSETRACK_MANIFEST", raising=False)
     torch.manual_seed(0)
 

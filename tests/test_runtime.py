@@ -24,6 +24,12 @@ pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install o
 
 
 @pytest.fixture(autouse=True)
+def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """These tests count and reuse cache entries: their own cache, not the session's."""
+    monkeypatch.setenv(R.ENV_CACHE, str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
 def one_thread() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
