@@ -132,6 +132,7 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     from posetrack_cli.outputs import OutputSet
     from posetrack_cli.pipeline import Pipeline
     from posetrack_cli.presets import PRESETS
+    from posetrack_cli.runtime import detector_precision
     from posetrack_cli.settings import EstimatorConfig, PipelineConfig
     from posetrack_cli.types import Detections
     from posetrack_cli.video import open_source
@@ -167,8 +168,11 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     weights = work / f"{preset.detector}.pth"
     if not weights.exists():
         torch.save(build_detector(preset.detector).state_dict(), weights)
+    on_openvino = estimator.runtime_name == "openvino"  # as `posetrack run`: the detector's backbone goes along
     detector = PersonDetector(preset.detector, weights, min_size=800 if before else None,
-                              proposals=None if before else spec.get("proposals", preset.detector_proposals))  # type: ignore[arg-type]
+                              proposals=None if before else spec.get("proposals", preset.detector_proposals),  # type: ignore[arg-type]
+                              runtime="openvino" if on_openvino else "torch",
+                              precision=detector_precision(estimator.precision) if on_openvino else "fp32")
     every = 1 if before else preset.detect_every
 
     class KeyframeTruth:
@@ -205,7 +209,7 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     frames = result.frames - WARMUP
     return {"cpu_ms": (cpu - marks["cpu"]) / frames * 1e3, "wall_ms": (wall - marks["wall"]) / frames * 1e3,
             "people": float(len(crowd)), "frames": frames, "runtime": estimator.runtime_name,
-            "precision": estimator.precision,
+            "precision": estimator.precision, "detector_runtime": detector.runtime,
             **{f"{k}_ms": v / result.frames * 1e3 for k, v in result.times.as_dict().items()}}
 
 
@@ -270,7 +274,8 @@ def main() -> None:
           f"({args.slow_frames} for fast (before)), "
           f"first {WARMUP} left out, 1 thread per process, median of {args.rounds} interleaved rounds")
     print(f"{'people':>6} {'contender':<18} {'runtime':<14} {'CPU ms/frame':>12} {'wall ms/frame':>13} "
-          f"{'CPU / peer':>10} {'wall / peer':>11} {'people seen':>11}")
+          f"{'CPU / peer':>10} {'wall / peer':>11} {'people seen':>11} {'detect ms':>9} {'pose ms':>8} "
+          f"{'flow ms':>8}")
     for people in args.people:
         peer = rows.get((people, "peer"))
         peer_cpu = statistics.median(r["cpu_ms"] for r in peer) if peer else None
@@ -284,7 +289,11 @@ def main() -> None:
             ratio = (f"{cpu / peer_cpu:>10.2f} {wall / peer_wall:>11.2f}" if peer_cpu and peer_wall
                      else f"{'-':>10} {'-':>11}")
             seen = statistics.mean(r["people"] for r in results)
-            print(f"{people:>6} {name:<18} {runtime:<14} {cpu:>12.1f} {wall:>13.1f} {ratio} {seen:>11.1f}")
+            stages = " ".join(f"{statistics.median(r[k] for r in results):>{w}.1f}" if k in results[0]
+                              else f"{'-':>{w}}" for k, w in (("detect_ms", 9), ("pose_ms", 8), ("flow_ms", 8)))
+            print(f"{people:>6} {name:<18} {runtime:<14} {cpu:>12.1f} {wall:>13.1f} {ratio} {seen:>11.1f} {stages}")
+    print("(detect, pose, flow: wall ms per frame of those stages, as the pipeline times them; "
+          "the detector of every preset but 'fast (before)' runs its backbone in OpenVINO)")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import torch
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.settings import PRECISIONS, RUNTIMES
 
-CACHE_VERSION = 2  # bump when what is cached (conversion arguments, quantization settings) changes
+CACHE_VERSION = 3  # bump when what is cached (conversion arguments, quantization settings) changes
 CALIBRATION_CROPS = 96  # crops gathered from the user's video before int8 quantization
 HELD_BACK = 0.25  # share of the calibration crops kept out of quantization to measure agreement
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}

@@ -25,6 +25,11 @@ def test_each_head_kernel_gives_the_deconvolutions_output(kernel: int, padding: 
     assert expected.shape == (2, 5, 10, 14)
     torch.testing.assert_close(SubpixelDeconv(layer)(x), expected, rtol=0, atol=1e-12)
     torch.testing.assert_close(SubpixelDeconv(layer, relu=True)(x), expected.relu(), rtol=0, atol=1e-12)
+    then = nn.Conv2d(5, 3, 1).double()
+    torch.testing.assert_close(SubpixelDeconv(layer, relu=True, then=then)(x), then(expected.relu()), rtol=0,
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="1x1"):
+        SubpixelDeconv(layer, then=nn.Conv2d(5, 3, 3).double())
 
 
 def test_other_deconvolutions_are_left_as_they_are() -> None:
@@ -45,10 +50,13 @@ def test_a_folded_pose_network_keeps_its_heatmaps_and_the_relu_moves_inside(kern
     for m in model.deconv_layers.modules():  # the paper's N(0, 0.001) head would leave only the bias
         if isinstance(m, nn.ConvTranspose2d):
             nn.init.normal_(m.weight, std=0.05)
+    nn.init.normal_(model.final_layer.weight, std=0.05)
     rewritten = subpixel_deconvolutions(model)
     kinds = [type(m) for m in rewritten.deconv_layers]
     assert kinds.count(SubpixelDeconv) == 3 and nn.ReLU not in kinds and nn.ConvTranspose2d not in kinds
-    assert all(m.relu for m in rewritten.deconv_layers if isinstance(m, SubpixelDeconv))
+    subpixels = [m for m in rewritten.deconv_layers if isinstance(m, SubpixelDeconv)]
+    assert all(m.relu for m in subpixels)
+    assert subpixels[-1].then is not None and isinstance(rewritten.final_layer, nn.Identity)
     x = torch.randn(2, 3, 64, 48)
     with torch.no_grad():
         expected, got = model(x), rewritten(x)

@@ -51,17 +51,22 @@ class SubpixelDeconv(nn.Module):
     """A :func:`rewritable` ``ConvTranspose2d`` as four convolutions and a pixel shuffle.
 
     Input ``(N, C_in, H, W)``; output ``(N, C_out, 2H, 2W)``, equal to the layer's (followed by a ReLU
-    with ``relu``) up to rounding. Each phase pads the input on its own sides, so converters fold the
-    pad into the convolution, and the ReLU runs per phase, where it fuses with the convolution.
+    with ``relu``, then by the 1x1 convolution ``then``: ``(N, C_then, 2H, 2W)``) up to rounding. Each
+    phase pads the input on its own sides, so converters fold the pad into the convolution; the ReLU
+    runs per phase, where it fuses with the convolution, and so does ``then``, so that the shuffle
+    moves its few channels (17 heatmaps) rather than the deconvolution's 256.
     """
 
-    def __init__(self, layer: nn.ConvTranspose2d, *, relu: bool = False) -> None:
+    def __init__(self, layer: nn.ConvTranspose2d, *, relu: bool = False, then: nn.Conv2d | None = None) -> None:
         super().__init__()
         if not rewritable(layer):
             raise ValueError(f"not a stride-2 deconvolution that doubles its input: {layer}")
         kernel, padding = layer.kernel_size[0], int(layer.padding[0])
         phases = [_phase_taps(kernel, padding, r) for r in (0, 1)]
         self.relu = relu
+        if then is not None and (then.kernel_size != (1, 1) or then.stride != (1, 1) or then.groups != 1):
+            raise ValueError(f"only a 1x1 convolution can run per phase, not {then}")
+        self.then = then
         self.taps = len(phases[0][1])
         # phase r's tap s reads x[i + d0 + s]: pad -d0 before and d0 + taps - 1 after
         self.pads = [(-d0, d0 + self.taps - 1) for d0, _ in phases]
@@ -88,8 +93,9 @@ class SubpixelDeconv(nn.Module):
             for rx in (0, 1):
                 left, right = self.pads[rx]
                 y = F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight[2 * ry + rx], self.bias)
-                phases.append(F.relu(y) if self.relu else y)  # (N, C_out, H, W)
-        stacked = torch.stack(phases, dim=2)  # (N, C_out, 4, H, W): channel c * 4 + 2 * ry + rx
+                y = F.relu(y) if self.relu else y  # (N, C_out, H, W)
+                phases.append(self.then(y) if self.then is not None else y)  # (N, C, H, W)
+        stacked = torch.stack(phases, dim=2)  # (N, C, 4, H, W): channel c * 4 + 2 * ry + rx
         return F.pixel_shuffle(stacked.flatten(1, 2), 2)
 
 
@@ -97,9 +103,13 @@ def subpixel_deconvolutions(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every :func:`rewritable` deconvolution replaced by :class:`SubpixelDeconv`.
 
     A ReLU that follows the deconvolution (with only ``Identity`` between, as BatchNorm folding leaves
-    it) moves into the replacement. Inference only; like a folded model, the copy's state dict is not
-    a checkpoint layout.
+    it) moves into the replacement, and so does a pose network's ``final_layer`` (its forward is
+    ``final_layer(deconv_layers(x))``) after its last deconvolution. Inference only; like a folded
+    model, the copy's state dict is not a checkpoint layout.
     """
+    from posetrack_cli.models.pose_mobilenetv2 import PoseMobileNetV2
+    from posetrack_cli.models.pose_resnet import PoseResNet
+
     rewritten = copy.deepcopy(model).eval()
 
     def visit(module: nn.Module) -> None:
@@ -118,4 +128,10 @@ def subpixel_deconvolutions(model: nn.Module) -> nn.Module:
                 module._modules[following[0]] = nn.Identity()
 
     visit(rewritten)
+    if isinstance(rewritten, (PoseResNet, PoseMobileNetV2)):
+        head = [m for m in rewritten.deconv_layers if not isinstance(m, nn.Identity)]
+        final = rewritten.final_layer
+        if head and isinstance(head[-1], SubpixelDeconv) and final.kernel_size == (1, 1):
+            head[-1].then = final
+            rewritten.final_layer = nn.Identity()  # type: ignore[assignment]
     return rewritten
