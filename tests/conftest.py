@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -12,18 +13,21 @@ from helpers import write_biased_checkpoints, write_test_manifest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.fixture(scope="session")
-def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One OpenVINO conversion cache for the session: entries are keyed by the weights' digest, and
-    converting the same random test checkpoints in every test would cost seconds each."""
-    return tmp_path_factory.mktemp("openvino-cache")
+@pytest.fixture(scope="session", autouse=True)
+def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One OpenVINO conversion cache for the session, set before any fixture starts a process (the
+    Ray head's workers inherit it): entries are keyed by the weights' digest, and converting the
+    same random test checkpoints in every test would cost seconds each."""
+    folder = tmp_path_factory.mktemp("openvino-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POSETRACK_CACHE", str(folder))
+        yield folder
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _conversion_cache: Path) -> None:
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test gets its own empty weights folder and deterministic torch."""
     monkeypatch.setenv("POSETRACK_WEIGHTS", str(tmp_path / "weights"))
-    monkeypatch.setenv("POSETRACK_CACHE", str(_conversion_cache))
     monkeypatch.delenv("POSETRACK_MANIFEST", raising=False)
     torch.manual_seed(0)
 
