@@ -4,10 +4,11 @@ The limits are measured with convolution-shaped work through oneDNN, the library
 OpenVINO run convolutions with (not MKL's ``torch.mm``, which on some CPUs does not use their
 widest vector units):
 
-* fp32: four 3x3 convolutions with ReLUs, 256 -> 256 channels on 8 x 56 x 56, in torch and in OpenVINO;
+* fp32: chains of four convolutions with ReLUs in three shapes (3x3 256 -> 256 on 8 x 56 x 56,
+  1x1 1024 -> 1024 on 8 x 16 x 12, 3x3 512 -> 512 on 8 x 28 x 28), in torch and in OpenVINO;
 * bf16: the same convolution in bfloat16 (torch, and OpenVINO with the bf16 hint) -- only where the
   CPU has native bf16 (AVX512_BF16 or AMX); elsewhere bf16 is emulated and has no limit to speak of;
-* int8: ``torch._int_mm`` (1024^3, int8 -> int32) and the same convolutions quantized by NNCF in OpenVINO.
+* int8: ``torch._int_mm`` (1024^3, int8 -> int32) and the same chains quantized by NNCF in OpenVINO.
 
 Each dtype's limit is the fastest of its measurements. Then SimpleBaseline ResNet-50 and the
 MobileNetV2 head at 256x192 (random weights: speed does not depend on them; int8 calibrated on
@@ -34,8 +35,11 @@ from posetrack_cli.models.pose_mobilenetv2 import pose_mobilenetv2
 from posetrack_cli.models.pose_resnet import fold_batchnorm, pose_resnet
 from posetrack_cli.runtime import _compile, convert_to_openvino, cpu_has_native_bf16, quantize_int8
 
-CONV = (8, 256, 56, 56)  # batch, channels, height, width of the limit's 3x3 convolutions
-CHAIN = 4  # convolutions (each with a ReLU) in the limit probe
+# label -> ((batch, channels, height, width), kernel) of the limit probes: a ResNet stage's 3x3, a
+# wide 1x1 (a bottleneck's) and a deeper stage's 3x3
+PROBES = {"conv3x3 256@56": ((8, 256, 56, 56), 3), "conv1x1 1024@16": ((8, 1024, 16, 12), 1),
+          "conv3x3 512@28": ((8, 512, 28, 28), 3)}
+CHAIN = 4  # convolutions (each with a ReLU) in a limit probe
 MM = 1024
 
 
@@ -55,37 +59,41 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+def _chain(shape: tuple[int, int, int, int], kernel: int) -> tuple[torch.nn.Module, float]:
+    """``CHAIN`` convolutions (``kernel`` x ``kernel``, C -> C, each with a ReLU) on ``shape``, and the
+    operations of one call. A chain, so that (as inside a network) int8 stays int8 from one
+    convolution to the next and the fp32 <-> int8 conversions at its two ends weigh little."""
+    n, c, h, w = shape
+    layers = [m for _ in range(CHAIN) for m in (torch.nn.Conv2d(c, c, kernel, padding=kernel // 2, bias=False),
+                                                torch.nn.ReLU())]
+    return torch.nn.Sequential(*layers).eval(), 2.0 * n * c * h * w * c * kernel * kernel * CHAIN
+
+
 def limit_probes(native_bf16: bool) -> dict[str, tuple[str, float, Callable[[], object]]]:
     """name -> (dtype, operations per call, call) for the convolution-shaped limit measurements."""
-    n, c, h, w = CONV
-    # a chain, so that (as inside a network) int8 stays int8 from one convolution to the next and the
-    # fp32 <-> int8 conversions at its two ends weigh little
-    conv = torch.nn.Sequential(*[m for _ in range(CHAIN) for m in (torch.nn.Conv2d(c, c, 3, padding=1, bias=False),
-                                                                    torch.nn.ReLU())]).eval()
-    ops = 2.0 * n * c * h * w * c * 9 * CHAIN
-    x = torch.randn(*CONV).contiguous(memory_format=torch.channels_last)
-    conv_cl = conv.to(memory_format=torch.channels_last)
-    probes: dict[str, tuple[str, float, Callable[[], object]]] = {
-        "torch conv fp32": ("fp32", ops, lambda: conv_cl(x)),
-    }
     import openvino as ov
 
-    with torch.no_grad():
-        ov_conv = ov.convert_model(conv, example_input=torch.zeros(*CONV))
-    xn = x.contiguous().numpy()
-    f32 = _compile(ov_conv, "fp32")
-    probes["openvino conv fp32"] = ("fp32", ops, lambda: f32(xn))
-    if native_bf16:
-        conv_bf = conv_cl.to(torch.bfloat16)
-        xb = x.to(torch.bfloat16)
-        probes["torch conv bf16"] = ("bf16", ops, lambda: conv_bf(xb))
-        bf = _compile(ov_conv, "bf16")
-        probes["openvino conv bf16"] = ("bf16", ops, lambda: bf(xn))
+    probes: dict[str, tuple[str, float, Callable[[], object]]] = {}
+    for label, (shape, kernel) in PROBES.items():
+        conv, ops = _chain(shape, kernel)
+        x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+        conv_cl = conv.to(memory_format=torch.channels_last)
+        probes[f"torch {label} fp32"] = ("fp32", ops, lambda m=conv_cl, x=x: m(x))
+        with torch.no_grad():
+            ov_conv = ov.convert_model(conv, example_input=torch.zeros(*shape))
+        xn = x.contiguous().numpy()
+        f32 = _compile(ov_conv, "fp32")
+        probes[f"openvino {label} fp32"] = ("fp32", ops, lambda c=f32, xn=xn: c(xn))
+        if native_bf16:
+            conv_bf, xb = conv_cl.to(torch.bfloat16), x.to(torch.bfloat16)
+            probes[f"torch {label} bf16"] = ("bf16", ops, lambda m=conv_bf, xb=xb: m(xb))
+            bf = _compile(ov_conv, "bf16")
+            probes[f"openvino {label} bf16"] = ("bf16", ops, lambda c=bf, xn=xn: c(xn))
+        q = _compile(quantize_int8(ov_conv, xn[:4]), "int8")
+        probes[f"openvino {label} int8"] = ("int8", ops, lambda c=q, xn=xn: c(xn))
     a = torch.randint(-64, 64, (MM, MM), dtype=torch.int8)
     b = torch.randint(-64, 64, (MM, MM), dtype=torch.int8)
     probes["torch _int_mm int8"] = ("int8", 2.0 * MM**3, lambda: torch._int_mm(a, b))
-    q = _compile(quantize_int8(ov_conv, xn[:4]), "int8")
-    probes["openvino conv int8"] = ("int8", ops, lambda: q(xn))
     return probes
 
 
@@ -146,9 +154,9 @@ def main() -> None:
 
     print(f"# pose_net: 1 thread, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"native bf16: {'yes' if native_bf16 else 'no'}, median of {args.repeats}")
-    print(f"{'limit probe (CPU time)':<22} {'dtype':>5} {'GOP/s':>8}")
+    print(f"{'limit probe (CPU time)':<32} {'dtype':>5} {'GOP/s':>8}")
     for name, (dtype, _, _) in probes.items():
-        print(f"{name:<22} {dtype:>5} {rates[name] / 1e9:>8.1f}")
+        print(f"{name:<32} {dtype:>5} {rates[name] / 1e9:>8.1f}")
     print(f"\n{'network runtime':<28} {'CPU ms/crop':>11} {'wall ms':>8} {'GOP/s':>8} {'x limit':>8}   "
           f"(batch {args.batch}, "
           f"ResNet-50 {flops['ResNet-50'] / 1e9:.2f} / MobileNetV2 {flops['MobileNetV2'] / 1e9:.2f} GFLOP per crop)")

@@ -24,6 +24,7 @@ cannot honour are errors, not quiet substitutions.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import shutil
@@ -226,7 +227,61 @@ def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> 
                                 input=[ov.PartialShape([-1, 3, h, w])])
 
 
-def _compile(ov_model: Any, precision: str) -> Any:
+class _SignalStack(ctypes.Structure):
+    """``stack_t`` of ``sigaltstack(2)``."""
+
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+_libc: Any = None
+
+
+@contextlib.contextmanager
+def _own_signal_stack() -> Any:
+    """Give the calling thread back its own alternate signal stack after OpenVINO ran on it.
+
+    OpenVINO's CPU plugin, compiling or running a model, installs a signal stack of its own on the
+    calling thread and frees it with the compiled model. Freed on another thread (the garbage
+    collector runs wherever it happens to run), it stays installed on the first: the next signal
+    with a handler that thread takes (a SIGCHLD as a subprocess ends, once torch's DataLoader has
+    set a handler) cannot be delivered, and the kernel kills the process with SIGSEGV.
+    """
+    global _libc
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    saved = _SignalStack()
+    if _libc.sigaltstack(None, ctypes.byref(saved)) != 0:
+        yield
+        return
+    try:
+        yield
+    finally:
+        current = _SignalStack()
+        if _libc.sigaltstack(None, ctypes.byref(current)) == 0 and (
+                current.ss_sp, current.ss_size, current.ss_flags) != (saved.ss_sp, saved.ss_size, saved.ss_flags):
+            if saved.ss_flags & 2:  # SS_DISABLE: the thread had none
+                saved.ss_sp, saved.ss_size = None, 0
+            _libc.sigaltstack(ctypes.byref(saved), None)
+
+
+class _Compiled:
+    """An ``openvino.CompiledModel`` whose calls leave the calling thread's signal stack as it was."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with _own_signal_stack():
+            return self.compiled(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.compiled, name)
+
+
+def _compile(ov_model: Any, precision: str) -> _Compiled:
     """``ov_model`` compiled for the CPU with torch's thread count (one-thread runs stay one thread)."""
     import openvino as ov
 
@@ -236,7 +291,8 @@ def _compile(ov_model: Any, precision: str) -> Any:
                               "ENABLE_CPU_PINNING": False}
     if precision in _OV_PRECISION:  # int8 models carry their own precisions; the rest run as asked
         config["INFERENCE_PRECISION_HINT"] = _OV_PRECISION[precision]
-    return core.compile_model(ov_model, "CPU", config)
+    with _own_signal_stack():
+        return _Compiled(core.compile_model(ov_model, "CPU", config))
 
 
 @dataclass(frozen=True)
@@ -378,7 +434,8 @@ class OpenVINORuntime:
         order = np.random.default_rng(0).permutation(len(crops))
         held = max(1, int(round(len(crops) * HELD_BACK)))
         test, train = crops[order[:held]], crops[order[held:]]
-        int8_model = quantize_int8(self._fp32_model, train)
+        with _own_signal_stack():  # NNCF compiles and runs the model too
+            int8_model = quantize_int8(self._fp32_model, train)
         fp32 = _compile(self._fp32_model, "fp32")
         int8 = _compile(int8_model, "int8")
         reference = torch.from_numpy(np.concatenate([fp32(test[i:i + 8])[0] for i in range(0, held, 8)]))
