@@ -455,31 +455,52 @@ class PoseTracker:
             moves[known] = displacements(np.stack([t.keypoints for t in before]), np.stack([t.valid for t in before]),
                                          poses.keypoints[known], valid[known],
                                          np.stack([t.box for t in before]), poses.boxes[known])
+        updated: list[tuple[int, Track]] = []  # (pose, its existing track), moved on together below
         for i, tid in enumerate(ids.tolist()):
-            kps, box = poses.keypoints[i], poses.boxes[i]
             hist = None if histograms is None or np.isnan(histograms[i, 0]) else histograms[i]
             t = self.tracks.get(tid)
             if t is not None and t.before_reid is not None \
                     and (hist is not None or now - t.reid_time > PROBATION_SECONDS):
                 t = self._confirm_or_split(i, t, hist, ids, matches)
             if t is None:
-                kps, box = kps.copy(), box.copy()  # not views: a track must not keep its frame's arrays alive
+                # copies, not views: a track must not keep its frame's arrays alive
+                kps, box = poses.keypoints[i].copy(), poses.boxes[i].copy()
                 self.tracks[tid] = Track(self.frame, now, kps, valid[i], box, appearance=hist, first_frame=self.frame,
                                          first_time=now, first_keypoints=kps, first_valid=valid[i], first_box=box)
                 continue
-            dt = now - t.last_time
-            moved = moves[i]
-            if dt > 0:
-                t.velocity = moved / np.float32(dt) if t.hits == 1 else \
-                    t.velocity + VELOCITY_SMOOTHING * (moved / np.float32(dt) - t.velocity)
             if hist is not None:
                 t.appearance = hist if t.appearance is None else \
                     t.appearance + APPEARANCE_UPDATE * (hist - t.appearance)
+            updated.append((i, t))
+        if updated:
+            self._move_on([i for i, _ in updated], [t for _, t in updated], poses, valid, moves, now)
+
+    def _move_on(self, rows: list[int], tracks: list[Track], poses: Poses, valid: np.ndarray, moves: np.ndarray,
+                 now: float) -> None:
+        """Bring matched ``tracks`` to their poses ``rows`` of this frame: velocity (a running average
+        of px/s), keypoints, seen joints, box. One array operation per quantity for all tracks, not a
+        dozen small ones per track (most of the tracker's time at 20 people otherwise).
+
+        ``moves``: ``(N, 2)`` px each pose moved since its track was last seen.
+        """
+        dt = np.array([now - t.last_time for t in tracks]).astype(np.float32)  # (M,)
+        moved = moves[rows]  # (M, 2)
+        old_velocity = np.stack([t.velocity for t in tracks])  # (M, 2)
+        with np.errstate(divide="ignore", invalid="ignore"):  # dt = 0 keeps the old velocity below
+            speed = moved / dt[:, None]
+        first = np.array([t.hits == 1 for t in tracks])[:, None]
+        velocity = np.where(first, speed, old_velocity + VELOCITY_SMOOTHING * (speed - old_velocity))
+        velocity = np.where((dt > 0)[:, None], velocity, old_velocity).astype(np.float32)
+        seen = valid[rows]  # (M, K)
+        # Joints not seen now keep their last position, carried by the body's motion: a person
+        # going behind a pillar shows one side last and the other side first when they come out.
+        keypoints = np.where(seen[:, :, None], poses.keypoints[rows],
+                             np.stack([t.keypoints for t in tracks]) + moved[:, None]).astype(np.float32)
+        ever_seen = seen | np.stack([t.valid for t in tracks])
+        boxes = np.array(poses.boxes[rows])  # a copy (fancy indexing): not a view of the frame's arrays
+        for j, t in enumerate(tracks):
+            t.velocity, t.keypoints, t.valid, t.box = velocity[j], keypoints[j], ever_seen[j], boxes[j]
             t.last_frame, t.last_time, t.hits = self.frame, now, t.hits + 1
-            # Joints not seen now keep their last position, carried by the body's motion: a person
-            # going behind a pillar shows one side last and the other side first when they come out.
-            t.keypoints = np.where(valid[i][:, None], kps, t.keypoints + moved).astype(np.float32)
-            t.valid, t.box = valid[i] | t.valid, box.copy()
             if t.hits <= START_FRAMES:
                 t.start_velocity = t.velocity
 
