@@ -212,3 +212,21 @@ def test_run_writes_exports_and_the_report_of_each_video(weights_folder: Path, t
     assert not (out / "posetrack18").exists() and (out / "clip.report.html").is_file()
     bad = run(str(video), "-o", str(out), "--format", "xml", *FAST)
     assert bad.exit_code == 2 and "not an export format" in bad.stderr
+
+
+def test_without_openvino_everything_runs_on_torch(weights_folder: Path, shared_data: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where OpenVINO is not installed, the default (a preset asking for int8) runs torch fp32, both
+    networks, and says so; asking for OpenVINO is one line."""
+    from posetrack_cli import runtime as R
+
+    monkeypatch.setattr(R, "openvino_available", lambda: False)
+    video = shared_data / "video" / "street_5frames.mp4"
+    out = tmp_path / "out"
+    result = run(str(video), "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "street_5frames.json").read_text())["info"]["settings"]
+    assert (settings["runtime"], settings["precision"]) == ("torch", "fp32")
+    assert settings["detector_runtime"] == {"runtime": "torch", "precision": "fp32"}
+    refused = run(str(video), "-o", str(tmp_path / "other"), *FAST, "--runtime", "openvino")
+    assert refused.exit_code != 0 and "needs the openvino package" in refused.output
