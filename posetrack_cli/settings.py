@@ -127,7 +127,7 @@ class EstimatorConfig:
     # Off: compiling ResNet-50 takes most of a minute on a CPU before the first frame.
     compile: bool = field(default=False, metadata=SPEED)
     # Not SPEED: another runtime or precision moves keypoints (int8 by up to a heatmap pixel).
-    runtime: str = "auto"  # OpenVINO is 1.5x (AVX2) to several times faster than eager torch on a CPU
+    runtime: str = "auto"  # OpenVINO on a CPU where installed (benchmarks/pose_net.py says how much faster)
     precision: str = "auto"
 
     def __post_init__(self) -> None:
