@@ -174,3 +174,31 @@ def test_calibrate_command_caches_int8_for_later_runs(trained, checkpoints, tmp_
     empty.mkdir()
     result = CliRunner().invoke(main, ["calibrate", str(empty), "--pose-weights", str(checkpoint), "--offline"])
     assert result.exit_code == 1 and result.stderr == "posetrack: error: no videos or images to calibrate on\n"
+
+
+SIGNAL_STACK_SCRIPT = """
+import gc, signal, subprocess, threading
+import numpy as np, openvino as ov
+from openvino import opset8 as ops
+from posetrack_cli import runtime as R
+p = ops.parameter([1, 3, 8, 8], np.float32)
+held = {"model": R._compile(ov.Model([ops.relu(p)], [p]), "fp32")}
+held["model"](np.zeros((1, 3, 8, 8), np.float32))
+freeing = threading.Thread(target=lambda: (held.clear(), gc.collect()))
+freeing.start()
+freeing.join()
+signal.signal(signal.SIGCHLD, lambda *args: None)  # as torch's DataLoader leaves it
+subprocess.run(["sleep", "0.2"], timeout=60)  # waited for in a sleep loop, as the suite did
+print("alive")
+"""
+
+
+def test_a_model_freed_on_another_thread_leaves_this_threads_signal_stack_usable() -> None:
+    """OpenVINO installs a signal stack of its own on the thread that compiles and runs a model and
+    frees it with the model; freed elsewhere, the next SIGCHLD to the first thread killed the whole
+    process with SIGSEGV (a suite run died so as a subprocess ended). Run in a process of its own."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_STACK_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "alive", (proc.returncode, proc.stderr[-2000:])
