@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
 import shutil
@@ -64,6 +65,7 @@ def nncf_available() -> bool:
     return importlib.util.find_spec("nncf") is not None
 
 
+@functools.cache  # the CPU does not change while a process runs; asked up to three times per model load
 def cpu_has_native_bf16() -> bool:
     """Whether OpenVINO reports native bf16 compute on this CPU (AVX512_BF16 or AMX)."""
     if not openvino_available():
@@ -198,20 +200,22 @@ def _read_cached(folder: Path) -> tuple[Any, dict[str, Any]] | None:
     return ov.Core().read_model(str(folder / "model.xml")), json.loads((folder / "about.json").read_text())
 
 
-def cached_or_converted(key: CacheKey, convert: Callable[[], Any], about: dict[str, Any]) -> Any:
-    """The fp32 ``openvino.Model`` cached under ``key``; on a miss ``convert()`` makes it and it is saved
-    with ``about`` (plus the key's digest, size, precision and OpenVINO's version) for later runs."""
+def cached_or_converted(key: CacheKey, convert: Callable[[], tuple[Any, dict[str, Any]]]) -> tuple[Any, dict[str, Any]]:
+    """The fp32 ``openvino.Model`` cached under ``key`` and its ``about.json``; on a miss ``convert()``
+    makes the model and what else to remember of it, saved (with the key's digest, size, precision
+    and OpenVINO's version) for later runs."""
     import openvino as ov
 
     folder = cache_dir() / key.folder_name()
     cached = _read_cached(folder)
     if cached is not None:
-        return cached[0]
-    ov_model = convert()
-    _save_atomically(ov_model, folder, {**about, "weights_sha256": key.weights_sha256,
-                                        "input_size": None if key.input_size is None else list(key.input_size),
-                                        "precision": key.precision, "openvino": ov.__version__})
-    return ov_model
+        return cached
+    ov_model, extra = convert()
+    about = {**extra, "weights_sha256": key.weights_sha256,
+             "input_size": None if key.input_size is None else list(key.input_size),
+             "precision": key.precision, "openvino": ov.__version__}
+    _save_atomically(ov_model, folder, about)
+    return ov_model, about
 
 
 def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> Any:
@@ -400,16 +404,16 @@ class OpenVINORuntime:
         self.calibration: dict[str, Any] | None = None
         self._pending: list[np.ndarray] = []
         self._fp32_model = self._cached_or_converted()
-        self._compiled = _compile(self._fp32_model, "bf16" if precision == "bf16" else "fp32")
-        if precision == "int8":
-            if calibration is not None:
-                self.calibrate(calibration, source=f"{len(calibration)} given crops")
-            else:
-                cached = _read_cached(cache_dir() / self.key("int8").folder_name())
-                if cached is not None:
-                    self._compiled = _compile(cached[0], "int8")
-                    self.calibration = cached[1].get("calibration")
-                # else: gathered from the first crops of the run (see __call__)
+        cached = None
+        if precision == "int8" and calibration is None:
+            cached = _read_cached(cache_dir() / self.key("int8").folder_name())
+        if cached is not None:
+            self._compiled = _compile(cached[0], "int8")
+            self.calibration = cached[1].get("calibration")
+        elif precision == "int8" and calibration is not None:
+            self.calibrate(calibration, source=f"{len(calibration)} given crops")  # compiles int8
+        else:  # fp32 or bf16; an uncalibrated int8 runs fp32 while it gathers the run's first crops (__call__)
+            self._compiled = _compile(self._fp32_model, "bf16" if precision == "bf16" else "fp32")
 
     def key(self, precision: str) -> CacheKey:
         return CacheKey(self.sha256, self.input_size, precision)
@@ -417,8 +421,8 @@ class OpenVINORuntime:
     def _cached_or_converted(self) -> Any:
         """The fp32 graph from the cache, converting on a miss. bf16 runs this same graph (it is a
         compile-time hint; OpenVINO's blob cache keeps the compiled bf16 form), so both share one entry."""
-        return cached_or_converted(self.key("fp32"), lambda: convert_to_openvino(self._torch_model, self.input_size),
-                                   {})
+        return cached_or_converted(self.key("fp32"),
+                                   lambda: (convert_to_openvino(self._torch_model, self.input_size), {}))[0]
 
     @property
     def calibrated(self) -> bool:
@@ -509,20 +513,21 @@ class OpenVINOBackbone(torch.nn.Module):
             raise PosetrackError(f"a detector runs fp32 or bf16 in OpenVINO, not {precision}")
         self.out_channels = getattr(backbone, "out_channels", None)  # read by torchvision's heads
         self.precision, self.version = precision, ov.__version__
-        example = torch.zeros(1, 3, 320, 320)
-        with torch.no_grad():
-            out = backbone.eval()(example)
-        self.names = list(out) if isinstance(out, dict) else ["0"]
-        self._dict = isinstance(out, dict)
 
-        def convert() -> Any:
+        def convert() -> tuple[Any, dict[str, Any]]:
+            example = torch.zeros(1, 3, 320, 320)
             with torch.no_grad():
-                return ov.convert_model(backbone, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+                out = backbone.eval()(example)  # its output names, kept beside the converted model
+                model = ov.convert_model(backbone, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+            return model, {"outputs": list(out) if isinstance(out, dict) else None}
 
         key = CacheKey(weights_sha256, None, "fp32", kind=f"{name}-backbone")
-        self._compiled = _compile(cached_or_converted(key, convert, {"outputs": self.names}), precision)
+        ov_model, about = cached_or_converted(key, convert)
+        self.names: list[str] | None = about["outputs"]  # None: a plain tensor, not a dict of maps
+        self._compiled = _compile(ov_model, precision)
 
     def forward(self, images: torch.Tensor) -> Any:
         outputs = self._compiled(np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32))
-        maps = [torch.from_numpy(outputs[i].copy()) for i in range(len(self.names))]
-        return OrderedDict(zip(self.names, maps)) if self._dict else maps[0]
+        if self.names is None:
+            return torch.from_numpy(outputs[0].copy())
+        return OrderedDict((name, torch.from_numpy(outputs[i].copy())) for i, name in enumerate(self.names))
