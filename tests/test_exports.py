@@ -198,3 +198,17 @@ def test_cli_export(tmp_path: Path) -> None:
     results.write_text("[]")
     wrong = CliRunner().invoke(main, ["export", str(results)])
     assert wrong.exit_code == 1 and wrong.stderr.startswith("posetrack: error: not a posetrack track file")
+
+
+def test_export_and_evaluate_never_write_over_their_inputs(tmp_path: Path) -> None:
+    """`posetrack export OUT/posetrack18/x.json -o OUT` would replace x.json with a lossy copy of itself,
+    and `evaluate --json PRED` the predictions with scores: both are refused before anything is written."""
+    source = tmp_path / "posetrack18" / "x.json"
+    source.parent.mkdir()
+    source.write_text('{"images": [], "annotations": [], "categories": []}')
+    before = source.read_bytes()
+    result = CliRunner().invoke(main, ["export", str(source), "-o", str(tmp_path), "--format", "posetrack18"])
+    assert result.exit_code != 0 and "would replace the input" in result.output
+    scored = CliRunner().invoke(main, ["evaluate", str(source), str(source), "--json", str(source)])
+    assert scored.exit_code != 0 and "would replace the input" in scored.output
+    assert source.read_bytes() == before and sorted(p.name for p in tmp_path.rglob("*")) == ["posetrack18", "x.json"]

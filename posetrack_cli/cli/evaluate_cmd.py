@@ -13,7 +13,7 @@ from posetrack_cli.evaluation import formats, report
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.evaluation.mot import evaluate_boxes
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack
-from posetrack_cli.files import atomic_write
+from posetrack_cli.files import atomic_write, refuse_overwriting_inputs
 
 
 def _describe(sequences: list[formats.PoseSequence], path: Path) -> str:
@@ -55,6 +55,9 @@ def evaluate(ctx: click.Context, gt: Path, pred: Path, metric: str, json_path: P
       posetrack evaluate run_a/clip.json run_b/clip.json              # two runs: box MOTA, IDF1
       posetrack evaluate person_keypoints_val2017.json results.json --metric coco
     """
+    if json_path is not None:  # --json pred.json would write the scores over the predictions
+        read = [gt, pred, *(f for d in (gt, pred) if d.is_dir() for f in d.glob("*.json"))]
+        refuse_overwriting_inputs([json_path], read)
     if metric in ("posetrack", "mot"):
         gts, preds = formats.read_sequences(gt), formats.read_sequences(pred)
         if gt.is_file() and pred.is_file():  # two files named on the command line belong together
@@ -89,5 +92,5 @@ def evaluate(ctx: click.Context, gt: Path, pred: Path, metric: str, json_path: P
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(json_path) as f:
-            json.dump({"ground_truth": str(gt), "predictions": str(pred), **document}, f, indent=1)
+            json.dump({"ground_truth": str(gt), "predictions": str(pred), **document}, f, indent=1, allow_nan=False)
         click.echo(f"wrote {json_path}")

@@ -52,9 +52,15 @@ def export(tracks: tuple[Path, ...], formats: tuple[str, ...], out: Path | None)
       posetrack export out/*.json --format posetrack18        # out/posetrack18/: a folder for poseval
       posetrack export out/*.json --format mot -o mot_results # mot_results/mot/<name>.txt
     """
-    from posetrack_cli.exports import write_exports
-    from posetrack_cli.files import read_json
+    from posetrack_cli.exports import export_paths, write_exports
+    from posetrack_cli.files import read_json, refuse_overwriting_inputs
 
+    def folder(path: Path) -> Path:
+        return out if out is not None else path.parent
+
+    # An export of OUT/posetrack18/x.json into OUT would be written over x.json itself, the input.
+    refuse_overwriting_inputs([p for path in tracks for p in export_paths(folder(path), path.stem, formats).values()],
+                              tracks)
     for path in tracks:
-        written = write_exports(read_json(path), out if out is not None else path.parent, path.stem, formats)
+        written = write_exports(read_json(path), folder(path), path.stem, formats)
         click.echo(f"{path}: " + ", ".join(str(p) for p in written))
