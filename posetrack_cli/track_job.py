@@ -18,7 +18,7 @@ from posetrack_cli.pipeline import Pipeline
 from posetrack_cli.settings import PipelineConfig, result_settings, settings_key
 from posetrack_cli.tracker import TrackerConfig
 from posetrack_cli.types import Poses
-from posetrack_cli.video import DEFAULT_IMAGE_FPS, ImageFolderSource, open_source, warn_on_stderr
+from posetrack_cli.video import DEFAULT_IMAGE_FPS, open_source, warn_on_stderr
 
 TRACK_SUFFIX = ".tracks"  # clip.tracks.json: never the name of posetrack run's clip.json
 
@@ -80,12 +80,12 @@ def track_file(poses_path: Path, video: Path, out_dir: Path, spec: TrackSpec = T
     refuse_overwriting_inputs(outputs.paths().values(), [poses_path, video])
     source = open_source(video, image_fps=spec.image_fps)
     try:
-        names = [p.name for p in source.files] if isinstance(source, ImageFolderSource) else None
         space = FrameSpace.of(source)  # numbers, scores and frame references checked on reading
         given = GivenPoses(load_poses(poses_path, space, warn=warn_on_stderr))
         flow = make_flow(spec.flow, device=spec.device, allow_download=spec.allow_download)
         config = PipelineConfig(tracker=spec.tracker)
-        settings = {**result_settings(config.tracker), **({"image_fps": spec.image_fps} if names is not None else {})}
+        frame_folder = space.file_names is not None
+        settings = {**result_settings(config.tracker), **({"image_fps": spec.image_fps} if frame_folder else {})}
         models = {"flow": flow.name}
         lock = OutputLock(out_dir, name + TRACK_SUFFIX)
         with lock.held():

@@ -448,20 +448,13 @@ class PoseTracker:
                 matches: np.ndarray, now: float) -> None:
         """Update each matched track (pose, velocity, colours) and create the new ones; split off a
         re-identified track whose colours turn out not to match (``ids`` and ``matches`` updated)."""
-        known = [i for i, tid in enumerate(ids.tolist()) if tid in self.tracks]
-        moves = np.zeros((len(ids), 2), np.float32)  # (N, 2) px each pose moved since its track was last seen
-        if known:
-            before = [self.tracks[int(ids[i])] for i in known]
-            moves[known] = displacements(np.stack([t.keypoints for t in before]), np.stack([t.valid for t in before]),
-                                         poses.keypoints[known], valid[known],
-                                         np.stack([t.box for t in before]), poses.boxes[known])
         updated: list[tuple[int, Track]] = []  # (pose, its existing track), moved on together below
         for i, tid in enumerate(ids.tolist()):
             hist = None if histograms is None or np.isnan(histograms[i, 0]) else histograms[i]
             t = self.tracks.get(tid)
             if t is not None and t.before_reid is not None \
                     and (hist is not None or now - t.reid_time > PROBATION_SECONDS):
-                t = self._confirm_or_split(i, t, hist, ids, matches)
+                self._confirm_or_split(i, t, hist, ids, matches)  # t goes on, under a new id if split off
             if t is None:
                 # copies, not views: a track must not keep its frame's arrays alive
                 kps, box = poses.keypoints[i].copy(), poses.boxes[i].copy()
@@ -473,30 +466,30 @@ class PoseTracker:
                     t.appearance + APPEARANCE_UPDATE * (hist - t.appearance)
             updated.append((i, t))
         if updated:
-            self._move_on([i for i, _ in updated], [t for _, t in updated], poses, valid, moves, now)
+            self._move_on([i for i, _ in updated], [t for _, t in updated], poses, valid, now)
 
-    def _move_on(self, rows: list[int], tracks: list[Track], poses: Poses, valid: np.ndarray, moves: np.ndarray,
-                 now: float) -> None:
+    def _move_on(self, rows: list[int], tracks: list[Track], poses: Poses, valid: np.ndarray, now: float) -> None:
         """Bring matched ``tracks`` to their poses ``rows`` of this frame: velocity (a running average
         of px/s), keypoints, seen joints, box. One array operation per quantity for all tracks, not a
-        dozen small ones per track (most of the tracker's time at 20 people otherwise).
-
-        ``moves``: ``(N, 2)`` px each pose moved since its track was last seen.
+        dozen small ones per track.
         """
+        seen = valid[rows]  # (M, K)
+        old_keypoints = np.stack([t.keypoints for t in tracks])  # (M, K, 2)
+        old_valid = np.stack([t.valid for t in tracks])  # (M, K)
+        # (M, 2) px each pose moved since its track was last seen
+        moved = displacements(old_keypoints, old_valid, poses.keypoints[rows], seen,
+                              np.stack([t.box for t in tracks]), poses.boxes[rows]).astype(np.float32)
         dt = np.array([now - t.last_time for t in tracks]).astype(np.float32)  # (M,)
-        moved = moves[rows]  # (M, 2)
         old_velocity = np.stack([t.velocity for t in tracks])  # (M, 2)
         with np.errstate(divide="ignore", invalid="ignore"):  # dt = 0 keeps the old velocity below
             speed = moved / dt[:, None]
         first = np.array([t.hits == 1 for t in tracks])[:, None]
         velocity = np.where(first, speed, old_velocity + VELOCITY_SMOOTHING * (speed - old_velocity))
         velocity = np.where((dt > 0)[:, None], velocity, old_velocity).astype(np.float32)
-        seen = valid[rows]  # (M, K)
         # Joints not seen now keep their last position, carried by the body's motion: a person
         # going behind a pillar shows one side last and the other side first when they come out.
-        keypoints = np.where(seen[:, :, None], poses.keypoints[rows],
-                             np.stack([t.keypoints for t in tracks]) + moved[:, None]).astype(np.float32)
-        ever_seen = seen | np.stack([t.valid for t in tracks])
+        keypoints = np.where(seen[:, :, None], poses.keypoints[rows], old_keypoints + moved[:, None]).astype(np.float32)
+        ever_seen = seen | old_valid
         boxes = np.array(poses.boxes[rows])  # a copy (fancy indexing): not a view of the frame's arrays
         for j, t in enumerate(tracks):
             t.velocity, t.keypoints, t.valid, t.box = velocity[j], keypoints[j], ever_seen[j], boxes[j]
@@ -505,7 +498,7 @@ class PoseTracker:
                 t.start_velocity = t.velocity
 
     def _confirm_or_split(self, i: int, t: Track, hist: np.ndarray | None, ids: np.ndarray,
-                          matches: np.ndarray) -> Track:
+                          matches: np.ndarray) -> None:
         """End a re-identification's probation: keep it if the colours agree (or were never seen),
         else give pose ``i`` and the poses since the re-identification a new id, and remember the
         old track as lost again."""
@@ -513,9 +506,9 @@ class PoseTracker:
         assert before is not None
         t.before_reid = None
         if hist is None or before.appearance is None:
-            return t
+            return
         if not histogram_distance(before.appearance[None], hist[None])[0, 0] > APPEARANCE_VETO:
-            return t
+            return
         new_id = self._next_id
         self._next_id += 1
         ids[i], matches[i] = new_id, "new"
@@ -525,4 +518,3 @@ class PoseTracker:
         self.tracks[new_id], self.tracks[tid] = t, before
         self._lost.append(tid)
         self.reidentified -= 1
-        return t

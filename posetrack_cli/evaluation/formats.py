@@ -325,12 +325,6 @@ class CocoInputs:
         return sorted((i for i in self.images_with_people if i not in self.images), key=str)
 
 
-def read_coco_inputs(gt_path: str | Path, pred_path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """COCO keypoint ground truth and predictions as COCO results (see ``read_coco_predictions``)."""
-    inputs = read_coco_predictions(gt_path, pred_path)
-    return inputs.gt, inputs.results
-
-
 def read_coco_predictions(gt_path: str | Path, pred_path: str | Path) -> CocoInputs:
     """COCO keypoint ground truth and predictions as COCO results, and the images they cover.
 
