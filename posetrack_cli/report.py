@@ -61,6 +61,14 @@ class _Summary:
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (annotations, K)
 
 
+def require_matplotlib() -> None:
+    """Raise PosetrackError with how to install matplotlib (the report's one extra) when it is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PosetrackError(INSTALL_HINT) from None
+
+
 def _summarise(document: dict[str, Any], name: str) -> _Summary:
     try:
         names = list(document["categories"][0]["keypoints"])
@@ -292,10 +300,7 @@ def write_report(document: dict[str, Any], out_dir: str | Path, *, name: str | N
         PosetrackError: matplotlib is missing (with how to install it), the document is not posetrack's
             JSON, the video cannot be read, or a target file exists that posetrack did not write.
     """
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise PosetrackError(INSTALL_HINT) from None
+    require_matplotlib()
     info = document.get("info") or {}
     source = info.get("source")
     if name is None:

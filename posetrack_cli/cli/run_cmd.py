@@ -188,12 +188,9 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
     if spec.models.detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
     if spec.report:  # before any model loads: say how to install matplotlib now, not after the first video
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            from posetrack_cli.report import INSTALL_HINT
+        from posetrack_cli.report import require_matplotlib
 
-            raise PosetrackError(INSTALL_HINT) from None
+        require_matplotlib()
     if spec.images and (spec.models.detections is not None or spec.render):
         raise PosetrackError("--images takes boxes from the detector and draws nothing; drop --detections / --render")
     if spec.images:

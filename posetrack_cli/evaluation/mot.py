@@ -102,10 +102,7 @@ def evaluate_boxes(gt: Sequence[PoseSequence], pred: Sequence[PoseSequence], *,
             p_boxes, p_ids = p_boxes[keep], p_frame.track_ids[keep]
             distances = iou_distances(g_boxes, p_boxes, iou)  # (G, P)
             acc.update((g_frame.track_ids + offset).tolist(), (p_ids + offset).tolist(), distances)
-    names = ["num_frames", "num_objects", "num_predictions", "num_detections", "num_misses", "num_false_positives",
-             "num_switches", "num_fragmentations", "num_unique_objects", "mostly_tracked", "partially_tracked",
-             "mostly_lost", "idtp", "idfp", "idfn", "motp"]
-    summary = mm.metrics.create().compute(acc, metrics=names, return_dataframe=False, name="acc")
+    summary = mm.metrics.create().compute(acc, metrics=[*_COUNTS, "motp"], return_dataframe=False, name="acc")
     counts = {name: int(summary[name]) for name in _COUNTS}
     # num_detections: boxes matched to a ground-truth person, identity switches included
     objects, predictions, matches = counts["num_objects"], counts["num_predictions"], counts["num_detections"]
