@@ -62,8 +62,9 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
 @click.option("--half", is_flag=True, help="Pose network in float16 (CUDA only).")
 @click.option("--compile", is_flag=True, help="torch.compile the pose network: slow first frames, faster after.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default=EST.runtime, show_default=True,
-              help="Pose network runtime: auto is OpenVINO on a CPU (1.5x to several times faster than torch "
-                   "there), torch on CUDA.")
+              help="Where the pose network and the detector's backbone run: auto is OpenVINO on a CPU where "
+                   "installed, torch on CUDA. The detector runs fp32 (bf16 where native) beside an int8 pose "
+                   "network; the JSON's settings say what ran.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=EST.precision, show_default=True,
               help="Pose network numbers: auto is the preset's (int8 for fast and realtime) on OpenVINO, else bf16 "
                    "where the CPU has native bf16, else fp32; int8 is calibrated on the first person crops of the "
