@@ -58,7 +58,8 @@ def main() -> None:
             boxes = np.concatenate([xy, xy + [width * 0.1, height * 0.4]], axis=1).astype(np.float32)
             to_crop = crop_transforms(*boxes_to_windows(boxes, SIZE[0] / SIZE[1], CROP_PADDING), SIZE)
             to_frame = invert_affine(to_crop)
-            each = median_ms(lambda f, t: warp_crops_cv2(f, t, SIZE).to(device), frame, to_crop, repeats=args.repeats)
+            each = median_ms(lambda f, t: warp_crops_cv2(f, t, SIZE).to(device).float(), frame, to_crop,
+                             repeats=args.repeats)
             batched = median_ms(warp_crops_torch, frame, to_frame, SIZE, device, repeats=args.repeats)
             print(f"{f'{width}x{height}':>10} {people:>6} {each:>19.2f} {batched:>15.2f} {batched / each:>24.2f}x")
 

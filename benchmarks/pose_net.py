@@ -31,6 +31,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from posetrack_cli.checkpoints import InputNorm
+from posetrack_cli.models.crop_input import CropInput
 from posetrack_cli.models.pose_mobilenetv2 import pose_mobilenetv2
 from posetrack_cli.models.pose_resnet import fold_batchnorm, pose_resnet
 from posetrack_cli.runtime import _compile, convert_to_openvino, cpu_has_native_bf16, quantize_int8
@@ -99,14 +101,15 @@ def limit_probes(native_bf16: bool) -> dict[str, tuple[str, float, Callable[[], 
 
 def network_variants(batch: int, native_bf16: bool) -> dict[str, tuple[str, str, Callable[[], object]]]:
     """name -> (network, dtype, call on one batch of ``batch`` crops)."""
-    x = torch.randn(batch, 3, 256, 192)
-    xn = x.numpy()
-    calibration = np.random.default_rng(0).standard_normal((16, 3, 256, 192)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    xn = rng.integers(0, 256, (batch, 256, 192, 3), dtype=np.uint8)  # crops as cut: (N, H, W, 3) uint8 BGR
+    x = torch.from_numpy(xn).permute(0, 3, 1, 2)
+    calibration = rng.integers(0, 256, (16, 256, 192, 3), dtype=np.uint8)
     variants: dict[str, tuple[str, str, Callable[[], object]]] = {}
     for net, model in (("ResNet-50", pose_resnet(depth=50)), ("MobileNetV2", pose_mobilenetv2())):
-        folded = fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)
-        xc = x.contiguous(memory_format=torch.channels_last)
-        variants[f"{net} torch fp32"] = (net, "fp32", lambda m=folded, xc=xc: m(xc))
+        # As the estimator runs it: normalisation in front, BatchNorm folded.
+        folded = fold_batchnorm(CropInput(model, InputNorm("rgb")).eval()).to(memory_format=torch.channels_last)
+        variants[f"{net} torch fp32"] = (net, "fp32", lambda m=folded: m(x.float()))
         ov_model = convert_to_openvino(folded, (192, 256))
         f32 = _compile(ov_model, "fp32")
         variants[f"{net} openvino fp32"] = (net, "fp32", lambda c=f32: c(xn))

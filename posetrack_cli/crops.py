@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 
 def warp_crops_cv2(frame: np.ndarray, to_crop: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """Crops ``(N, 3, h, w)`` float32 (0..255, channel order of ``frame``) on the CPU.
+    """Crops ``(N, 3, h, w)`` uint8 (channel order of ``frame``) on the CPU, a channels-last view.
 
     Args:
         frame: ``(H, W, 3)`` uint8.
@@ -27,11 +27,11 @@ def warp_crops_cv2(frame: np.ndarray, to_crop: np.ndarray, size: tuple[int, int]
     """
     w, h = size
     if len(to_crop) == 0:
-        return torch.zeros((0, 3, h, w))
+        return torch.zeros((0, 3, h, w), dtype=torch.uint8)
     crops = np.stack([cv2.warpAffine(frame, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
                       for mat in to_crop])  # (N, h, w, 3)
-    # A channels-last view: the layout the network runs in, so no copy is made for it later.
-    return torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+    # A channels-last view, as OpenVINO's pose network takes it (runtime.crops_for_openvino): nothing is copied.
+    return torch.from_numpy(crops).permute(0, 3, 1, 2)
 
 
 def warp_crops_torch(frame: np.ndarray, to_frame: np.ndarray, size: tuple[int, int],

@@ -21,8 +21,9 @@ from posetrack_cli.errors import PosetrackError
 from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transforms, invert_affine
 from posetrack_cli.heatmaps import decode_heatmaps, merge_flip
 from posetrack_cli.keypoints import flip_permutation
+from posetrack_cli.models.crop_input import CropInput
 from posetrack_cli.models.pose_resnet import fold_batchnorm
-from posetrack_cli.runtime import Agreement, OpenVINORuntime, make_runtime, state_dict_sha256
+from posetrack_cli.runtime import Agreement, OpenVINORuntime, crops_for_openvino, make_runtime, state_dict_sha256
 from posetrack_cli.settings import EstimatorConfig
 from posetrack_cli.types import Detections, Poses
 
@@ -58,19 +59,16 @@ class PoseEstimator:
                 "half precision needs a CUDA device (float16 convolutions are slow or missing on a CPU)")
         self.norm = norm
         self.keypoint_names = tuple(keypoint_names)
-        # The weights' digest keys the converted-model cache; taken before folding changes the keys.
-        sha256 = state_dict_sha256(model) if self.device.type == "cpu" and config.runtime != "torch" else None
+        stride = _stride(model)
+        network: torch.nn.Module = CropInput(model, norm)  # takes the crops as cut; normalises them itself
+        # The digest of weights and normalisation keys the converted-model cache; taken before folding.
+        sha256 = state_dict_sha256(network) if self.device.type == "cpu" and config.runtime != "torch" else None
         # BatchNorm folded into the convolutions: same outputs, one memory pass less per layer.
-        model = fold_batchnorm(model)
-        self.runtime = make_runtime(model, runtime=config.runtime, precision=config.precision, device=self.device,
+        network = fold_batchnorm(network)
+        self.runtime = make_runtime(network, runtime=config.runtime, precision=config.precision, device=self.device,
                                     input_size=config.input_size, half=config.half, compile=config.compile,
-                                    weights_sha256=sha256, stride=_stride(model))
+                                    weights_sha256=sha256, stride=stride)
         self._permutation = torch.as_tensor(flip_permutation(self.keypoint_names), device=self.device)
-        # (x / 255 - mean) / std as one multiply-add per plane, in the order planes are fed.
-        mean = torch.tensor(norm.mean, dtype=torch.float32, device=self.device)
-        std = torch.tensor(norm.std, dtype=torch.float32, device=self.device)
-        self._scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1)
-        self._shift = (-mean / std).view(1, 3, 1, 1)
 
     @classmethod
     def from_checkpoint(
@@ -132,7 +130,8 @@ class PoseEstimator:
             boxes: ``(N, 4)`` xyxy.
 
         Returns:
-            crops ``(N, 3, h, w)`` float32 BGR on the 0..255 scale, window centres ``(N, 2)`` and sizes ``(N, 2)``.
+            crops ``(N, 3, h, w)`` BGR on the 0..255 scale (uint8 on a CPU, float32 on a GPU), window
+            centres ``(N, 2)`` and sizes ``(N, 2)``.
         """
         size = self.config.input_size
         centers, sizes = boxes_to_windows(boxes, size[0] / size[1], self.config.padding)
@@ -155,22 +154,16 @@ class PoseEstimator:
         """Runtime, its version, precision (and for int8 the calibration and its agreement), for the JSON."""
         return self.runtime.describe()
 
-    def normalise(self, crops: torch.Tensor) -> torch.Tensor:
-        """BGR crops ``(N, 3, H, W)`` on the 0..255 scale -> the network's input (plane order, mean, std)."""
-        if self.norm.channel_order == "rgb":
-            crops = crops.flip(1)
-        return crops * self._scale + self._shift
-
     @torch.inference_mode()
     def network_inputs(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """What the network is fed for these people, flipped crops included: ``(N or 2N, 3, H, W)`` float32.
+        """What the OpenVINO network is fed for these people, flipped crops included: uint8 ``(N or 2N, H, W, 3)``.
 
         int8 calibration samples these, so it sees the inputs the run will give it.
         """
-        x = self.normalise(self.crops(frame, boxes)[0])
+        x = self.crops(frame, boxes)[0]
         if self.config.flip_test:
             x = torch.cat([x, x.flip(3)])
-        return x.cpu().numpy()
+        return crops_for_openvino(x)
 
     def calibrate(self, inputs: np.ndarray, *, source: str) -> Agreement:
         """Quantize an int8 OpenVINO runtime on ``inputs`` (see :meth:`network_inputs`) and cache it."""
@@ -180,11 +173,12 @@ class PoseEstimator:
 
     @torch.inference_mode()
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
-        """Network heatmaps ``(N, K, h, w)`` for BGR crops ``(N, 3, H, W)`` on the 0..255 scale, flip test included."""
+        """Network heatmaps ``(N, K, h, w)`` for BGR crops ``(N, 3, H, W)`` on the 0..255 scale (see
+        :meth:`crops`), flip test included."""
         outputs = []
         step = max(1, self.config.batch_size // 2) if self.config.flip_test else self.config.batch_size
         for start in range(0, len(crops), step):
-            x = self.normalise(crops[start:start + step])
+            x = crops[start:start + step]
             if self.config.flip_test:
                 out = self.runtime(torch.cat([x, x.flip(3)]))  # (2n, K, h, w)
                 n = x.shape[0]

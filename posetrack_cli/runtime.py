@@ -1,15 +1,20 @@
 """Where the pose network's forward runs: eager torch, or OpenVINO in fp32, bf16 or int8.
 
-The estimator cuts and normalises crops, then calls a runtime's ``__call__`` on ``(n, 3, H, W)``
-float32 tensors and gets ``(n, K, h, w)`` float32 heatmaps back; decoding and the flip test stay in
-the estimator, so every runtime is judged on the same keypoints.
+The estimator cuts crops and calls a runtime's ``__call__`` on ``(n, 3, H, W)`` tensors of them in
+the frame's BGR order on the 0..255 scale (uint8 as ``cv2.warpAffine`` cuts them on a CPU), and
+gets ``(n, K, h, w)`` float32 heatmaps back. The network a runtime runs is a
+:class:`~posetrack_cli.models.crop_input.CropInput`: the input normalisation is its first step, the
+same in every runtime. Decoding and the flip test stay in the estimator, so every runtime is judged
+on the same keypoints.
 
 * :class:`TorchRuntime`: the module itself (CUDA, ``--half``, ``--compile``; fp32 on a CPU).
 * :class:`OpenVINORuntime`: the already strictly-loaded torch module converted by
-  ``openvino.convert_model`` (so every checkpoint layout works), with a dynamic batch dimension, and
-  saved in the cache folder beside the weights (``weights/cache/``) under a key made of the weights'
-  SHA-256, the input size, the batch shape and the precision: a second run reads it back and pays
-  no conversion; OpenVINO's own compiled-blob cache sits beside it. Stride-2 deconvolutions are
+  ``openvino.convert_model`` (so every checkpoint layout works), with a dynamic batch dimension and
+  an 8-bit NHWC input (the crops themselves: OpenVINO converts them as part of the first layer), and
+  saved in the cache folder beside the weights (``weights/cache/``) under a key made of the SHA-256
+  of its state dict (weights and normalisation), the input size, the batch shape and the precision:
+  a second run reads it back and pays no conversion; OpenVINO's own compiled-blob cache sits beside
+  it. Stride-2 deconvolutions are
   converted as four convolutions and a pixel shuffle (``models/subpixel.py``): the same arithmetic,
   but OpenVINO runs deconvolutions in fp32 even in an int8 model, and convolutions in int8.
 * int8 is NNCF post-training quantization calibrated on real person crops: given crops
@@ -43,7 +48,7 @@ import torch
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.settings import PRECISIONS, RUNTIMES
 
-CACHE_VERSION = 3  # bump when what is cached (conversion arguments, quantization settings) changes
+CACHE_VERSION = 4  # bump when what is cached (conversion arguments, quantization settings) changes
 CALIBRATION_CROPS = 96  # crops gathered from the user's video before int8 quantization
 HELD_BACK = 0.25  # share of the calibration crops kept out of quantization to measure agreement
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
@@ -219,16 +224,31 @@ def cached_or_converted(key: CacheKey, convert: Callable[[], tuple[Any, dict[str
 
 
 def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> Any:
-    """An fp32 ``openvino.Model`` of ``model`` with input ``(batch, 3, H, W)``, batch dynamic; its
-    deconvolutions rewritten by :func:`~posetrack_cli.models.subpixel.subpixel_deconvolutions`."""
+    """An fp32 ``openvino.Model`` of ``model`` (a :class:`~posetrack_cli.models.crop_input.CropInput`)
+    whose input is uint8 crops ``(batch, H, W, 3)``, batch dynamic, as ``cv2.warpAffine`` writes them;
+    its deconvolutions rewritten by :func:`~posetrack_cli.models.subpixel.subpixel_deconvolutions`."""
     import openvino as ov
 
     from posetrack_cli.models.subpixel import subpixel_deconvolutions
 
     w, h = input_size
     with torch.no_grad():
-        return ov.convert_model(subpixel_deconvolutions(model), example_input=torch.zeros(2, 3, h, w),
-                                input=[ov.PartialShape([-1, 3, h, w])])
+        converted = ov.convert_model(subpixel_deconvolutions(model), example_input=torch.zeros(2, 3, h, w),
+                                     input=[ov.PartialShape([-1, 3, h, w])])
+    steps = ov.preprocess.PrePostProcessor(converted)  # the uint8 -> float and NHWC -> NCHW steps, in the graph
+    steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    steps.input().model().set_layout(ov.Layout("NCHW"))
+    return steps.build()
+
+
+def crops_for_openvino(crops: torch.Tensor) -> np.ndarray:
+    """The OpenVINO pose network's input: uint8 crops ``(n, 3, H, W)`` (any strides) as ``(n, H, W, 3)``.
+
+    Crops cut on a CPU are a channels-last view already, so this copies nothing for them.
+    """
+    if crops.dtype != torch.uint8:
+        raise ValueError(f"the OpenVINO pose network takes uint8 crops, got {crops.dtype}")
+    return np.ascontiguousarray(crops.detach().cpu().permute(0, 2, 3, 1).numpy())
 
 
 class _SignalStack(ctypes.Structure):
@@ -333,7 +353,7 @@ def heatmap_agreement(reference: torch.Tensor, other: torch.Tensor, stride: floa
 
 
 def quantize_int8(fp32_model: Any, crops: np.ndarray) -> Any:
-    """NNCF post-training quantization of an OpenVINO model on normalised crops ``(N, 3, H, W)``."""
+    """NNCF post-training quantization of an OpenVINO model on samples of its input (crops ``(N, H, W, 3)``)."""
     import nncf
 
     samples = [crops[i:i + 1] for i in range(len(crops))]
@@ -377,11 +397,12 @@ class OpenVINORuntime:
     """The network converted to OpenVINO, cached on disk, in fp32, bf16 or int8 (see the module docstring).
 
     Args:
-        model: the strictly-loaded torch module (BatchNorm may be folded already).
+        model: the strictly-loaded network in a :class:`~posetrack_cli.models.crop_input.CropInput`
+            (BatchNorm may be folded already).
         input_size: ``(width, height)``.
         precision: ``fp32``, ``bf16`` or ``int8``.
-        weights_sha256: digest of the weights (default: of ``model``'s state dict).
-        calibration: normalised crops ``(N, 3, H, W)`` to quantize on now (int8 only); without them
+        weights_sha256: digest of ``model``'s state dict before folding (default: of its state dict).
+        calibration: uint8 crops ``(N, H, W, 3)`` to quantize on now (int8 only); without them
             a cached int8 model is used, else the first ``CALIBRATION_CROPS`` crops the runtime sees.
         stride: input pixels per heatmap pixel, for the agreement report.
         log: where calibration reports go (default: stderr).
@@ -430,11 +451,13 @@ class OpenVINORuntime:
         return self.precision != "int8" or self.calibration is not None
 
     def calibrate(self, crops: np.ndarray, *, source: str) -> Agreement:
-        """Quantize on ``crops`` (normalised ``(N, 3, H, W)`` float32), report agreement with fp32 on the
-        held-back share, cache the int8 model and switch to it."""
+        """Quantize on ``crops`` (uint8 ``(N, H, W, 3)``, see :func:`crops_for_openvino`), report agreement
+        with fp32 on the held-back share, cache the int8 model and switch to it."""
         if len(crops) < 4:
             raise PosetrackError(f"int8 calibration needs at least 4 person crops, got {len(crops)}")
-        crops = np.ascontiguousarray(crops, dtype=np.float32)
+        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[3] != 3:
+            raise ValueError(f"calibration takes uint8 crops (N, H, W, 3), got {crops.dtype} {crops.shape}")
+        crops = np.ascontiguousarray(crops)
         order = np.random.default_rng(0).permutation(len(crops))
         held = max(1, int(round(len(crops) * HELD_BACK)))
         test, train = crops[order[:held]], crops[order[held:]]
@@ -460,7 +483,8 @@ class OpenVINORuntime:
         return about
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        """Heatmaps of uint8 crops ``(n, 3, H, W)``."""
+        array = crops_for_openvino(x)
         out = torch.from_numpy(self._compiled(array)[0].copy())
         if not self.calibrated:
             self._pending.append(array)

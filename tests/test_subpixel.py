@@ -70,15 +70,17 @@ def test_openvino_int8_runs_no_fp32_deconvolution() -> None:
     pytest.importorskip("nncf", reason="NNCF is not installed")
     import openvino as ov
 
+    from posetrack_cli.checkpoints import InputNorm
+    from posetrack_cli.models.crop_input import CropInput
     from posetrack_cli.runtime import convert_to_openvino, quantize_int8
 
     torch.manual_seed(0)
-    model = fold_batchnorm(pose_mobilenetv2(deconv_channels=(32, 32, 32)).eval())
-    int8 = quantize_int8(convert_to_openvino(model, (48, 64)), np.random.default_rng(0).standard_normal(
-        (8, 3, 64, 48)).astype(np.float32))
+    model = fold_batchnorm(CropInput(pose_mobilenetv2(deconv_channels=(32, 32, 32)), InputNorm("rgb")).eval())
+    crops = np.random.default_rng(0).integers(0, 256, (8, 64, 48, 3), dtype=np.uint8)
+    int8 = quantize_int8(convert_to_openvino(model, (48, 64)), crops)
     compiled = ov.Core().compile_model(int8, "CPU", {"INFERENCE_NUM_THREADS": 1, "PERF_COUNT": True})
     request = compiled.create_infer_request()
-    request.infer([np.zeros((1, 3, 64, 48), np.float32)])
+    request.infer([crops[:1]])
     ran = {(p.node_type, p.exec_type) for p in request.profiling_info if p.real_time.total_seconds() >= 0}
     assert not any(node == "ConvolutionBackpropData" for node, _ in ran)
     int8_convs = [kind for node, kind in ran if node == "Convolution" and "I8" in kind.upper()]

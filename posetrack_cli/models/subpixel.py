@@ -104,7 +104,8 @@ def subpixel_deconvolutions(model: nn.Module) -> nn.Module:
 
     A ReLU that follows the deconvolution (with only ``Identity`` between, as BatchNorm folding leaves
     it) moves into the replacement, and so does a pose network's ``final_layer`` (its forward is
-    ``final_layer(deconv_layers(x))``) after its last deconvolution. Inference only; like a folded
+    ``final_layer(deconv_layers(x))``) after its last deconvolution, wherever in ``model`` that
+    network sits. Inference only; like a folded
     model, the copy's state dict is not a checkpoint layout.
     """
     from posetrack_cli.models.pose_mobilenetv2 import PoseMobileNetV2
@@ -128,10 +129,11 @@ def subpixel_deconvolutions(model: nn.Module) -> nn.Module:
                 module._modules[following[0]] = nn.Identity()
 
     visit(rewritten)
-    if isinstance(rewritten, (PoseResNet, PoseMobileNetV2)):
-        head = [m for m in rewritten.deconv_layers if not isinstance(m, nn.Identity)]
-        final = rewritten.final_layer
-        if head and isinstance(head[-1], SubpixelDeconv) and final.kernel_size == (1, 1):
-            head[-1].then = final
-            rewritten.final_layer = nn.Identity()  # type: ignore[assignment]
+    for net in list(rewritten.modules()):  # the model itself, or one inside a wrapper (models/crop_input.py)
+        if isinstance(net, (PoseResNet, PoseMobileNetV2)):
+            head = [m for m in net.deconv_layers if not isinstance(m, nn.Identity)]
+            final = net.final_layer
+            if head and isinstance(head[-1], SubpixelDeconv) and final.kernel_size == (1, 1):
+                head[-1].then = final
+                net.final_layer = nn.Identity()  # type: ignore[assignment]
     return rewritten
