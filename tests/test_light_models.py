@@ -114,6 +114,27 @@ def test_small_frames_are_not_upscaled_for_detection_unless_asked(tmp_path: Path
         build_detector("ssdlite320_mobilenet_v3_large", min_size=480)
 
 
+@pytest.mark.parametrize("name", DETECTORS)
+def test_frames_reach_the_detector_as_torchvision_prepares_them(name: str, tmp_path: Path) -> None:
+    """posetrack resizes the raw frame before normalising it (9x fewer pixels to normalise for SSDlite
+    on 720p): the network's input is torchvision's own (RGB on [0, 1], normalised, then resized) up to
+    float rounding, at the same sizes."""
+    torch.save(build_detector(name).state_dict(), tmp_path / "d.pth")
+    detector = PersonDetector(name, tmp_path / "d.pth")
+    stock = build_detector(name).transform
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    frame[100:200, 300:400] = (255, 0, 0)  # a blue patch: swapped planes would show
+    detector._no_upscale(frame.shape[:2])  # as detect() does: 360p stays 360p (stock: the same sizes below)
+    stock.min_size, stock.max_size = detector.model.transform.min_size, detector.model.transform.max_size
+    with torch.no_grad():
+        ours = detector.model.transform([torch.from_numpy(frame).permute(2, 0, 1).float()])[0]
+        theirs = stock([torch.from_numpy(frame[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255])[0]
+    assert ours.image_sizes == theirs.image_sizes
+    assert ours.tensors.shape == theirs.tensors.shape
+    torch.testing.assert_close(ours.tensors, theirs.tensors, rtol=0, atol=1e-5)
+
+
 def test_realtime_preset_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--preset realtime``: MobileNetV2 head, SSDlite on keyframes, int8 gathering its calibration crops."""
     import json
