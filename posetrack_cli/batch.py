@@ -3,7 +3,9 @@
 Each input gets ``<name>.json``, ``<name>.csv`` (and ``<name>.mp4`` with rendering). An input
 counts as done, and is skipped on a rerun, when its outputs say they are complete and were made
 from the same input (size and modification time) with the same models and settings -- judged by
-content (:meth:`posetrack_cli.outputs.OutputSet.finished`), not by the files merely existing.
+content (:meth:`posetrack_cli.outputs.OutputSet.finished`), not by the files merely existing. A
+finished input missing a file made from its track file (an export or report asked for only now)
+gets that file, and is not tracked again.
 
 An input is worked on under its output lock, so two ``posetrack run`` processes into one folder
 never write the same output: the second takes other inputs first, then waits for the lock, and
@@ -130,22 +132,43 @@ class Job(Protocol):
 
     def process(self, item: InputItem) -> ItemResult: ...
 
+    def complete(self, item: InputItem) -> None:
+        """Make the derived files (exports, report) of an input whose track file is finished."""
 
-def finished_row(item: InputItem, document: dict[str, Any]) -> ItemResult:
-    """The ``skipped`` row of an input whose outputs are already complete, with their numbers."""
+
+def finished_row(item: InputItem, document: dict[str, Any], made: Iterable[Path] = ()) -> ItemResult:
+    """The ``skipped`` row of an input whose outputs are already complete, with their numbers
+    (and the derived files this run ``made`` from its track file)."""
     tracks = len({a["track_id"] for a in document["annotations"]})
-    return ItemResult(str(item.path), item.name, "skipped", "already done (--overwrite to redo)",
+    reason = "already done (--overwrite to redo)"
+    names = [p.name for p in made]
+    if names:
+        reason += f"; made {', '.join(names)} from its track file"
+    return ItemResult(str(item.path), item.name, "skipped", reason,
                       frames=int(document["info"]["frames"]), tracks=tracks,
                       reidentified=int(document["info"].get("reidentified", 0)))
 
 
-def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite: bool) -> ItemResult | None:
+def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite: bool,
+                    complete: Callable[[InputItem], None] | None = None) -> ItemResult | None:
     """The resume rule of every executor: a ``skipped`` row when ``item``'s outputs are complete
-    and made with the same settings (``key``) and ``overwrite`` is off, else None (process it)."""
+    and made with the same settings (``key``) and ``overwrite`` is off, else None (process it).
+
+    A finished input missing a derived file (an export or report asked for only now) is
+    ``complete``-d from its track file rather than tracked again; without ``complete`` (the Ray
+    driver, which leaves that to a worker, under the input's lock) it is not skipped.
+    """
     if overwrite:
         return None
     document = outputs.finished(key, fingerprint(item.path))
-    return None if document is None else finished_row(item, document)
+    if document is None:
+        return None
+    missing = outputs.missing_derived()
+    if missing:
+        if complete is None:
+            return None
+        complete(item)
+    return finished_row(item, document, missing)
 
 
 def interrupted(item: InputItem) -> ItemResult:
@@ -180,7 +203,11 @@ def run_locked(job: Job, item: InputItem, *, overwrite: bool, wait: bool) -> Ite
         return None
     try:
         outputs.remove_stale_temps()
-        done = skipped_if_done(outputs, job.key, item, overwrite=overwrite)
+        started = time.perf_counter()
+        try:
+            done = skipped_if_done(outputs, job.key, item, overwrite=overwrite, complete=job.complete)
+        except PosetrackError as exc:  # a derived file could not be made (one posetrack did not write, ...)
+            return failed(item, str(exc), time.perf_counter() - started)
         if done is not None:
             return done
         foreign = outputs.foreign()

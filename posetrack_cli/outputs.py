@@ -341,6 +341,13 @@ class OutputSet:
     render: bool = False
     suffix: str = ""
     images: bool = False  # ``run --images``: one COCO-results list, ``<name>.coco.json``
+    # Files made from the finished track file (``run --format`` exports, ``--report``): a finished
+    # input that lacks one gets it from its track file on a rerun, without being tracked again.
+    derived: tuple[Path, ...] = ()
+
+    def missing_derived(self) -> list[Path]:
+        """The :attr:`derived` files that do not exist yet."""
+        return [p for p in self.derived if not p.is_file()]
 
     def paths(self) -> dict[str, Path]:
         if self.images:

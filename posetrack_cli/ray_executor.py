@@ -31,7 +31,7 @@ from posetrack_cli.batch import BatchRecord, InputItem, ItemResult, failed, inte
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.files import OutputLock
 from posetrack_cli.outputs import OutputSet
-from posetrack_cli.run_job import RunSpec
+from posetrack_cli.run_job import RunSpec, derived_paths
 
 INSTALL = 'pip install "posetrack[ray]"'
 
@@ -263,7 +263,7 @@ def run_on_ray(spec: RunSpec, items: list[InputItem], out_dir: Path, options: Ra
         actor_class = ray.remote(VideoWorker).options(num_cpus=1, num_gpus=per_gpu, max_restarts=0)
         arguments = (worker_spec, str(out_dir), probe.name, os.getcwd(), str(weights_dir().absolute()), overwrite)
         batch = _RayBatch(ray, lambda: actor_class.remote(*arguments), record, out_dir, spec.render,
-                          options.retries, overwrite, on_item, log)
+                          lambda name: derived_paths(spec, out_dir, name), options.retries, overwrite, on_item, log)
         return batch.run(count)
     finally:
         if batch is not None:
@@ -282,16 +282,19 @@ class _RayBatch:
         new_actor: starts one worker actor.
         record: the batch's rows.
         out_dir, render: where outputs go, and whether they include an overlay (the resume rule).
+        derived: an input's name -> the files made from its track file (exports, report); a finished
+            input missing one goes to a worker, which makes it without tracking again.
         retries: times a video is tried again after its worker died while processing it.
         overwrite: redo finished inputs.
         on_item, log: called with each finished row, and with one-line notes.
     """
 
     def __init__(self, ray: Any, new_actor: Callable[[], Any], record: BatchRecord, out_dir: Path, render: bool,
-                 retries: int, overwrite: bool, on_item: Callable[[ItemResult], None] | None,
-                 log: Callable[[str], None]) -> None:
+                 derived: Callable[[str], tuple[Path, ...]], retries: int, overwrite: bool,
+                 on_item: Callable[[ItemResult], None] | None, log: Callable[[str], None]) -> None:
         self.ray, self.new_actor, self.record = ray, new_actor, record
-        self.out_dir, self.render, self.retries, self.overwrite = out_dir, render, retries, overwrite
+        self.out_dir, self.render, self.derived = out_dir, render, derived
+        self.retries, self.overwrite = retries, overwrite
         self.on_item, self.log = on_item, log
         self.workers: list[_Worker] = []
         self.queue: deque[InputItem] = deque()
@@ -303,7 +306,7 @@ class _RayBatch:
         self.relative = any(not item.path.is_absolute() for item in record.items)
 
     def outputs(self, item: InputItem) -> OutputSet:
-        return OutputSet(self.out_dir, item.name, render=self.render)
+        return OutputSet(self.out_dir, item.name, render=self.render, derived=self.derived(item.name))
 
     def start(self) -> None:
         worker = _Worker(self.new_actor())

@@ -99,7 +99,8 @@ class LoadedRun:
         return replace(self, out_dir=out_dir, progress=progress)
 
     def outputs(self, item: InputItem) -> OutputSet:
-        return OutputSet(self.out_dir, item.name, render=self.spec.render, images=self.spec.images)
+        return OutputSet(self.out_dir, item.name, render=self.spec.render, images=self.spec.images,
+                         derived=derived_paths(self.spec, self.out_dir, item.name))
 
     def process(self, item: InputItem) -> ItemResult:
         """One input into its outputs; a bad input raises PosetrackError (a failed row)."""
@@ -134,7 +135,7 @@ class LoadedRun:
                 result = pipeline.run(source, writers, boxes=boxes, on_frame=on_frame)
                 if boxes is not None:
                     boxes.check_decoded(result.frames)
-                paths = writers.commit({
+                writers.commit({
                     **self.info, "source": str(item.path), "input_fingerprint": fingerprint(item.path),
                     "frames": result.frames, "partial": result.partial is not None, "partial_reason": result.partial,
                     # runtime, version, precision; for int8 its calibration (as it stands after this input)
@@ -142,7 +143,7 @@ class LoadedRun:
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
                     "reidentified": result.reidentified, "stitched": len(result.id_map),
                 }, id_map=result.id_map)
-            self._derived(item, paths["json"])
+            self.complete(item)
         finally:
             source.close()
             if bar is not None:
@@ -153,13 +154,13 @@ class LoadedRun:
                           result.frames / seconds if seconds > 0 else 0.0, result.tracks, result.reidentified)
 
 
-    def _derived(self, item: InputItem, track_file: Path) -> None:
-        """The exports and the report of a finished video, from its track file."""
+    def complete(self, item: InputItem) -> None:
+        """The exports and the report of a finished video, (re)made from its track file."""
         if not (self.spec.formats or self.spec.report):
             return
         from posetrack_cli.files import read_json
 
-        document = read_json(track_file)
+        document = read_json(self.outputs(item).paths()["json"])
         if self.spec.formats:
             from posetrack_cli.exports import write_exports
 
@@ -168,6 +169,17 @@ class LoadedRun:
             from posetrack_cli.report import write_report
 
             write_report(document, self.out_dir, name=item.name, video=item.path)
+
+
+def derived_paths(spec: RunSpec, out_dir: Path, name: str) -> tuple[Path, ...]:
+    """The files ``spec`` makes from input ``name``'s finished track file: its exports and report page."""
+    from posetrack_cli.exports import export_paths
+    from posetrack_cli.report import report_paths
+
+    paths = list(export_paths(out_dir, name, spec.formats).values())
+    if spec.report:
+        paths.append(report_paths(out_dir, name)["html"])  # its pictures are written with it
+    return tuple(paths)
 
 
 def spec_from_options(**options: Any) -> RunSpec:

@@ -195,10 +195,15 @@ def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dic
     assert f"posetrack: error: {folder / lost}: its Ray worker died" in err
     assert not (out / lost).with_suffix(".json").exists() and not list(out.glob(".*"))  # nothing half-written
 
-    code, _, err = finish(ray_run(cluster, str(folder), "-o", str(out)))
+    # The rerun asks for an export too: the finished videos get it from their track files.
+    code, _, err = finish(ray_run(cluster, str(folder), "-o", str(out), "--format", "mot"))
     assert code == 0, err
-    assert {name: row["status"] for name, row in summary(out).items()} == {
+    rerun = summary(out)
+    assert {name: row["status"] for name, row in rerun.items()} == {
         name: "ok" if name == lost else "skipped" for name in rows}
+    assert all(row["reason"].endswith(f"made {Path(name).stem}.txt from its track file")
+               for name, row in rerun.items() if name != lost)
+    assert sorted(p.name for p in (out / "mot").iterdir()) == sorted(f"{Path(name).stem}.txt" for name in rows)
     check_outputs(out, Path(lost).stem, 8)
 
 

@@ -214,6 +214,28 @@ def test_run_writes_exports_and_the_report_of_each_video(weights_folder: Path, t
     assert bad.exit_code == 2 and "not an export format" in bad.stderr
 
 
+def test_a_rerun_asking_for_exports_makes_them_from_the_finished_track_file(weights_folder: Path,
+                                                                            tmp_path: Path) -> None:
+    """Asking for an export or the report of a video already done makes just those, from its track
+    file: the video is neither tracked again nor skipped without them."""
+    pytest.importorskip("matplotlib")
+    video = write_video(tmp_path / "clip.mp4", walkers())
+    out = tmp_path / "out"
+    assert run(str(video), "-o", str(out), *FAST).exit_code == 0
+    track_file = (out / "clip.json").read_bytes()
+    result = run(str(video), "-o", str(out), "--format", "mot", "--report", *FAST)
+    assert result.exit_code == 0, result.output
+    row = summary(out)["clip.mp4"]
+    assert row["status"] == "skipped"
+    assert row["reason"] == "already done (--overwrite to redo); made clip.txt, clip.report.html from its track file"
+    assert (out / "clip.json").read_bytes() == track_file  # not tracked again
+    people = len(json.loads(track_file)["annotations"])
+    assert people > 0 and len((out / "mot" / "clip.txt").read_text().splitlines()) == people
+    assert (out / "clip.report.html").is_file()
+    again = run(str(video), "-o", str(out), "--format", "mot", "--report", *FAST)
+    assert again.exit_code == 0 and summary(out)["clip.mp4"]["reason"] == "already done (--overwrite to redo)"
+
+
 def test_without_openvino_everything_runs_on_torch(weights_folder: Path, shared_data: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Where OpenVINO is not installed, the default (a preset asking for int8) runs torch fp32, both
