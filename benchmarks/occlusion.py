@@ -66,7 +66,7 @@ def main() -> None:
             for name, (config, stitched) in VARIANTS.items():
                 result, tracker = run(scene, config, step)
                 if stitched:
-                    mapping = stitch(tracker.tracklets(), config.max_lost)
+                    mapping = stitch(tracker.tracklets(), config)
                     result = [{p: mapping.get(i, i) for p, i in frame.items()} for frame in result]
                     totals[name]["joins"] += len(mapping)
                 acc = mm.MOTAccumulator(auto_id=True)

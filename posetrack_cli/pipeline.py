@@ -228,7 +228,7 @@ class Pipeline:
                 yield frame, tracked
             outcome.reidentified = tracker.reidentified
             if cfg.tracker.stitch:
-                outcome.id_map = stitch(tracker.tracklets(), cfg.tracker.max_lost)
+                outcome.id_map = stitch(tracker.tracklets(), cfg.tracker)
         finally:
             ahead.close()
             decoded.close()

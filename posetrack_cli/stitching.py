@@ -4,11 +4,12 @@ The online tracker decides when a person reappears, with only the past to go on.
 the start of the new tracklet is known too: where it went next and how fast. A tracklet ``a`` that
 ends is joined to a tracklet ``b`` that begins later when
 
-- the gap is at most ``max_gap`` seconds and they never overlap in time;
+- the gap is at most ``max_lost`` seconds (the online lost memory's) and they never overlap in time;
 - ``b``'s first pose fits where ``a`` went, under the better of three explanations: ``a`` walked
   on (its end velocity, damped), ``b`` came from where it was first seen (its start velocity,
   run backwards), or the person turned round or waited while unseen (``a``'s last position) --
-  compared by OKS widened by the uncertainty of the gap, as the online lost memory does;
+  compared by OKS widened by the uncertainty of the gap, as the online lost memory does, and
+  at least the tracker's ``min_similarity``;
 - the body sizes agree and the torso colours, when both are known, do not veto it;
 - the pair is a clear winner: no other end or start fits nearly as well.
 
@@ -24,7 +25,7 @@ from posetrack_cli.appearance import histogram_distance
 from posetrack_cli.keypoints import COCO_SIGMAS
 from posetrack_cli.motion import damped_distance, uncertainty
 from posetrack_cli.similarity import oks_matrix
-from posetrack_cli.tracker import APPEARANCE_VETO, MAX_SIZE_RATIO, TIE_MARGIN, Tracklet, clear_winners
+from posetrack_cli.tracker import APPEARANCE_VETO, MAX_SIZE_RATIO, TIE_MARGIN, TrackerConfig, Tracklet, clear_winners
 
 
 def _height(box: np.ndarray) -> float:
@@ -49,8 +50,7 @@ def _fit(a: Tracklet, b: Tracklet, sigmas: np.ndarray) -> float:
     return float(sim.max())
 
 
-def stitch(tracklets: list[Tracklet], max_gap: float, min_similarity: float = 0.3,
-           sigmas: np.ndarray = COCO_SIGMAS) -> dict[int, int]:
+def stitch(tracklets: list[Tracklet], config: TrackerConfig, sigmas: np.ndarray = COCO_SIGMAS) -> dict[int, int]:
     """Id remapping ``{old_id: new_id}`` that joins tracklets belonging to one person.
 
     Chains collapse to the earliest id (``a -> b -> c`` maps ``b`` and ``c`` to ``a``); ids not in
@@ -58,11 +58,13 @@ def stitch(tracklets: list[Tracklet], max_gap: float, min_similarity: float = 0.
 
     Args:
         tracklets: the tracker's summaries (``PoseTracker.tracklets()``).
-        max_gap: longest gap in seconds between an end and a start that may be joined (``max_lost``).
-        min_similarity: lowest fit (OKS) at which a join is considered.
+        config: the tracker's settings: ``max_lost`` is the longest gap in seconds between an end
+            and a start that may be joined, ``min_similarity`` the lowest fit (OKS) considered,
+            as online.
         sigmas: ``(K,)`` OKS falloff per joint.
     """
     n = len(tracklets)
+    max_gap, min_similarity = config.max_lost, config.min_similarity
     if n < 2 or max_gap <= 0:
         return {}
     score = np.zeros((n, n), np.float32)  # (ends, starts)

@@ -222,6 +222,8 @@ class Track:
             began (kept for stitching).
         before_reid, reid_frame, reid_time: after a re-identification, the track as it was when
             lost and when it was re-found, until the torso colours confirm it (appearance cue).
+        reid_keypoints, reid_valid, reid_box: the pose it was re-found with: the first pose of the
+            track split off if the colours turn the re-identification down.
     """
 
     last_frame: int
@@ -242,6 +244,9 @@ class Track:
     before_reid: Track | None = None
     reid_frame: int = 0
     reid_time: float = 0.0
+    reid_keypoints: np.ndarray | None = None
+    reid_valid: np.ndarray | None = None
+    reid_box: np.ndarray | None = None
 
 
 @dataclass
@@ -338,9 +343,11 @@ class PoseTracker:
                 self.reidentified += len(found)
                 if cfg.appearance:
                     for tid in found:
-                        lost_track = self.tracks[tid]
+                        lost_track, row = self.tracks[tid], int(np.flatnonzero(ids == tid)[0])
                         lost_track.before_reid, lost_track.reid_frame, lost_track.reid_time = \
                             replace(lost_track), self.frame, now
+                        lost_track.reid_keypoints, lost_track.reid_valid, lost_track.reid_box = \
+                            poses.keypoints[row].copy(), valid[row].copy(), poses.boxes[row].copy()
                 self._lost = [t for t in self._lost if t not in found]
 
         # 4. Unmatched poses start new tracks.
@@ -514,6 +521,9 @@ class PoseTracker:
         ids[i], matches[i] = new_id, "new"
         self._ids[(self._ids == tid) & (self._frames >= t.reid_frame)] = new_id
         t.first_frame, t.first_time, t.hits = t.reid_frame, t.reid_time, t.hits - before.hits
+        # It began where it was re-found (for stitching), not where the other person's track began.
+        t.first_keypoints, t.first_valid, t.first_box = t.reid_keypoints, t.reid_valid, t.reid_box
+        t.start_velocity = t.velocity  # its motion since, mostly (the running average began before)
         t.appearance = None  # the colours it learnt since the re-identification are someone else's mix
         self.tracks[new_id], self.tracks[tid] = t, before
         self._lost.append(tid)

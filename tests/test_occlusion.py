@@ -3,6 +3,8 @@ colour cue and offline stitching, on rendered sequences with real DIS flow (test
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -120,6 +122,12 @@ def test_a_stranger_in_other_clothes_coming_out_where_someone_vanished_is_split_
     wrong = torso_seen - first_b
     assert wrong > 0 and b == [0] * wrong + [1] * (len(b) - wrong)
     assert tracker.reidentified == 0
+    # The split-off track began where b came out, which stitching compares: not where a began.
+    [split] = [t for t in tracker.tracklets() if t.track_id == 1]
+    assert split.first_frame == first_b
+    centre = lambda box: np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])  # noqa: E731
+    assert np.linalg.norm(centre(split.first_box) - centre(s.people[1].box(first_b))) < 15
+    assert np.linalg.norm(split.first_keypoints.mean(0) - centre(s.people[1].box(first_b))) < 30
 
 
 def test_a_reappearing_pose_of_a_very_different_size_is_someone_else() -> None:
@@ -133,17 +141,20 @@ def test_stitching_joins_a_walker_who_turned_round_behind_a_pillar() -> None:
     result, tracker = run(s, DEFAULT)
     a = ids_of(result, 0)
     assert sorted(set(a)) == [0, 2]  # online: the motion said they would come out the other side
-    mapping = stitch(tracker.tracklets(), DEFAULT.max_lost)
+    mapping = stitch(tracker.tracklets(), DEFAULT)
     assert mapping == {2: 0}
     stitched = [[{p: mapping.get(i, i) for p, i in frame.items()} for frame in result]]
     assert_each_keeps_one_id(stitched[0], 2)
-    assert stitch(tracker.tracklets(), 0.1) == {}  # longer gap than allowed: not joined
+    assert stitch(tracker.tracklets(), replace(DEFAULT, max_lost=0.1)) == {}  # longer gap than allowed: not joined
+    # A fit below the tracker's --min-similarity is no join either (this one fits at 0.999).
+    assert stitch(tracker.tracklets(), replace(DEFAULT, min_similarity=0.9)) == {2: 0}
+    assert stitch(tracker.tracklets(), replace(DEFAULT, min_similarity=1.0)) == {}
 
 
 def test_stitching_scenes_where_online_was_right_changes_nothing() -> None:
     for name, make in (("pillar8", lambda: pillar(8 * QUEUE)), ("swap", swap_behind_pillar)):
         _, tracker = run(scene(name, make), DEFAULT)
-        assert stitch(tracker.tracklets(), DEFAULT.max_lost) == {}, name
+        assert stitch(tracker.tracklets(), DEFAULT) == {}, name
 
 
 def _blank_frames_crossing(speed: float) -> tuple[list[Person], list[np.ndarray]]:
