@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from posetrack_cli.models.pose_resnet import _DECONV_PADDING
+from posetrack_cli.models.deconv_head import check_head, deconv_layers, head_stride
 
 # mmpose's MobileNetV2.arch_settings: expand ratio, output channels, blocks, first stride per layer.
 ARCH_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
@@ -49,10 +49,7 @@ class PoseMobileNetV2Spec:
     widen_factor: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.deconv_kernel not in _DECONV_PADDING:
-            raise ValueError(f"deconv_kernel must be one of {sorted(_DECONV_PADDING)}, got {self.deconv_kernel}")
-        if self.num_keypoints < 1 or not self.deconv_channels:
-            raise ValueError("num_keypoints must be >= 1 and deconv_channels non-empty")
+        check_head(self.num_keypoints, self.deconv_channels, self.deconv_kernel)
         if self.widen_factor <= 0:
             raise ValueError(f"widen_factor must be > 0, got {self.widen_factor}")
 
@@ -62,8 +59,8 @@ class PoseMobileNetV2Spec:
 
     @property
     def stride(self) -> int:
-        """Input pixels per heatmap pixel: the backbone's 32 halved by each deconvolution."""
-        return int(32 // (2 ** len(self.deconv_channels)))
+        """Input pixels per heatmap pixel."""
+        return head_stride(self.deconv_channels)
 
 
 class ConvModule(nn.Module):
@@ -120,19 +117,8 @@ class PoseMobileNetV2(nn.Module):
         out_channels = int(OUT_CHANNELS * spec.widen_factor) if spec.widen_factor > 1.0 else OUT_CHANNELS
         self.conv2 = ConvModule(channels, out_channels, 1)
 
-        padding, output_padding = _DECONV_PADDING[spec.deconv_kernel]
-        in_channels = out_channels
-        deconv: list[nn.Module] = []
-        for width in spec.deconv_channels:
-            deconv += [
-                nn.ConvTranspose2d(in_channels, width, spec.deconv_kernel, stride=2, padding=padding,
-                                   output_padding=output_padding, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-            ]
-            in_channels = width
-        self.deconv_layers = nn.Sequential(*deconv)
-        self.final_layer = nn.Conv2d(in_channels, spec.num_keypoints, kernel_size=1)
+        self.deconv_layers = deconv_layers(out_channels, spec.deconv_channels, spec.deconv_kernel)
+        self.final_layer = nn.Conv2d(spec.deconv_channels[-1], spec.num_keypoints, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)  # (N, 32, H/2, W/2)

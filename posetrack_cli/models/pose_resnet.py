@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet as tv_resnet
 
+from posetrack_cli.models.deconv_head import check_head, deconv_layers, head_stride
+
 # Blocks per stage and block type of each supported depth (He et al. 2016).
 RESNET_STAGES: dict[int, tuple[type[tv_resnet.BasicBlock | tv_resnet.Bottleneck], tuple[int, int, int, int]]] = {
     18: (tv_resnet.BasicBlock, (2, 2, 2, 2)),
@@ -22,9 +24,6 @@ RESNET_STAGES: dict[int, tuple[type[tv_resnet.BasicBlock | tv_resnet.Bottleneck]
     101: (tv_resnet.Bottleneck, (3, 4, 23, 3)),
     152: (tv_resnet.Bottleneck, (3, 8, 36, 3)),
 }
-
-# Transposed-conv padding and output padding that exactly double the size, per kernel size.
-_DECONV_PADDING: dict[int, tuple[int, int]] = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,7 @@ class PoseResNetSpec:
     def __post_init__(self) -> None:
         if self.depth not in RESNET_STAGES:
             raise ValueError(f"depth must be one of {sorted(RESNET_STAGES)}, got {self.depth}")
-        if self.deconv_kernel not in _DECONV_PADDING:
-            raise ValueError(f"deconv_kernel must be one of {sorted(_DECONV_PADDING)}, got {self.deconv_kernel}")
-        if self.num_keypoints < 1 or not self.deconv_channels:
-            raise ValueError("num_keypoints must be >= 1 and deconv_channels non-empty")
+        check_head(self.num_keypoints, self.deconv_channels, self.deconv_kernel)
 
     @property
     def backbone_name(self) -> str:
@@ -57,8 +53,8 @@ class PoseResNetSpec:
 
     @property
     def stride(self) -> int:
-        """Input pixels per heatmap pixel: the backbone's 32 halved by each deconvolution."""
-        return 32 >> len(self.deconv_channels)
+        """Input pixels per heatmap pixel."""
+        return head_stride(self.deconv_channels)
 
 
 class PoseResNet(nn.Module):
@@ -82,21 +78,8 @@ class PoseResNet(nn.Module):
         self.layer3 = backbone.layer3
         self.layer4 = backbone.layer4
 
-        padding, output_padding = _DECONV_PADDING[spec.deconv_kernel]
-        in_channels = 512 * block.expansion
-        deconv: list[nn.Module] = []
-        for channels in spec.deconv_channels:
-            deconv += [
-                nn.ConvTranspose2d(
-                    in_channels, channels, spec.deconv_kernel, stride=2, padding=padding,
-                    output_padding=output_padding, bias=False,
-                ),
-                nn.BatchNorm2d(channels),
-                nn.ReLU(inplace=True),
-            ]
-            in_channels = channels
-        self.deconv_layers = nn.Sequential(*deconv)
-        self.final_layer = nn.Conv2d(in_channels, spec.num_keypoints, kernel_size=1)
+        self.deconv_layers = deconv_layers(512 * block.expansion, spec.deconv_channels, spec.deconv_kernel)
+        self.final_layer = nn.Conv2d(spec.deconv_channels[-1], spec.num_keypoints, kernel_size=1)
         self._init_head()
 
     def _init_head(self) -> None:
