@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from posetrack_cli.errors import PosetrackError
-from posetrack_cli.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource, natural_key
+from posetrack_cli.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource, natural_key, read_image
 
 DEFAULT_CROPS = 300  # NNCF's default calibration subset size
 
@@ -59,10 +58,7 @@ def calibration_files(sources: Iterable[Path]) -> list[Path]:
 
 def _frames(path: Path, every: int) -> Iterator[np.ndarray]:
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise PosetrackError(f"cannot read image {path} (corrupt or not an image)")
-        yield image
+        yield read_image(path)
         return
     source = VideoSource(path)
     try:

@@ -238,18 +238,12 @@ class ImageFolderSource:
             raise PosetrackError(f"frame rate must be positive, got {fps}")
         self.fps = fps
         self.frame_count: int | None = len(self.files)
-        first = self._read(self.files[0])
+        first = read_image(self.files[0])
         self.height, self.width = first.shape[:2]
-
-    def _read(self, file: Path, error: type[PosetrackError] = PosetrackError) -> np.ndarray:
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if image is None:
-            raise error(f"cannot read image {file} (corrupt or not an image)")
-        return image
 
     def frames(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
-            image = self._read(file, FrameUnreadable)
+            image = read_image(file, FrameUnreadable)
             if image.shape[:2] != (self.height, self.width):
                 raise FrameSizeChanged(
                     f"{file}: image is {image.shape[1]}x{image.shape[0]}, "
@@ -262,6 +256,14 @@ class ImageFolderSource:
 
 
 FrameSource = VideoSource | ImageFolderSource
+
+
+def read_image(file: Path, error: type[PosetrackError] = PosetrackError) -> np.ndarray:
+    """``(H, W, 3)`` uint8 BGR of an image file; ``error`` with one line when it cannot be decoded."""
+    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    if image is None:
+        raise error(f"cannot read image {file} (corrupt or not an image)")
+    return image
 
 
 def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS, warn: Warn = warn_on_stderr) -> FrameSource:
