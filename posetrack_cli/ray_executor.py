@@ -217,15 +217,23 @@ def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], Non
     return workers, per, spec
 
 
-def _remove_partials(outputs: OutputSet) -> None:
-    """Temporary files a dead worker left; taken under the output's lock, which the kernel frees
-    once the worker's process is gone (a few seconds after ``ray.kill``). Finished outputs stay."""
+# Seconds to wait for a killed worker's output lock: the kernel frees it once the worker's process
+# is gone, usually a few seconds after ``ray.kill``, longer on a loaded machine.
+KILLED_LOCK_WAIT = 30.0
+
+
+def _remove_partials(outputs: OutputSet) -> bool:
+    """Remove the temporary files a dead worker left, under the output's lock; False when the lock
+    stayed held (the files are then left for the next run, which removes them under the lock).
+    Finished outputs stay."""
     lock = OutputLock(outputs.out_dir, outputs.name + outputs.suffix)
-    if lock.acquire(wait=10.0):
-        try:
-            outputs.remove_stale_temps()
-        finally:
-            lock.release()
+    if not lock.acquire(wait=KILLED_LOCK_WAIT):
+        return False
+    try:
+        outputs.remove_stale_temps()
+    finally:
+        lock.release()
+    return True
 
 
 def run_on_ray(spec: RunSpec, items: list[InputItem], out_dir: Path, options: RayOptions = RayOptions(), *,
@@ -437,5 +445,7 @@ class _RayBatch:
             self.ray.wait([w.pending for w in in_flight], num_returns=len(in_flight), timeout=10)
         for worker in in_flight:
             assert worker.item is not None
-            _remove_partials(self.outputs(worker.item))
+            if not _remove_partials(self.outputs(worker.item)):
+                self.log(f"the stopped worker of {worker.item.path} still held its output lock after "
+                         f"{KILLED_LOCK_WAIT:g} s; its unfinished files are removed by the next run")
             self.record.add(interrupted(worker.item))
