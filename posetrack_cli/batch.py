@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.files import OutputLock, OutputWriteError, atomic_write
@@ -132,8 +132,8 @@ class Job(Protocol):
 
     def process(self, item: InputItem) -> ItemResult: ...
 
-    def complete(self, item: InputItem) -> None:
-        """Make the derived files (exports, report) of an input whose track file is finished."""
+    def complete(self, item: InputItem, document: dict[str, Any], wanted: Sequence[Path]) -> None:
+        """Make the ``wanted`` derived files (exports, report) of an input from its finished track ``document``."""
 
 
 def finished_row(item: InputItem, document: dict[str, Any], made: Iterable[Path] = ()) -> ItemResult:
@@ -150,13 +150,15 @@ def finished_row(item: InputItem, document: dict[str, Any], made: Iterable[Path]
 
 
 def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite: bool,
-                    complete: Callable[[InputItem], None] | None = None) -> ItemResult | None:
+                    complete: Callable[[InputItem, dict[str, Any], Sequence[Path]], None] | None = None,
+                    ) -> ItemResult | None:
     """The resume rule of every executor: a ``skipped`` row when ``item``'s outputs are complete
     and made with the same settings (``key``) and ``overwrite`` is off, else None (process it).
 
-    A finished input missing a derived file (an export or report asked for only now) is
-    ``complete``-d from its track file rather than tracked again; without ``complete`` (the Ray
-    driver, which leaves that to a worker, under the input's lock) it is not skipped.
+    A finished input missing a derived file (an export or report asked for only now) gets the
+    missing ones from its track file through ``complete``, rather than being tracked again; without
+    ``complete`` (the Ray driver, which leaves that to a worker, under the input's lock) it is not
+    skipped.
     """
     if overwrite:
         return None
@@ -167,7 +169,7 @@ def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite:
     if missing:
         if complete is None:
             return None
-        complete(item)
+        complete(item, document, missing)
     return finished_row(item, document, missing)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from posetrack_cli.batch import InputItem, ItemResult, fingerprint
 from posetrack_cli.live import LiveConfig
@@ -107,11 +107,11 @@ class LoadedRun:
         from posetrack_cli.coco_results import FileDetections, FrameSpace
         from posetrack_cli.render import OverlayRenderer
 
-        spec, pipeline = self.spec, self.pipeline
+        spec, pipeline, outputs = self.spec, self.pipeline, self.outputs(item)
         if spec.images:
             from posetrack_cli.images_job import process_images
 
-            return process_images(pipeline, item, self.outputs(item).paths()["coco"], progress=self.progress)
+            return process_images(pipeline, item, outputs.paths()["coco"], progress=self.progress)
         threshold = pipeline.config.joint_threshold
         started = time.perf_counter()
         source = open_source(item.path, image_fps=spec.image_fps)
@@ -130,7 +130,7 @@ class LoadedRun:
                     bar.update()
                     bar.set_postfix(people=people, refresh=False)
 
-            with self.outputs(item).open(self.keypoint_names, keypoint_threshold=threshold, fps=fps,
+            with outputs.open(self.keypoint_names, keypoint_threshold=threshold, fps=fps,
                                          draw=renderer.draw) as writers:
                 result = pipeline.run(source, writers, boxes=boxes, on_frame=on_frame)
                 if boxes is not None:
@@ -143,7 +143,10 @@ class LoadedRun:
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
                     "reidentified": result.reidentified, "stitched": len(result.id_map),
                 }, id_map=result.id_map)
-            self.complete(item)
+            if outputs.derived:
+                from posetrack_cli.files import read_json
+
+                self.complete(item, read_json(outputs.paths()["json"]), outputs.derived)
         finally:
             source.close()
             if bar is not None:
@@ -154,18 +157,19 @@ class LoadedRun:
                           result.frames / seconds if seconds > 0 else 0.0, result.tracks, result.reidentified)
 
 
-    def complete(self, item: InputItem) -> None:
-        """The exports and the report of a finished video, (re)made from its track file."""
-        if not (self.spec.formats or self.spec.report):
-            return
-        from posetrack_cli.files import read_json
+    def complete(self, item: InputItem, document: dict[str, Any], wanted: Sequence[Path]) -> None:
+        """Make the ``wanted`` files among :func:`derived_paths` (exports, report page) of a finished
+        video from its track ``document``; the others are left as they are."""
+        from posetrack_cli.exports import export_paths
+        from posetrack_cli.report import report_paths
 
-        document = read_json(self.outputs(item).paths()["json"])
-        if self.spec.formats:
+        asked = set(wanted)
+        formats = [f for f, path in export_paths(self.out_dir, item.name, self.spec.formats).items() if path in asked]
+        if formats:
             from posetrack_cli.exports import write_exports
 
-            write_exports(document, self.out_dir, item.name, self.spec.formats)
-        if self.spec.report:
+            write_exports(document, self.out_dir, item.name, formats)
+        if self.spec.report and report_paths(self.out_dir, item.name)["html"] in asked:
             from posetrack_cli.report import write_report
 
             write_report(document, self.out_dir, name=item.name, video=item.path)

@@ -234,6 +234,12 @@ def test_a_rerun_asking_for_exports_makes_them_from_the_finished_track_file(weig
     assert (out / "clip.report.html").is_file()
     again = run(str(video), "-o", str(out), "--format", "mot", "--report", *FAST)
     assert again.exit_code == 0 and summary(out)["clip.mp4"]["reason"] == "already done (--overwrite to redo)"
+    # Only what is missing is made: the report stays as it was.
+    (out / "mot" / "clip.txt").unlink()
+    page = (out / "clip.report.html").stat().st_mtime_ns
+    assert run(str(video), "-o", str(out), "--format", "mot", "--report", *FAST).exit_code == 0
+    assert summary(out)["clip.mp4"]["reason"].endswith("; made clip.txt from its track file")
+    assert (out / "mot" / "clip.txt").is_file() and (out / "clip.report.html").stat().st_mtime_ns == page
 
 
 def test_without_openvino_everything_runs_on_torch(weights_folder: Path, shared_data: Path, tmp_path: Path,
