@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from posetrack_cli import weights as W
+from posetrack_cli.runtime import ENV_CACHE
 
 from helpers import write_biased_checkpoints, write_test_manifest
 
@@ -20,15 +21,15 @@ def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     same random test checkpoints in every test would cost seconds each."""
     folder = tmp_path_factory.mktemp("openvino-cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("POSETRACK_CACHE", str(folder))
+        patch.setenv(ENV_CACHE, str(folder))
         yield folder
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test gets its own empty weights folder and deterministic torch."""
-    monkeypatch.setenv("POSETRACK_WEIGHTS", str(tmp_path / "weights"))
-    monkeypatch.delenv("POSETRACK_MANIFEST", raising=False)
+    monkeypatch.setenv(W.ENV_WEIGHTS, str(tmp_path / "weights"))
+    monkeypatch.delenv(W.ENV_MANIFEST, raising=False)
     torch.manual_seed(0)
 
 
