@@ -17,6 +17,12 @@ int8, and each is reported against its own dtype's limit: ``x limit`` = time per
 crop / limit), 1.0 being the hardware. FLOPs are counted by torch's FlopCounterMode (2 per
 multiply-add). Everything is timed interleaved, one thread, medians (the machine is shared).
 
+A last table splits each int8 network into its backbone and its deconvolution head (the paper's
+three deconvolutions and the 1x1 heatmap layer), timed by OpenVINO's per-layer counters, with the
+floor of each part: its FLOPs at the int8 limit, the least time this CPU can take for it. On a
+CPU without VNNI the floor, times the crops of a frame, says which per-frame targets a
+top-down network can meet at all.
+
     python benchmarks/pose_net.py [--repeats 7] [--batch 8]
 """
 
@@ -43,6 +49,7 @@ PROBES = {"conv3x3 256@56": ((8, 256, 56, 56), 3), "conv1x1 1024@16": ((8, 1024,
           "conv3x3 512@28": ((8, 512, 28, 28), 3)}
 CHAIN = 4  # convolutions (each with a ReLU) in a limit probe
 MM = 1024
+HEAD_PARTS = ("deconv_layers", "final_layer")  # the heatmap head's modules in both networks
 
 
 def flops_of(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
@@ -52,6 +59,33 @@ def flops_of(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         model(torch.randn(*shape))
     return float(counter.get_total_flops())
+
+
+def head_flops_of(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+    """FLOPs of the heatmap head alone (``deconv_layers`` and ``final_layer``) in one forward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(torch.randn(*shape))
+    top = type(model).__name__
+    counts = counter.get_flop_counts()
+    return float(sum(sum(counts.get(f"{top}.{part}", {}).values()) for part in HEAD_PARTS))
+
+
+def int8_split(compiled: object, crops: np.ndarray, repeats: int) -> tuple[float, float]:
+    """Seconds per crop of (backbone, head) of a compiled int8 network, from OpenVINO's per-layer
+    counters (``compiled`` made with ``PERF_COUNT``), medians over ``repeats`` calls."""
+    request = compiled.create_infer_request()  # type: ignore[attr-defined]
+    request.infer([crops])
+    backbone, head = [], []
+    for _ in range(repeats):
+        request.infer([crops])
+        parts = [0.0, 0.0]
+        for layer in request.profiling_info:
+            parts[any(f".{p}" in layer.node_name for p in HEAD_PARTS)] += layer.real_time.total_seconds()
+        backbone.append(parts[0] / len(crops))
+        head.append(parts[1] / len(crops))
+    return statistics.median(backbone), statistics.median(head)
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float]:
@@ -99,13 +133,16 @@ def limit_probes(native_bf16: bool) -> dict[str, tuple[str, float, Callable[[], 
     return probes
 
 
-def network_variants(batch: int, native_bf16: bool) -> dict[str, tuple[str, str, Callable[[], object]]]:
-    """name -> (network, dtype, call on one batch of ``batch`` crops)."""
+def network_variants(batch: int, native_bf16: bool) -> tuple[dict[str, tuple[str, str, Callable[[], object]]],
+                                                             dict[str, tuple[object, np.ndarray]]]:
+    """name -> (network, dtype, call on one batch of ``batch`` crops); and network -> (its int8 model
+    compiled with per-layer counters, the batch)."""
     rng = np.random.default_rng(0)
     xn = rng.integers(0, 256, (batch, 256, 192, 3), dtype=np.uint8)  # crops as cut: (N, H, W, 3) uint8 BGR
     x = torch.from_numpy(xn).permute(0, 3, 1, 2)
     calibration = rng.integers(0, 256, (16, 256, 192, 3), dtype=np.uint8)
     variants: dict[str, tuple[str, str, Callable[[], object]]] = {}
+    profiled: dict[str, tuple[object, np.ndarray]] = {}
     for net, model in (("ResNet-50", pose_resnet(depth=50)), ("MobileNetV2", pose_mobilenetv2())):
         # As the estimator runs it: normalisation in front, BatchNorm folded.
         folded = fold_batchnorm(CropInput(model, InputNorm("rgb")).eval()).to(memory_format=torch.channels_last)
@@ -116,9 +153,11 @@ def network_variants(batch: int, native_bf16: bool) -> dict[str, tuple[str, str,
         if native_bf16:
             bf = _compile(ov_model, "bf16")
             variants[f"{net} openvino bf16"] = (net, "bf16", lambda c=bf: c(xn))
-        q = _compile(quantize_int8(ov_model, calibration), "int8")
+        int8 = quantize_int8(ov_model, calibration)
+        q = _compile(int8, "int8")
         variants[f"{net} openvino int8"] = (net, "int8", lambda c=q: c(xn))
-    return variants
+        profiled[net] = (_compile(int8, "int8", profile=True).compiled, xn)
+    return variants, profiled
 
 
 def main() -> None:
@@ -129,11 +168,12 @@ def main() -> None:
     torch.set_num_threads(1)
     native_bf16 = cpu_has_native_bf16()
 
-    flops = {"ResNet-50": flops_of(pose_resnet(depth=50).eval(), (1, 3, 256, 192)),
-             "MobileNetV2": flops_of(pose_mobilenetv2().eval(), (1, 3, 256, 192))}
+    networks = {"ResNet-50": pose_resnet(depth=50).eval(), "MobileNetV2": pose_mobilenetv2().eval()}
+    flops = {net: flops_of(m, (1, 3, 256, 192)) for net, m in networks.items()}
+    head_flops = {net: head_flops_of(m, (1, 3, 256, 192)) for net, m in networks.items()}
     with torch.inference_mode():
         probes = limit_probes(native_bf16)
-        variants = network_variants(args.batch, native_bf16)
+        variants, profiled = network_variants(args.batch, native_bf16)
         for _, _, fn in probes.values():
             fn()
         for _, _, fn in variants.values():
@@ -148,6 +188,7 @@ def main() -> None:
                 cpu, wall = timed(fn)
                 variant_times[name].append(cpu / args.batch)
                 variant_wall[name].append(wall / args.batch)
+        splits = {net: int8_split(compiled, crops, args.repeats) for net, (compiled, crops) in profiled.items()}
 
     # CPU time: on a shared machine wall time also counts the moments another process held the core.
     rates = {name: ops / statistics.median(probe_times[name]) for name, (_, ops, _) in probes.items()}
@@ -168,6 +209,16 @@ def main() -> None:
         rate = flops[net] / per_crop
         wall = statistics.median(variant_wall[name])
         print(f"{name:<28} {per_crop * 1e3:>11.1f} {wall * 1e3:>8.1f} {rate / 1e9:>8.1f} {limits[dtype] / rate:>8.2f}")
+
+
+    int8_limit = limits["int8"]
+    print(f"\n{'int8 part (per-layer counters)':<32} {'GFLOP':>6} {'ms/crop':>8} {'x limit':>8} {'floor ms':>9}")
+    for net, (backbone, head) in splits.items():
+        for part, seconds, ops in (("backbone", backbone, flops[net] - head_flops[net]),
+                                   ("head", head, head_flops[net])):
+            floor = ops / int8_limit
+            print(f"{net + ' ' + part:<32} {ops / 1e9:>6.2f} {seconds * 1e3:>8.1f} {seconds / floor:>8.2f} "
+                  f"{floor * 1e3:>9.1f}")
 
 
 if __name__ == "__main__":

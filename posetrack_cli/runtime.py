@@ -305,8 +305,9 @@ class _Compiled:
         return getattr(self.compiled, name)
 
 
-def _compile(ov_model: Any, precision: str) -> _Compiled:
-    """``ov_model`` compiled for the CPU with torch's thread count (one-thread runs stay one thread)."""
+def _compile(ov_model: Any, precision: str, *, profile: bool = False) -> _Compiled:
+    """``ov_model`` compiled for the CPU with torch's thread count (one-thread runs stay one thread);
+    with ``profile``, its infer requests keep per-layer times (``profiling_info``)."""
     import openvino as ov
 
     core = ov.Core()
@@ -315,6 +316,8 @@ def _compile(ov_model: Any, precision: str) -> _Compiled:
                               "ENABLE_CPU_PINNING": False}
     if precision in _OV_PRECISION:  # int8 models carry their own precisions; the rest run as asked
         config["INFERENCE_PRECISION_HINT"] = _OV_PRECISION[precision]
+    if profile:
+        config["PERF_COUNT"] = True
     with _own_signal_stack():
         return _Compiled(core.compile_model(ov_model, "CPU", config))
 
