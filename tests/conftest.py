@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
 from posetrack_cli import weights as W
 from posetrack_cli.runtime import ENV_CACHE
+from posetrack_cli.training.data import load_keypoint_annotations
+from posetrack_cli.training.loop import RunOptions, TrainConfig, TrainResult, train
 
 from helpers import write_biased_checkpoints, write_test_manifest
+from synthetic_people import render_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -64,3 +70,49 @@ def weights_folder(checkpoints: dict[str, Path], test_manifest: Path, monkeypatc
     for path in checkpoints.values():
         (folder / path.name).symlink_to(path)
     return folder
+
+
+@dataclass(frozen=True)
+class TrainedOnFigures:
+    """A ResNet-18 at 64x64 trained from scratch on rendered figures, and what it was trained on.
+
+    Attributes:
+        run: the training run's folder (checkpoints, ``history.csv``).
+        samples: the training samples (``load_keypoint_annotations``).
+        skipped: what ``load_keypoint_annotations`` left out.
+        config: the training settings.
+        result: what ``train`` returned.
+        images: per image, (BGR frame ``(H, W, 3)``, boxes ``(P, 4)``, true joints ``(P, K, 2)``).
+    """
+
+    run: Path
+    samples: Any
+    skipped: Any
+    config: TrainConfig
+    result: TrainResult
+    images: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@pytest.fixture(scope="session")
+def trained_on_figures(tmp_path_factory: pytest.TempPathFactory) -> TrainedOnFigures:
+    """One short training run shared by the tests that need a network with peaked heatmaps (the
+    training test checks that it learned; the runtime tests measure int8 and OpenVINO against it)."""
+    folder = tmp_path_factory.mktemp("figures")
+    annotations = render_dataset(folder / "images", images=24, size=(192, 160), seed=0)
+    samples, skipped = load_keypoint_annotations([annotations])
+    # Flip stays on (left/right renaming must be learnable); random scale and rotation are off, as learning
+    # through them takes several times the steps. Their geometry is checked in test_training_targets.py.
+    config = TrainConfig(depth=18, input_size=(64, 64), init="scratch", epochs=20, lr_steps=(14,), batch_size=8,
+                         scale_factor=0.0, rotation_factor=0.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on a shared 2-core machine slow training several-fold
+    try:
+        result = train(config, samples, folder / "run", options=RunOptions(device="cpu", workers=0, progress=False),
+                       log=lambda _: None, warn=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    images = []
+    for i, path in enumerate(samples.image_paths):
+        rows = np.flatnonzero(samples.image_index == i)
+        images.append((cv2.imread(str(path)), samples.boxes[rows], samples.keypoints[rows]))
+    return TrainedOnFigures(folder / "run", samples, skipped, config, result, images)

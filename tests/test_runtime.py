@@ -14,11 +14,7 @@ import torch
 from posetrack_cli import runtime as R
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.estimator import PoseEstimator
-from posetrack_cli.training.data import load_keypoint_annotations
-from posetrack_cli.training.loop import RunOptions, TrainConfig, train
 from posetrack_cli.types import Detections
-
-from synthetic_people import render_dataset
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino nncf)")
 
@@ -37,26 +33,11 @@ def one_thread() -> None:
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """A ResNet-18 at 64x64 trained briefly on rendered figures, and (frame, boxes, true joints) per image."""
-    folder = tmp_path_factory.mktemp("figures")
-    annotations = render_dataset(folder / "images", images=16, size=(192, 160), seed=0)
-    samples, _ = load_keypoint_annotations([annotations])
-    config = TrainConfig(depth=18, input_size=(64, 64), init="scratch", epochs=20, lr_steps=(15,), batch_size=8,
-                         scale_factor=0.0, rotation_factor=0.0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads on a shared 2-core machine slow training several-fold
-    try:
-        result = train(config, samples, folder / "run", options=RunOptions(device="cpu", workers=0, progress=False),
-                       log=lambda _: None, warn=lambda _: None)
-    finally:
-        torch.set_num_threads(threads)
-    images = []
-    for i, path in enumerate(samples.image_paths):
-        rows = np.flatnonzero(samples.image_index == i)
-        images.append((cv2.imread(str(path)), samples.boxes[rows], samples.keypoints[rows]))
-    return result.checkpoint, images
+@pytest.fixture
+def trained(trained_on_figures) -> tuple[Path, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:  # noqa: ANN001
+    """The session's network trained on rendered figures (conftest), and (frame, boxes, true joints) of 16 of
+    its images (8 to calibrate on, 8 held out)."""
+    return trained_on_figures.result.checkpoint, trained_on_figures.images[:16]
 
 
 def poses(estimator: PoseEstimator, images) -> np.ndarray:  # noqa: ANN001 - list of (frame, boxes, joints)

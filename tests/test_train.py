@@ -72,16 +72,13 @@ def training_set_loss(model: torch.nn.Module, samples, input_size: tuple[int, in
         return joints_mse_loss(model.eval()(x), batch["target"], batch["weight"]).item()
 
 
-def test_small_network_learns_rendered_figures_and_its_checkpoint_runs_in_the_estimator(tmp_path: Path) -> None:
-    annotations = render_dataset(tmp_path / "figures", images=24, size=(192, 160), seed=0)
-    samples, skipped = load_keypoint_annotations([annotations])
-    assert skipped.total == 0 and len(samples) >= 30
-    # Flip stays on (left/right renaming must be learnable); random scale and rotation are off, as learning
-    # through them takes several times the steps. Their geometry is checked in test_training_targets.py.
-    config = TrainConfig(depth=18, input_size=(64, 64), init="scratch", epochs=20, lr_steps=(14,), batch_size=8,
-                         scale_factor=0.0, rotation_factor=0.0)
-    result = train(config, samples, tmp_path / "run", options=CPU, log=quiet, warn=quiet)
-    assert len(result.step_losses) >= 100 and result.final == tmp_path / "run" / "final.pth"
+def test_small_network_learns_rendered_figures_and_its_checkpoint_runs_in_the_estimator(
+        trained_on_figures) -> None:  # noqa: ANN001
+    # The session's run (conftest): 24 rendered images, 20 epochs, flip on, no scale or rotation.
+    trained = trained_on_figures
+    samples, config, result, run = trained.samples, trained.config, trained.result, trained.run
+    assert trained.skipped.total == 0 and len(samples) >= 30
+    assert len(result.step_losses) >= 100 and result.final == run / "final.pth"
 
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)  # the network the run started from
@@ -113,7 +110,7 @@ def test_small_network_learns_rendered_figures_and_its_checkpoint_runs_in_the_es
           f"{np.mean(errors <= 2):.1%} of {len(errors)} keypoints within 2 heatmap px, "
           f"{np.mean(errors <= 1):.1%} within 1")
 
-    with open(tmp_path / "run" / "history.csv", newline="") as f:
+    with open(run / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 21))
     assert float(rows[-1]["lr"]) == pytest.approx(1e-4) and float(rows[-1]["loss"]) < float(rows[0]["loss"])
