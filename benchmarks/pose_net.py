@@ -52,24 +52,16 @@ MM = 1024
 HEAD_PARTS = ("deconv_layers", "final_layer")  # the heatmap head's modules in both networks
 
 
-def flops_of(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
-    """FLOPs of one forward (2 per multiply-add), counted by torch on ``model`` itself."""
+def flops_of(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[float, float]:
+    """FLOPs of one forward (2 per multiply-add), counted by torch on ``model`` itself: the whole
+    network's, and its heatmap head's alone (``HEAD_PARTS``)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         model(torch.randn(*shape))
-    return float(counter.get_total_flops())
-
-
-def head_flops_of(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
-    """FLOPs of the heatmap head alone (``deconv_layers`` and ``final_layer``) in one forward."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(torch.randn(*shape))
-    top = type(model).__name__
     counts = counter.get_flop_counts()
-    return float(sum(sum(counts.get(f"{top}.{part}", {}).values()) for part in HEAD_PARTS))
+    top = type(model).__name__
+    return float(counter.get_total_flops()), float(sum(sum(counts.get(f"{top}.{p}", {}).values()) for p in HEAD_PARTS))
 
 
 def int8_split(compiled: object, crops: np.ndarray, repeats: int) -> tuple[float, float]:
@@ -169,8 +161,9 @@ def main() -> None:
     native_bf16 = cpu_has_native_bf16()
 
     networks = {"ResNet-50": pose_resnet(depth=50).eval(), "MobileNetV2": pose_mobilenetv2().eval()}
-    flops = {net: flops_of(m, (1, 3, 256, 192)) for net, m in networks.items()}
-    head_flops = {net: head_flops_of(m, (1, 3, 256, 192)) for net, m in networks.items()}
+    counted = {net: flops_of(m, (1, 3, 256, 192)) for net, m in networks.items()}
+    flops = {net: total for net, (total, _) in counted.items()}
+    head_flops = {net: head for net, (_, head) in counted.items()}
     with torch.inference_mode():
         probes = limit_probes(native_bf16)
         variants, profiled = network_variants(args.batch, native_bf16)
