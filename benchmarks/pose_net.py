@@ -203,7 +203,6 @@ def main() -> None:
         wall = statistics.median(variant_wall[name])
         print(f"{name:<28} {per_crop * 1e3:>11.1f} {wall * 1e3:>8.1f} {rate / 1e9:>8.1f} {limits[dtype] / rate:>8.2f}")
 
-
     int8_limit = limits["int8"]
     print(f"\n{'int8 part (per-layer counters)':<32} {'GFLOP':>6} {'ms/crop':>8} {'x limit':>8} {'floor ms':>9}")
     for net, (backbone, head) in splits.items():

@@ -169,7 +169,7 @@ class LoadedRun:
             from posetrack_cli.exports import write_exports
 
             write_exports(document, self.out_dir, item.name, formats)
-        if self.spec.report and report_paths(self.out_dir, item.name)["html"] in asked:
+        if report_paths(self.out_dir, item.name)["html"] in asked:
             from posetrack_cli.report import write_report
 
             write_report(document, self.out_dir, name=item.name, video=item.path)

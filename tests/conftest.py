@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,6 +12,7 @@ from posetrack_cli import weights as W
 from posetrack_cli.runtime import ENV_CACHE
 from posetrack_cli.training.data import load_keypoint_annotations
 from posetrack_cli.training.loop import RunOptions, TrainConfig, TrainResult, train
+from posetrack_cli.video import read_image
 
 from helpers import write_biased_checkpoints, write_test_manifest
 from synthetic_people import render_dataset
@@ -114,5 +114,5 @@ def trained_on_figures(tmp_path_factory: pytest.TempPathFactory) -> TrainedOnFig
     images = []
     for i, path in enumerate(samples.image_paths):
         rows = np.flatnonzero(samples.image_index == i)
-        images.append((cv2.imread(str(path)), samples.boxes[rows], samples.keypoints[rows]))
+        images.append((read_image(path), samples.boxes[rows], samples.keypoints[rows]))
     return TrainedOnFigures(folder / "run", samples, skipped, config, result, images)

@@ -37,7 +37,6 @@ class CropInput(nn.Module):
     def __init__(self, net: nn.Module, norm: InputNorm) -> None:
         super().__init__()
         self.net = net
-        self.norm = norm
         mean = torch.tensor(norm.mean, dtype=torch.float32)
         std = torch.tensor(norm.std, dtype=torch.float32)
         # BGR frame planes -> the planes in the order fed; then (x / 255 - mean) / std as one multiply-add.
