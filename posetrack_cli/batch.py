@@ -136,15 +136,15 @@ class Job(Protocol):
         """Make the ``wanted`` derived files (exports, report) of an input from its finished track ``document``."""
 
 
-def finished_row(item: InputItem, document: dict[str, Any], made: Iterable[Path] = ()) -> ItemResult:
-    """The ``skipped`` row of an input whose outputs are already complete, with their numbers
-    (and the derived files this run ``made`` from its track file)."""
+def finished_row(item: InputItem, document: dict[str, Any], made: Iterable[Path] = (), *,
+                 status: str = "skipped", reason: str = "already done (--overwrite to redo)") -> ItemResult:
+    """The row of an input whose outputs are complete, with their numbers: ``skipped`` (done by
+    an earlier run, and the derived files this run ``made`` from its track file) unless told."""
     tracks = len({a["track_id"] for a in document["annotations"]})
-    reason = "already done (--overwrite to redo)"
     names = [p.name for p in made]
     if names:
         reason += f"; made {', '.join(names)} from its track file"
-    return ItemResult(str(item.path), item.name, "skipped", reason,
+    return ItemResult(str(item.path), item.name, status, reason,
                       frames=int(document["info"]["frames"]), tracks=tracks,
                       reidentified=int(document["info"].get("reidentified", 0)))
 
@@ -173,9 +173,21 @@ def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite:
     return finished_row(item, document, missing)
 
 
-def interrupted(item: InputItem) -> ItemResult:
+def interrupted(item: InputItem, reason: str = "Ctrl-C") -> ItemResult:
     """The row of an input that Ctrl-C stopped while it was being processed."""
-    return ItemResult(str(item.path), item.name, "interrupted", "Ctrl-C")
+    return ItemResult(str(item.path), item.name, "interrupted", reason)
+
+
+def stopped_row(outputs: OutputSet, key: str, item: InputItem, *, started: bool) -> ItemResult:
+    """The row of an input when Ctrl-C stops the batch, saying what is on disk: its outputs may have
+    been committed just before the stop (``ok``; ``skipped`` when an earlier run made them and it
+    had not started), else ``interrupted``. Ask with the input's lock held, or its process gone."""
+    document = outputs.finished(key, fingerprint(item.path))
+    if document is not None:
+        if started:
+            return finished_row(item, document, status="ok", reason="finished before Ctrl-C")
+        return finished_row(item, document)
+    return interrupted(item, "Ctrl-C" if started else "Ctrl-C before it started")
 
 
 def failed(item: InputItem, reason: str, seconds: float = 0.0) -> ItemResult:
@@ -298,6 +310,11 @@ class LocalExecutor:
             later = [item for item in record.items if not self._one(record, item, wait=False)]
             for item in later:
                 self._one(record, item, wait=True)
+        except KeyboardInterrupt:  # every input gets its row, as its files on disk say
+            for item in record.items:
+                if not record.has(item):
+                    record.add(stopped_row(self.job.outputs(item), self.job.key, item, started=False))
+            raise
         finally:
             record.write_summary()
         return record.rows()
@@ -305,8 +322,8 @@ class LocalExecutor:
     def _one(self, record: BatchRecord, item: InputItem, *, wait: bool) -> bool:
         try:
             result = run_locked(self.job, item, overwrite=self.overwrite, wait=wait)
-        except KeyboardInterrupt:
-            record.add(interrupted(item))
+        except KeyboardInterrupt:  # its outputs may have been committed just before
+            record.add(stopped_row(self.job.outputs(item), self.job.key, item, started=True))
             raise
         if result is None:
             return False

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from posetrack_cli import __version__
-from posetrack_cli.batch import BatchRecord, InputItem, ItemResult, failed, interrupted, run_locked, skipped_if_done
+from posetrack_cli.batch import BatchRecord, InputItem, ItemResult, failed, run_locked, skipped_if_done, stopped_row
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.files import OutputLock
 from posetrack_cli.outputs import OutputSet
@@ -222,15 +222,16 @@ def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], Non
 KILLED_LOCK_WAIT = 30.0
 
 
-def _remove_partials(outputs: OutputSet) -> bool:
-    """Remove the temporary files a dead worker left, under the output's lock; False when the lock
-    stayed held (the files are then left for the next run, which removes them under the lock).
-    Finished outputs stay."""
+def _remove_partials(outputs: OutputSet, then: Callable[[], Any] = lambda: None) -> bool:
+    """Remove the temporary files a dead worker left, and call ``then``, under the output's lock;
+    False when the lock stayed held (the files are then left for the next run, which removes them
+    under the lock, and ``then`` is not called). Finished outputs stay."""
     lock = OutputLock(outputs.out_dir, outputs.name + outputs.suffix)
     if not lock.acquire(wait=KILLED_LOCK_WAIT):
         return False
     try:
         outputs.remove_stale_temps()
+        then()
     finally:
         lock.release()
     return True
@@ -437,15 +438,26 @@ class _RayBatch:
             self.start()
 
     def interrupt(self) -> None:
-        """Ctrl-C: stop the workers that have a video, remove their unfinished files, record them."""
+        """Ctrl-C: stop the workers that have a video, remove their unfinished files, and give every
+        input without a row the one its files on disk say: a worker may have committed its video
+        just before it was stopped (``ok``), else it is ``interrupted``."""
         in_flight = [w for w in self.workers if w.item is not None]
         for worker in in_flight:
             self.ray.kill(worker.actor)
         if in_flight:  # the killed workers' calls end when their processes are gone
             self.ray.wait([w.pending for w in in_flight], num_returns=len(in_flight), timeout=10)
+        assert self.key is not None or not in_flight  # work is handed out once the first worker has loaded
         for worker in in_flight:
-            assert worker.item is not None
-            if not _remove_partials(self.outputs(worker.item)):
-                self.log(f"the stopped worker of {worker.item.path} still held its output lock after "
+            item = worker.item
+            assert item is not None and self.key is not None
+            key = self.key
+            rows: list[ItemResult] = []
+            outputs = self.outputs(item)
+            if not _remove_partials(outputs, lambda: rows.append(stopped_row(outputs, key, item, started=True))):
+                self.log(f"the stopped worker of {item.path} still held its output lock after "
                          f"{KILLED_LOCK_WAIT:g} s; its unfinished files are removed by the next run")
-            self.record.add(interrupted(worker.item))
+                rows.append(stopped_row(outputs, key, item, started=True))  # a rename is atomic: reading is safe
+            self.record.add(rows[0])
+        if self.key is not None:
+            for item in self.queue:
+                self.record.add(stopped_row(self.outputs(item), self.key, item, started=False))

@@ -85,9 +85,10 @@ def ray_run(cluster: dict, *args: str) -> subprocess.Popen:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # Ctrl-C works
 
 
-def start_batch(cluster: dict, tmp_path: Path, count: int, *args: str) -> tuple[Path, Path, subprocess.Popen]:
-    """``count`` generated 8-frame clips run on the cluster into ``tmp_path/out``: (videos, out, process)."""
-    folder = videos(tmp_path / "videos", count, frames=8)
+def start_batch(cluster: dict, tmp_path: Path, count: int, *args: str,
+                frames: int = 8) -> tuple[Path, Path, subprocess.Popen]:
+    """``count`` generated clips run on the cluster into ``tmp_path/out``: (videos, out, process)."""
+    folder = videos(tmp_path / "videos", count, frames=frames)
     out = tmp_path / "out"
     return folder, out, ray_run(cluster, str(folder), "-o", str(out), *args)
 
@@ -210,12 +211,14 @@ def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dic
 @pytest.mark.ray
 def test_ctrl_c_stops_the_workers_and_leaves_nothing_half_written(cluster: dict, weights_folder: Path,
                                                                  tmp_path: Path) -> None:
-    _, out, proc = start_batch(cluster, tmp_path, 3)
+    # Clips long enough that Ctrl-C lands while a worker is inside one (its row: interrupted).
+    _, out, proc = start_batch(cluster, tmp_path, 3, frames=40)
     worker = wait_for_a_busy_worker(proc)
     proc.send_signal(signal.SIGINT)
     code, _, err = finish(proc)
     assert code == 130 and err.rstrip().endswith("posetrack: interrupted")
     rows = summary(out)
+    assert len(rows) == 3  # every input has its row, started or not
     assert "interrupted" in [row["status"] for row in rows.values()]
     assert all(row["status"] in ("ok", "interrupted") for row in rows.values())
     for name, row in rows.items():

@@ -120,11 +120,37 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path
     result = run(str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), str(tmp_path / "c.mp4"), "-o", str(out), *FAST)
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.csv", "a.json", "summary.csv"]  # nothing half-written
-    assert summary(out)["b.mp4"]["status"] == "interrupted"
+    rows = summary(out)
+    assert [(rows[f"{n}.mp4"]["status"], rows[f"{n}.mp4"]["reason"]) for n in "bc"] == [
+        ("interrupted", "Ctrl-C"), ("interrupted", "Ctrl-C before it started")]  # every input has its row
     monkeypatch.setattr(Pipeline, "run", real_run)
     resumed = run(str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), str(tmp_path / "c.mp4"), "-o", str(out), *FAST)
     assert resumed.exit_code == 0
     assert [summary(out)[f"{n}.mp4"]["status"] for n in "abc"] == ["skipped", "ok", "ok"]
+
+
+def test_ctrl_c_just_after_a_commit_leaves_the_row_ok(weights_folder: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The summary says what is on disk: Ctrl-C landing between an input's commit and its row."""
+    from posetrack_cli.run_job import LoadedRun
+
+    for name in ("a", "b"):
+        write_video(tmp_path / f"{name}.mp4", walkers(seed=ord(name)))
+    out = tmp_path / "out"
+    real_process = LoadedRun.process
+
+    def committed_then_stopped(self, item):  # noqa: ANN001, ANN202
+        real_process(self, item)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LoadedRun, "process", committed_then_stopped)
+    result = run(str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), "-o", str(out), *FAST)
+    assert result.exit_code == 130
+    rows = summary(out)
+    assert (rows["a.mp4"]["status"], rows["a.mp4"]["reason"], rows["a.mp4"]["frames"]) == (
+        "ok", "finished before Ctrl-C", "6")
+    assert (out / "a.json").is_file() and not (out / "b.json").exists()
+    assert rows["b.mp4"]["status"] == "interrupted"
 
 
 def test_boxes_from_a_file_and_local_pose_weights(checkpoints: dict[str, Path], tmp_path: Path) -> None:
