@@ -1,6 +1,6 @@
 """Cutting the pose network's input crops: one cv2.warpAffine per person against one batched grid_sample.
 
-``posetrack_cli.crops`` has both (the tests check they sample the same pixels); the estimator uses
+``posetrack_cli.models.crops`` has both (the tests check they sample the same pixels); the estimator uses
 warpAffine on a CPU and grid_sample on a GPU. This prints the time per frame of each, up to the
 float32 ``(N, 3, 256, 192)`` batch on the device, for 1, 5 and 20 people on 640x360 and 1920x1080
 frames. Medians over the repeats.
@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import torch
 
-from posetrack_cli.crops import warp_crops_cv2, warp_crops_torch
-from posetrack_cli.geometry import boxes_to_windows, crop_transforms, invert_affine
-from posetrack_cli.paper import CROP_PADDING
+from posetrack_cli.core.geometry import boxes_to_windows, crop_transforms, invert_affine
+from posetrack_cli.core.paper import CROP_PADDING
+from posetrack_cli.models.crops import warp_crops_cv2, warp_crops_torch
 
 SIZE = (192, 256)  # crop width, height
 

@@ -22,7 +22,7 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
 
-from posetrack_cli.video import open_source  # noqa: E402
+from posetrack_cli.io.video import open_source  # noqa: E402
 
 from helpers import walkers, write_video  # noqa: E402
 

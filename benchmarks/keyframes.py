@@ -24,16 +24,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
 
-from posetrack_cli.evaluation.formats import PoseFrame, PoseSequence  # noqa: E402
+from posetrack_cli.core.files import read_json  # noqa: E402
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS  # noqa: E402
+from posetrack_cli.core.types import Detections, Poses  # noqa: E402
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack  # noqa: E402
-from posetrack_cli.files import read_json  # noqa: E402
-from posetrack_cli.flow import DISFlow  # noqa: E402
-from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
-from posetrack_cli.outputs import OutputSet  # noqa: E402
-from posetrack_cli.pipeline import Pipeline, PipelineConfig  # noqa: E402
-from posetrack_cli.similarity import iou_matrix  # noqa: E402
-from posetrack_cli.types import Detections, Poses  # noqa: E402
-from posetrack_cli.video import ImageFolderSource  # noqa: E402
+from posetrack_cli.io.formats import PoseFrame, PoseSequence  # noqa: E402
+from posetrack_cli.io.outputs import OutputSet  # noqa: E402
+from posetrack_cli.io.video import ImageFolderSource  # noqa: E402
+from posetrack_cli.models.flow import DISFlow  # noqa: E402
+from posetrack_cli.run.pipeline import Pipeline, PipelineConfig  # noqa: E402
+from posetrack_cli.tracking.similarity import iou_matrix  # noqa: E402
 
 from synthetic import TEMPLATE, Person, render  # noqa: E402
 

@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the scenes
 
-from posetrack_cli.stitching import stitch
-from posetrack_cli.tracker import TrackerConfig
+from posetrack_cli.tracking.stitching import stitch
+from posetrack_cli.tracking.tracker import TrackerConfig
 
 from occlusion_scenes import all_scenes, run
 

@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shipped-writer helper
 
-from posetrack_cli.exports import write_exports  # noqa: E402
-from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
-from posetrack_cli.render import OverlayConfig, OverlayRenderer  # noqa: E402
-from posetrack_cli.types import Poses, TrackedFrame  # noqa: E402
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS  # noqa: E402
+from posetrack_cli.core.types import Poses, TrackedFrame  # noqa: E402
+from posetrack_cli.io.exports import write_exports  # noqa: E402
+from posetrack_cli.io.render import OverlayConfig, OverlayRenderer  # noqa: E402
 
 from helpers import write_track_document  # noqa: E402
 
@@ -79,7 +79,7 @@ def files_table(frames: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         doc = write_track_document(Path(folder) / "run", "clip", tracked, [(1280, 720, None)] * frames, COCO_KEYPOINTS,
                                    {"source": "clip.mp4", "stage_seconds": {"decode": 1.0, "pose": 2.0}})
-        from posetrack_cli.report import write_report
+        from posetrack_cli.io.report import write_report
 
         times: dict[str, list[float]] = {"report (no video)": [], "exports (3 formats)": []}
         for r in range(repeats):

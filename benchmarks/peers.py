@@ -124,19 +124,21 @@ def run_posetrack(clip: Path, name: str, work: Path) -> dict[str, float]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from pipeline import TruthPoses
 
-    from posetrack_cli.checkpoints import InputNorm
-    from posetrack_cli.detector import PersonDetector, build_detector
-    from posetrack_cli.estimator import PoseEstimator
-    from posetrack_cli.flow import make_flow
-    from posetrack_cli.keypoints import COCO_KEYPOINTS
-    from posetrack_cli.outputs import OutputSet
-    from posetrack_cli.pipeline import Pipeline
-    from posetrack_cli.presets import PRESETS
-    from posetrack_cli.runtime import detector_precision
-    from posetrack_cli.settings import EstimatorConfig, PipelineConfig
-    from posetrack_cli.types import Detections
-    from posetrack_cli.video import open_source
-    from posetrack_cli.weights import load_manifest
+    from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+    from posetrack_cli.core.types import Detections
+    from posetrack_cli.inference.config import EstimatorConfig
+    from posetrack_cli.inference.detector import PersonDetector
+    from posetrack_cli.inference.estimator import PoseEstimator
+    from posetrack_cli.io.outputs import OutputSet
+    from posetrack_cli.io.video import open_source
+    from posetrack_cli.models.checkpoints import InputNorm
+    from posetrack_cli.models.detectors import build_detector
+    from posetrack_cli.models.flow import make_flow
+    from posetrack_cli.models.weights import load_manifest
+    from posetrack_cli.run.pipeline import Pipeline
+    from posetrack_cli.run.presets import PRESETS
+    from posetrack_cli.run.settings import PipelineConfig
+    from posetrack_cli.runtime.choice import detector_precision
 
     spec = CONTENDERS[name]
     preset = PRESETS[str(spec["preset"])]

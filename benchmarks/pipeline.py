@@ -33,18 +33,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer
 
-from posetrack_cli.checkpoints import InputNorm  # noqa: E402
-from posetrack_cli.detector import PersonDetector, build_detector  # noqa: E402
-from posetrack_cli.estimator import EstimatorConfig, PoseEstimator  # noqa: E402
-from posetrack_cli.flow import make_flow  # noqa: E402
-from posetrack_cli.keypoints import COCO_KEYPOINTS  # noqa: E402
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS  # noqa: E402
+from posetrack_cli.core.types import Detections  # noqa: E402
+from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.inference.detector import PersonDetector
+from posetrack_cli.inference.estimator import PoseEstimator
+from posetrack_cli.io.outputs import OutputSet  # noqa: E402
+from posetrack_cli.io.video import open_source  # noqa: E402
+from posetrack_cli.models.checkpoints import InputNorm  # noqa: E402
+from posetrack_cli.models.detectors import build_detector
+from posetrack_cli.models.flow import make_flow  # noqa: E402
 from posetrack_cli.models.pose_resnet import pose_resnet  # noqa: E402
-from posetrack_cli.outputs import OutputSet  # noqa: E402
-from posetrack_cli.pipeline import Pipeline, PipelineConfig  # noqa: E402
-from posetrack_cli.presets import PRESETS  # noqa: E402
-from posetrack_cli.types import Detections  # noqa: E402
-from posetrack_cli.video import open_source  # noqa: E402
-from posetrack_cli.weights import load_manifest  # noqa: E402
+from posetrack_cli.models.weights import load_manifest  # noqa: E402
+from posetrack_cli.run.pipeline import Pipeline, PipelineConfig  # noqa: E402
+from posetrack_cli.run.presets import PRESETS  # noqa: E402
 
 from synthetic import Person, render  # noqa: E402
 

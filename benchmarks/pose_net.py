@@ -37,11 +37,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from posetrack_cli.checkpoints import InputNorm
+from posetrack_cli.models.checkpoints import InputNorm
 from posetrack_cli.models.crop_input import CropInput
 from posetrack_cli.models.pose_mobilenetv2 import pose_mobilenetv2
 from posetrack_cli.models.pose_resnet import fold_batchnorm, pose_resnet
-from posetrack_cli.runtime import _compile, convert_to_openvino, cpu_has_native_bf16, quantize_int8
+from posetrack_cli.runtime.choice import cpu_has_native_bf16
+from posetrack_cli.runtime.convert import compile_model as _compile
+from posetrack_cli.runtime.convert import convert_to_openvino
+from posetrack_cli.runtime.quantize import quantize_int8
 
 # label -> ((batch, channels, height, width), kernel) of the limit probes: a ResNet stage's 3x3, a
 # wide 1x1 (a bottleneck's) and a deeper stage's 3x3

@@ -33,10 +33,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer and checkpoints
 
-from posetrack_cli.batch import BatchRecord, ItemResult, LocalExecutor, expand_sources  # noqa: E402
-from posetrack_cli.ray_executor import RayOptions, run_on_ray  # noqa: E402
-from posetrack_cli.run_job import RunSpec, load_run  # noqa: E402
-from posetrack_cli.settings import EstimatorConfig, ModelChoice, PipelineConfig  # noqa: E402
+from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.run.batch import BatchRecord, ItemResult, LocalExecutor, expand_sources  # noqa: E402
+from posetrack_cli.run.ray_executor import RayOptions, run_on_ray  # noqa: E402
+from posetrack_cli.run.run_job import RunSpec, load_run  # noqa: E402
+from posetrack_cli.run.settings import ModelChoice, PipelineConfig
 
 from helpers import walkers, write_biased_checkpoints, write_video  # noqa: E402
 

@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test figure
 
-from posetrack_cli.smoothing import KeypointSmoother, SmoothingConfig
-from posetrack_cli.types import Poses, TrackedFrame
+from posetrack_cli.core.types import Poses, TrackedFrame
+from posetrack_cli.tracking.smoothing import KeypointSmoother, SmoothingConfig
 
 from synthetic import Person
 

@@ -19,9 +19,10 @@ import time
 import cv2
 import numpy as np
 
-from posetrack_cli.flow import DIS_PRESETS, DISFlow, FlowField
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
-from posetrack_cli.types import Poses
+from posetrack_cli.core.flow_field import FlowField
+from posetrack_cli.core.types import Poses
+from posetrack_cli.models.flow import DIS_PRESETS, DISFlow
+from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig
 
 VARIANTS = {
     "paper (L_Q only)": (TrackerConfig(max_lost=0.0, own_motion=False, appearance=False), False),

@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from posetrack_cli.files import read_json  # noqa: E402
-from posetrack_cli.outputs import document_to_frames  # noqa: E402
-from posetrack_cli.render import OverlayConfig, OverlayRenderer  # noqa: E402
+from posetrack_cli.core.files import read_json  # noqa: E402
+from posetrack_cli.io.outputs import document_to_frames  # noqa: E402
+from posetrack_cli.io.render import OverlayConfig, OverlayRenderer  # noqa: E402
 
 # COCO-17 joints of a person seen from behind, in units of body height, origin at the head top
 # centre, x right / y down: the person's left side is on the image's left.

@@ -24,30 +24,30 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from posetrack_cli.core.version import __version__
 
 _PUBLIC = {
-    "PoseTrack": "posetrack_cli.api",
-    "Detections": "posetrack_cli.types",
-    "Poses": "posetrack_cli.types",
-    "TrackedFrame": "posetrack_cli.types",
-    "Pipeline": "posetrack_cli.pipeline",
-    "PoseEstimator": "posetrack_cli.estimator",
-    "PoseTracker": "posetrack_cli.tracker",
-    "TrackerConfig": "posetrack_cli.tracker",
-    "PipelineConfig": "posetrack_cli.settings",
-    "EstimatorConfig": "posetrack_cli.settings",
-    "ModelChoice": "posetrack_cli.settings",
-    "open_source": "posetrack_cli.video",
-    "OverlayRenderer": "posetrack_cli.render",
-    "OverlayConfig": "posetrack_cli.render",
-    "write_report": "posetrack_cli.report",
-    "write_exports": "posetrack_cli.exports",
-    "open_live": "posetrack_cli.live",
-    "live_kind": "posetrack_cli.live",
-    "LiveSource": "posetrack_cli.live",
-    "PosetrackError": "posetrack_cli.errors",
-    "COCO_KEYPOINTS": "posetrack_cli.keypoints",
+    "PoseTrack": "posetrack_cli.run.api",
+    "Detections": "posetrack_cli.core.types",
+    "Poses": "posetrack_cli.core.types",
+    "TrackedFrame": "posetrack_cli.core.types",
+    "Pipeline": "posetrack_cli.run.pipeline",
+    "PoseEstimator": "posetrack_cli.inference.estimator",
+    "PoseTracker": "posetrack_cli.tracking.tracker",
+    "TrackerConfig": "posetrack_cli.tracking.tracker",
+    "PipelineConfig": "posetrack_cli.run.settings",
+    "EstimatorConfig": "posetrack_cli.inference.config",
+    "ModelChoice": "posetrack_cli.run.settings",
+    "open_source": "posetrack_cli.io.video",
+    "OverlayRenderer": "posetrack_cli.io.render",
+    "OverlayConfig": "posetrack_cli.io.render",
+    "write_report": "posetrack_cli.io.report",
+    "write_exports": "posetrack_cli.io.exports",
+    "open_live": "posetrack_cli.io.live",
+    "live_kind": "posetrack_cli.io.live",
+    "LiveSource": "posetrack_cli.io.live",
+    "PosetrackError": "posetrack_cli.core.errors",
+    "COCO_KEYPOINTS": "posetrack_cli.core.keypoints",
 }
 __all__ = ["__version__", *_PUBLIC]
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from posetrack_cli import weights as W
-from posetrack_cli.runtime import ENV_CACHE
+from posetrack_cli.io.video import read_image
+from posetrack_cli.models import weights as W
+from posetrack_cli.runtime.cache import ENV_CACHE
 from posetrack_cli.training.data import load_keypoint_annotations
 from posetrack_cli.training.loop import RunOptions, TrainConfig, TrainResult, train
-from posetrack_cli.video import read_image
 
 from helpers import write_biased_checkpoints, write_test_manifest
 from synthetic_people import render_dataset

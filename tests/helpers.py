@@ -97,8 +97,8 @@ def write_biased_checkpoints(folder: Path) -> dict[str, Path]:
     boxes clip to the frame and NMS keeps about one per frame; the pose head's bias is raised so
     every joint scores above the 0.4 threshold.
     """
-    from posetrack_cli import weights as W
-    from posetrack_cli.detector import build_detector
+    from posetrack_cli.models import weights as W
+    from posetrack_cli.models.detectors import build_detector
     from posetrack_cli.models.pose_resnet import pose_resnet
 
     torch.manual_seed(0)
@@ -122,9 +122,9 @@ def write_test_manifest(files: dict[str, Path], target: Path) -> Path:
     its own SHA-256, written to ``target``."""
     import hashlib
 
-    from posetrack_cli import weights as W
+    from posetrack_cli.models import weights as W
 
-    doc = json.loads((Path(W.__file__).resolve().parent.parent / "weights" / "manifest.json").read_text())
+    doc = json.loads((W.CHECKOUT_WEIGHTS / "manifest.json").read_text())
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()}
     for entry in doc["files"]:
         entry["sha256"] = digests.get(entry["filename"], entry["sha256"])
@@ -136,7 +136,7 @@ def trust_files(monkeypatch: object, *files: Path) -> Path:
     """Make the manifest describe ``files`` (random stand-ins written under manifest file names)
     with their own SHA-256, through ``POSETRACK_MANIFEST``, so that loading them passes the digest
     check; call again after rewriting a file."""
-    from posetrack_cli import weights as W
+    from posetrack_cli.models import weights as W
 
     target = files[0].parent / f".test-manifest-{len(files)}.json"
     write_test_manifest({p.name: p for p in files}, target)
@@ -193,9 +193,8 @@ def write_track_document(folder: Path, name: str, frames: list, sizes: list[tupl
     """A posetrack JSON written by the shipped writers (``OutputSet``), as ``posetrack run`` writes
     it: ``frames`` are TrackedFrames (any subset of the frames), ``sizes`` one ``(width, height,
     file_name)`` per frame read. Returns the parsed document."""
-    from posetrack_cli.outputs import OutputSet
-    from posetrack_cli.types import Poses, TrackedFrame
-    from posetrack_cli.video import Frame
+    from posetrack_cli.core.types import Frame, Poses, TrackedFrame
+    from posetrack_cli.io.outputs import OutputSet
 
     folder.mkdir(parents=True, exist_ok=True)
     by_index = {f.frame_index: f for f in frames}

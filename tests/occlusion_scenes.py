@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from posetrack_cli.flow import DISFlow
-from posetrack_cli.keypoints import COCO_SKELETON
-from posetrack_cli.paper import MIN_JOINTS
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
-from posetrack_cli.types import Poses
+from posetrack_cli.core.keypoints import COCO_SKELETON
+from posetrack_cli.core.paper import MIN_JOINTS
+from posetrack_cli.core.types import Poses
+from posetrack_cli.models.flow import DISFlow
+from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig
 
 from synthetic import TEMPLATE, Person, linear_path, render
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from posetrack_cli.keypoints import COCO_SKELETON
-from posetrack_cli.types import Poses
+from posetrack_cli.core.keypoints import COCO_SKELETON
+from posetrack_cli.core.types import Poses
 
 # COCO-17 keypoints of a person facing the camera, x right / y down, in units of body height,
 # origin at the top-centre of the head. The person's left side is on the image's right (+x).

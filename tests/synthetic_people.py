@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posetrack_cli.keypoints import COCO_KEYPOINTS, COCO_SKELETON
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS, COCO_SKELETON
 
 # One colour (BGR) per joint pair: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles.
 _PAIR_OF = [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from posetrack_cli.batch import ItemResult, expand_sources, format_summary
+from posetrack_cli.run.batch import ItemResult, expand_sources, format_summary
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:

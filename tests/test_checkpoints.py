@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from posetrack_cli.checkpoints import load_pose_checkpoint
-from posetrack_cli.errors import CheckpointError
+from posetrack_cli.core.errors import CheckpointError
+from posetrack_cli.models.checkpoints import load_pose_checkpoint
 from posetrack_cli.models.pose_resnet import fold_batchnorm, pose_resnet
 
 from helpers import LAYOUTS, randomise_batchnorm, write_checkpoint

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
-from posetrack_cli.coco_results import FileDetections, FrameSpace, check_input, load_poses
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.pipeline import Pipeline
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.io.coco_results import FileDetections, FrameSpace, check_input, load_poses
+from posetrack_cli.run.pipeline import Pipeline
 
 from helpers import FAST, walkers, write_video
 
@@ -133,7 +133,7 @@ def test_posetrack_track_files_are_checked_too(tmp_path: Path) -> None:
 
 
 def _names() -> tuple[str, ...]:
-    from posetrack_cli.keypoints import COCO_KEYPOINTS
+    from posetrack_cli.core.keypoints import COCO_KEYPOINTS
 
     return COCO_KEYPOINTS
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from posetrack_cli.checkpoints import IMAGENET_MEAN, IMAGENET_STD, InputNorm
+from posetrack_cli.models.checkpoints import IMAGENET_MEAN, IMAGENET_STD, InputNorm
 from posetrack_cli.models.crop_input import CropInput
 
 

@@ -54,7 +54,7 @@ def test_files_the_user_owns_under_output_names_are_never_written_over(weights_f
 def test_a_full_disk_is_one_line_and_leaves_no_partial_file(weights_folder: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes fail with ENOSPC in the middle of the first video (fault injection at the CSV rows)."""
-    from posetrack_cli import outputs
+    from posetrack_cli.io import outputs
 
     real_rows = outputs.csv_rows
 

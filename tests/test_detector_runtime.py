@@ -12,11 +12,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from posetrack_cli import runtime as R
 from posetrack_cli.cli import main
-from posetrack_cli.detector import PersonDetector, build_detector
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.runtime import OpenVINOBackbone
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.inference.detector import PersonDetector
+from posetrack_cli.models.detectors import build_detector
+from posetrack_cli.runtime import cache
+from posetrack_cli.runtime.backbone import OpenVINOBackbone
 
 from helpers import FAST
 
@@ -25,7 +26,7 @@ pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install o
 
 @pytest.fixture(autouse=True)
 def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(R.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path / "cache"))
 
 
 def _realistic_statistics(model: torch.nn.Module) -> torch.nn.Module:
@@ -78,7 +79,7 @@ def test_detector_on_openvino_finds_torchs_boxes_and_converts_once(tmp_path: Pat
     assert len(a.boxes) > 10 and len(b.boxes) == len(a.boxes)
     np.testing.assert_allclose(b.scores, a.scores, rtol=0, atol=1e-4)
     np.testing.assert_allclose(b.boxes, a.boxes, rtol=0, atol=0.05)
-    assert len(list(R.cache_dir().glob("fasterrcnn_mobilenet_v3_large_fpn-backbone-*"))) == 1
+    assert len(list(cache.cache_dir().glob("fasterrcnn_mobilenet_v3_large_fpn-backbone-*"))) == 1
 
     def no_conversion(*args: object, **kwargs: object) -> None:
         raise AssertionError("converted again despite the cache")

@@ -14,11 +14,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from posetrack_cli.checkpoints import InputNorm
-from posetrack_cli.estimator import EstimatorConfig, PoseEstimator
-from posetrack_cli.keypoints import COCO_KEYPOINTS, flip_permutation
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS, flip_permutation
+from posetrack_cli.core.types import Detections
+from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.inference.estimator import PoseEstimator
+from posetrack_cli.models.checkpoints import InputNorm
 from posetrack_cli.models.pose_resnet import pose_resnet
-from posetrack_cli.types import Detections
 
 from helpers import write_checkpoint
 
@@ -149,8 +150,8 @@ def test_batched_grid_sample_crops_match_cv2_warp_affine() -> None:
     """The one-call warp used on GPUs samples the same pixels as OpenCV's per-person warpAffine
     (used on CPUs, and the reference the released models were evaluated with), boxes partly
     outside the frame included."""
-    from posetrack_cli.crops import warp_crops_cv2, warp_crops_torch
-    from posetrack_cli.geometry import boxes_to_windows, crop_transforms, invert_affine
+    from posetrack_cli.core.geometry import boxes_to_windows, crop_transforms, invert_affine
+    from posetrack_cli.models.crops import warp_crops_cv2, warp_crops_torch
 
     rng = np.random.default_rng(2)
     frame = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 1.0)

@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS, COCO_SIGMAS
+from posetrack_cli.core.types import Poses, TrackedFrame
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
-from posetrack_cli.evaluation.formats import POSETRACK17_JOINTS, read_sequence, read_sequences
 from posetrack_cli.evaluation.posetrack import (
     PoseTrackMetrics,
     assign_people,
@@ -25,8 +26,7 @@ from posetrack_cli.evaluation.posetrack import (
     evaluate_posetrack,
     inside_polygons,
 )
-from posetrack_cli.keypoints import COCO_KEYPOINTS, COCO_SIGMAS
-from posetrack_cli.types import Poses, TrackedFrame
+from posetrack_cli.io.formats import POSETRACK17_JOINTS, read_sequence, read_sequences
 
 from helpers import write_track_document
 

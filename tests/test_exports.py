@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.types import Poses, TrackedFrame
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
-from posetrack_cli.evaluation.formats import POSETRACK17_JOINTS, POSETRACK18_KEYPOINTS, read_sequence
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack
-from posetrack_cli.exports import write_exports
-from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.types import Poses, TrackedFrame
+from posetrack_cli.io.exports import write_exports
+from posetrack_cli.io.formats import POSETRACK17_JOINTS, POSETRACK18_KEYPOINTS, read_sequence
 
 from helpers import write_track_document
 

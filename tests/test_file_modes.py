@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from test_evaluate import _pt18, _scene, _write
 
 from posetrack_cli.cli import main
-from posetrack_cli.files import atomic_write, umask_mode
+from posetrack_cli.core.files import atomic_write, umask_mode
 from posetrack_cli.training.loop import _write_history
 
 from helpers import FAST, walkers, write_video

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import torch
 
-from posetrack_cli.geometry import apply_affine, boxes_to_windows, crop_transforms, invert_affine
-from posetrack_cli.heatmaps import decode_heatmaps, flip_back, merge_flip
+from posetrack_cli.core.geometry import apply_affine, boxes_to_windows, crop_transforms, invert_affine
+from posetrack_cli.models.heatmaps import decode_heatmaps, flip_back, merge_flip
 
 
 def gaussian_heatmap(h: int, w: int, x0: float, y0: float, sigma: float = 2.0) -> np.ndarray:

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from posetrack_cli import weights as W
-from posetrack_cli.checkpoints import load_pose_checkpoint
-from posetrack_cli.detector import PersonDetector, build_detector, load_detector
-from posetrack_cli.errors import CheckpointError, PosetrackError
+from posetrack_cli.core.errors import CheckpointError, PosetrackError
+from posetrack_cli.inference.detector import PersonDetector, load_detector
+from posetrack_cli.models import weights as W
+from posetrack_cli.models.checkpoints import load_pose_checkpoint
+from posetrack_cli.models.detectors import DETECTORS, build_detector
 from posetrack_cli.models.pose_mobilenetv2 import PoseMobileNetV2Spec, pose_mobilenetv2
-from posetrack_cli.settings import DETECTORS
 
 from helpers import randomise_batchnorm, trust_files, write_checkpoint
 

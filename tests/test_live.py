@@ -21,10 +21,9 @@ import cv2
 import numpy as np
 import pytest
 
-from posetrack_cli import live
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.live import LiveConfig, LiveWindow, StreamClock, live_kind, open_live, redact, stream_name
-from posetrack_cli.video import FrameSizeChanged, FrameStopped
+from posetrack_cli.core.errors import FrameSizeChanged, FrameStopped, PosetrackError
+from posetrack_cli.io import live
+from posetrack_cli.io.live import LiveConfig, LiveWindow, StreamClock, live_kind, open_live, redact, stream_name
 
 from helpers import FAST, check_outputs, walkers
 from rtsp_server import RtspServer

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from posetrack_cli.flow import DISFlow
-from posetrack_cli.stitching import stitch
-from posetrack_cli.tracker import PoseTracker, TrackerConfig
+from posetrack_cli.models.flow import DISFlow
+from posetrack_cli.tracking.stitching import stitch
+from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig
 
 import occlusion_scenes
 from occlusion_scenes import (

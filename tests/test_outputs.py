@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.files import OutputWriteError, atomic_write, read_json
-from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.outputs import OutputSet, document_to_frames
-from posetrack_cli.types import Poses, TrackedFrame
-from posetrack_cli.video import Frame
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.files import OutputWriteError, atomic_write, read_json
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.types import Frame, Poses, TrackedFrame
+from posetrack_cli.io.outputs import OutputSet, document_to_frames
 
 from helpers import write_track_document
 

@@ -8,13 +8,13 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from posetrack_cli.flow import DISFlow
-from posetrack_cli.outputs import OutputSet
-from posetrack_cli.pipeline import Pipeline, PipelineConfig
-from posetrack_cli.scoring import rescore
-from posetrack_cli.similarity import iou_matrix
-from posetrack_cli.types import Detections, Poses
-from posetrack_cli.video import ImageFolderSource
+from posetrack_cli.core.types import Detections, Poses
+from posetrack_cli.io.outputs import OutputSet
+from posetrack_cli.io.video import ImageFolderSource
+from posetrack_cli.models.flow import DISFlow
+from posetrack_cli.run.pipeline import Pipeline, PipelineConfig
+from posetrack_cli.tracking.scoring import rescore
+from posetrack_cli.tracking.similarity import iou_matrix
 
 from synthetic import Person, linear_path, render
 

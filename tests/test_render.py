@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posetrack_cli.render import OverlayConfig, OverlayRenderer, label_box, text_colour, track_colour
-from posetrack_cli.types import Poses, TrackedFrame
+from posetrack_cli.core.types import Poses, TrackedFrame
+from posetrack_cli.io.render import OverlayConfig, OverlayRenderer, label_box, text_colour, track_colour
 
 H, W = 240, 320
 
@@ -116,7 +116,7 @@ def test_overlay_flags_make_the_config() -> None:
     from click.testing import CliRunner
 
     from posetrack_cli.cli.overlay_options import overlay_options
-    from posetrack_cli.settings import take
+    from posetrack_cli.run.settings import take
 
     seen = []
 

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
-from posetrack_cli.derived import png_is_ours
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.report import INSTALL_HINT, SECTIONS, report_paths, write_report
-from posetrack_cli.types import TrackedFrame
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.types import TrackedFrame
+from posetrack_cli.io.derived import png_is_ours
+from posetrack_cli.io.report import INSTALL_HINT, SECTIONS, report_paths, write_report
 
 from helpers import write_track_document, write_video
 from synthetic import Person, linear_path, poses_at, render

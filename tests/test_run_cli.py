@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from posetrack_cli import weights as W
 from posetrack_cli.cli import main
+from posetrack_cli.models import weights as W
 
 from helpers import FAST, check_outputs, summary, walkers, write_video
 
@@ -101,7 +101,7 @@ def test_rerun_skips_finished_inputs_by_content(weights_folder: Path, tmp_path: 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from posetrack_cli.pipeline import Pipeline
+    from posetrack_cli.run.pipeline import Pipeline
 
     for name in ("a", "b", "c"):
         write_video(tmp_path / f"{name}.mp4", walkers(seed=ord(name)))
@@ -132,7 +132,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path
 def test_ctrl_c_just_after_a_commit_leaves_the_row_ok(weights_folder: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The summary says what is on disk: Ctrl-C landing between an input's commit and its row."""
-    from posetrack_cli.run_job import LoadedRun
+    from posetrack_cli.run.run_job import LoadedRun
 
     for name in ("a", "b"):
         write_video(tmp_path / f"{name}.mp4", walkers(seed=ord(name)))
@@ -272,9 +272,9 @@ def test_without_openvino_everything_runs_on_torch(weights_folder: Path, shared_
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Where OpenVINO is not installed, the default (a preset asking for int8) runs torch fp32, both
     networks, and says so; asking for OpenVINO is one line."""
-    from posetrack_cli import runtime as R
+    from posetrack_cli.runtime import choice
 
-    monkeypatch.setattr(R, "openvino_available", lambda: False)
+    monkeypatch.setattr(choice, "openvino_available", lambda: False)
     video = shared_data / "video" / "street_5frames.mp4"
     out = tmp_path / "out"
     result = run(str(video), "-o", str(out), *FAST)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from posetrack_cli import runtime as R
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.estimator import PoseEstimator
-from posetrack_cli.types import Detections
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.types import Detections
+from posetrack_cli.inference.estimator import PoseEstimator
+from posetrack_cli.runtime import cache, choice, engines
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino nncf)")
 
@@ -22,7 +22,7 @@ pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install o
 @pytest.fixture(autouse=True)
 def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """These tests count and reuse cache entries: their own cache, not the session's."""
-    monkeypatch.setenv(R.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path / "cache"))
 
 
 @pytest.fixture(autouse=True)
@@ -60,12 +60,12 @@ def test_openvino_fp32_gives_torchs_keypoints_and_caches_the_conversion(trained,
     def no_conversion(*args: object, **kwargs: object) -> None:
         raise AssertionError("converted again despite the cache")
 
-    converter = R.convert_to_openvino
-    monkeypatch.setattr(R, "convert_to_openvino", no_conversion)
+    converter = engines.convert_to_openvino
+    monkeypatch.setattr(engines, "convert_to_openvino", no_conversion)
     again = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
     np.testing.assert_array_equal(poses(again, images[:3]), b[:len(poses(again, images[:3]))])
-    cached = sorted(p.name for p in R.cache_dir().glob("pose-*"))
-    assert len(cached) == 1 and cached[0].endswith(f"-64x64-bdynamic-fp32-v{R.CACHE_VERSION}")
+    cached = sorted(p.name for p in cache.cache_dir().glob("pose-*"))
+    assert len(cached) == 1 and cached[0].endswith(f"-64x64-bdynamic-fp32-v{cache.CACHE_VERSION}")
 
     # The converted network starts from the 8-bit crops as cut, its normalisation inside (as in torch).
     inputs = converted.runtime._compiled.inputs
@@ -77,16 +77,16 @@ def test_openvino_fp32_gives_torchs_keypoints_and_caches_the_conversion(trained,
     with pytest.raises(ValueError, match="takes uint8 crops"):
         converted.runtime(torch.zeros(1, 3, 64, 64))
     # The same weights fed the other plane order are another model: converted again, and right.
-    from posetrack_cli.checkpoints import InputNorm
+    from posetrack_cli.models.checkpoints import InputNorm
 
-    monkeypatch.setattr(R, "convert_to_openvino", converter)
+    monkeypatch.setattr(engines, "convert_to_openvino", converter)
 
     swapped = InputNorm("rgb" if converted.norm.channel_order == "bgr" else "bgr")
     a = poses(PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="torch", norm=swapped), images[:4])
     b = poses(PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32",
                                             norm=swapped), images[:4])
     assert np.abs(a - b).max() <= 0.05
-    assert len(list(R.cache_dir().glob("pose-*"))) == 2
+    assert len(list(cache.cache_dir().glob("pose-*"))) == 2
 
 
 def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) -> None:  # noqa: ANN001
@@ -115,7 +115,7 @@ def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) ->
 
 def test_int8_without_calibration_gathers_the_runs_first_crops(trained, monkeypatch, capsys) -> None:  # noqa: ANN001
     checkpoint, images = trained
-    monkeypatch.setattr(R, "CALIBRATION_CROPS", 12)
+    monkeypatch.setattr(engines, "CALIBRATION_CROPS", 12)
     estimator = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
     assert not estimator.runtime.calibrated
     for frame, boxes, _ in images[:8]:
@@ -128,26 +128,26 @@ def test_int8_without_calibration_gathers_the_runs_first_crops(trained, monkeypa
 def test_choices_the_machine_cannot_honour_are_refused() -> None:
     cpu = torch.device("cpu")
     with pytest.raises(PosetrackError, match="needs --runtime openvino"):
-        R.resolve_runtime("torch", "int8", cpu)
+        choice.resolve_runtime("torch", "int8", cpu)
     with pytest.raises(PosetrackError, match="--half and --compile are torch options"):
-        R.resolve_runtime("openvino", "fp32", cpu, half=True)
+        choice.resolve_runtime("openvino", "fp32", cpu, half=True)
     with pytest.raises(PosetrackError, match="runs on the CPU"):
-        R.resolve_runtime("openvino", "fp32", torch.device("cuda"))
-    assert R.resolve_runtime("auto", "auto", torch.device("cuda")) == ("torch", "fp32")
-    assert R.resolve_runtime("auto", "auto", cpu, compile=True) == ("torch", "fp32")
+        choice.resolve_runtime("openvino", "fp32", torch.device("cuda"))
+    assert choice.resolve_runtime("auto", "auto", torch.device("cuda")) == ("torch", "fp32")
+    assert choice.resolve_runtime("auto", "auto", cpu, compile=True) == ("torch", "fp32")
     # A preset's int8 applies where the runtime is OpenVINO; torch on CUDA keeps its own choice.
-    assert R.choose_precision("auto", "auto", "int8", cpu) == "int8"
-    assert R.choose_precision("auto", "auto", "int8", torch.device("cuda")) == "auto"
-    assert R.choose_precision("auto", "fp32", "int8", cpu) == "fp32"
-    native = R.cpu_has_native_bf16()
-    assert R.resolve_runtime("auto", "auto", cpu) == ("openvino", "bf16" if native else "fp32")
+    assert choice.choose_precision("auto", "auto", "int8", cpu) == "int8"
+    assert choice.choose_precision("auto", "auto", "int8", torch.device("cuda")) == "auto"
+    assert choice.choose_precision("auto", "fp32", "int8", cpu) == "fp32"
+    native = choice.cpu_has_native_bf16()
+    assert choice.resolve_runtime("auto", "auto", cpu) == ("openvino", "bf16" if native else "fp32")
     if not native:
         with pytest.raises(PosetrackError, match="no native bf16"):
-            R.resolve_runtime("openvino", "bf16", cpu)
+            choice.resolve_runtime("openvino", "bf16", cpu)
 
 
 def test_bf16_stays_close_to_fp32_where_the_cpu_has_it(trained) -> None:  # noqa: ANN001
-    if not R.cpu_has_native_bf16():
+    if not choice.cpu_has_native_bf16():
         pytest.skip("this CPU has no native bf16 (AVX512_BF16 or AMX)")
     checkpoint, images = trained
     fp32 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
@@ -183,9 +183,9 @@ SIGNAL_STACK_SCRIPT = """
 import gc, signal, subprocess, threading
 import numpy as np, openvino as ov
 from openvino import opset8 as ops
-from posetrack_cli import runtime as R
+from posetrack_cli.runtime.convert import compile_model
 p = ops.parameter([1, 3, 8, 8], np.float32)
-held = {"model": R._compile(ov.Model([ops.relu(p)], [p]), "fp32")}
+held = {"model": compile_model(ov.Model([ops.relu(p)], [p]), "fp32")}
 held["model"](np.zeros((1, 3, 8, 8), np.float32))
 freeing = threading.Thread(target=lambda: (held.clear(), gc.collect()))
 freeing.start()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posetrack_cli.smoothing import KeypointSmoother, SmoothingConfig
-from posetrack_cli.types import Poses, TrackedFrame
+from posetrack_cli.core.types import Poses, TrackedFrame
+from posetrack_cli.tracking.smoothing import KeypointSmoother, SmoothingConfig
 
 from synthetic import Person, linear_path
 

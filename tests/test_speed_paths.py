@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from posetrack_cli.checkpoints import InputNorm
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.estimator import EstimatorConfig, PoseEstimator
-from posetrack_cli.flow import DISFlow
-from posetrack_cli.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.types import Detections
+from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.inference.estimator import PoseEstimator
+from posetrack_cli.io.outputs import OutputSet
+from posetrack_cli.models.checkpoints import InputNorm
+from posetrack_cli.models.flow import DISFlow
 from posetrack_cli.models.pose_resnet import pose_resnet
-from posetrack_cli.outputs import OutputSet
-from posetrack_cli.pipeline import Pipeline, PipelineConfig
-from posetrack_cli.types import Detections
+from posetrack_cli.run.pipeline import Pipeline, PipelineConfig
 
 from synthetic import Person, linear_path, render
 
@@ -51,7 +52,7 @@ def run_pipeline(folder: Path, people: list[Person], out: Path, **config: object
     torch.nn.init.constant_(model.final_layer.bias, 0.5)  # random joints, but confident: people are kept
     estimator = PoseEstimator(model, norm=InputNorm("rgb"), keypoint_names=COCO_KEYPOINTS,
                               config=EstimatorConfig(input_size=(64, 64), device="cpu"))
-    from posetrack_cli.video import ImageFolderSource
+    from posetrack_cli.io.video import ImageFolderSource
 
     out.mkdir()
     with OutputSet(out, "seq", render=True).open(COCO_KEYPOINTS, fps=10.0, draw=lambda image, frame: image) as writer:

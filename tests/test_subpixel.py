@@ -70,9 +70,10 @@ def test_openvino_int8_runs_no_fp32_deconvolution() -> None:
     pytest.importorskip("nncf", reason="NNCF is not installed")
     import openvino as ov
 
-    from posetrack_cli.checkpoints import InputNorm
+    from posetrack_cli.models.checkpoints import InputNorm
     from posetrack_cli.models.crop_input import CropInput
-    from posetrack_cli.runtime import convert_to_openvino, quantize_int8
+    from posetrack_cli.runtime.convert import convert_to_openvino
+    from posetrack_cli.runtime.quantize import quantize_int8
 
     torch.manual_seed(0)
     model = fold_batchnorm(CropInput(pose_mobilenetv2(deconv_channels=(32, 32, 32)), InputNorm("rgb")).eval())

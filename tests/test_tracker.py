@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posetrack_cli.flow import DISFlow, FlowField
-from posetrack_cli.keypoints import COCO_SIGMAS
-from posetrack_cli.proposals import flow_boxes, unify_boxes
-from posetrack_cli.similarity import iou_matrix, oks_matrix
-from posetrack_cli.tracker import PoseTracker, TrackerConfig, greedy_match
-from posetrack_cli.types import Detections, Poses
+from posetrack_cli.core.flow_field import FlowField
+from posetrack_cli.core.keypoints import COCO_SIGMAS
+from posetrack_cli.core.types import Detections, Poses
+from posetrack_cli.models.flow import DISFlow
+from posetrack_cli.tracking.proposals import flow_boxes, unify_boxes
+from posetrack_cli.tracking.similarity import iou_matrix, oks_matrix
+from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig, greedy_match
 
 from synthetic import Person, linear_path, poses_at, render
 
@@ -178,9 +179,9 @@ def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow(monkeypatch: 
     import torch
     from torchvision.models.optical_flow import raft_small
 
-    from posetrack_cli import weights as W
-    from posetrack_cli.errors import PosetrackError
-    from posetrack_cli.flow import make_flow
+    from posetrack_cli.core.errors import PosetrackError
+    from posetrack_cli.models import weights as W
+    from posetrack_cli.models.flow import make_flow
 
     from helpers import trust_files
 
@@ -199,7 +200,7 @@ def test_raft_loads_manifest_weights_and_returns_a_full_frame_flow(monkeypatch: 
 
 
 def test_clear_winners_refuses_to_guess_between_two_near_equal_candidates() -> None:
-    from posetrack_cli.tracker import clear_winners
+    from posetrack_cli.tracking.tracker import clear_winners
 
     ok = np.ones((2, 2), bool)
     assert clear_winners(np.array([[0.8, 0.1], [0.2, 0.7]]), ok, 0.1) == [(0, 0), (1, 1)]
@@ -210,7 +211,7 @@ def test_clear_winners_refuses_to_guess_between_two_near_equal_candidates() -> N
 
 
 def test_lost_prediction_damps_velocity_and_waits_at_the_frame_edge() -> None:
-    from posetrack_cli.motion import damped_distance, keep_in_frame, uncertainty
+    from posetrack_cli.tracking.motion import damped_distance, keep_in_frame, uncertainty
 
     assert damped_distance(0.01) == pytest.approx(0.01, rel=0.01)  # short: constant velocity
     assert damped_distance(100.0) == pytest.approx(2.0)  # long: at most the time constant

@@ -14,12 +14,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from posetrack_cli.checkpoints import load_pose_checkpoint
 from posetrack_cli.cli import main
-from posetrack_cli.errors import CheckpointError, PosetrackError
-from posetrack_cli.estimator import PoseEstimator
-from posetrack_cli.geometry import boxes_to_windows
-from posetrack_cli.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.errors import CheckpointError, PosetrackError
+from posetrack_cli.core.geometry import boxes_to_windows
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.types import Detections
+from posetrack_cli.inference.estimator import PoseEstimator
+from posetrack_cli.models.checkpoints import load_pose_checkpoint
 from posetrack_cli.models.pose_resnet import PoseResNet, PoseResNetSpec, pose_resnet
 from posetrack_cli.training import loop as training_loop
 from posetrack_cli.training.data import load_keypoint_annotations
@@ -27,7 +28,6 @@ from posetrack_cli.training.dataset import TopDownDataset
 from posetrack_cli.training.initialise import initial_model
 from posetrack_cli.training.loop import RunOptions, TrainConfig, read_saved_run, train
 from posetrack_cli.training.targets import joints_mse_loss
-from posetrack_cli.types import Detections
 
 from helpers import trust_files, write_checkpoint
 from synthetic_people import render_dataset
@@ -216,7 +216,7 @@ def test_a_diverging_loss_stops_with_one_line_and_keeps_the_last_checkpoint(smal
 def test_imagenet_start_loads_every_backbone_tensor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from torchvision.models import resnet18, resnet34
 
-    from posetrack_cli import weights as W
+    from posetrack_cli.models import weights as W
 
     entry = W.load_manifest()["resnet18_imagenet"]
     W.weights_dir().mkdir(parents=True)

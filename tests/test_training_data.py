@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.keypoints import COCO_KEYPOINTS, flip_permutation
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS, flip_permutation
 from posetrack_cli.training.data import load_keypoint_annotations
 
 POSETRACK18_KEYPOINTS = ["nose", "head_bottom", "head_top", *COCO_KEYPOINTS[3:]]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from posetrack_cli.geometry import apply_affine
-from posetrack_cli.keypoints import COCO_KEYPOINTS, flip_permutation
+from posetrack_cli.core.geometry import apply_affine
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS, flip_permutation
 from posetrack_cli.training.augment import (
     Augmentation,
     AugmentSettings,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posetrack_cli.types import Detections, Poses, TrackedFrame
+from posetrack_cli.core.types import Detections, Poses, TrackedFrame
 
 
 def test_wrong_shapes_name_the_expected_shape() -> None:

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.video import FrameSizeChanged, open_source
+from posetrack_cli.core.errors import FrameSizeChanged, PosetrackError
+from posetrack_cli.io.video import open_source
 
 from helpers import FAST, walkers, write_video
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from posetrack_cli import weights as W
 from posetrack_cli.cli import main
-from posetrack_cli.errors import WeightsError
+from posetrack_cli.core.errors import WeightsError
+from posetrack_cli.models import weights as W
 from posetrack_cli.models.pose_resnet import pose_resnet
 
 from helpers import FAST, walkers, write_checkpoint, write_video

@@ -10,8 +10,8 @@ from typing import Any, NoReturn
 
 import click
 
-from posetrack_cli import __version__
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.version import __version__
 
 
 class _Group(click.Group):

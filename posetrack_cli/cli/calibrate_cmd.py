@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from posetrack_cli.calibration import DEFAULT_CROPS
 from posetrack_cli.cli.options import pose_model_options
 from posetrack_cli.cli.params import UNIT
-from posetrack_cli.paper import DETECTION_THRESHOLD
-from posetrack_cli.presets import PRESETS
-from posetrack_cli.settings import DETECTORS
+from posetrack_cli.core.paper import DETECTION_THRESHOLD
+from posetrack_cli.inference.calibration import DEFAULT_CROPS
+from posetrack_cli.models.detectors import DETECTORS
+from posetrack_cli.run.presets import PRESETS
 
 
 @click.command()
@@ -48,10 +48,11 @@ def calibrate(sources: tuple[Path, ...], preset: str, pose: str | None, pose_wei
     """
     import torch
 
-    from posetrack_cli.calibration import calibration_files, gather_inputs
-    from posetrack_cli.detector import load_detector
-    from posetrack_cli.presets import load_estimator
-    from posetrack_cli.settings import EstimatorConfig, ModelChoice
+    from posetrack_cli.inference.calibration import calibration_files, gather_inputs
+    from posetrack_cli.inference.config import EstimatorConfig
+    from posetrack_cli.inference.detector import load_detector
+    from posetrack_cli.run.run_job import load_estimator
+    from posetrack_cli.run.settings import ModelChoice
 
     files = calibration_files(sources)
     models = ModelChoice(preset=preset, pose=pose, pose_weights=pose_weights, input_size=input_size, detector=detector,

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import click
 
-from posetrack_cli.evaluation import formats, report
+from posetrack_cli.core.files import atomic_write, refuse_overwriting_inputs
+from posetrack_cli.evaluation import report
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
 from posetrack_cli.evaluation.mot import evaluate_boxes
 from posetrack_cli.evaluation.posetrack import evaluate_posetrack
-from posetrack_cli.files import atomic_write, refuse_overwriting_inputs
+from posetrack_cli.io import formats
 
 
 def _describe(sequences: list[formats.PoseSequence], path: Path) -> str:

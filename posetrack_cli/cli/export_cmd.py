@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from posetrack_cli.exports import EXTENSIONS, FORMATS
+from posetrack_cli.io.exports import EXTENSIONS, FORMATS
 
 
 class FormatList(click.ParamType):
@@ -52,8 +52,8 @@ def export(tracks: tuple[Path, ...], formats: tuple[str, ...], out: Path | None)
       posetrack export out/*.json --format posetrack18        # out/posetrack18/: a folder for poseval
       posetrack export out/*.json --format mot -o mot_results # mot_results/mot/<name>.txt
     """
-    from posetrack_cli.exports import export_paths, write_exports
-    from posetrack_cli.files import read_json, refuse_overwriting_inputs
+    from posetrack_cli.core.files import read_json, refuse_overwriting_inputs
+    from posetrack_cli.io.exports import export_paths, write_exports
 
     def folder(path: Path) -> Path:
         return out if out is not None else path.parent

@@ -9,8 +9,8 @@ import click
 from click.core import ParameterSource
 
 from posetrack_cli.cli.params import POSITIVE, UNIT, Number, Size
-from posetrack_cli.smoothing import SMOOTHERS, SmoothingConfig
-from posetrack_cli.tracker import SIMILARITIES, TrackerConfig
+from posetrack_cli.tracking.smoothing import SMOOTHERS, SmoothingConfig
+from posetrack_cli.tracking.tracker import SIMILARITIES, TrackerConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 _TRACK = TrackerConfig()
@@ -33,7 +33,7 @@ def tracker_options(command: F) -> F:
     written keypoints' smoothing (``--smooth --smooth-min-cutoff --smooth-beta``).
 
     Each flag is named after its :class:`TrackerConfig` field, the smoothing flags after the fields
-    of the :class:`SmoothingConfig` that ``TrackerConfig.smoothing`` holds.
+    of the :class:`SmoothingConfig` that ``TrackOutputConfig.smoothing`` holds, ``--stitch`` after its ``stitch``.
     """
     options = [
         click.option("--similarity", type=click.Choice(SIMILARITIES), default=_TRACK.similarity, show_default=True,

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 from posetrack_cli.cli.params import UNIT
-from posetrack_cli.render import OverlayConfig
+from posetrack_cli.io.render import OverlayConfig
 
 _DEFAULT = OverlayConfig()
 

@@ -27,9 +27,9 @@ def report(tracks: tuple[Path, ...], video: Path | None, out: Path | None) -> No
       posetrack report out/clip.json --video clips/clip.mp4     # the video has moved since the run
       posetrack report out/*.json -o reports
     """
-    from posetrack_cli.errors import PosetrackError
-    from posetrack_cli.files import read_json
-    from posetrack_cli.report import write_report
+    from posetrack_cli.core.errors import PosetrackError
+    from posetrack_cli.core.files import read_json
+    from posetrack_cli.io.report import write_report
 
     if video is not None and len(tracks) > 1:
         raise PosetrackError("--video goes with one track file; give the files one at a time")

@@ -2,7 +2,7 @@
 
 Flags are named after the config fields they set (``--det-threshold`` sets
 ``PipelineConfig.detection_threshold``); :func:`posetrack_cli.cli.params.build` turns them into the
-typed configs of a :class:`~posetrack_cli.run_job.RunSpec`, and this module only translates.
+typed configs of a :class:`~posetrack_cli.run.run_job.RunSpec`, and this module only translates.
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ from posetrack_cli.cli.export_cmd import EXPORT_FORMATS
 from posetrack_cli.cli.options import pose_model_options, tracker_options
 from posetrack_cli.cli.overlay_options import overlay_options
 from posetrack_cli.cli.params import POSITIVE, UNIT, Size
-from posetrack_cli.flow import FLOW_NAMES
-from posetrack_cli.live import LiveConfig, live_kind
-from posetrack_cli.presets import PRESETS
-from posetrack_cli.settings import DETECTORS, PRECISIONS, RUNTIMES, EstimatorConfig, PipelineConfig
-from posetrack_cli.video import DEFAULT_IMAGE_FPS
+from posetrack_cli.core.types import DEFAULT_IMAGE_FPS
+from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.io.live import LiveConfig, live_kind
+from posetrack_cli.models.detectors import DETECTORS
+from posetrack_cli.models.flow import FLOW_NAMES
+from posetrack_cli.run.presets import PRESETS
+from posetrack_cli.run.settings import PipelineConfig
+from posetrack_cli.runtime.choice import PRECISIONS, RUNTIMES
 
 PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
 
@@ -149,10 +152,10 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
       posetrack run rtsp://camera.local/stream --reconnect 5 --detect-every 5
       ffmpeg -i in.mkv -f rawvideo -pix_fmt bgr24 - | posetrack run - --pipe-size 1280x720
     """
-    from posetrack_cli.batch import expand_sources
-    from posetrack_cli.errors import PosetrackError
-    from posetrack_cli.render import OverlayConfig
-    from posetrack_cli.run_job import spec_from_options
+    from posetrack_cli.core.errors import PosetrackError
+    from posetrack_cli.io.render import OverlayConfig
+    from posetrack_cli.run.batch import expand_sources
+    from posetrack_cli.run.run_job import spec_from_options
 
     ray_options = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
                    "--retries": retries}
@@ -160,7 +163,7 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
         given = ", ".join(k for k, v in ray_options.items() if v is not None)
         raise PosetrackError(f"{given} apply to --executor ray only")
     if executor == "ray":
-        from posetrack_cli.ray_executor import import_ray
+        from posetrack_cli.run.ray_executor import import_ray
 
         import_ray()  # before anything else: without Ray, say how to install it
     try:
@@ -176,7 +179,7 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
             raise PosetrackError(f"a live source ({live[0]}) runs until it stops: give it as the only SOURCE")
         if executor != "local":
             raise PosetrackError("a live source runs in this process: drop --executor ray")
-        from posetrack_cli.live_job import run_live_command
+        from posetrack_cli.run.live_job import run_live_command
 
         return run_live_command(spec, live[0], out, overwrite=overwrite, progress=not no_progress, echo=click.echo,
                                 warn=lambda line: click.echo(line, err=True))
@@ -189,7 +192,7 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
     if spec.models.detections is not None and len(items) + len(missing) > 1:
         raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
     if spec.report:  # before any model loads: say how to install matplotlib now, not after the first video
-        from posetrack_cli.report import require_matplotlib
+        from posetrack_cli.io.report import require_matplotlib
 
         require_matplotlib()
     if spec.images and (spec.models.detections is not None or spec.render):
@@ -200,7 +203,7 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
                 raise PosetrackError(f"--images takes folders of images; {item.path} is a file")
     if not items:
         raise SystemExit(1)
-    from posetrack_cli.runner import run_batch_command
+    from posetrack_cli.run.runner import run_batch_command
 
     run_batch_command(spec, items, missing, out, overwrite=overwrite, progress=not no_progress, executor=executor,
                       ray_options=(address, workers, gpus_per_worker, retries), echo=click.echo,

@@ -9,8 +9,8 @@ import click
 
 from posetrack_cli.cli.options import tracker_options
 from posetrack_cli.cli.params import POSITIVE
-from posetrack_cli.flow import DEFAULT_FLOW, FLOW_NAMES
-from posetrack_cli.video import DEFAULT_IMAGE_FPS
+from posetrack_cli.core.types import DEFAULT_IMAGE_FPS
+from posetrack_cli.models.flow import DEFAULT_FLOW, FLOW_NAMES
 
 
 @click.command()
@@ -45,15 +45,15 @@ def track(poses: Path, source: Path, out: Path, offline: bool, no_progress: bool
     """
     from tqdm import tqdm
 
-    from posetrack_cli.files import prepare_output_dir, remove_if_empty
-    from posetrack_cli.settings import take
-    from posetrack_cli.smoothing import SmoothingConfig
-    from posetrack_cli.track_job import TrackSpec, track_file
-    from posetrack_cli.tracker import TrackerConfig
+    from posetrack_cli.core.files import prepare_output_dir, remove_if_empty
+    from posetrack_cli.run.settings import TrackOutputConfig, take
+    from posetrack_cli.run.track_job import TrackSpec, track_file
+    from posetrack_cli.tracking.smoothing import SmoothingConfig
+    from posetrack_cli.tracking.tracker import TrackerConfig
 
     try:
-        tracker = take(TrackerConfig, flags, smoothing=take(SmoothingConfig, flags))
-        spec = take(TrackSpec, flags, tracker=tracker, allow_download=not offline)
+        output = take(TrackOutputConfig, flags, smoothing=take(SmoothingConfig, flags))
+        spec = take(TrackSpec, flags, tracker=take(TrackerConfig, flags), output=output, allow_download=not offline)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     assert not flags, f"flags that set nothing: {sorted(flags)}"

@@ -11,7 +11,7 @@ import click
 from click.core import ParameterSource
 
 from posetrack_cli.cli.params import Size
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.core.errors import PosetrackError
 
 
 class _Epochs(click.ParamType):
@@ -110,8 +110,8 @@ def train(ctx: click.Context, /, annotations: tuple[Path, ...], images: Path | N
       # a small model on the CPU
       posetrack train my_people.json --init scratch --depth 18 --input-size 96x128 --batch-size 8 --device cpu
     """
-    from posetrack_cli.checkpoints import load_resnet_checkpoint
-    from posetrack_cli.device import resolve_device
+    from posetrack_cli.models.checkpoints import load_resnet_checkpoint
+    from posetrack_cli.models.device import resolve_device
     from posetrack_cli.training.data import load_keypoint_annotations
     from posetrack_cli.training.initialise import check_architecture, is_checkpoint_init, start_file
     from posetrack_cli.training.loop import CHECKPOINT_NAME, RunOptions, TrainConfig, read_saved_run

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from posetrack_cli import weights as W
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.models import weights as W
 
 
 @click.group()
@@ -122,7 +122,7 @@ def verify(names: tuple[str, ...]) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def inspect(path: Path) -> None:
     """Print a pose checkpoint's layout, architecture and size, or why it is not one."""
-    from posetrack_cli.checkpoints import load_pose_checkpoint
+    from posetrack_cli.models.checkpoints import load_pose_checkpoint
 
     _, info = load_pose_checkpoint(path)
     spec = info.spec

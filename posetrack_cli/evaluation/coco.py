@@ -13,8 +13,8 @@ import io
 import math
 from typing import Any
 
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
 
 # The order of COCOeval.stats for iouType="keypoints" (maxDets 20, area "all" unless named).
 COCO_STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")

@@ -23,10 +23,10 @@ from typing import Sequence
 
 import numpy as np
 
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.evaluation.formats import PoseFrame, PoseSequence
+from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.evaluation.posetrack import check_frame_counts, inside_polygons, pair_by_name
-from posetrack_cli.similarity import iou_matrix
+from posetrack_cli.io.formats import PoseFrame, PoseSequence
+from posetrack_cli.tracking.similarity import iou_matrix
 
 MOT_IOU = 0.5  # MOTChallenge's: boxes overlapping less are not the same person
 

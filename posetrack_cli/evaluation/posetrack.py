@@ -47,8 +47,8 @@ from typing import Sequence
 
 import numpy as np
 
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.evaluation.formats import PoseFrame, PoseSequence
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.io.formats import PoseFrame, PoseSequence
 
 PCKH_THRESHOLD = 0.5  # a joint is found when within half a head size (PCKh@0.5)
 HEAD_SIZE_FACTOR = 0.6  # head size = 0.6 x head box diagonal (poseval getHeadSize)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:  # the type only: checkpoints imports the network definitions
-    from posetrack_cli.checkpoints import InputNorm
+    from posetrack_cli.models.checkpoints import InputNorm
 
 
 class CropInput(nn.Module):

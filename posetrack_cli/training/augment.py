@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posetrack_cli.geometry import crop_transforms
+from posetrack_cli.core.geometry import crop_transforms
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.core.errors import PosetrackError
 
 # Why an annotation was skipped: key -> how the summary line says it.
 SKIP_REASONS: dict[str, str] = {

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import torch
 
-from posetrack_cli.geometry import apply_affine, boxes_to_windows
-from posetrack_cli.keypoints import flip_permutation
-from posetrack_cli.paper import CROP_PADDING
+from posetrack_cli.core.geometry import apply_affine, boxes_to_windows
+from posetrack_cli.core.keypoints import flip_permutation
+from posetrack_cli.core.paper import CROP_PADDING
 from posetrack_cli.training.augment import (
     Augmentation,
     AugmentSettings,

@@ -8,7 +8,8 @@ from typing import Sequence
 
 import torch
 
-from posetrack_cli.checkpoints import (
+from posetrack_cli.core.errors import CheckpointError, PosetrackError
+from posetrack_cli.models.checkpoints import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     CheckpointInfo,
@@ -16,7 +17,6 @@ from posetrack_cli.checkpoints import (
     load_resnet_checkpoint,
     read_checkpoint,
 )
-from posetrack_cli.errors import CheckpointError, PosetrackError
 from posetrack_cli.models.pose_resnet import PoseResNet, PoseResNetSpec
 
 # Modules of PoseResNet that are torchvision's ResNet, under the same names.
@@ -55,7 +55,7 @@ def resolve_init_path(init: str, *, allow_download: bool = True, progress: bool 
     path = Path(init).expanduser()
     if path.exists():
         return path
-    from posetrack_cli import weights as W
+    from posetrack_cli.models import weights as W
 
     manifest = W.load_manifest()
     if init in manifest and manifest[init].kind == "pose":
@@ -73,7 +73,7 @@ def start_file(init: str, depth: int, *, allow_download: bool = True, progress: 
     if init == "scratch":
         return None
     if init == "imagenet":
-        from posetrack_cli import weights as W
+        from posetrack_cli.models import weights as W
 
         return W.resolve(f"resnet{depth}_imagenet", allow_download=allow_download, progress=progress)[1]
     return resolve_init_path(init, allow_download=allow_download, progress=progress)

@@ -29,17 +29,17 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
-from posetrack_cli.checkpoints import (
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.files import atomic_write
+from posetrack_cli.core.paper import CROP_PADDING
+from posetrack_cli.models.checkpoints import (
     InputNorm,
     load_resnet_checkpoint,
     read_checkpoint,
     save_msra_checkpoint,
 )
-from posetrack_cli.device import resolve_device
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.files import atomic_write
+from posetrack_cli.models.device import resolve_device
 from posetrack_cli.models.pose_resnet import RESNET_STAGES, PoseResNet
-from posetrack_cli.paper import CROP_PADDING
 from posetrack_cli.training.augment import AugmentSettings
 from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.dataset import TopDownDataset

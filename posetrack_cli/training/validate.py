@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from posetrack_cli.checkpoints import InputNorm
-from posetrack_cli.errors import PosetrackError
-from posetrack_cli.estimator import PoseEstimator
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.paper import RESCORE_JOINT_THRESHOLD
+from posetrack_cli.core.types import Detections
 from posetrack_cli.evaluation.coco import coco_keypoint_ap
-from posetrack_cli.keypoints import COCO_KEYPOINTS
-from posetrack_cli.paper import RESCORE_JOINT_THRESHOLD
-from posetrack_cli.settings import EstimatorConfig
+from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.inference.estimator import PoseEstimator
+from posetrack_cli.models.checkpoints import InputNorm
 from posetrack_cli.training.data import PersonSamples, SkipReport, load_keypoint_annotations, read_keypoint_document
-from posetrack_cli.types import Detections
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,389 @@
+"""COCO-results input: per-frame poses (``posetrack track``) and person boxes (``--detections``).
+
+Both are lists of entries keyed by ``image_id``: the 0-based frame index, or, for a folder of
+frames, the frame's file name. A pose entry has ``keypoints`` (COCO-17 ``[x, y, v] * 17``; ``v``
+is read as the keypoint's score unless the entry has ``keypoint_scores``), ``score`` and an
+optional ``bbox`` ``[x, y, w, h]`` (the box around the keypoints if absent); a box entry has
+``bbox`` and ``score``, and entries whose ``category_id`` is not 1 (person) are ignored. A pose
+file may also be posetrack's own track JSON.
+
+Numbers are checked where they enter, so nothing downstream meets a NaN or a box of no size:
+
+* every coordinate is a finite number; a file's box has a positive width and height;
+* scores (person and keypoint) are finite and in [0, 1];
+* every ``image_id`` names a frame the source can have (its index is below the container's frame
+  count where the container records one; ``check_decoded`` checks again once the video is read);
+* boxes are clipped to the frame; those with nothing left inside it are dropped, and the count is
+  given in one warning line per file.
+
+A bad entry is one PosetrackError line naming the file and the entry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.files import read_json
+from posetrack_cli.core.geometry import clip_boxes
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS, COCO_PERSON
+from posetrack_cli.core.paper import DETECTION_THRESHOLD
+from posetrack_cli.core.types import DEFAULT_IMAGE_FPS, Detections, Poses
+from posetrack_cli.io.outputs import document_to_frames
+from posetrack_cli.io.video import FrameSource, ImageFolderSource, open_source
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FrameSpace:
+    """The frames a COCO-results file may refer to: what the reader checks and clips against.
+
+    Attributes:
+        source: the video or frame folder, named in messages.
+        width, height: frame size in pixels; boxes are clipped to it.
+        frame_count: frames the source has, or None where its container does not record it (the
+            references are then checked once the video has been read: ``check_decoded``).
+        file_names: a frame folder's file names in order (an ``image_id`` may name one), else None.
+    """
+
+    source: Path
+    width: int
+    height: int
+    frame_count: int | None = None
+    file_names: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, source: FrameSource) -> FrameSpace:
+        """The frame space of an open source."""
+        names = tuple(p.name for p in source.files) if isinstance(source, ImageFolderSource) else None
+        return cls(source.path, source.width, source.height, source.frame_count, names)
+
+    @classmethod
+    def probe(cls, path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS) -> FrameSpace:
+        """Open ``path`` (reading its first frame only) for its frame space; one-line
+        PosetrackError if it cannot be read. Cheap: meant for checks before any model loads."""
+        source = open_source(path, image_fps=image_fps, warn=lambda _: None)
+        try:
+            return cls.of(source)
+        finally:
+            source.close()
+
+    @cached_property
+    def _names(self) -> dict[str, int]:
+        lookup: dict[str, int] = {}
+        for i, name in enumerate(self.file_names or ()):
+            lookup.setdefault(Path(name).stem, i)
+        lookup.update({name: i for i, name in enumerate(self.file_names or ())})  # a full name wins
+        return lookup
+
+    def frame_index(self, image_id: Any, where: str) -> int:
+        """The 0-based frame an ``image_id`` (index or frame file name) refers to.
+
+        Raises PosetrackError for ids that are neither, negative, unknown names, or indices at
+        or beyond the known frame count.
+        """
+        if isinstance(image_id, bool):
+            raise PosetrackError(f"{where}: image_id must be a frame index or a frame file name, got {image_id!r}")
+        if isinstance(image_id, (int, np.integer)) or (isinstance(image_id, float) and image_id.is_integer()):
+            index = int(image_id)
+            if index < 0:
+                raise PosetrackError(f"{where}: image_id {index} is negative; frame indices start at 0")
+            if self.frame_count is not None and index >= self.frame_count:
+                raise PosetrackError(f"{where}: image_id {index} refers to frame {index}, but {self.source} has "
+                                     f"{self.frame_count} frames (0 to {self.frame_count - 1})")
+            return index
+        if isinstance(image_id, str):
+            if self.file_names is None:
+                raise PosetrackError(f"{where}: image_id {image_id!r} is a file name, but {self.source} "
+                                     "is not a frame folder")
+            for key in (image_id, Path(image_id).name):
+                if key in self._names:
+                    return self._names[key]
+            raise PosetrackError(f"{where}: no frame named {image_id!r} in the frame folder {self.source}")
+        raise PosetrackError(f"{where}: image_id must be a frame index or a frame file name, got {image_id!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value: Any, where: str, what: str, count: int | None = None) -> np.ndarray:
+    """A flat list of finite JSON numbers as float64 (strings, booleans, NaN and Inf refused)."""
+    if not isinstance(value, list) or not all(_is_number(v) for v in value):
+        raise PosetrackError(f"{where}: {what} must be a list of numbers")
+    if count is not None and len(value) != count:
+        raise PosetrackError(f"{where}: {what} must have {count} numbers, got {len(value)}")
+    arr = np.asarray(value, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise PosetrackError(f"{where}: {what} holds {value[bad[0]]} at position {bad[0]}; every number must be finite")
+    return arr
+
+
+def _score(item: dict[str, Any], where: str) -> float:
+    """The entry's ``score`` (1.0 if absent): a finite number in [0, 1]."""
+    score = item.get("score", 1.0)
+    if not _is_number(score) or not math.isfinite(score) or not 0.0 <= score <= 1.0:
+        raise PosetrackError(f"{where}: score {score!r} is not a number in [0, 1]")
+    return float(score)
+
+
+def _bbox(item: dict[str, Any], where: str) -> np.ndarray:
+    """The entry's ``bbox`` [x, y, w, h] as ``(4,)`` xyxy, with a positive width and height."""
+    x, y, w, h = _numbers(item["bbox"], where, "bbox [x, y, w, h]", 4)
+    if w <= 0 or h <= 0:
+        raise PosetrackError(f"{where}: bbox {item['bbox']} has no size (width and height must be > 0)")
+    return np.array([x, y, x + w, y + h])
+
+
+def _inside(boxes: np.ndarray, space: FrameSpace) -> tuple[np.ndarray, np.ndarray]:
+    """``boxes`` ``(N, 4)`` xyxy clipped to the frame, and the ``(N,)`` mask of those with area left."""
+    clipped = clip_boxes(boxes.astype(np.float32), space.width, space.height)
+    keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+    return clipped, keep
+
+
+def _warn_dropped(warn: Warn | None, path: Path, what: str, dropped: list[int], space: FrameSpace) -> None:
+    if warn is not None and dropped:
+        warn(f"{path.name}: dropped {len(dropped)} {what} lying wholly outside the {space.width}x{space.height} "
+             f"frame (first: entry {dropped[0]})")
+
+
+def _read(path: Path) -> tuple[Any, PosetrackError | None]:
+    """The parsed file, and the strict parser's error if the file holds NaN or Infinity (which
+    JSON does not allow but Python's parser reads): the entry checks then name the entry that
+    holds one, and the caller raises the strict error if no check did."""
+    try:
+        return read_json(path), None
+    except PosetrackError as strict:
+        try:
+            return json.loads(path.read_text()), strict
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise strict from None
+
+
+def _list_of_entries(doc: Any, path: Path, what: str) -> list[Any]:
+    if not isinstance(doc, list):
+        raise PosetrackError(f"{path} is not a COCO-results list of {what}")
+    return doc
+
+
+def check_decoded(path: Path, last_frame: int, frames: int, space: FrameSpace) -> None:
+    """Raise PosetrackError if a file's entries refer to a frame past the ``frames`` the source
+    decoded: the check that follows reading, for containers that do not record a frame count
+    (or record a wrong one)."""
+    if last_frame >= frames:
+        raise PosetrackError(f"{path.name} refers to frame {last_frame}, but {space.source} decoded only "
+                             f"{frames} frames")
+
+
+# ---------------------------------------------------------------------------------------------- poses
+
+
+def _pose_entry(item: Any, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+    """``(keypoints (K, 2), keypoint scores (K,), box (4,) xyxy or None, score)`` of one entry."""
+    k = len(COCO_KEYPOINTS)
+    if not isinstance(item, dict) or "keypoints" not in item or "image_id" not in item:
+        raise PosetrackError(f"{where} is not a pose (needs image_id and keypoints)")
+    flat = item["keypoints"]
+    if isinstance(flat, list) and len(flat) % 3 == 0 and len(flat) != 3 * k and all(_is_number(v) for v in flat):
+        raise PosetrackError(f"{where}: {len(flat) // 3} keypoints, expected {k} (COCO order)")
+    kps = _numbers(flat, where, f"keypoints [x, y, v] * {k}", 3 * k).reshape(k, 3)
+    if "keypoint_scores" in item:
+        scores = _numbers(item["keypoint_scores"], where, "keypoint_scores", k)
+        what = "keypoint_scores"
+    else:
+        scores = kps[:, 2]
+        what = "keypoint score (the v of [x, y, v])"
+    out = np.flatnonzero((scores < 0) | (scores > 1))
+    if out.size:
+        j = int(out[0])
+        raise PosetrackError(f"{where}: {what} of {COCO_KEYPOINTS[j]} is {scores[j]:g}, not in [0, 1]"
+                             + ("; give scores in keypoint_scores" if what != "keypoint_scores" else ""))
+    box = _bbox(item, where) if "bbox" in item else None
+    return kps[:, :2], scores, box, _score(item, where)
+
+
+def _keypoint_box(keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The ``(4,)`` xyxy box around the scored keypoints (all of them if none is scored)."""
+    seen = keypoints[scores > 0] if (scores > 0).any() else keypoints
+    return np.concatenate([seen.min(0), seen.max(0)])
+
+
+def _group_poses(entries: Iterable[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, float]], path: Path,
+                 space: FrameSpace, warn: Warn | None) -> dict[int, Poses]:
+    """Poses by frame from ``(entry, frame, keypoints, keypoint scores, box, score)``, boxes clipped
+    to the frame and poses whose box lies wholly outside dropped."""
+    rows = list(entries)
+    if not rows:
+        return {}
+    boxes, keep = _inside(np.stack([r[4] for r in rows]), space)
+    _warn_dropped(warn, path, "poses whose box is", [r[0] for r, k in zip(rows, keep) if not k], space)
+    grouped: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        if keep[i]:
+            grouped.setdefault(row[1], []).append(i)
+    return {
+        frame: Poses(np.stack([rows[i][2] for i in idx]), np.stack([rows[i][3] for i in idx]), boxes[idx],
+                     np.array([rows[i][5] for i in idx]))
+        for frame, idx in sorted(grouped.items())
+    }
+
+
+def load_poses(path: str | Path, space: FrameSpace, *, warn: Warn | None = None) -> dict[int, Poses]:
+    """Poses by frame index from a COCO-results list or a posetrack track file, checked (see the
+    module docstring) against ``space``.
+
+    Args:
+        path: the JSON file.
+        space: the frames the poses belong to (size, count, frame folder names).
+        warn: receives the one warning line about poses dropped outside the frame; None: silent.
+
+    Raises PosetrackError (one line, naming the entry) for anything that is not poses of COCO's
+    17 keypoints with finite coordinates and scores in [0, 1] on frames the source has.
+    """
+    path = Path(path)
+    doc, strict = _read(path)
+    by_frame = _poses_of(doc, path, space, warn)
+    if strict is not None:
+        raise strict
+    return by_frame
+
+
+def _poses_of(doc: Any, path: Path, space: FrameSpace, warn: Warn | None) -> dict[int, Poses]:
+    k = len(COCO_KEYPOINTS)
+    if isinstance(doc, list):
+        if not doc:
+            raise PosetrackError(f"{path} holds an empty list: no poses to track")
+        rows = []
+        for n, item in enumerate(doc):
+            where = f"{path.name} entry {n}"
+            kps, scores, box, score = _pose_entry(item, where)
+            frame = space.frame_index(item["image_id"], where)
+            rows.append((n, frame, kps, scores, _keypoint_box(kps, scores) if box is None else box, score))
+        return _group_poses(rows, path, space, warn)
+    if isinstance(doc, dict) and {"images", "annotations", "categories"} <= doc.keys():
+        try:
+            frames, _, names = document_to_frames(doc)
+        except PosetrackError as exc:
+            raise PosetrackError(f"{path}: {exc}") from None
+        if tuple(names) != COCO_KEYPOINTS:
+            raise PosetrackError(f"{path}: keypoints {len(names)} named {names[:2]}..., expected COCO's {k}")
+        rows, n = [], 0
+        for f in frames:
+            where = f"{path.name} image_id {f.frame_index}"
+            frame = space.frame_index(f.frame_index, where)
+            p = f.poses
+            for i in range(len(p)):
+                _check_arrays(f"{path.name} annotation {n}", p.keypoints[i], p.keypoint_scores[i], p.boxes[i],
+                              float(p.scores[i]))
+                rows.append((n, frame, p.keypoints[i], p.keypoint_scores[i], p.boxes[i], float(p.scores[i])))
+                n += 1
+        return _group_poses(rows, path, space, warn)
+    raise PosetrackError(f"{path} is neither a COCO-results list nor a posetrack track file")
+
+
+def _check_arrays(where: str, keypoints: np.ndarray, keypoint_scores: np.ndarray, box: np.ndarray,
+                  score: float) -> None:
+    """The checks of a COCO-results entry, for one pose of a posetrack track file."""
+    for what, values in (("keypoints", keypoints), ("keypoint_scores", keypoint_scores), ("bbox", box)):
+        if not np.isfinite(values).all():
+            raise PosetrackError(f"{where}: {what} holds a number that is not finite")
+    if not (0 <= keypoint_scores).all() or not (keypoint_scores <= 1).all() or not 0 <= score <= 1:
+        raise PosetrackError(f"{where}: a score is not in [0, 1]")
+    if not (box[2] > box[0] and box[3] > box[1]):
+        raise PosetrackError(f"{where}: bbox has no size (width and height must be > 0)")
+
+
+# ---------------------------------------------------------------------------------------------- boxes
+
+
+class FileDetections:
+    """Person boxes from a COCO-results JSON, by frame, checked and clipped against a frame space.
+
+    Entries with another ``category_id`` than 1 and boxes scoring below ``score_threshold`` are
+    left out; boxes wholly outside the frame are dropped (one warning line with the count).
+
+    Args:
+        path: the JSON file.
+        space: the frames the boxes belong to.
+        score_threshold: boxes scoring below are dropped (paper: 0.5).
+        warn: receives the one warning line about dropped boxes; None: silent.
+
+    Attributes:
+        last_frame: the highest frame any box of the file refers to (-1 for none).
+        dropped: how many boxes lay wholly outside the frame.
+    """
+
+    name = "file"
+
+    def __init__(self, path: str | Path, space: FrameSpace, score_threshold: float = DETECTION_THRESHOLD, *,
+                 warn: Warn | None = None) -> None:
+        self.path = Path(path)
+        self.space = space
+        doc, strict = _read(self.path)
+        doc = _list_of_entries(doc, self.path, "boxes")
+        entries, frames, boxes, scores = [], [], [], []
+        last = -1
+        for n, item in enumerate(doc):
+            where = f"{self.path.name} entry {n}"
+            if not isinstance(item, dict) or "bbox" not in item or "image_id" not in item:
+                raise PosetrackError(f"{where} is not a box (needs image_id and bbox)")
+            if item.get("category_id", COCO_PERSON) != COCO_PERSON:
+                continue
+            box, score = _bbox(item, where), _score(item, where)
+            frame = space.frame_index(item["image_id"], where)
+            last = max(last, frame)
+            if score >= score_threshold:
+                entries.append(n)
+                frames.append(frame)
+                boxes.append(box)
+                scores.append(score)
+        if strict is not None:
+            raise strict
+        self.last_frame = last
+        grouped: dict[int, list[int]] = {}
+        if boxes:
+            clipped, keep = _inside(np.stack(boxes), space)
+            dropped = [entries[i] for i in np.flatnonzero(~keep)]
+            _warn_dropped(warn, self.path, "boxes", dropped, space)
+            for i in np.flatnonzero(keep):
+                grouped.setdefault(frames[i], []).append(int(i))
+        else:
+            clipped, dropped = np.zeros((0, 4), np.float32), []
+        self.dropped = len(dropped)
+        self._boxes = {f: Detections(clipped[idx], np.asarray(scores)[idx]) for f, idx in grouped.items()}
+
+    def get(self, index: int) -> Detections:
+        """The boxes of frame ``index`` (none if the file has none for it)."""
+        return self._boxes.get(index, Detections.empty())
+
+    def check_decoded(self, frames: int) -> None:
+        """Raise PosetrackError if a box refers to a frame past the ``frames`` decoded."""
+        check_decoded(self.path, self.last_frame, frames, self.space)
+
+
+def check_input(source: Path, *, poses: Path | None = None, detections: Path | None = None,
+                image_fps: float = DEFAULT_IMAGE_FPS, score_threshold: float = DETECTION_THRESHOLD,
+                warn: Warn | None = None) -> FrameSpace:
+    """The checks of one input to run before any model loads: the source opens (its first frame
+    decodes), and the poses or boxes file parses and refers only to frames the source can have.
+
+    Returns the source's frame space. Raises PosetrackError (one line) at the first problem, for
+    the caller to report against this input (the other inputs of a batch still run); ``warn``
+    receives the dropped-box warning of the file.
+    """
+    space = FrameSpace.probe(source, image_fps=image_fps)
+    if poses is not None:
+        load_poses(poses, space, warn=warn)
+    if detections is not None:
+        FileDetections(detections, space, score_threshold, warn=warn)
+    return space

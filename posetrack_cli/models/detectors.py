@@ -1,0 +1,67 @@
+"""The person detectors' networks: torchvision's COCO detectors, Faster R-CNN family and SSDlite.
+
+torch and torchvision load when a network is built, not when the names are read (the command line
+lists them).
+
+torchvision's own builders, untrained here, ready for their released COCO weights (loaded strictly
+by :class:`posetrack_cli.inference.detector.PersonDetector`). BatchNorm layers are frozen (running
+statistics as constants), which is how torchvision builds these models when it loads trained weights.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.paper import DETECTION_THRESHOLD
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# torchvision COCO detector architectures posetrack can run as its person detector.
+DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_320_fpn",
+             "ssdlite320_mobilenet_v3_large")
+
+
+def _freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d by a FrozenBatchNorm2d holding the same statistics."""
+    from torch import nn
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            setattr(module, name, frozen)
+        else:
+            _freeze_batchnorm(child)
+    return module
+
+
+def build_detector(architecture: str, score_threshold: float = DETECTION_THRESHOLD,
+                   min_size: int | None = None, proposals: int | None = None) -> nn.Module:
+    """An untrained torchvision detector of ``architecture`` (91 COCO classes), ready for weights.
+
+    ``min_size`` is the shorter image side a Faster R-CNN resizes frames to (torchvision's default
+    for these models: 800, or 320 for the ``_320_`` one; longer side at most 1333/800 of it); smaller
+    is faster and misses small people. SSDlite always runs at 320x320. ``proposals`` is how many RPN
+    proposals reach the box head (torchvision: 1000, or 150 for the ``_320_`` model); the box head's
+    cost is linear in it.
+    """
+    from torchvision.models import detection
+
+    if architecture not in DETECTORS:
+        raise PosetrackError(f"unknown detector {architecture!r}; use one of {', '.join(DETECTORS)}")
+    builder = getattr(detection, architecture)
+    if architecture.startswith("ssdlite"):
+        if min_size is not None or proposals is not None:
+            raise PosetrackError(f"{architecture} runs at a fixed 320x320 without proposals; "
+                                 "--detector-size and proposal counts apply to the Faster R-CNN detectors")
+        model = builder(weights=None, weights_backbone=None, num_classes=91, score_thresh=score_threshold)
+        return _freeze_batchnorm(model).eval()
+    options: dict[str, int] = {}
+    if min_size is not None:
+        options.update(min_size=min_size, max_size=round(min_size * 1333 / 800))
+    if proposals is not None:
+        options.update(rpn_pre_nms_top_n_test=proposals, rpn_post_nms_top_n_test=proposals)
+    model = builder(weights=None, weights_backbone=None, num_classes=91, box_score_thresh=score_threshold, **options)
+    return _freeze_batchnorm(model).eval()

@@ -1,0 +1,390 @@
+"""The whole method on one video (paper Algorithm 1), in one frame loop that serves both
+``posetrack run`` (detector + pose network) and ``posetrack track`` (poses given by the user).
+
+Per frame ``k``, each step one call into its own module:
+
+1. person boxes ``B_det`` from the detector or a boxes file (:mod:`posetrack_cli.inference.detector`);
+2. frame ``k-1``'s joints moved by the optical flow give flow boxes ``B_flow``
+   (:func:`posetrack_cli.tracking.proposals.flow_boxes`), which recover people the detector missed;
+3. ``B_det`` and ``B_flow`` are unified by NMS (:func:`posetrack_cli.tracking.proposals.unify_boxes`);
+4. the pose network estimates the joints in each unified box, top-down
+   (:class:`posetrack_cli.inference.estimator.PoseEstimator`); people are scored as the released code does
+   and poses with too few confident joints are dropped (:mod:`posetrack_cli.tracking.scoring`);
+5. and 6. the tracker compares the new poses with its queue by flow-based OKS
+   (:mod:`posetrack_cli.tracking.similarity`) and gives ids by greedy matching (:mod:`posetrack_cli.tracking.tracker`).
+
+With given poses, steps 1-4 are replaced by the poses of the frame. Decoding that stops early (a
+truncated video, an unreadable image, a frame of another size) ends the video there, keeps the
+frames before it and says why, for both commands alike.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable, Generator, Iterator, Protocol
+
+import numpy as np
+
+from posetrack_cli.core.errors import FrameStopped, PosetrackError
+from posetrack_cli.core.flow_field import FlowEstimator, FlowField
+from posetrack_cli.core.types import Detections, Frame, Poses, TrackedFrame
+from posetrack_cli.run.prefetch import prefetch
+from posetrack_cli.run.settings import PipelineConfig
+from posetrack_cli.tracking.proposals import flow_boxes, unify_boxes
+from posetrack_cli.tracking.scoring import enough_joints, rescore
+from posetrack_cli.tracking.smoothing import make_smoother
+from posetrack_cli.tracking.stitching import stitch
+from posetrack_cli.tracking.tracker import PoseTracker
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, frames: list[np.ndarray]) -> list[Detections]: ...
+
+
+class BoxSource(Protocol):
+    """Person boxes by frame index (a boxes file)."""
+
+    def get(self, index: int) -> Detections: ...
+
+
+class PoseSource(Protocol):
+    """Poses by frame index, made by another estimator (``posetrack track``)."""
+
+    def get(self, index: int) -> Poses: ...
+
+
+class Estimator(Protocol):
+    @property
+    def num_keypoints(self) -> int: ...
+
+    def estimate(self, frame: np.ndarray, detections: Detections) -> Poses: ...
+
+
+class Source(Protocol):
+    """What the frame loop reads: a video file, a frame folder (:mod:`posetrack_cli.io.video`) or a
+    live source (:mod:`posetrack_cli.io.live`, whose ``frame_count`` is None)."""
+
+    @property
+    def path(self) -> object: ...
+
+    @property
+    def frame_count(self) -> int | None: ...
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class FrameSink(Protocol):
+    """Where each frame's result goes (:class:`posetrack_cli.io.outputs.TrackOutputs`)."""
+
+    def add(self, frame: Frame, tracked: TrackedFrame) -> None: ...
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage over a video (decode is time waiting for the next frame).
+
+    With ``overlap`` the stages run at the same time in several threads, so their sum can exceed
+    the wall time.
+    """
+
+    decode: float = 0.0
+    detect: float = 0.0
+    flow: float = 0.0
+    pose: float = 0.0
+    track: float = 0.0
+    write: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class VideoOutcome:
+    """How tracking a video ended, filled in by :meth:`Pipeline.track` as it goes.
+
+    Attributes:
+        stopped: why decoding stopped early, if it did (one reason).
+        reidentified: people re-found from the memory of lost tracks.
+        id_map: ``{old_id: new_id}`` of offline stitching (``TrackOutputConfig.stitch``), to apply to
+            the files before they are committed; empty otherwise.
+    """
+
+    stopped: list[str] = field(default_factory=list)
+    reidentified: int = 0
+    id_map: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What running one video produced.
+
+    Attributes:
+        frames: frames read and written.
+        poses: poses written.
+        tracks: distinct track ids.
+        partial: why decoding stopped early (truncated file, unreadable frame, size change), or None.
+        seconds: wall time.
+        times: per-stage seconds.
+        reidentified: people re-found from the memory of lost tracks.
+        id_map: stitching's id remapping, to apply before committing (see :class:`VideoOutcome`).
+    """
+
+    frames: int
+    poses: int
+    tracks: int
+    partial: str | None
+    seconds: float
+    times: StageTimes
+    reidentified: int = 0
+    id_map: dict[int, int] = field(default_factory=dict)
+
+
+def default_overlap(device: Any) -> bool:
+    """Whether stages overlap in threads unless told: with CUDA (the stages use different
+    hardware), and on a CPU where torch has two or more threads (the threads fill each other's
+    idle moments, see ``benchmarks/pipeline.py``); not on a single core (a Ray worker's), where
+    there is nothing to fill. ``device`` is the pose network's torch device (None: the CPU)."""
+    import torch
+
+    return getattr(device, "type", "cpu") == "cuda" or torch.get_num_threads() >= 2
+
+
+class Pipeline:
+    """Models and settings for running many videos; load once, call ``run`` per video.
+
+    Args:
+        estimator: the top-down pose estimator, or None when every video brings its poses.
+        flow: optical flow estimator.
+        config: method settings.
+        detector: person detector, or None when every video brings a boxes file or poses.
+        num_keypoints: K of given poses when there is no estimator (COCO's 17).
+    """
+
+    def __init__(self, estimator: Estimator | None, flow: FlowEstimator, config: PipelineConfig = PipelineConfig(),
+                 detector: Detector | None = None, *, num_keypoints: int = 17) -> None:
+        self.estimator = estimator
+        self.flow = flow
+        if config.overlap is None:
+            config = replace(config, overlap=default_overlap(getattr(estimator, "device", None)))
+        self.config = config
+        self.detector = detector
+        self.num_keypoints = estimator.num_keypoints if estimator is not None else num_keypoints
+
+    def track(self, source: Source, *, boxes: BoxSource | None = None, poses: PoseSource | None = None,
+              times: StageTimes | None = None, outcome: VideoOutcome | None = None,
+              ) -> Generator[tuple[Frame, TrackedFrame], None, None]:
+        """Each decoded frame of ``source`` with its tracked people, as the frames come.
+
+        People come from the detector, from ``boxes`` (a boxes file, through the pose network) or
+        from ``poses`` (given poses, tracked as they are). ``times`` collects the stage seconds;
+        ``outcome`` receives why decoding stopped early, if it did (the frames before are all
+        yielded), and, once the video is done, its re-identifications and stitching. With
+        ``overlap``, detection and flow of frame k+1 (which need nothing from frame k's poses) run
+        in a thread of their own while the pose network works on frame k, and decoding runs ahead
+        in another.
+        """
+        if poses is None and self.estimator is None:
+            raise PosetrackError("no pose estimator and no given poses: one of them is needed")
+        if poses is None and boxes is None and self.detector is None:
+            raise PosetrackError("no detector and no boxes file: one of them is needed")
+        cfg = self.config
+        tracker = PoseTracker(cfg.tracker)  # ids from 0 for every video
+        smoother = make_smoother(cfg.output.smoothing)  # on the yielded keypoints; tracking uses the raw ones
+        times = times if times is not None else StageTimes()
+        outcome = outcome if outcome is not None else VideoOutcome()
+        stopped = outcome.stopped
+        carried = Poses.empty(self.num_keypoints)  # last frame's people, scored by their boxes
+        decoded = prefetch(source.frames(), cfg.prefetch)
+        ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped)
+        if cfg.overlap:
+            ahead = prefetch(ahead, 2)  # detection and flow one frame ahead, in a thread of their own
+        try:
+            for frame, detected, motion in ahead:
+                t0 = time.perf_counter()
+                if poses is not None:
+                    people = poses.get(frame.index)
+                    sources = np.full(len(people), "given")
+                    box_scores = people.scores
+                else:
+                    people, sources, box_scores = self._estimate(frame, detected, carried, motion)
+                t1 = time.perf_counter()
+                # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
+                #      then the poses left over against the lost tracks (own motion, colours).
+                ids = tracker.update(people, motion, timestamp=frame.timestamp, image=frame.image)
+                tracked = TrackedFrame(frame.index, frame.timestamp, people, ids, sources=sources,
+                                       matches=tracker.last_matches)
+                if smoother is not None:
+                    tracked = smoother.apply(tracked)
+                times.pose += t1 - t0
+                times.track += time.perf_counter() - t1
+                carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)
+                yield frame, tracked
+            outcome.reidentified = tracker.reidentified
+            if cfg.output.stitch:
+                outcome.id_map = stitch(tracker.tracklets(), cfg.tracker)
+        finally:
+            ahead.close()
+            decoded.close()
+
+    def run(self, source: Source, sink: FrameSink, *, boxes: BoxSource | None = None,
+            poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
+        """Process every frame of ``source`` into ``sink`` (whose files the caller commits or aborts).
+
+        As :meth:`track`, and with ``overlap`` writing and rendering run behind in a thread.
+        ``on_frame(index, people)`` is called after each frame. Decoding that stops early ends
+        the video there with ``partial`` saying why; the frames before it are kept.
+        """
+        times = StageTimes()
+        outcome = VideoOutcome()
+        start = time.perf_counter()
+        frames = written = 0
+        ids: set[int] = set()
+        background = _BackgroundAdds(sink, self.config.prefetch) if self.config.overlap else None
+        out: FrameSink = background if background is not None else sink
+        try:
+            for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, outcome=outcome):
+                t0 = time.perf_counter()
+                out.add(frame, tracked)
+                times.write += time.perf_counter() - t0
+                frames += 1
+                written += len(tracked)
+                ids.update(tracked.track_ids.tolist())
+                if on_frame is not None:
+                    on_frame(frame.index, len(tracked))
+            if background is not None:
+                t1 = time.perf_counter()
+                background.flush()
+                times.write += time.perf_counter() - t1
+        finally:
+            if background is not None:
+                background.stop()
+        partial = outcome.stopped[0] if outcome.stopped else None
+        if partial is None and source.frame_count is not None and frames < source.frame_count:
+            partial = f"decoded {frames} of {source.frame_count} frames (truncated or damaged file)"
+        if frames == 0:
+            raise PosetrackError(f"{source.path}: no frame could be decoded" + (f" ({partial})" if partial else ""))
+        tracks = len({outcome.id_map.get(i, i) for i in ids})
+        return VideoResult(frames, written, tracks, partial, time.perf_counter() - start, times,
+                           outcome.reidentified, outcome.id_map)
+
+    def poses_in_image(self, image: np.ndarray) -> Poses:
+        """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down
+        poses, scored and kept as in a video; ``(H, W, 3)`` uint8 BGR of any size."""
+        frame = Frame(0, 0.0, image)
+        [detected] = self._detect([frame], None)
+        people, _, _ = self._estimate(frame, detected, Poses.empty(self.num_keypoints), None)
+        return people
+
+    def _estimate(self, frame: Frame, detected: Detections, carried: Poses,
+                  motion: FlowField | None) -> tuple[Poses, np.ndarray, np.ndarray]:
+        """Steps 2-4 for one frame: the people, where each box came from, and each box's score.
+
+        A flow box carries the score of the box its person was found in, never the rescored
+        person score, so scores cannot compound frame over frame while flow carries someone.
+        """
+        cfg = self.config
+        assert self.estimator is not None
+        size = (frame.image.shape[1], frame.image.shape[0])
+        # 2. Last frame's joints moved by the flow: boxes where its people are now.
+        propagated = (flow_boxes(carried, motion, joint_threshold=cfg.joint_threshold, enlarge=cfg.flow_box_enlarge,
+                                 min_joints=cfg.min_joints, frame_size=size)
+                      if motion is not None else Detections.empty())
+        # 3. Detections and flow boxes unified by NMS.
+        unified, from_flow = unify_boxes(detected, propagated, cfg.nms_iou)
+        # 4. Top-down poses in each box, scored, and kept where enough joints are confident.
+        people = rescore(self.estimator.estimate(frame.image, unified), cfg.rescore_threshold)
+        keep = enough_joints(people, cfg.joint_threshold, cfg.min_joints)
+        sources = np.where(from_flow, "flow", "detector")
+        return people[keep], sources[keep], unified.scores[keep]
+
+    def _detect_and_flow(self, decoded: Iterator[Frame], boxes: BoxSource | None, times: StageTimes,
+                         stopped: list[str]) -> Generator[tuple[Frame, Detections, FlowField | None], None, None]:
+        """Frames with their detections (step 1; keyframes only when ``detect_every`` > 1) and the
+        flow from the previous frame: the work that needs nothing from earlier poses."""
+        cfg = self.config
+        detect = self.estimator is not None  # given poses need no boxes
+        previous: Any = None
+        while True:
+            batch: list[Frame] = []
+            tick = time.perf_counter()
+            try:
+                while len(batch) < cfg.detect_batch:
+                    batch.append(next(decoded))
+            except StopIteration:
+                pass
+            except FrameStopped as exc:
+                stopped.append(str(exc))
+            times.decode += time.perf_counter() - tick
+            if not batch:
+                return
+            t0 = time.perf_counter()
+            keyframes = [f for f in batch if detect and f.index % cfg.detect_every == 0]
+            found = dict(zip((f.index for f in keyframes), self._detect(keyframes, boxes)))
+            times.detect += time.perf_counter() - t0
+            for frame in batch:
+                t1 = time.perf_counter()
+                current = self.flow.prepare(frame.image)
+                motion = self.flow.compute(previous, current) if previous is not None else None
+                previous = current
+                times.flow += time.perf_counter() - t1
+                yield frame, found.get(frame.index, Detections.empty()), motion
+            if stopped:
+                return
+
+    def _detect(self, frames: list[Frame], boxes: BoxSource | None) -> list[Detections]:
+        """1. Person boxes of ``frames`` scoring at least the detection threshold."""
+        if not frames:
+            return []
+        if boxes is not None:
+            found = [boxes.get(f.index) for f in frames]
+        else:
+            assert self.detector is not None
+            found = self.detector.detect([f.image for f in frames])
+        threshold = self.config.detection_threshold
+        return [d[d.scores >= threshold] for d in found]
+
+
+class _BackgroundAdds:
+    """Hands ``sink.add`` calls to a thread through a bounded queue, so encoding the overlay
+    and writing rows happen behind the models. ``flush`` waits for the queue to drain and raises
+    the thread's error, if any."""
+
+    def __init__(self, sink: FrameSink, depth: int) -> None:
+        self._sink = sink
+        self._queue: queue.Queue[tuple[Frame, TrackedFrame] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="posetrack-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._sink.add(*item)
+                except BaseException as exc:  # re-raised in the pipeline thread by add() or flush()
+                    self._error = exc
+
+    def add(self, frame: Frame, tracked: TrackedFrame) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((frame, tracked))
+
+    def flush(self) -> None:
+        self.stop()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()

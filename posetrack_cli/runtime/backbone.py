@@ -1,0 +1,57 @@
+"""A torchvision detector's backbone run by OpenVINO, in its place."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.runtime.cache import CacheKey, cached_or_converted
+from posetrack_cli.runtime.convert import OV_PRECISION, compile_model
+
+
+class OpenVINOBackbone(torch.nn.Module):
+    """A torchvision detector's backbone run by OpenVINO, in its place.
+
+    The backbone (convolutional features and FPN: most of a detector's time, and where eager torch
+    is slowest, with its frozen BatchNorms and activations as separate passes) takes the padded image
+    batch ``(N, 3, H, W)`` and returns the same ordered feature maps ``{name: (N, C, h, w)}``; H and W
+    are dynamic, so any video size uses one converted model. Proposals, RoI pooling, the box heads
+    and NMS stay in torch (the box head's matrix products are no faster in OpenVINO).
+
+    Args:
+        backbone: the strictly-loaded backbone module.
+        name: the detector's name, part of the cache key.
+        precision: ``fp32`` or ``bf16``.
+        weights_sha256: digest of the detector's state dict.
+    """
+
+    def __init__(self, backbone: torch.nn.Module, *, name: str, precision: str, weights_sha256: str) -> None:
+        super().__init__()
+        import openvino as ov
+
+        if precision not in OV_PRECISION:
+            raise PosetrackError(f"a detector runs fp32 or bf16 in OpenVINO, not {precision}")
+        self.out_channels = getattr(backbone, "out_channels", None)  # read by torchvision's heads
+        self.precision, self.version = precision, ov.__version__
+
+        def convert() -> tuple[Any, dict[str, Any]]:
+            example = torch.zeros(1, 3, 320, 320)
+            with torch.no_grad():
+                out = backbone.eval()(example)  # its output names, kept beside the converted model
+                model = ov.convert_model(backbone, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+            return model, {"outputs": list(out) if isinstance(out, dict) else None}
+
+        key = CacheKey(weights_sha256, None, "fp32", kind=f"{name}-backbone")
+        ov_model, about = cached_or_converted(key, convert)
+        self.names: list[str] | None = about["outputs"]  # None: a plain tensor, not a dict of maps
+        self._compiled = compile_model(ov_model, precision)
+
+    def forward(self, images: torch.Tensor) -> Any:
+        outputs = self._compiled(np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32))
+        if self.names is None:
+            return torch.from_numpy(outputs[0].copy())
+        return OrderedDict((name, torch.from_numpy(outputs[i].copy())) for i, name in enumerate(self.names))

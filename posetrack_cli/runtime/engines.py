@@ -1,0 +1,185 @@
+"""The pose network's runtimes: eager torch, or OpenVINO in fp32, bf16 or int8.
+
+The estimator cuts crops and calls a runtime's ``__call__`` on ``(n, 3, H, W)`` tensors of them in
+the frame's BGR order on the 0..255 scale (uint8 as ``cv2.warpAffine`` cuts them on a CPU), and
+gets ``(n, K, h, w)`` float32 heatmaps back. The network a runtime runs is a
+:class:`~posetrack_cli.models.crop_input.CropInput`: the input normalisation is its first step, the
+same in every runtime. Decoding and the flip test stay in the estimator, so every runtime is judged
+on the same keypoints.
+
+* :class:`TorchRuntime`: the module itself (CUDA, ``--half``, ``--compile``; fp32 on a CPU).
+* :class:`OpenVINORuntime`: the already strictly-loaded torch module converted by
+  ``openvino.convert_model`` (so every checkpoint layout works; :mod:`.convert`), with a dynamic
+  batch dimension and an 8-bit NHWC input, kept in the cache (:mod:`.cache`) under a key made of
+  the SHA-256 of its state dict (weights and normalisation), the input size, the batch shape and
+  the precision: a second run reads it back and pays no conversion; OpenVINO's own compiled-blob
+  cache sits beside it.
+* int8 is NNCF post-training quantization calibrated on real person crops (:mod:`.quantize`):
+  given crops (``posetrack calibrate``), or the first crops of the user's video (which run in fp32
+  while they are gathered). Calibration reports how far int8 lands from fp32 on held-back crops.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.runtime.cache import (
+    CacheKey,
+    cache_dir,
+    cached_or_converted,
+    read_cached,
+    save_atomically,
+    state_dict_sha256,
+)
+from posetrack_cli.runtime.choice import resolve_runtime
+from posetrack_cli.runtime.convert import compile_model, convert_to_openvino, crops_for_openvino
+from posetrack_cli.runtime.quantize import CALIBRATION_CROPS, HELD_BACK, Agreement, heatmap_agreement, quantize_int8
+from posetrack_cli.runtime.signals import own_signal_stack
+
+
+class TorchRuntime:
+    """The torch module itself: fp32 (CPU or CUDA), fp16 with ``half`` (CUDA), optionally compiled."""
+
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, *, half: bool = False,
+                 compile: bool = False) -> None:
+        self.device = device
+        self.precision = "fp16" if half else "fp32"
+        self._dtype = torch.float16 if half else torch.float32
+        self._compiled = compile
+        model = model.to(device).to(memory_format=torch.channels_last).to(self._dtype)
+        self.model: Callable[[torch.Tensor], torch.Tensor] = model
+        if compile:
+            # Inductor with freezing treats the weights as constants (pre-packed for oneDNN on a CPU).
+            # dynamic=False: one static graph per padded batch size, not a slower shape-generic one.
+            self.model = torch.compile(model, dynamic=False, options={"freezing": True})
+
+    def describe(self) -> dict[str, Any]:
+        return {"runtime": "torch", "version": torch.__version__, "precision": self.precision}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        if self._compiled:  # a few fixed shapes rather than one compilation per person count
+            padded = 1 << (n - 1).bit_length()
+            x = torch.cat([x, x.new_zeros((padded - n, *x.shape[1:]))]) if padded > n else x
+        x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
+        out: torch.Tensor = self.model(x)[:n].float()
+        return out
+
+
+class OpenVINORuntime:
+    """The network converted to OpenVINO, cached on disk, in fp32, bf16 or int8 (see the module docstring).
+
+    Args:
+        model: the strictly-loaded network in a :class:`~posetrack_cli.models.crop_input.CropInput`
+            (BatchNorm may be folded already).
+        input_size: ``(width, height)``.
+        precision: ``fp32``, ``bf16`` or ``int8``.
+        weights_sha256: digest of ``model``'s state dict before folding (default: of its state dict).
+        calibration: uint8 crops ``(N, H, W, 3)`` to quantize on now (int8 only); without them
+            a cached int8 model is used, else the first ``CALIBRATION_CROPS`` crops the runtime sees.
+        stride: input pixels per heatmap pixel, for the agreement report.
+        log: where calibration reports go (default: stderr).
+    """
+
+    name = "openvino"
+
+    def __init__(self, model: torch.nn.Module, input_size: tuple[int, int], precision: str, *,
+                 weights_sha256: str | None = None, calibration: np.ndarray | None = None, stride: float = 4.0,
+                 log: Callable[[str], None] | None = None) -> None:
+        import openvino as ov
+
+        self.version = ov.__version__
+        self.precision = precision
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.stride = stride
+        self.log = log or (lambda line: print(f"posetrack: {line}", file=sys.stderr))
+        self._torch_model = model
+        self.sha256 = weights_sha256 or state_dict_sha256(model)
+        self.calibration: dict[str, Any] | None = None
+        self._pending: list[np.ndarray] = []
+        self._fp32_model = self._cached_or_converted()
+        cached = None
+        if precision == "int8" and calibration is None:
+            cached = read_cached(cache_dir() / self.key("int8").folder_name())
+        if cached is not None:
+            self._compiled = compile_model(cached[0], "int8")
+            self.calibration = cached[1].get("calibration")
+        elif precision == "int8" and calibration is not None:
+            self.calibrate(calibration, source=f"{len(calibration)} given crops")  # compiles int8
+        else:  # fp32 or bf16; an uncalibrated int8 runs fp32 while it gathers the run's first crops (__call__)
+            self._compiled = compile_model(self._fp32_model, "bf16" if precision == "bf16" else "fp32")
+
+    def key(self, precision: str) -> CacheKey:
+        return CacheKey(self.sha256, self.input_size, precision)
+
+    def _cached_or_converted(self) -> Any:
+        """The fp32 graph from the cache, converting on a miss. bf16 runs this same graph (it is a
+        compile-time hint; OpenVINO's blob cache keeps the compiled bf16 form), so both share one entry."""
+        return cached_or_converted(self.key("fp32"),
+                                   lambda: (convert_to_openvino(self._torch_model, self.input_size), {}))[0]
+
+    @property
+    def calibrated(self) -> bool:
+        """False while an int8 runtime still gathers crops (and runs fp32)."""
+        return self.precision != "int8" or self.calibration is not None
+
+    def calibrate(self, crops: np.ndarray, *, source: str) -> Agreement:
+        """Quantize on ``crops`` (uint8 ``(N, H, W, 3)``, see :func:`crops_for_openvino`), report agreement
+        with fp32 on the held-back share, cache the int8 model and switch to it."""
+        if len(crops) < 4:
+            raise PosetrackError(f"int8 calibration needs at least 4 person crops, got {len(crops)}")
+        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[3] != 3:
+            raise ValueError(f"calibration takes uint8 crops (N, H, W, 3), got {crops.dtype} {crops.shape}")
+        crops = np.ascontiguousarray(crops)
+        order = np.random.default_rng(0).permutation(len(crops))
+        held = max(1, int(round(len(crops) * HELD_BACK)))
+        test, train = crops[order[:held]], crops[order[held:]]
+        with own_signal_stack():  # NNCF compiles and runs the model too
+            int8_model = quantize_int8(self._fp32_model, train)
+        fp32 = compile_model(self._fp32_model, "fp32")
+        int8 = compile_model(int8_model, "int8")
+        reference = torch.from_numpy(np.concatenate([fp32(test[i:i + 8])[0] for i in range(0, held, 8)]))
+        quantized = torch.from_numpy(np.concatenate([int8(test[i:i + 8])[0] for i in range(0, held, 8)]))
+        agreement = heatmap_agreement(reference, quantized, self.stride)
+        self.calibration = {"source": source, "crops": len(train), **agreement.__dict__}
+        save_atomically(int8_model, cache_dir() / self.key("int8").folder_name(),
+                         {"weights_sha256": self.sha256, "input_size": list(self.input_size), "precision": "int8",
+                          "openvino": self.version, "calibration": self.calibration})
+        self._compiled = int8
+        self.log(f"calibrated int8 on {source}; {agreement.line()}")
+        return agreement
+
+    def describe(self) -> dict[str, Any]:
+        about: dict[str, Any] = {"runtime": "openvino", "version": self.version, "precision": self.precision}
+        if self.precision == "int8":
+            about["calibration"] = self.calibration
+        return about
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Heatmaps of uint8 crops ``(n, 3, H, W)``."""
+        array = crops_for_openvino(x)
+        out = torch.from_numpy(self._compiled(array)[0].copy())
+        if not self.calibrated:
+            self._pending.append(array)
+            if sum(len(a) for a in self._pending) >= CALIBRATION_CROPS:
+                crops = np.concatenate(self._pending)
+                self._pending = []
+                self.calibrate(crops, source=f"the first {len(crops)} crops of this run (run in fp32 until then)")
+        return out
+
+
+def make_runtime(model: torch.nn.Module, *, runtime: str, precision: str, device: torch.device,
+                 input_size: tuple[int, int], half: bool = False, compile: bool = False,
+                 weights_sha256: str | None = None, stride: float = 4.0) -> TorchRuntime | OpenVINORuntime:
+    """The runtime ``resolve_runtime`` picks for these choices, built around ``model``."""
+    runtime, precision = resolve_runtime(runtime, precision, device, half=half, compile=compile)
+    if runtime == "torch":
+        return TorchRuntime(model, device, half=half, compile=compile)
+    return OpenVINORuntime(model, input_size, precision, weights_sha256=weights_sha256, stride=stride)
