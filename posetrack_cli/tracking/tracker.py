@@ -4,7 +4,8 @@ For each frame the tracker compares the new poses with the tracked poses of the 
 frames (a fixed-length queue), greedily matches them by similarity, and gives unmatched poses new
 ids. Queued poses are carried forward frame by frame by the optical flow, so a person unseen for a
 few frames is still compared where the flow says they went (flow-based OKS, the paper's default).
-Box IoU and OKS without flow are the paper's ablations and are selectable.
+Box IoU and OKS without flow are the paper's ablations and are selectable by name; the comparison
+is a :class:`~posetrack_cli.tracking.similarity.Similarity`, and a caller may pass their own.
 
 Beyond the paper, in the spirit of ByteTrack's cascade:
 
@@ -36,9 +37,10 @@ from posetrack_cli.core.paper import JOINT_THRESHOLD
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS, Poses
 from posetrack_cli.tracking.appearance import HISTOGRAM_BINS, histogram_distance, torso_histograms
 from posetrack_cli.tracking.motion import VELOCITY_SMOOTHING, damped_distance, displacements, keep_in_frame, uncertainty
-from posetrack_cli.tracking.similarity import box_areas, iou_matrix, oks_matrix
+from posetrack_cli.tracking.similarity import SIMILARITY_BY_NAME, Similarity, box_areas, oks_matrix, similarity_named
 
-SIMILARITIES = ("flow-oks", "oks", "iou")
+# The names TrackerConfig.similarity accepts (``--similarity``'s choices), the paper's default first.
+SIMILARITIES = tuple(SIMILARITY_BY_NAME)
 
 # A lost track's id goes to a pose only if its score beats every rival's (another track for that
 # pose, another pose for that track) by this much; otherwise the pose starts a new track. Giving a
@@ -76,6 +78,16 @@ def greedy_match(similarity: np.ndarray, min_similarity: float) -> list[tuple[in
 
     Args:
         similarity: ``(M, N)``.
+
+    Example:
+        Greedy keeps the best pair even where swapping would raise the total.
+
+        >>> import numpy as np
+        >>> sim = np.array([[0.9, 0.8], [0.85, 0.4]])
+        >>> greedy_match(sim, 0.3)
+        [(0, 0), (1, 1)]
+        >>> greedy_match(sim, 0.5)
+        [(0, 0)]
     """
     sim = np.array(similarity, dtype=np.float64, copy=True)
     pairs = []
@@ -96,6 +108,16 @@ def clear_winners(score: np.ndarray, admissible: np.ndarray, margin: float) -> l
 
     A pose with two tracks nearly as good (or a track with two poses) is matched to neither: the
     caller gives it a new id rather than guess.
+
+    Example:
+        Pose 0 fits tracks 0 and 1 nearly as well, so it gets neither; pose 1 fits only track 1.
+
+        >>> import numpy as np
+        >>> score = np.array([[0.9, 0.2], [0.85, 0.3]])
+        >>> clear_winners(score, score >= 0.3, 0.1)
+        [(1, 1)]
+        >>> clear_winners(score, score >= 0.3, 0.01)
+        [(0, 0), (1, 1)]
     """
     s = np.where(admissible, score, -np.inf).astype(np.float64)
     pairs = []
@@ -120,7 +142,8 @@ class TrackerConfig:
     """Tracking settings; where the paper gives a value it is used.
 
     Attributes:
-        similarity: ``flow-oks`` (paper default), ``oks`` (no flow) or ``iou`` (boxes, no flow).
+        similarity: ``flow-oks`` (paper default), ``oks`` (no flow) or ``iou`` (boxes, no flow): the
+            name of a built-in :class:`~posetrack_cli.tracking.similarity.Similarity`.
         queue_length: ``L_Q``, frames of tracked poses compared against.
         min_similarity: below this a new pose starts a new track rather than continue one.
         joint_threshold: joints scoring below this take no part in OKS (paper: 0.4).
@@ -129,6 +152,19 @@ class TrackerConfig:
         own_motion: also predict each track from its own velocity, not only by flow.
         appearance: use torso colour histograms to break ties and veto re-identifications
             (needs the frames).
+
+    Example:
+        The paper's tracker without flow (its OKS ablation) and without the memory of lost tracks:
+
+        >>> from posetrack_cli import FrameTracker, TrackerConfig
+        >>> config = TrackerConfig(similarity="oks", max_lost=0.0)
+        >>> config.queue_length, config.joint_threshold
+        (5, 0.4)
+        >>> tracker = FrameTracker(config, flow=None)
+        >>> TrackerConfig(queue_length=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: queue_length must be >= 1, got 0
     """
 
     # Paper's default similarity; the others are its ablations.
@@ -250,10 +286,34 @@ class PoseTracker:
     After each ``update``: ``last_matches`` ``(N,)`` says how each pose got its id (``live``,
     ``lost`` or ``new``, as ``types.MATCHES``); ``reidentified`` counts poses re-found from the lost
     memory in this video; ``tracklets()`` summarises every track for offline stitching.
+
+    Attributes:
+        config: the settings; ``config.similarity`` names the similarity unless ``similarity`` is given.
+        sigmas: ``(K,)`` OKS falloff per joint (COCO's 17 by default).
+        similarity: a :class:`~posetrack_cli.tracking.similarity.Similarity` of the caller's own, used
+            instead of the one ``config.similarity`` names (the lost memory compares by OKS either way).
+
+    Example:
+        One person walks right; another appears in the second frame and gets the next id.
+
+        >>> import numpy as np
+        >>> from posetrack_cli.core.types import Poses
+        >>> def frame(*xs):  # people whose 17 joints run down the middle of a 20 x 80 px box from x
+        ...     kps = np.array([[[x + 10, y] for y in np.linspace(0, 80, 17)] for x in xs], np.float32)
+        ...     boxes = np.array([[x, 0, x + 20, 80] for x in xs], np.float32)
+        ...     return Poses(kps, np.ones(kps.shape[:2], np.float32), boxes, np.ones(len(xs), np.float32))
+        >>> tracker = PoseTracker()
+        >>> tracker.update(frame(0)).tolist()
+        [0]
+        >>> tracker.update(frame(200, 1)).tolist()
+        [1, 0]
+        >>> tracker.last_matches.tolist()
+        ['new', 'live']
     """
 
     config: TrackerConfig = field(default_factory=TrackerConfig)
     sigmas: np.ndarray = field(default_factory=lambda: COCO_SIGMAS.copy())
+    similarity: Similarity | None = None
     tracks: dict[int, Track] = field(default_factory=dict, init=False)
     frame: int = field(default=-1, init=False)
     reidentified: int = field(default=0, init=False)
@@ -262,6 +322,11 @@ class PoseTracker:
 
     def __post_init__(self) -> None:
         self._clear_queue()
+        self._similarity = self._chosen_similarity()
+
+    def _chosen_similarity(self) -> Similarity:
+        """The caller's similarity if given, else the built-in one the config names."""
+        return self.similarity if self.similarity is not None else similarity_named(self.config.similarity)
 
     def _clear_queue(self) -> None:
         k = len(self.sigmas)
@@ -276,6 +341,7 @@ class PoseTracker:
     def reset(self) -> None:
         """Forget all tracks; ids start from 0 again (a new video)."""
         self._clear_queue()
+        self._similarity = self._chosen_similarity()
         self.tracks.clear()
         self._next_id = 0
         self.frame = -1
@@ -293,6 +359,24 @@ class PoseTracker:
             timestamp: the frame's time in seconds; None counts frames at ``DEFAULT_IMAGE_FPS``.
             image: ``(H, W, 3)`` the frame the poses came from, for the appearance cue and to keep
                 predictions of people who left the picture at its edge; None without frames.
+
+        Example:
+            A person jumps 30 px right between frames: too far for OKS where they were last seen,
+            but the flow says where they went (flow-OKS, the default).
+
+            >>> import numpy as np
+            >>> from posetrack_cli.core.flow_field import FlowField
+            >>> from posetrack_cli.core.types import Poses
+            >>> def frame(x):  # one person, 17 joints down the middle of a 20 x 80 px box from x
+            ...     kps = np.stack([np.full(17, x + 10), np.linspace(0, 80, 17)], -1)[None].astype(np.float32)
+            ...     box = np.array([[x, 0, x + 20, 80]], np.float32)
+            ...     return Poses(kps, np.ones((1, 17), np.float32), box, np.ones(1, np.float32))
+            >>> flow = FlowField(np.tile(np.array([30, 0], np.float32), (100, 100, 1)))  # (H, W, 2)
+            >>> for name in ("flow-oks", "oks"):
+            ...     tracker = PoseTracker(TrackerConfig(similarity=name))
+            ...     print(name, tracker.update(frame(10)).tolist(), tracker.update(frame(40), flow).tolist())
+            flow-oks [0] [0]
+            oks [0] [1]
         """
         cfg = self.config
         self.frame += 1
@@ -300,7 +384,7 @@ class PoseTracker:
         if image is not None:
             self._frame_size = (int(image.shape[1]), int(image.shape[0]))
         # 1. Carry queued poses into this frame (flow-OKS only; OKS and IoU compare as they were).
-        if flow is not None and cfg.similarity == "flow-oks" and len(self._ids):
+        if flow is not None and self._similarity.uses_flow and len(self._ids):
             self._keypoints = flow.propagate(self._keypoints)
         valid = poses.keypoint_scores >= cfg.joint_threshold
 
@@ -383,23 +467,19 @@ class PoseTracker:
         """
         if not len(self._ids) or not len(poses):
             return np.zeros(0, np.int64), np.zeros((0, len(poses)), np.float32)
-        cfg = self.config
+        similarity = self._similarity
         areas = box_areas(poses.boxes)
-        if cfg.similarity == "iou":
-            sim = iou_matrix(self._boxes, poses.boxes)
-        else:
-            sim = oks_matrix(self._keypoints, self._valid, poses.keypoints, valid, areas, self.sigmas)
+        sim = similarity.matrix(self._keypoints, self._valid, self._boxes, poses.keypoints, valid, poses.boxes, areas,
+                                self.sigmas)
         order = np.argsort(self._ids, kind="stable")
         sorted_ids = self._ids[order]
         starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
         track_ids, best = sorted_ids[starts], np.maximum.reduceat(sim[order], starts, axis=0)  # (T,), (T, N)
-        if cfg.own_motion:
+        if self.config.own_motion:
             kps, kvalid, boxes, times, velocity = self._gather(track_ids.tolist())
             step = velocity * (now - times)[:, None]  # (T, 2) px since last seen
-            if cfg.similarity == "iou":
-                own = iou_matrix(boxes + np.tile(step, 2), poses.boxes)
-            else:
-                own = oks_matrix(kps + step[:, None, :], kvalid, poses.keypoints, valid, areas, self.sigmas)
+            own = similarity.matrix(kps + step[:, None, :], kvalid, boxes + np.tile(step, 2), poses.keypoints, valid,
+                                    poses.boxes, areas, self.sigmas)
             best = np.maximum(best, own)
         return track_ids, best
 
