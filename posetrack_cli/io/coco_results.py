@@ -40,6 +40,8 @@ from posetrack_cli.io.outputs import document_to_frames
 from posetrack_cli.io.video import FrameSource, ImageFolderSource, open_source
 
 Warn = Callable[[str], None]
+# One checked pose entry: (entry number, frame, keypoints (17, 2), keypoint scores (17,), box (4,) xyxy, score).
+PoseRow = tuple[int, int, np.ndarray, np.ndarray, np.ndarray, float]
 
 
 @dataclass(frozen=True)
@@ -218,8 +220,24 @@ def _keypoint_box(keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.concatenate([seen.min(0), seen.max(0)])
 
 
-def _group_poses(entries: Iterable[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, float]], path: Path,
-                 space: FrameSpace, warn: Warn | None) -> dict[int, Poses]:
+def pose_rows(entries: Iterable[Any], name: str, frame_index: Callable[[Any, str], int]) -> list[PoseRow]:
+    """The checked poses of COCO-results entries, the one parser of files (``load_poses``) and of
+    entries in memory (``io.interop``): ``(entry, frame, keypoints (17, 2), keypoint scores (17,),
+    box (4,) xyxy, score)`` each, the box around the scored keypoints where an entry has none.
+
+    ``frame_index(image_id, where)`` gives an entry's frame or raises PosetrackError; messages name
+    ``"<name> entry <n>"``. Raises PosetrackError (one line) at the first bad entry.
+    """
+    rows = []
+    for n, item in enumerate(entries):
+        where = f"{name} entry {n}"
+        kps, scores, box, score = _pose_entry(item, where)
+        frame = frame_index(item["image_id"], where)
+        rows.append((n, frame, kps, scores, _keypoint_box(kps, scores) if box is None else box, score))
+    return rows
+
+
+def _group_poses(entries: Iterable[PoseRow], path: Path, space: FrameSpace, warn: Warn | None) -> dict[int, Poses]:
     """Poses by frame from ``(entry, frame, keypoints, keypoint scores, box, score)``, boxes clipped
     to the frame and poses whose box lies wholly outside dropped."""
     rows = list(entries)
@@ -263,13 +281,7 @@ def _poses_of(doc: Any, path: Path, space: FrameSpace, warn: Warn | None) -> dic
     if isinstance(doc, list):
         if not doc:
             raise PosetrackError(f"{path} holds an empty list: no poses to track")
-        rows = []
-        for n, item in enumerate(doc):
-            where = f"{path.name} entry {n}"
-            kps, scores, box, score = _pose_entry(item, where)
-            frame = space.frame_index(item["image_id"], where)
-            rows.append((n, frame, kps, scores, _keypoint_box(kps, scores) if box is None else box, score))
-        return _group_poses(rows, path, space, warn)
+        return _group_poses(pose_rows(doc, path.name, space.frame_index), path, space, warn)
     if isinstance(doc, dict) and {"images", "annotations", "categories"} <= doc.keys():
         try:
             frames, _, names = document_to_frames(doc)
