@@ -21,9 +21,9 @@ import os
 import secrets
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator, Literal, overload
 
 from posetrack_cli.core.errors import PosetrackError
 
@@ -73,9 +73,19 @@ def umask_mode() -> int:
     return 0o666 & ~mask
 
 
+@overload
+def atomic_write(path: str | Path, mode: Literal["w"] = "w",
+                 newline: str | None = None) -> AbstractContextManager[IO[str]]: ...
+
+
+@overload
+def atomic_write(path: str | Path, mode: Literal["wb"], newline: None = None) -> AbstractContextManager[IO[bytes]]: ...
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", newline: str | None = None) -> Iterator[IO[Any]]:
-    """Write to a temporary file beside ``path`` and rename it into place only on success.
+    """Write to a temporary file beside ``path`` and rename it into place only on success: text
+    (``mode="w"``) or bytes (``"wb"``).
 
     An interrupted or failed write leaves any earlier file untouched and no partial file under
     the final name; a write error (a full disk, say) is an :class:`OutputWriteError` naming ``path``.

@@ -65,7 +65,8 @@ class FlowField:
 
 class FlowEstimator(Protocol):
     """Computes ``FlowField``s. ``prepare`` runs once per frame, ``compute`` once per frame pair,
-    so per-frame work (grey conversion, resizing, upload) is never done twice."""
+    so per-frame work (grey conversion, resizing, upload) is never done twice. What ``prepare``
+    returns is each estimator's own (a grey array, a tensor), hence ``Any``: only its ``compute`` reads it."""
 
     name: str
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.types import Detections
 from posetrack_cli.io.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource, natural_key, read_image
+
+if TYPE_CHECKING:
+    from posetrack_cli.inference.estimator import PoseEstimator
 
 DEFAULT_CROPS = 300  # NNCF's default calibration subset size
 
@@ -69,7 +73,13 @@ def _frames(path: Path, every: int) -> Iterator[np.ndarray]:
         source.close()
 
 
-def gather_inputs(estimator: Any, detector: Any, files: list[Path], *, crops: int = DEFAULT_CROPS,
+class Detector(Protocol):
+    """What gathering needs of a detector: person boxes of frames."""
+
+    def detect(self, frames: list[np.ndarray]) -> list[Detections]: ...
+
+
+def gather_inputs(estimator: PoseEstimator, detector: Detector, files: list[Path], *, crops: int = DEFAULT_CROPS,
                   every: int = 10) -> Gathered:
     """Network inputs of the people ``detector`` finds in ``files``, until ``crops`` are gathered.
 

@@ -27,6 +27,18 @@ class EstimatorConfig:
         runtime: ``auto`` (OpenVINO on a CPU where installed, torch on CUDA), ``torch`` or ``openvino``.
         precision: ``auto`` (bf16 where the CPU has native bf16, else fp32), ``fp32``, ``bf16`` or
             ``int8`` (OpenVINO; calibrated on person crops, see ``posetrack calibrate``).
+
+    Example:
+        The larger released input size, without the flip test, on the CPU:
+
+        >>> from posetrack_cli import EstimatorConfig
+        >>> config = EstimatorConfig(input_size=(288, 384), flip_test=False, device="cpu")
+        >>> config.input_size, config.padding, config.batch_size
+        ((288, 384), 1.25, 16)
+        >>> EstimatorConfig(input_size=(200, 256))
+        Traceback (most recent call last):
+        ...
+        ValueError: input_size must be multiples of 32 of at least 32, got 200x256
     """
 
     input_size: tuple[int, int] = (192, 256)

@@ -10,11 +10,10 @@ detecting on a 2.2x upscale, the most expensive stage made 5x dearer for no deta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
-from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from posetrack_cli.core.errors import PosetrackError
@@ -90,13 +89,13 @@ class PersonDetector:
             from posetrack_cli.runtime.cache import state_dict_sha256
 
             digest = state_dict_sha256(model)
-            backbone: nn.Module = model.backbone  # type: ignore[assignment]  # a Module, typed as Tensor | Module
-            model.backbone = OpenVINOBackbone(backbone, name=architecture, precision=precision, weights_sha256=digest)
+            model.backbone = OpenVINOBackbone(model.backbone, name=architecture, precision=precision,
+                                              weights_sha256=digest)
         elif (runtime, precision) != ("torch", "fp32"):
             raise PosetrackError(f"the detector runs torch fp32 or OpenVINO fp32/bf16, not {runtime} {precision}")
         self.runtime, self.precision = runtime, precision
-        transform: Any = model.transform
-        model.transform = FrameTransform.replacing(transform)
+        # Both families build a GeneralizedRCNNTransform; torchvision declares the attribute as any Module.
+        model.transform = FrameTransform.replacing(cast(GeneralizedRCNNTransform, model.transform))
         self.model = model.to(device)
 
     def describe(self) -> dict[str, str]:
@@ -125,6 +124,7 @@ class PersonDetector:
         side as ``min_size`` and a ``max_size`` no smaller than its long side, that factor is 1.
         SSDlite's fixed 320x320 input is what it was trained on and is left as it is.
         """
+        # Any: torchvision declares min_size an int, but its transform keeps a tuple of sizes there.
         transform: Any = self.model.transform
         if self._upscale or transform.fixed_size is not None:
             return

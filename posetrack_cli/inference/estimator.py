@@ -9,7 +9,7 @@ batch. Heatmaps are decoded (arg-max + quarter-pixel shift) and mapped back to f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -45,6 +45,28 @@ class PoseEstimator:
         norm: channel order, mean and std the network was trained with.
         keypoint_names: names of the K channels (their left/right pairs drive the flip test).
         config: inference settings.
+
+    Example:
+        A released checkpoint, its input size and keypoints read from the file (needs the file):
+
+        >>> from posetrack_cli import PoseEstimator
+        >>> path = "weights/res50_coco_256x192-ec54d7f3_20200709.pth"
+        >>> estimator = PoseEstimator.from_checkpoint(path, device="cpu")  # doctest: +SKIP
+
+        Any network that maps crops to heatmaps of a quarter of their size runs the same way; an
+        untrained one shows the shapes, one pose per box:
+
+        >>> import numpy as np
+        >>> import torch
+        >>> from posetrack_cli import COCO_KEYPOINTS, Detections, EstimatorConfig
+        >>> from posetrack_cli.models.checkpoints import InputNorm
+        >>> network = torch.nn.Conv2d(3, 17, kernel_size=4, stride=4)  # (N, 3, 256, 192) -> (N, 17, 64, 48)
+        >>> estimator = PoseEstimator(network, norm=InputNorm("bgr"), keypoint_names=COCO_KEYPOINTS,
+        ...                           config=EstimatorConfig(device="cpu", runtime="torch", precision="fp32"))
+        >>> people = Detections([[100, 40, 160, 200], [200, 50, 250, 190]], [0.9, 0.7])
+        >>> poses = estimator.estimate(np.zeros((240, 320, 3), np.uint8), people)
+        >>> poses.keypoints.shape, poses.keypoint_scores.shape, poses.boxes.tolist()
+        ((2, 17, 2), (2, 17), [[100.0, 40.0, 160.0, 200.0], [200.0, 50.0, 250.0, 190.0]])
     """
 
     def __init__(
@@ -81,7 +103,7 @@ class PoseEstimator:
         input_size: tuple[int, int] | None = None,
         keypoint_names: Sequence[str] | None = None,
         norm: InputNorm | None = None,
-        **settings: object,
+        **settings: Any,  # EstimatorConfig's other fields, checked by name there
     ) -> PoseEstimator:
         """Load any supported checkpoint layout strictly and wrap it.
 
@@ -100,7 +122,7 @@ class PoseEstimator:
         input_size: tuple[int, int] | None = None,
         keypoint_names: Sequence[str] | None = None,
         norm: InputNorm | None = None,
-        **settings: object,
+        **settings: Any,  # EstimatorConfig's other fields, checked by name there
     ) -> PoseEstimator:
         size = input_size or info.input_size
         if size is None:
@@ -114,7 +136,8 @@ class PoseEstimator:
             )
         if len(names) != info.spec.num_keypoints:
             raise PosetrackError(f"{len(names)} keypoint names given for a {info.spec.num_keypoints}-keypoint model")
-        config = EstimatorConfig(input_size=tuple(size), **settings)  # type: ignore[arg-type]
+        width, height = size
+        config = EstimatorConfig(input_size=(width, height), **settings)
         return cls(model, norm=norm or info.norm, keypoint_names=names, config=config)
 
     @property

@@ -202,6 +202,28 @@ def write_exports(document: dict[str, Any], out_dir: str | Path, name: str,
     Raises:
         PosetrackError: an unknown format, a document that is not posetrack's JSON, keypoints the
             format cannot take, or a target file that posetrack did not write.
+
+    Example:
+        One person (track 0) in two frames, in every format; the MOTChallenge file's frames and ids count from 1:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from posetrack_cli import COCO_KEYPOINTS, write_exports
+        >>> document = {
+        ...     "info": {"source": "walk.mp4"},
+        ...     "categories": [{"id": 1, "name": "person", "keypoints": list(COCO_KEYPOINTS)}],
+        ...     "images": [{"id": t, "frame_id": t, "timestamp": t / 30, "width": 64, "height": 48} for t in range(2)],
+        ...     "annotations": [{"id": t, "image_id": t, "track_id": 0, "category_id": 1, "score": 0.9,
+        ...                      "bbox": [10.0 + t, 4.0, 20.0, 40.0], "keypoints": [20.0 + t, 24.0, 2] * 17,
+        ...                      "keypoint_scores": [0.9] * 17} for t in range(2)],
+        ... }
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     written = write_exports(document, folder, "walk")
+        ...     print([path.relative_to(folder).as_posix() for path in written])
+        ...     print((Path(folder) / "mot" / "walk.txt").read_text(), end="")
+        ['posetrack18/walk.json', 'coco/walk.json', 'mot/walk.txt']
+        1,1,11.00,5.00,20.00,40.00,0.9000,-1,-1,-1
+        2,1,12.00,5.00,20.00,40.00,0.9000,-1,-1,-1
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:

@@ -30,7 +30,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterator, Protocol
+from typing import IO, Callable, Iterator, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
@@ -94,7 +94,13 @@ def live_kind(text: str) -> str | None:
     """Which live source a SOURCE argument names: ``"webcam"`` for an index (``0``, ``1``...),
     ``"stream"`` for an ``rtsp://``, ``rtsps://``, ``http://`` or ``https://`` URL, ``"pipe"`` for
     ``-`` (raw frames on stdin), None for anything else (a file or folder; write ``./0`` for a
-    file named ``0``)."""
+    file named ``0``).
+
+    Example:
+        >>> from posetrack_cli import live_kind
+        >>> [live_kind(text) for text in ("0", "rtsp://cam.local/live", "-", "clip.mp4", "./0")]
+        ['webcam', 'stream', 'pipe', None, None]
+    """
     if text == STDIN:
         return PIPE
     if re.fullmatch(r"[0-9]+", text):
@@ -258,6 +264,21 @@ class LiveSource:
         width, height: the first frame's size; every frame must have it.
         timing: ``"stream"`` when timestamps follow the stream's clock, ``"arrival"`` when they
             are arrival times.
+
+    Example:
+        Three raw 4x2 BGR24 frames piped to stdin (as ``ffmpeg -i in.mp4 -f rawvideo -pix_fmt bgr24 -``
+        writes them), stood in for here by bytes in memory:
+
+        >>> import io
+        >>> from unittest import mock
+        >>> import numpy as np
+        >>> from posetrack_cli import open_live
+        >>> piped = io.TextIOWrapper(io.BytesIO(np.zeros((3, 2, 4, 3), np.uint8).tobytes()))
+        >>> with mock.patch("sys.stdin", piped), open_live("-", pipe_size=(4, 2)) as source:
+        ...     print(source.kind, source.path, source.width, source.height, source.fps, source.frame_count)
+        ...     print([(frame.index, frame.image.shape) for frame in source.frames()])
+        pipe stdin 4 2 0.0 None
+        [(0, (2, 4, 3)), (1, (2, 4, 3)), (2, (2, 4, 3))]
     """
 
     frame_count: int | None = None
@@ -338,7 +359,7 @@ class LiveSource:
     def __enter__(self) -> LiveSource:
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
 
@@ -383,6 +404,27 @@ def open_live(text: str, *, reconnect: int = 0, pipe_size: tuple[int, int] | Non
         warn: receives one line per reopen attempt (default: stderr).
 
     Raises PosetrackError (one line) when the source cannot be opened or delivers no frame.
+
+    Example:
+        Webcam 0, reopened up to 3 times when it drops (needs a camera):
+
+        >>> from posetrack_cli import open_live
+        >>> with open_live("0", reconnect=3) as source:  # doctest: +SKIP
+        ...     for frame in source.frames():
+        ...         print(frame.index, round(frame.timestamp, 2), frame.image.shape)
+        0 0.0 (480, 640, 3)
+        1 0.03 (480, 640, 3)
+
+        What is not a live source, or lacks what it needs, is refused before anything opens:
+
+        >>> open_live("clip.mp4")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.PosetrackError: clip.mp4 is not a live source (a webcam index, ...)
+        >>> open_live("-", reconnect=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.PosetrackError: --reconnect applies to webcams and network streams; stdin ...
     """
     kind = live_kind(text)
     if kind is None:
@@ -493,5 +535,5 @@ class LiveWindow:
     def __enter__(self) -> LiveWindow:
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()

@@ -30,7 +30,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from posetrack_cli.core.keypoints import COCO_SKELETON
 from posetrack_cli.core.paper import JOINT_THRESHOLD
 from posetrack_cli.core.types import Frame, Poses, TrackedFrame
 from posetrack_cli.core.version import __version__
+
+if TYPE_CHECKING:
+    import cv2
 
 # Draws one frame's people on a copy of its image: ``draw(image, tracked) -> image``.
 Draw = Callable[[np.ndarray, TrackedFrame], np.ndarray]
@@ -274,7 +277,7 @@ class OverlayWriter(_Writer):
     def __init__(self, path: Path, fps: float, draw: Draw) -> None:
         super().__init__(path)
         self.fps, self.draw = fps, draw
-        self._video: Any = None
+        self._video: cv2.VideoWriter | None = None
 
     def add(self, frame: Frame, tracked: TrackedFrame) -> None:
         import cv2
@@ -481,7 +484,7 @@ class TrackOutputs:
     def __enter__(self) -> TrackOutputs:
         return self
 
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is not None:
             self.abort()
 

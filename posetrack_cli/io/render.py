@@ -54,6 +54,18 @@ class OverlayConfig:
         keypoint_threshold: joints scoring below are drawn faded (limbs touching one too).
         dim: opacity in ``(0, 1]`` of faded joints and limbs; 0 hides them.
         scale: line and text size relative to a 480-pixel-high frame; None follows the frame height.
+
+    Example:
+        Skeletons and ids without boxes, each track trailing its last second at 30 fps:
+
+        >>> from posetrack_cli import OverlayConfig
+        >>> config = OverlayConfig(boxes=False, trail=30)
+        >>> config.ids, config.skeleton, config.trail
+        (True, True, 30)
+        >>> OverlayConfig(dim=1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: dim must be in [0, 1], got 1.5
     """
 
     boxes: bool = True  # where the person was found, and what the tracker matched
@@ -111,6 +123,21 @@ class OverlayRenderer:
     Args:
         config: what to draw.
         skeleton: pairs of keypoint indices joined by a limb (0-indexed; COCO's by default).
+
+    Example:
+        One person (track 0) drawn on a small black frame:
+
+        >>> import numpy as np
+        >>> from posetrack_cli import OverlayConfig, OverlayRenderer, Poses, TrackedFrame
+        >>> body = np.array([[40.0 + 20 * (k % 2), 20.0 + 8 * k] for k in range(17)])  # (17, 2) in COCO's order
+        >>> tracked = TrackedFrame(0, 0.0, Poses.from_keypoints([body], [[0.9] * 17]), track_ids=[0])
+        >>> renderer = OverlayRenderer(OverlayConfig(trail=10))  # one renderer per video: it keeps the trails
+        >>> image = np.zeros((180, 120, 3), np.uint8)
+        >>> drawn = renderer.draw(image, tracked)
+        >>> drawn.shape, bool(drawn.any()), bool(image.any())  # drawn on a copy
+        ((180, 120, 3), True, False)
+        >>> drawn[84, 40].tolist()  # the right elbow (keypoint 8), in track 0's colour (BGR)
+        [75, 25, 230]
     """
 
     def __init__(self, config: OverlayConfig | None = None, *,

@@ -23,7 +23,7 @@ import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -32,6 +32,9 @@ from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.paper import JOINT_THRESHOLD
 from posetrack_cli.io.derived import check_replaceable, html_is_ours, html_marker, mark_png, png_is_ours, write_bytes
 from posetrack_cli.io.render import track_colour
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure  # an optional dependency (the report extra): imported where drawn
 
 INSTALL_HINT = ('the report needs matplotlib: pip install "posetrack[report]" '
                 '(from a checkout: pip install -e ".[report]")')
@@ -90,7 +93,7 @@ def _summarise(document: dict[str, Any], name: str) -> _Summary:
     return s
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -99,7 +102,7 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return mark_png(buffer.getvalue())
@@ -144,6 +147,8 @@ def timeline_png(s: _Summary) -> bytes:
 
 
 def people_png(s: _Summary) -> bytes:
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(9, 2.6)
     ax = fig.add_subplot()
     # one stepped patch, not a bar per frame: a bar each costs seconds for a long video
@@ -153,7 +158,9 @@ def people_png(s: _Summary) -> bytes:
     ax.set_ylabel("people")
     ax.set_xlim(-0.5, max(s.frames, 1) - 0.5)
     ax.set_ylim(0, max(1, int(s.people.max(initial=0))) * 1.15)
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator = ax.yaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # a linear axis's AutoLocator is one; Locator has no integer=
+        locator.set_params(integer=True)
     ax.set_title(f"mean {s.people.mean() if s.frames else 0:.1f}, most {int(s.people.max(initial=0))}")
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -299,6 +306,25 @@ def write_report(document: dict[str, Any], out_dir: str | Path, *, name: str | N
     Raises:
         PosetrackError: matplotlib is missing (with how to install it), the document is not posetrack's
             JSON, the video cannot be read, or a target file exists that posetrack did not write.
+
+    Example:
+        The report of one person (track 0) in two frames, without the video (the page says so):
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from posetrack_cli import COCO_KEYPOINTS, write_report
+        >>> document = {
+        ...     "info": {"source": "walk.mp4"},
+        ...     "categories": [{"id": 1, "name": "person", "keypoints": list(COCO_KEYPOINTS)}],
+        ...     "images": [{"id": t, "frame_id": t, "timestamp": t / 30, "width": 64, "height": 48} for t in range(2)],
+        ...     "annotations": [{"id": t, "image_id": t, "track_id": 0, "category_id": 1, "score": 0.9,
+        ...                      "bbox": [10.0 + t, 4.0, 20.0, 40.0], "keypoints": [20.0 + t, 24.0, 2] * 17,
+        ...                      "keypoint_scores": [0.9] * 17} for t in range(2)],
+        ... }
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     written = write_report(document, folder)  # named after info.source
+        ...     print([path.name for path in written])
+        ['walk.report.html', 'walk.report-timeline.png', 'walk.report-confidence.png', 'walk.report-people.png']
     """
     require_matplotlib()
     info = document.get("info") or {}

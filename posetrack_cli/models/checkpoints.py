@@ -21,7 +21,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -120,8 +120,10 @@ class _Inert:
         pass
 
 
-def read_checkpoint(path: str | Path) -> Any:
-    """``torch.load(weights_only=True)`` with clear errors; metadata objects become placeholders."""
+def read_checkpoint(path: str | Path) -> object:
+    """``torch.load(weights_only=True)`` with clear errors; metadata objects become placeholders.
+
+    What a file holds is the caller's to check (a state dict, a dict holding one, anything else)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -161,7 +163,7 @@ def _describe_load_error(exc: Exception, path: Path) -> str:
     return text[:160]
 
 
-def extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+def extract_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
     """The tensor dict of a loaded checkpoint: bare, or under ``state_dict`` (MSRA/mmpose files)."""
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
@@ -281,6 +283,14 @@ def _input_size_from_name(path: Path) -> tuple[int, int] | None:
     return (int(m.group(2)), int(m.group(1))) if m else None
 
 
+def _recorded_input_size(value: Iterable[Any], path: Path) -> tuple[int, int]:
+    """``(width, height)`` from a checkpoint's ``posetrack`` metadata."""
+    size = tuple(int(v) for v in value)
+    if len(size) != 2:
+        raise CheckpointError(f"{path}: its recorded input size {list(size)} is not (width, height)")
+    return size[0], size[1]
+
+
 def load_pose_checkpoint(path: str | Path) -> tuple[PoseNetwork, CheckpointInfo]:
     """Build the network a checkpoint describes and load its weights with ``strict=True``.
 
@@ -309,14 +319,14 @@ def load_pose_checkpoint(path: str | Path) -> tuple[PoseNetwork, CheckpointInfo]
     if "channel_order" in meta:
         norm = InputNorm(str(meta["channel_order"]), tuple(meta["mean"]), tuple(meta["std"]))
     names = tuple(meta["keypoint_names"]) if "keypoint_names" in meta else default_keypoint_names(spec.num_keypoints)
-    size = tuple(int(v) for v in meta["input_size"]) if "input_size" in meta else _input_size_from_name(path)
+    size = _recorded_input_size(meta["input_size"], path) if "input_size" in meta else _input_size_from_name(path)
     info = CheckpointInfo(
         path=path,
         layout=layout,
         spec=spec,
         norm=norm,
         keypoint_names=names,
-        input_size=size,  # type: ignore[arg-type]
+        input_size=size,
         num_parameters=sum(p.numel() for p in model.parameters()),
     )
     return model, info

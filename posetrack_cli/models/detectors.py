@@ -10,20 +10,24 @@ statistics as constants), which is how torchvision builds these models when it l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.paper import DETECTION_THRESHOLD
 
 if TYPE_CHECKING:
     from torch import nn
+    from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+    from torchvision.models.detection.ssd import SSD
+
+    M = TypeVar("M", bound=nn.Module)
 
 # torchvision COCO detector architectures posetrack can run as its person detector.
 DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_320_fpn",
              "ssdlite320_mobilenet_v3_large")
 
 
-def _freeze_batchnorm(module: nn.Module) -> nn.Module:
+def _freeze_batchnorm(module: M) -> M:
     """Replace every BatchNorm2d by a FrozenBatchNorm2d holding the same statistics."""
     from torch import nn
     from torchvision.ops.misc import FrozenBatchNorm2d
@@ -38,7 +42,7 @@ def _freeze_batchnorm(module: nn.Module) -> nn.Module:
 
 
 def build_detector(architecture: str, score_threshold: float = DETECTION_THRESHOLD,
-                   min_size: int | None = None, proposals: int | None = None) -> nn.Module:
+                   min_size: int | None = None, proposals: int | None = None) -> GeneralizedRCNN | SSD:
     """An untrained torchvision detector of ``architecture`` (91 COCO classes), ready for weights.
 
     ``min_size`` is the shorter image side a Faster R-CNN resizes frames to (torchvision's default
@@ -56,12 +60,13 @@ def build_detector(architecture: str, score_threshold: float = DETECTION_THRESHO
         if min_size is not None or proposals is not None:
             raise PosetrackError(f"{architecture} runs at a fixed 320x320 without proposals; "
                                  "--detector-size and proposal counts apply to the Faster R-CNN detectors")
-        model = builder(weights=None, weights_backbone=None, num_classes=91, score_thresh=score_threshold)
-        return _freeze_batchnorm(model).eval()
+        ssd: SSD = builder(weights=None, weights_backbone=None, num_classes=91, score_thresh=score_threshold)
+        return _freeze_batchnorm(ssd).eval()
     options: dict[str, int] = {}
     if min_size is not None:
         options.update(min_size=min_size, max_size=round(min_size * 1333 / 800))
     if proposals is not None:
         options.update(rpn_pre_nms_top_n_test=proposals, rpn_post_nms_top_n_test=proposals)
-    model = builder(weights=None, weights_backbone=None, num_classes=91, box_score_thresh=score_threshold, **options)
-    return _freeze_batchnorm(model).eval()
+    rcnn: GeneralizedRCNN = builder(weights=None, weights_backbone=None, num_classes=91,
+                                    box_score_thresh=score_threshold, **options)
+    return _freeze_batchnorm(rcnn).eval()

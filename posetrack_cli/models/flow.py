@@ -10,13 +10,17 @@ downscaled DIS flow is never resized back to full frame size.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.flow_field import FlowEstimator, FlowField
+
+if TYPE_CHECKING:
+    import torch
+    from torchvision.models.optical_flow import RAFT
 
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -84,18 +88,18 @@ class RaftFlow:
         self.max_width = max_width
         self.device = resolve_device(device)
         path = weights or str(resolve(f"raft_{size}", allow_download=allow_download)[1])
-        model = getattr(optical_flow, f"raft_{size}")(weights=None)
+        model: RAFT = getattr(optical_flow, f"raft_{size}")(weights=None)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state, strict=True)
         except Exception as exc:  # bad file: one line, naming it
             raise PosetrackError(f"cannot load RAFT weights {path}: {str(exc).splitlines()[0][:200]}") from None
         self.model = model.eval().to(self.device)
-        self._torch = torch
 
-    def prepare(self, image: np.ndarray) -> tuple[Any, tuple[float, float]]:
+    def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[float, float]]:
         """RGB tensor ``(1, 3, h, w)`` in [-1, 1], ``h, w`` multiples of 8 (>= 128), and its scale."""
-        torch = self._torch
+        import torch
+
         height, width = image.shape[:2]
         scale = max(1.0, width / self.max_width)
         # RAFT's correlation pyramid needs at least 128 px per side.
@@ -105,8 +109,10 @@ class RaftFlow:
         x = torch.from_numpy(small[:, :, ::-1].copy()).to(self.device).permute(2, 0, 1)[None]
         return x.float() / 127.5 - 1.0, (width / w8, height / h8)
 
-    def compute(self, prev: tuple[Any, Any], cur: tuple[Any, Any]) -> FlowField:
-        torch = self._torch
+    def compute(self, prev: tuple[torch.Tensor, tuple[float, float]],
+                cur: tuple[torch.Tensor, tuple[float, float]]) -> FlowField:
+        import torch
+
         with torch.inference_mode():
             flow = self.model(prev[0], cur[0])[-1][0]  # (2, h, w) in grid pixels
         flow = flow.permute(1, 2, 0).float().cpu().numpy() * np.asarray(cur[1], np.float32)

@@ -14,6 +14,7 @@ are most of the MobileNetV2 head's work. As convolutions they run in int8 like t
 from __future__ import annotations
 
 import copy
+from typing import TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +36,7 @@ def _phase_taps(kernel: int, padding: int, phase: int) -> tuple[int, list[int]]:
     return d0, [k if 0 <= k < kernel else -1 for k in ks]
 
 
-def rewritable(layer: nn.Module) -> bool:
+def rewritable(layer: nn.Module) -> TypeGuard[nn.ConvTranspose2d]:
     """True for a square stride-2 ``ConvTranspose2d`` that exactly doubles its input size (the
     SimpleBaseline head's: kernel 4 / padding 1, kernel 3 / padding 1 / output padding 1, kernel 2)."""
     if not isinstance(layer, nn.ConvTranspose2d):
@@ -124,7 +125,7 @@ def subpixel_deconvolutions(model: nn.Module) -> nn.Module:
                 continue
             following = [n for n in names[i + 1:] if not isinstance(module._modules[n], nn.Identity)]
             relu = bool(following) and isinstance(module._modules[following[0]], nn.ReLU)
-            module._modules[name] = SubpixelDeconv(child, relu=relu)  # type: ignore[arg-type]
+            module._modules[name] = SubpixelDeconv(child, relu=relu)
             if relu:
                 module._modules[following[0]] = nn.Identity()
 
@@ -135,5 +136,7 @@ def subpixel_deconvolutions(model: nn.Module) -> nn.Module:
             final = net.final_layer
             if head and isinstance(head[-1], SubpixelDeconv) and final.kernel_size == (1, 1):
                 head[-1].then = final
-                net.final_layer = nn.Identity()  # type: ignore[assignment]
+                # Through _modules, as visit() replaces layers: the attribute is declared as the
+                # checkpoint's Conv2d, which now runs inside the SubpixelDeconv.
+                net._modules["final_layer"] = nn.Identity()
     return rewritten

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import sys
-from typing import Any
+from typing import Iterator
 
 
 class _SignalStack(ctypes.Structure):
@@ -14,11 +14,11 @@ class _SignalStack(ctypes.Structure):
     _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
 
 
-_libc: Any = None
+_libc: ctypes.CDLL | None = None
 
 
 @contextlib.contextmanager
-def own_signal_stack() -> Any:
+def own_signal_stack() -> Iterator[None]:
     """Give the calling thread back its own alternate signal stack after OpenVINO ran on it.
 
     OpenVINO's CPU plugin, compiling or running a model, installs a signal stack of its own on the
@@ -33,16 +33,17 @@ def own_signal_stack() -> Any:
         return
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc
     saved = _SignalStack()
-    if _libc.sigaltstack(None, ctypes.byref(saved)) != 0:
+    if libc.sigaltstack(None, ctypes.byref(saved)) != 0:
         yield
         return
     try:
         yield
     finally:
         current = _SignalStack()
-        if _libc.sigaltstack(None, ctypes.byref(current)) == 0 and (
+        if libc.sigaltstack(None, ctypes.byref(current)) == 0 and (
                 current.ss_sp, current.ss_size, current.ss_flags) != (saved.ss_sp, saved.ss_size, saved.ss_flags):
             if saved.ss_flags & 2:  # SS_DISABLE: the thread had none
                 saved.ss_sp, saved.ss_size = None, 0
-            _libc.sigaltstack(ctypes.byref(saved), None)
+            libc.sigaltstack(ctypes.byref(saved), None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -22,7 +22,17 @@ from posetrack_cli.training.data import PersonSamples
 from posetrack_cli.training.targets import gaussian_targets
 
 
-class TopDownDataset(torch.utils.data.Dataset[dict[str, Any]]):
+class Example(TypedDict):
+    """One training example (see :class:`TopDownDataset`)."""
+
+    image: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor
+    ok: bool
+    index: int
+
+
+class TopDownDataset(torch.utils.data.Dataset[Example]):
     """Person crops with their heatmap targets, for a ``DataLoader``.
 
     Each example is a dict:
@@ -95,7 +105,7 @@ class TopDownDataset(torch.utils.data.Dataset[dict[str, Any]]):
         mats = sample_transforms(self.centers[index:index + 1], self.sizes[index:index + 1], self.input_size, aug)
         return mats, aug
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Example:
         w, h = self.input_size
         k = len(self.samples.keypoint_names)
         path = self.samples.image_path(index)

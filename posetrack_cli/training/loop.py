@@ -335,6 +335,7 @@ def train(
             began, total, count, skipped, first_bad = time.perf_counter(), 0.0, 0, 0, None
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step", leave=False,
                        disable=not options.progress, dynamic_ncols=True)
+            batch: dict[str, torch.Tensor]  # TopDownDataset's examples, collated (tqdm's bar is untyped)
             for step, batch in enumerate(bar):
                 x = batch["image"].to(device, non_blocking=True).float().div_(255.0)  # (B, 3, H, W)
                 x = ((x - mean) / std).contiguous(memory_format=layout)

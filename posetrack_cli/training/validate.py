@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -91,7 +91,9 @@ class CocoValidation:
         for row, image in enumerate(self.samples.image_index.tolist()):
             rows_of.setdefault(image, []).append(row)
         results = []
-        for image, rows in tqdm(rows_of.items(), desc="validation", unit="image", leave=False, disable=not progress):
+        images: Iterable[tuple[int, list[int]]] = tqdm(rows_of.items(), desc="validation", unit="image",
+                                                       leave=False, disable=not progress)  # tqdm is untyped
+        for image, rows in images:
             frame = cv2.imread(str(self.samples.image_paths[image]), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
             if frame is None:
                 continue  # its people count as missed, which is what they are
