@@ -33,11 +33,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test renderer and checkpoints
 
-from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.inference.config import EstimatorConfig  # noqa: E402
 from posetrack_cli.run.batch import BatchRecord, ItemResult, LocalExecutor, expand_sources  # noqa: E402
-from posetrack_cli.run.ray_executor import RayOptions, run_on_ray  # noqa: E402
-from posetrack_cli.run.run_job import RunSpec, load_run  # noqa: E402
-from posetrack_cli.run.settings import ModelChoice, PipelineConfig
+from posetrack_cli.run.job import load_run  # noqa: E402
+from posetrack_cli.run.ray_executor import run_on_ray  # noqa: E402
+from posetrack_cli.run.settings import ModelChoice, PipelineConfig, RayOptions, RunSpec  # noqa: E402
 
 from helpers import walkers, write_biased_checkpoints, write_video  # noqa: E402
 

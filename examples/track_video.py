@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from posetrack_cli import COCO_KEYPOINTS, Detections, PoseTrack, PosetrackError
+from posetrack_cli import COCO_KEYPOINTS, Detections, PosetrackError, VideoTracker
 
 
 def main() -> int:
@@ -25,7 +25,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         # Options are the command line's, by field name: preset, device, joint_threshold, detect_every...
-        tracker = PoseTrack.load(preset="fast", device="cpu", allow_download=not args.offline)
+        tracker = VideoTracker.load(preset="fast", device="cpu", allow_download=not args.offline)
 
         # 1. Frame by frame: each TrackedFrame has the frame's poses and their track ids.
         wrist = COCO_KEYPOINTS.index("left_wrist")

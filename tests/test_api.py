@@ -32,7 +32,7 @@ def test_public_names_are_exported_and_importing_stays_light() -> None:
 
 def test_track_frame_by_frame_with_detector_boxes_or_poses(weights_folder: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.mp4", walkers())
-    tracker = posetrack_cli.PoseTrack.load(**OPTIONS)
+    tracker = posetrack_cli.VideoTracker.load(**OPTIONS)
     frames = list(tracker.track(video))
     assert [f.frame_index for f in frames] == list(range(6))
     assert all(isinstance(f, posetrack_cli.TrackedFrame) and f.sources is not None for f in frames)
@@ -46,12 +46,12 @@ def test_track_frame_by_frame_with_detector_boxes_or_poses(weights_folder: Path,
         np.testing.assert_array_equal(a.poses.keypoints, b.poses.keypoints)
         assert set(b.sources.tolist()) <= {"given"}
     with pytest.raises(TypeError, match="unknown options: colour"):
-        posetrack_cli.PoseTrack.load(colour="red")
+        posetrack_cli.VideoTracker.load(colour="red")
 
 
 def test_run_writes_what_the_command_line_writes(weights_folder: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.mp4", walkers())
-    rows = posetrack_cli.PoseTrack.load(**OPTIONS).run(video, out=tmp_path / "out")
+    rows = posetrack_cli.VideoTracker.load(**OPTIONS).run(video, out=tmp_path / "out")
     assert [(r.name, r.status) for r in rows] == [("clip", "ok")]
     check_outputs(tmp_path / "out", "clip", 6)
 
@@ -66,3 +66,11 @@ def test_the_readme_example_runs(weights_folder: Path, tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[0].startswith("frame 0 t=0.00s:")
     assert "with given boxes:" in proc.stdout and f"{video}: ok 6 frames" in proc.stdout
     assert json.loads((tmp_path / "out" / "clip.json").read_text())["info"]["frames"] == 6
+
+
+def test_every_public_name_shows_an_example() -> None:
+    """Each public class and function has an ``Example:`` in its docstring, run by --doctest-modules."""
+    constants = {"__version__", "COCO_KEYPOINTS"}
+    missing = [name for name in posetrack_cli.__all__
+               if name not in constants and "Example" not in (getattr(posetrack_cli, name).__doc__ or "")]
+    assert not missing, f"public names without an Example in their docstring: {', '.join(missing)}"

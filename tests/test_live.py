@@ -435,7 +435,7 @@ def test_the_library_tracks_a_stream_frame_by_frame(weights_folder: Path, serve)
     import posetrack_cli
 
     server = serve([walkers(frames=4)])
-    tracker = posetrack_cli.PoseTrack.load(input_size=(32, 32), flip_test=False, detector_size=256,
+    tracker = posetrack_cli.VideoTracker.load(input_size=(32, 32), flip_test=False, detector_size=256,
                                            allow_download=False)
     frames = tracker.track_frames(server.url)
     got = [next(frames) for _ in range(4)]

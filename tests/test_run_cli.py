@@ -132,7 +132,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path
 def test_ctrl_c_just_after_a_commit_leaves_the_row_ok(weights_folder: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The summary says what is on disk: Ctrl-C landing between an input's commit and its row."""
-    from posetrack_cli.run.run_job import LoadedRun
+    from posetrack_cli.run.job import LoadedRun
 
     for name in ("a", "b"):
         write_video(tmp_path / f"{name}.mp4", walkers(seed=ord(name)))

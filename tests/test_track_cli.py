@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from posetrack_cli.cli import main
 
+from helpers import summary
 from synthetic import Person, linear_path, poses_at, render
 
 FRAMES = 16
@@ -76,7 +77,8 @@ def test_tracks_coco_results_on_a_video(scene: dict, tmp_path: Path) -> None:
     doc = check_tracks(tmp_path, "walk", scene)
     assert doc["images"][1]["timestamp"] == pytest.approx(0.04)  # from the container, 25 fps
     assert doc["info"]["settings"]["similarity"] == "flow-oks" and doc["info"]["models"]["flow"] == "dis-medium"
-    assert "2 tracks" in result.output
+    [row] = summary(tmp_path).values()
+    assert (row["name"], row["status"], row["tracks"]) == ("walk.tracks", "ok", "2")
 
 
 def test_tracks_on_a_frame_folder_with_file_name_ids(scene: dict, tmp_path: Path) -> None:
@@ -98,6 +100,62 @@ def test_retracks_a_posetrack_file(scene: dict, tmp_path: Path) -> None:
     result = run(str(tmp_path / "mine.json"), "--video", str(scene["video"]), "-o", str(tmp_path / "b"))
     assert result.exit_code == 0, result.output
     check_tracks(tmp_path / "b", "walk", scene)
+
+
+def test_a_folder_of_videos_with_a_folder_of_poses_runs_as_a_batch_and_resumes(scene: dict, tmp_path: Path) -> None:
+    """Each video takes <name>.json from the POSES folder; a rerun skips what is done, and redoes a
+    video whose poses file changed (the poses are as much its input as its frames)."""
+    import shutil
+
+    videos, poses = tmp_path / "videos", tmp_path / "poses"
+    videos.mkdir()
+    poses.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(scene["video"], videos / f"{name}.mp4")
+        shutil.copy(scene["poses"], poses / f"{name}.json")
+    out = tmp_path / "out"
+    result = run(str(poses), "--video", str(videos), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    for name in ("a", "b"):
+        check_tracks(out, name, scene)
+    assert {n: r["status"] for n, r in summary(out).items()} == {"a.mp4": "ok", "b.mp4": "ok"}
+
+    first = (out / "a.tracks.json").read_bytes()
+    fewer = [r for r in scene["results"] if r["image_id"] != 3]
+    (poses / "b.json").write_text(json.dumps(fewer))
+    assert run(str(poses), "--video", str(videos), "-o", str(out)).exit_code == 0
+    assert {n: r["status"] for n, r in summary(out).items()} == {"a.mp4": "skipped", "b.mp4": "ok"}
+    assert (out / "a.tracks.json").read_bytes() == first
+    assert not any(a["image_id"] == 3 for a in json.loads((out / "b.tracks.json").read_text())["annotations"])
+
+
+def test_one_poses_file_for_a_folder_of_videos_is_refused(scene: dict, tmp_path: Path) -> None:
+    import shutil
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(scene["video"], videos / f"{name}.mp4")
+    result = run(str(scene["poses"]), "--video", str(videos), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "holds the poses of one video" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_video_without_its_poses_file_fails_alone(scene: dict, tmp_path: Path) -> None:
+    import shutil
+
+    videos, poses = tmp_path / "videos", tmp_path / "poses"
+    videos.mkdir()
+    poses.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(scene["video"], videos / f"{name}.mp4")
+    shutil.copy(scene["poses"], poses / "a.json")
+    out = tmp_path / "out"
+    result = run(str(poses), "--video", str(videos), "-o", str(out))
+    assert result.exit_code == 1
+    rows = summary(out)
+    assert rows["a.mp4"]["status"] == "ok" and rows["b.mp4"]["status"] == "failed"
+    assert rows["b.mp4"]["reason"] == f"no poses for b.mp4: {poses / 'b.json'} does not exist"
 
 
 def bad_input(tmp_path: Path, scene: dict, kind: str) -> tuple[list[str], str]:

@@ -114,4 +114,4 @@ def test_stitch_rewrites_ids_in_the_files_before_they_are_committed(tmp_path: Pa
             assert {int(r["track_id"]) for r in csv_module.DictReader(f)} == tracks[stitched]
     assert len(tracks[False]) == 3 and tracks[True] == {0, 1}
     refused = CliRunner().invoke(main, ["run", str(frames), "--stitch", "--render"])
-    assert refused.exit_code == 2 and "--stitch rewrites ids after the video" in refused.stderr
+    assert refused.exit_code == 1 and "--stitch rewrites ids after the video" in refused.stderr

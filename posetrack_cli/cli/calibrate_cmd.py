@@ -51,7 +51,7 @@ def calibrate(sources: tuple[Path, ...], preset: str, pose: str | None, pose_wei
     from posetrack_cli.inference.calibration import calibration_files, gather_inputs
     from posetrack_cli.inference.config import EstimatorConfig
     from posetrack_cli.inference.detector import load_detector
-    from posetrack_cli.run.run_job import load_estimator
+    from posetrack_cli.run.job import load_estimator
     from posetrack_cli.run.settings import ModelChoice
 
     files = calibration_files(sources)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, TypeVar
 
 import click
-from click.core import ParameterSource
 
 from posetrack_cli.cli.params import POSITIVE, UNIT, Number, Size
 from posetrack_cli.tracking.smoothing import SMOOTHERS, SmoothingConfig
@@ -15,16 +13,6 @@ from posetrack_cli.tracking.tracker import SIMILARITIES, TrackerConfig
 F = TypeVar("F", bound=Callable[..., Any])
 _TRACK = TrackerConfig()
 _SMOOTH = SmoothingConfig()
-
-
-def _check_smoothing(flags: dict[str, Any]) -> None:
-    """A One Euro setting given without ``--smooth one-euro`` is refused rather than ignored."""
-    ctx = click.get_current_context()
-    given = [f"--{name.replace('_', '-')}" for name in ("smooth_min_cutoff", "smooth_beta")
-             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)]
-    if given and flags["smooth"] != "one-euro":
-        verb = "apply" if len(given) > 1 else "applies"
-        raise click.UsageError(f"{' and '.join(given)} {verb} to --smooth one-euro only")
 
 
 def tracker_options(command: F) -> F:
@@ -67,18 +55,9 @@ def tracker_options(command: F) -> F:
                           "fast motion, lower smooths it more."),
     ]
 
-    @functools.wraps(command)
-    def checked(*args: Any, **flags: Any) -> Any:
-        _check_smoothing(flags)
-        if flags["stitch"] and flags.get("render"):
-            raise click.UsageError("--stitch rewrites ids after the video, which an overlay drawn during it cannot "
-                                   "follow; run without --render")
-        return command(*args, **flags)
-
-    wrapped: Any = checked
     for option in reversed(options):
-        wrapped = option(wrapped)
-    return wrapped
+        command = option(command)
+    return command
 
 
 def pose_model_options(command: F) -> F:

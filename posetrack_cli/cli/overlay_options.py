@@ -1,5 +1,5 @@
 """The overlay flags (what ``--render`` draws), each named after the ``OverlayConfig`` field it sets,
-so ``settings.take(OverlayConfig, flags)`` makes the config (``run_job.spec_from_options`` does)."""
+so ``settings.take(OverlayConfig, flags)`` makes the config (``settings.spec_from_options`` does)."""
 
 from __future__ import annotations
 

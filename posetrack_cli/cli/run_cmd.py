@@ -2,7 +2,7 @@
 
 Flags are named after the config fields they set (``--det-threshold`` sets
 ``PipelineConfig.detection_threshold``); :func:`posetrack_cli.cli.params.build` turns them into the
-typed configs of a :class:`~posetrack_cli.run.run_job.RunSpec`, and this module only translates.
+typed configs of a :class:`~posetrack_cli.run.settings.RunSpec`, and this module only translates.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from posetrack_cli.cli.overlay_options import overlay_options
 from posetrack_cli.cli.params import POSITIVE, UNIT, Size
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS
 from posetrack_cli.inference.config import EstimatorConfig
-from posetrack_cli.io.live import LiveConfig, live_kind
+from posetrack_cli.io.live import LiveConfig
 from posetrack_cli.models.detectors import DETECTORS
 from posetrack_cli.models.flow import FLOW_NAMES
 from posetrack_cli.run.presets import PRESETS
@@ -152,59 +152,18 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
       posetrack run rtsp://camera.local/stream --reconnect 5 --detect-every 5
       ffmpeg -i in.mkv -f rawvideo -pix_fmt bgr24 - | posetrack run - --pipe-size 1280x720
     """
-    from posetrack_cli.core.errors import PosetrackError
-    from posetrack_cli.io.render import OverlayConfig
-    from posetrack_cli.run.batch import expand_sources
-    from posetrack_cli.run.run_job import spec_from_options
+    from posetrack_cli.run.runner import run_command
+    from posetrack_cli.run.settings import ExecutorConfig, RayOptions, RunRequest, spec_from_options
 
-    ray_options = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
-                   "--retries": retries}
-    if executor == "local" and any(v is not None for v in ray_options.values()):
-        given = ", ".join(k for k, v in ray_options.items() if v is not None)
-        raise PosetrackError(f"{given} apply to --executor ray only")
     if executor == "ray":
         from posetrack_cli.run.ray_executor import import_ray
 
         import_ray()  # before anything else: without Ray, say how to install it
     try:
-        spec = spec_from_options(**flags, allow_download=not offline)
-    except ValueError as exc:  # a combination of values a config refuses
+        ray = RayOptions(address=address, workers=workers, gpus_per_worker=gpus_per_worker,
+                         retries=RayOptions.retries if retries is None else retries)
+        request = RunRequest(sources, spec_from_options(**flags, allow_download=not offline),
+                             ExecutorConfig(executor, ray))
+    except ValueError as exc:  # a value a config refuses (a combination of options is an OptionsError: one line)
         raise click.UsageError(str(exc)) from None
-    if not (spec.render or spec.live.show) and spec.overlay != OverlayConfig():
-        raise PosetrackError("--boxes, --ids, --skeleton, --trail and --dim choose what --render (or --show) draws; "
-                             "add --render")
-    live = [s for s in sources if live_kind(s) is not None]
-    if live:
-        if len(sources) > 1:
-            raise PosetrackError(f"a live source ({live[0]}) runs until it stops: give it as the only SOURCE")
-        if executor != "local":
-            raise PosetrackError("a live source runs in this process: drop --executor ray")
-        from posetrack_cli.run.live_job import run_live_command
-
-        return run_live_command(spec, live[0], out, overwrite=overwrite, progress=not no_progress, echo=click.echo,
-                                warn=lambda line: click.echo(line, err=True))
-    if spec.live != LiveConfig():
-        raise PosetrackError("--reconnect, --pipe-size, --show and --flush-every apply to live sources "
-                             "(a webcam index, a stream URL, or - for stdin)")
-    items, missing = expand_sources([Path(s) for s in sources], recursive, exclude=out)
-    for result in missing:
-        click.echo(f"posetrack: error: {result.input}: {result.reason}", err=True)
-    if spec.models.detections is not None and len(items) + len(missing) > 1:
-        raise PosetrackError("--detections gives boxes for one video; pass exactly one SOURCE with it")
-    if spec.report:  # before any model loads: say how to install matplotlib now, not after the first video
-        from posetrack_cli.io.report import require_matplotlib
-
-        require_matplotlib()
-    if spec.images and (spec.models.detections is not None or spec.render):
-        raise PosetrackError("--images takes boxes from the detector and draws nothing; drop --detections / --render")
-    if spec.images:
-        for item in items:
-            if item.path.is_file():
-                raise PosetrackError(f"--images takes folders of images; {item.path} is a file")
-    if not items:
-        raise SystemExit(1)
-    from posetrack_cli.run.runner import run_batch_command
-
-    run_batch_command(spec, items, missing, out, overwrite=overwrite, progress=not no_progress, executor=executor,
-                      ray_options=(address, workers, gpus_per_worker, retries), echo=click.echo,
-                      warn=lambda line: click.echo(line, err=True))
+    run_command(request, out, overwrite=overwrite, recursive=recursive, progress=not no_progress, echo=click.echo)

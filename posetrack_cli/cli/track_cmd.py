@@ -14,9 +14,10 @@ from posetrack_cli.models.flow import DEFAULT_FLOW, FLOW_NAMES
 
 
 @click.command()
-@click.argument("poses", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("poses", type=click.Path(exists=True, path_type=Path))
 @click.option("--video", "source", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Video file or folder of frames the poses came from (used for optical flow).")
+              help="Video file or folder of frames the poses came from (used for optical flow), or a folder of "
+                   "videos when POSES is a folder of <name>.json files.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("posetrack-out"),
               show_default=True, help="Output folder for <name>.tracks.json and <name>.tracks.csv.")
 @tracker_options
@@ -25,49 +26,35 @@ from posetrack_cli.models.flow import DEFAULT_FLOW, FLOW_NAMES
 @click.option("--fps", "image_fps", type=POSITIVE, default=DEFAULT_IMAGE_FPS, show_default=True,
               help="Frame rate of a frame folder (videos carry their own timestamps).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (RAFT only).")
+@click.option("--recursive", is_flag=True, help="Look for videos in subfolders of a --video folder too.")
+@click.option("--overwrite", is_flag=True, help="Redo videos whose outputs are already complete.")
 @click.option("--offline", is_flag=True, help="Never download model files (RAFT weights).")
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def track(poses: Path, source: Path, out: Path, offline: bool, no_progress: bool, **flags: Any) -> None:
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+def track(poses: Path, source: Path, out: Path, recursive: bool, overwrite: bool, offline: bool, no_progress: bool,
+          **flags: Any) -> None:
     """Assign track ids to per-frame poses from any estimator.
 
     POSES is a COCO-results JSON (image_id = 0-based frame index, or the frame's file name for a
     frame folder; keypoints [x, y, v] * 17; score; optional bbox xywh) or a posetrack JSON. The
     video's frames are used only for optical flow. Writes OUT/<name>.tracks.json and
     OUT/<name>.tracks.csv (names of their own: they never replace `posetrack run`'s outputs or
-    the POSES file). Decoding that stops early keeps the frames before it, marked partial.
+    the POSES file), and OUT/summary.csv. Decoding that stops early keeps the frames before it,
+    marked partial. For a batch, POSES is a folder holding <name>.json for each video of the
+    --video folder; videos already tracked with the same settings and poses are skipped on a rerun.
 
     \b
     Examples:
       posetrack track results.json --video clip.mp4
       posetrack track results.json --video frames/ --fps 25 -o tracks
+      posetrack track poses/ --video videos/ -o tracks
       posetrack track results.json --video clip.mp4 --similarity iou --queue-length 10
       posetrack track results.json --video clip.mp4 --max-lost 3 --smooth one-euro
     """
-    from tqdm import tqdm
-
-    from posetrack_cli.core.files import prepare_output_dir, remove_if_empty
-    from posetrack_cli.run.settings import TrackOutputConfig, take
-    from posetrack_cli.run.track_job import TrackSpec, track_file
-    from posetrack_cli.tracking.smoothing import SmoothingConfig
-    from posetrack_cli.tracking.tracker import TrackerConfig
+    from posetrack_cli.run.runner import run_command
+    from posetrack_cli.run.settings import RunRequest, spec_from_options
 
     try:
-        output = take(TrackOutputConfig, flags, smoothing=take(SmoothingConfig, flags))
-        spec = take(TrackSpec, flags, tracker=take(TrackerConfig, flags), output=output, allow_download=not offline)
-    except ValueError as exc:
+        request = RunRequest((str(source),), spec_from_options(poses=poses, **flags, allow_download=not offline))
+    except ValueError as exc:  # a value a config refuses
         raise click.UsageError(str(exc)) from None
-    assert not flags, f"flags that set nothing: {sorted(flags)}"
-
-    def bar(name: str, total: int | None) -> Any:
-        return tqdm(total=total, unit="frame", desc=name, disable=no_progress, leave=False)
-
-    created = prepare_output_dir(out)
-    try:
-        result = track_file(poses, source, out, spec, progress=bar)
-    finally:
-        if created:
-            remove_if_empty(out)
-    if result.partial:
-        click.echo(f"posetrack: warning: {source}: {result.partial}", err=True)
-    click.echo(f"{source}: {result.frames} frames, {result.poses} poses, {result.tracks} tracks -> "
-               f"{result.paths['json']}, {result.paths['csv']}")
+    run_command(request, out, overwrite=overwrite, recursive=recursive, progress=not no_progress, echo=click.echo)

@@ -75,6 +75,21 @@ class Detections(_ArrayRecord):
     Attributes:
         boxes: ``(N, 4)`` float32, ``x1, y1, x2, y2`` in frame pixels.
         scores: ``(N,)`` float32 confidence in ``[0, 1]``.
+
+    Example:
+        Two boxes, of which a boolean mask keeps the confident one:
+
+        >>> from posetrack_cli import Detections
+        >>> found = Detections([[10, 20, 50, 120], [200, 30, 240, 130]], [0.9, 0.3])
+        >>> len(found), str(found.boxes.dtype)
+        (2, 'float32')
+        >>> kept = found[found.scores >= 0.5]
+        >>> len(kept), kept.boxes.tolist()
+        (1, [[10.0, 20.0, 50.0, 120.0]])
+        >>> Detections([[10, 20, 50]], [0.9])
+        Traceback (most recent call last):
+        ...
+        ValueError: boxes must have shape (N, 4), got (1, 3)
     """
 
     boxes: np.ndarray
@@ -99,6 +114,23 @@ class Poses(_ArrayRecord):
         keypoint_scores: ``(N, K)`` float32, the heatmap maximum of each keypoint.
         boxes: ``(N, 4)`` float32, the person box each pose was estimated in (xyxy).
         scores: ``(N,)`` float32, the person's score.
+
+    Example:
+        Two people with three keypoints each; a mask keeps those whose first keypoint is confident,
+        an index array reorders them:
+
+        >>> from posetrack_cli import Poses
+        >>> people = Poses(keypoints=[[[30, 10], [25, 40], [35, 40]], [[130, 12], [125, 42], [135, 42]]],
+        ...                keypoint_scores=[[0.9, 0.8, 0.7], [0.2, 0.9, 0.9]],
+        ...                boxes=[[20, 0, 40, 50], [120, 2, 140, 52]], scores=[0.8, 0.6])
+        >>> len(people), people.num_keypoints, people.keypoints.shape
+        (2, 3, (2, 3, 2))
+        >>> people[people.keypoint_scores[:, 0] >= 0.5].keypoints.tolist()
+        [[[30.0, 10.0], [25.0, 40.0], [35.0, 40.0]]]
+        >>> people[[1, 0]].boxes.tolist()
+        [[120.0, 2.0, 140.0, 52.0], [20.0, 0.0, 40.0, 50.0]]
+        >>> Poses.empty(17).keypoints.shape
+        (0, 17, 2)
     """
 
     keypoints: np.ndarray
@@ -132,6 +164,27 @@ class Poses(_ArrayRecord):
         )
 
     @classmethod
+    def from_keypoints(cls, keypoints: Any, keypoint_scores: Any, scores: Any = None) -> Poses:
+        """Poses from keypoints alone (an estimator that gives no boxes): each box is the extent of
+        the pose's scored keypoints (all of them if none is scored), each person's score the mean of
+        its keypoint scores unless ``scores (N,)`` are given.
+
+        Example:
+            >>> p = Poses.from_keypoints([[[10, 20], [30, 60], [0, 0]]], [[0.9, 0.7, 0.0]])
+            >>> p.boxes.tolist(), [round(float(s), 3) for s in p.scores]
+            ([[10.0, 20.0, 30.0, 60.0]], [0.533])
+        """
+        kps = _as_array("keypoints", keypoints, np.float32, ("N", "K", 2))
+        kscores = _as_array("keypoint_scores", keypoint_scores, np.float32, ("N", kps.shape[1]))
+        boxes = np.zeros((len(kps), 4), np.float32)
+        for i, (points, seen) in enumerate(zip(kps, kscores > 0)):
+            if len(points):
+                used = points[seen] if seen.any() else points
+                boxes[i] = np.concatenate([used.min(0), used.max(0)])
+        person = kscores.mean(1) if scores is None else scores
+        return cls(kps, kscores, boxes, person)
+
+    @classmethod
     def concatenate(cls, parts: Sequence[Poses]) -> Poses:
         """Stack the poses of several parts (all with the same K) into one."""
         if not parts:
@@ -151,6 +204,19 @@ class TrackedFrame:
         sources: ``(N,)`` str, where each person's box came from (one of ``SOURCES``: the
             detector, a flow box of Algorithm 1, or poses given by the user), or None if unknown.
         matches: ``(N,)`` str, how the tracker gave each id (one of ``MATCHES``), or None if unknown.
+
+    Example:
+        Two people in frame 3, one continuing track 4 and one starting track 7:
+
+        >>> from posetrack_cli import Poses, TrackedFrame
+        >>> poses = Poses.from_keypoints([[[10, 20], [30, 60]], [[110, 20], [130, 60]]], [[0.9, 0.8], [0.7, 0.9]])
+        >>> tracked = TrackedFrame(frame_index=3, timestamp=0.1, poses=poses, track_ids=[4, 7], matches=["live", "new"])
+        >>> len(tracked), tracked.track_ids.tolist(), tracked.matches.tolist()
+        (2, [4, 7], ['live', 'new'])
+        >>> TrackedFrame(3, 0.1, poses, track_ids=[4])
+        Traceback (most recent call last):
+        ...
+        ValueError: track_ids must have shape (2,) to match the poses, got (1,)
     """
 
     frame_index: int
@@ -190,6 +256,15 @@ class Frame:
         timestamp: seconds from the start of the container.
         image: ``(H, W, 3)`` uint8 BGR.
         file_name: the image's name for a frame folder, else None.
+
+    Example:
+        Sources (:func:`~posetrack_cli.io.video.open_source`) make them; a frame of your own is one line:
+
+        >>> import numpy as np
+        >>> from posetrack_cli import Frame
+        >>> frame = Frame(index=0, timestamp=0.0, image=np.zeros((48, 64, 3), np.uint8), file_name="000000.jpg")
+        >>> frame.image.shape, frame.file_name
+        ((48, 64, 3), '000000.jpg')
     """
 
     index: int

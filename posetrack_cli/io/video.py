@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import av
 import cv2
@@ -31,6 +32,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", "
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 Warn = Callable[[str], None]
+T = TypeVar("T")
 
 # OpenCV still opens overlay videos (the resume check reads them back); its FFmpeg prints its own
 # diagnostics (e.g. "moov atom not found") to stderr, which posetrack reports as one line of its
@@ -122,8 +124,8 @@ class VideoSource:
         finally:
             getattr(packets, "close", lambda: None)()  # before the container closes: no demuxing from freed memory
 
-    def _decode_packets(self, packets: Iterator[Any], start: Any,
-                        base: Any) -> Iterator[tuple[np.ndarray, float | None]]:
+    def _decode_packets(self, packets: Iterator[av.Packet[av.VideoStream]], start: int | None,
+                        base: Fraction | None) -> Iterator[tuple[np.ndarray, float | None]]:
         while True:
             try:
                 packet = next(packets)
@@ -191,7 +193,7 @@ class VideoSource:
         self._container.close()
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
     yield first
     yield from rest
 
@@ -225,6 +227,31 @@ class ImageFolderSource:
         pass
 
 
+class ImageSetSource:
+    """The images of a folder taken each on its own (``posetrack run --images``): any sizes, in
+    natural order, no timing. An image that cannot be read is skipped and named in ``unreadable``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.files = list_images(path) if path.is_dir() else []
+        if not self.files:
+            raise PosetrackError(f"{path}: no images for --images (a folder of .jpg, .png, ... files)")
+        self.fps = 0.0
+        self.frame_count: int | None = len(self.files)
+        self.unreadable: list[str] = []
+
+    def frames(self) -> Iterator[Frame]:
+        for index, file in enumerate(self.files):
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                self.unreadable.append(file.name)
+                continue
+            yield Frame(index, 0.0, image, file.name)
+
+    def close(self) -> None:
+        pass
+
+
 FrameSource = VideoSource | ImageFolderSource
 
 
@@ -240,6 +267,32 @@ def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS, warn:
     """Open a video file or a folder of images; one-line PosetrackError if it cannot be read.
 
     ``warn`` receives one-line warnings about the source (a video's timestamps jumping back).
+
+    Example:
+        A folder of three tiny frames, read in natural order (``frame2`` before ``frame10``) and
+        spaced at the default 30 fps:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import cv2
+        >>> import numpy as np
+        >>> from posetrack_cli import open_source
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     for i in (1, 2, 10):
+        ...         _ = cv2.imwrite(str(Path(folder) / f"frame{i}.png"), np.full((24, 32, 3), 10 * i, np.uint8))
+        ...     source = open_source(folder)
+        ...     print(source.frame_count, source.width, source.height, source.fps)
+        ...     for frame in source.frames():
+        ...         print(frame.index, round(frame.timestamp, 3), frame.file_name, frame.image[0, 0].tolist())
+        ...     source.close()
+        3 32 24 30.0
+        0 0.0 frame1.png [10, 10, 10]
+        1 0.033 frame2.png [20, 20, 20]
+        2 0.067 frame10.png [100, 100, 100]
+        >>> open_source("no-such-video.mp4")
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.PosetrackError: no such file: no-such-video.mp4
     """
     path = Path(path)
     if path.is_dir():

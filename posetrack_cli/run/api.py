@@ -1,13 +1,16 @@
 """posetrack as a library: load the models once, then track videos frame by frame or into files.
 
-    >>> from posetrack_cli import PoseTrack
-    >>> tracker = PoseTrack.load(preset="fast", device="auto")       # models load once
-    >>> for tracked in tracker.track("clip.mp4"):                    # one TrackedFrame per frame
-    ...     tracked.track_ids, tracked.poses.keypoints                # (N,), (N, 17, 2) frame pixels
-    >>> tracker.run("videos/", out="results")                         # the files `posetrack run` writes
+Two entry points, for the two things users hold:
+
+* :class:`VideoTracker` finds, estimates and tracks every person in videos with posetrack's own
+  models (what ``posetrack run`` does);
+* :class:`~posetrack_cli.run.frame_tracker.FrameTracker` gives ids to poses from any estimator, one
+  frame at a time (what ``posetrack track`` does).
 
 Options are the command line's, named after the config fields they set (``joint_threshold=0.3``,
-``detect_every=5``, ``pose_weights="my.pth"``, ``render=True``): see :mod:`posetrack_cli.run.settings`.
+``detect_every=5``, ``pose_weights="my.pth"``, ``render=True``): see
+:func:`~posetrack_cli.run.settings.spec_from_options`. Options that cannot go together raise
+:class:`~posetrack_cli.core.errors.OptionsError` with the command line's words.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from posetrack_cli.core.errors import PosetrackError
-from posetrack_cli.core.files import prepare_output_dir, refuse_overwriting_inputs
 from posetrack_cli.core.types import Detections, Frame, Poses, TrackedFrame
 from posetrack_cli.io.live import live_kind, open_live
 from posetrack_cli.io.video import open_source
-from posetrack_cli.run.batch import BatchRecord, ItemResult, LocalExecutor, expand_sources
-from posetrack_cli.run.pipeline import Source
-from posetrack_cli.run.run_job import LoadedRun, load_run, spec_from_options
-from posetrack_cli.run.track_job import GivenPoses
+from posetrack_cli.run.batch import ItemResult
+from posetrack_cli.run.job import LoadedRun, load_run
+from posetrack_cli.run.pipeline import GivenPoses, Source
+from posetrack_cli.run.runner import run_request
+from posetrack_cli.run.settings import RunRequest, RunSpec, spec_from_options
 
 
 class _Boxes:
@@ -36,17 +39,36 @@ class _Boxes:
         return self._boxes.get(index, Detections.empty())
 
 
-class PoseTrack:
-    """A loaded run: detector, pose network, flow and tracker settings. Build with :meth:`load`."""
+class VideoTracker:
+    """Detector, pose network, flow and tracker settings, loaded once; build with :meth:`load`.
+
+    Example:
+        >>> from posetrack_cli import VideoTracker
+        >>> tracker = VideoTracker.load(preset="fast", device="cpu")  # doctest: +SKIP
+        >>> for tracked in tracker.track("clip.mp4"):  # doctest: +SKIP
+        ...     print(tracked.frame_index, tracked.track_ids, tracked.poses.keypoints.shape)
+        0 [0 1] (2, 17, 2)
+        >>> rows = tracker.run("videos/", out="results")  # doctest: +SKIP
+    """
 
     def __init__(self, loaded: LoadedRun) -> None:
         self._loaded = loaded
 
     @classmethod
-    def load(cls, preset: str = "fast", **options: Any) -> PoseTrack:
+    def load(cls, preset: str = "fast", **options: Any) -> VideoTracker:
         """Load the models of ``preset`` with ``options`` (the command line's, by field name;
-        ``allow_download=False`` is ``--offline``). Raises PosetrackError for a missing model file."""
+        ``allow_download=False`` is ``--offline``). Raises PosetrackError for a missing model file,
+        OptionsError for options that cannot go together, ValueError for a value out of range.
+
+        Example:
+            >>> tracker = VideoTracker.load("realtime", joint_threshold=0.3, allow_download=False)  # doctest: +SKIP
+        """
         return cls(load_run(spec_from_options(preset=preset, **options)))
+
+    @property
+    def spec(self) -> RunSpec:
+        """What was loaded, and the settings every video runs with."""
+        return self._loaded.spec
 
     @property
     def info(self) -> dict[str, Any]:
@@ -64,6 +86,11 @@ class PoseTrack:
         ``boxes`` (your detector's person boxes by frame index) replace the detector; ``poses``
         (your estimator's poses by frame index) replace detector and pose network: posetrack then
         only tracks them. Frames without an entry have nobody.
+
+        Example:
+            >>> for frame, tracked in tracker.track_frames("clip.mp4"):  # doctest: +SKIP
+            ...     print(frame.image.shape, tracked.track_ids)
+            (720, 1280, 3) [0 1]
         """
         if boxes is not None and poses is not None:
             raise PosetrackError("give boxes or poses, not both")
@@ -79,18 +106,23 @@ class PoseTrack:
 
     def track(self, source: str | Path | int, *, boxes: Mapping[int, Detections] | None = None,
               poses: Mapping[int, Poses] | None = None) -> Iterator[TrackedFrame]:
-        """Each frame's tracked people (:meth:`track_frames` without the images)."""
+        """Each frame's tracked people (:meth:`track_frames` without the images).
+
+        Example:
+            >>> ids = {t.frame_index: t.track_ids.tolist() for t in tracker.track("clip.mp4")}  # doctest: +SKIP
+        """
         for _, tracked in self.track_frames(source, boxes=boxes, poses=poses):
             yield tracked
 
     def run(self, *sources: str | Path, out: str | Path = "posetrack-out", overwrite: bool = False,
             recursive: bool = False) -> list[ItemResult]:
         """Write the files ``posetrack run`` writes for ``sources`` into ``out``; returns the summary
-        rows (a bad input is a ``failed`` row, the others still run)."""
-        out = Path(out)
-        items, missing = expand_sources([Path(s) for s in sources], recursive, exclude=out)
-        loaded = self._loaded.into(out)
-        refuse_overwriting_inputs([p for item in items for p in loaded.outputs(item).paths().values()],
-                                  [item.path for item in items])
-        prepare_output_dir(out)
-        return LocalExecutor(loaded, overwrite=overwrite).run(BatchRecord(out, items, missing))
+        rows (a bad input is a ``failed`` row, the others still run). The same checks as the command
+        line's come first: options that need a live source, outputs that would replace an input.
+
+        Example:
+            >>> [(row.input, row.status, row.tracks) for row in tracker.run("a.mp4", out="results")]  # doctest: +SKIP
+            [('a.mp4', 'ok', 2)]
+        """
+        request = RunRequest(tuple(str(s) for s in sources), self._loaded.spec)
+        return run_request(request, Path(out), overwrite=overwrite, recursive=recursive, loaded=self._loaded).rows

@@ -122,13 +122,24 @@ def fingerprint(path: Path) -> str:
     return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
 
 
-class Job(Protocol):
-    """What an executor needs of a loaded run: its outputs per input, its key, and the work."""
+class Outputs(Protocol):
+    """What tells whether an input's outputs are finished: their files, the resume key they record,
+    and the fingerprint of the input they were made from."""
+
+    def outputs(self, item: InputItem) -> OutputSet: ...
+
+    def item_key(self, item: InputItem) -> str:
+        """The resume key an input's finished outputs record."""
+
+    def fingerprint(self, item: InputItem) -> str:
+        """What tells an input's outputs from stale ones made from an older input."""
+
+
+class Job(Outputs, Protocol):
+    """What an executor needs of a loaded run: its outputs per input, their keys, and the work."""
 
     @property
     def key(self) -> str: ...
-
-    def outputs(self, item: InputItem) -> OutputSet: ...
 
     def process(self, item: InputItem) -> ItemResult: ...
 
@@ -151,18 +162,19 @@ def finished_row(item: InputItem, document: dict[str, Any], made: Iterable[Path]
 
 def skipped_if_done(outputs: OutputSet, key: str, item: InputItem, *, overwrite: bool,
                     complete: Callable[[InputItem, dict[str, Any], Sequence[Path]], None] | None = None,
-                    ) -> ItemResult | None:
+                    fingerprint_of: Callable[[InputItem], str] | None = None) -> ItemResult | None:
     """The resume rule of every executor: a ``skipped`` row when ``item``'s outputs are complete
     and made with the same settings (``key``) and ``overwrite`` is off, else None (process it).
 
     A finished input missing a derived file (an export or report asked for only now) gets the
     missing ones from its track file through ``complete``, rather than being tracked again; without
     ``complete`` (the Ray driver, which leaves that to a worker, under the input's lock) it is not
-    skipped.
+    skipped. ``fingerprint_of`` tells an input's outputs from stale ones (default: the input's
+    size and times).
     """
     if overwrite:
         return None
-    document = outputs.finished(key, fingerprint(item.path))
+    document = outputs.finished(key, (fingerprint_of or (lambda i: fingerprint(i.path)))(item))
     if document is None:
         return None
     missing = outputs.missing_derived()
@@ -178,11 +190,11 @@ def interrupted(item: InputItem, reason: str = "Ctrl-C") -> ItemResult:
     return ItemResult(str(item.path), item.name, "interrupted", reason)
 
 
-def stopped_row(outputs: OutputSet, key: str, item: InputItem, *, started: bool) -> ItemResult:
+def stopped_row(job: Outputs, item: InputItem, *, started: bool) -> ItemResult:
     """The row of an input when Ctrl-C stops the batch, saying what is on disk: its outputs may have
     been committed just before the stop (``ok``; ``skipped`` when an earlier run made them and it
     had not started), else ``interrupted``. Ask with the input's lock held, or its process gone."""
-    document = outputs.finished(key, fingerprint(item.path))
+    document = job.outputs(item).finished(job.item_key(item), job.fingerprint(item))
     if document is not None:
         if started:
             return finished_row(item, document, status="ok", reason="finished before Ctrl-C")
@@ -206,6 +218,21 @@ def run_item(process: Callable[[InputItem], ItemResult], item: InputItem) -> Ite
         return failed(item, str(exc), time.perf_counter() - started)
 
 
+def in_the_way(outputs: OutputSet, *, overwrite: bool, resumable: bool = True) -> str | None:
+    """Why ``outputs`` may not be written now, or None: a file posetrack did not write under one of
+    their names is never written over; and a source that cannot be resumed (a live stream) replaces
+    an earlier run's outputs only with ``overwrite``. Ask with the outputs' lock held."""
+    foreign = outputs.foreign()
+    if foreign:
+        return (f"{foreign[0]} exists and was not written by posetrack; move it away or choose another output "
+                "folder (-o)")
+    existing = [p for p in outputs.paths().values() if p.exists()]
+    if existing and not resumable and not overwrite:
+        return (f"{existing[0]} exists from an earlier run of this source; --overwrite replaces it, or choose "
+                "another output folder (-o)")
+    return None
+
+
 def run_locked(job: Job, item: InputItem, *, overwrite: bool, wait: bool) -> ItemResult | None:
     """Process ``item`` holding its output lock: None when ``wait`` is off and another process
     holds it. Under the lock, temporary files a killed run left are removed, the resume rule is
@@ -219,15 +246,15 @@ def run_locked(job: Job, item: InputItem, *, overwrite: bool, wait: bool) -> Ite
         outputs.remove_stale_temps()
         started = time.perf_counter()
         try:
-            done = skipped_if_done(outputs, job.key, item, overwrite=overwrite, complete=job.complete)
+            done = skipped_if_done(outputs, job.item_key(item), item, overwrite=overwrite, complete=job.complete,
+                                   fingerprint_of=job.fingerprint)
         except PosetrackError as exc:  # a derived file could not be made (one posetrack did not write, ...)
             return failed(item, str(exc), time.perf_counter() - started)
         if done is not None:
             return done
-        foreign = outputs.foreign()
-        if foreign:
-            return failed(item, f"{foreign[0]} exists and was not written by posetrack; move it away or choose "
-                                "another output folder (-o)")
+        problem = in_the_way(outputs, overwrite=overwrite)
+        if problem is not None:
+            return failed(item, problem)
         return run_item(job.process, item)
     finally:
         lock.release()
@@ -313,7 +340,7 @@ class LocalExecutor:
         except KeyboardInterrupt:  # every input gets its row, as its files on disk say
             for item in record.items:
                 if not record.has(item):
-                    record.add(stopped_row(self.job.outputs(item), self.job.key, item, started=False))
+                    record.add(stopped_row(self.job, item, started=False))
             raise
         finally:
             record.write_summary()
@@ -323,7 +350,7 @@ class LocalExecutor:
         try:
             result = run_locked(self.job, item, overwrite=self.overwrite, wait=wait)
         except KeyboardInterrupt:  # its outputs may have been committed just before
-            record.add(stopped_row(self.job.outputs(item), self.job.key, item, started=True))
+            record.add(stopped_row(self.job, item, started=True))
             raise
         if result is None:
             return False

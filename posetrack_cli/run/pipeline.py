@@ -30,14 +30,14 @@ import numpy as np
 
 from posetrack_cli.core.errors import FrameStopped, PosetrackError
 from posetrack_cli.core.flow_field import FlowEstimator, FlowField
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
 from posetrack_cli.core.types import Detections, Frame, Poses, TrackedFrame
+from posetrack_cli.run.frame_tracker import FrameTracker
 from posetrack_cli.run.prefetch import prefetch
 from posetrack_cli.run.settings import PipelineConfig
 from posetrack_cli.tracking.proposals import flow_boxes, unify_boxes
 from posetrack_cli.tracking.scoring import enough_joints, rescore
-from posetrack_cli.tracking.smoothing import make_smoother
 from posetrack_cli.tracking.stitching import stitch
-from posetrack_cli.tracking.tracker import PoseTracker
 
 
 class Detector(Protocol):
@@ -58,6 +58,18 @@ class PoseSource(Protocol):
     def get(self, index: int) -> Poses: ...
 
 
+class GivenPoses:
+    """Poses by frame index (a :class:`PoseSource`), ``(N, K, ...)`` per frame, empty for frames without any."""
+
+    def __init__(self, by_frame: dict[int, Poses], num_keypoints: int = len(COCO_KEYPOINTS)) -> None:
+        self._by_frame = by_frame
+        self._empty = Poses.empty(num_keypoints)
+        self.last_frame = max(by_frame, default=-1)
+
+    def get(self, index: int) -> Poses:
+        return self._by_frame.get(index, self._empty)
+
+
 class Estimator(Protocol):
     @property
     def num_keypoints(self) -> int: ...
@@ -74,6 +86,10 @@ class Source(Protocol):
 
     @property
     def frame_count(self) -> int | None: ...
+
+    @property
+    def fps(self) -> float:
+        """Nominal frame rate (0 where unknown)."""
 
     def frames(self) -> Iterator[Frame]: ...
 
@@ -165,6 +181,37 @@ class Pipeline:
         config: method settings.
         detector: person detector, or None when every video brings a boxes file or poses.
         num_keypoints: K of given poses when there is no estimator (COCO's 17).
+
+    Example:
+        Real models come from :meth:`posetrack_cli.VideoTracker.load`; any objects with their methods
+        do. Here a detector that finds one person standing still, a stand-in estimator that spreads
+        17 keypoints over each box, and a source of three black frames:
+
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> from posetrack_cli import Detections, Frame, Pipeline, PipelineConfig, Poses
+        >>> from posetrack_cli.models.flow import make_flow
+        >>> class StillPerson:
+        ...     name = "still-person"
+        ...     def detect(self, images):
+        ...         return [Detections([[40, 20, 80, 150]], [0.9]) for _ in images]
+        >>> class SpreadOverBox:
+        ...     num_keypoints = 17
+        ...     def estimate(self, image, detections):
+        ...         x1, y1, x2, y2 = detections.boxes.T[:, :, None]  # (N, 1) each
+        ...         k = np.arange(17)
+        ...         keypoints = np.stack([x1 + (x2 - x1) * (k % 2), y1 + (y2 - y1) * k / 16], axis=-1)  # (N, 17, 2)
+        ...         return Poses(keypoints, np.full((len(detections), 17), 0.9), detections.boxes, detections.scores)
+        >>> frames = [Frame(i, i / 30, np.zeros((180, 120, 3), np.uint8)) for i in range(3)]
+        >>> source = SimpleNamespace(path="still", frame_count=3, fps=30.0, frames=lambda: iter(frames),
+        ...                          close=lambda: None)
+        >>> pipeline = Pipeline(SpreadOverBox(), make_flow("dis-ultrafast"), PipelineConfig(overlap=False),
+        ...                     detector=StillPerson())
+        >>> for frame, tracked in pipeline.track(source):
+        ...     print(frame.index, tracked.track_ids.tolist(), tracked.sources.tolist(), tracked.matches.tolist())
+        0 [0] ['detector'] ['new']
+        1 [0] ['detector'] ['live']
+        2 [0] ['detector'] ['live']
     """
 
     def __init__(self, estimator: Estimator | None, flow: FlowEstimator, config: PipelineConfig = PipelineConfig(),
@@ -195,8 +242,8 @@ class Pipeline:
         if poses is None and boxes is None and self.detector is None:
             raise PosetrackError("no detector and no boxes file: one of them is needed")
         cfg = self.config
-        tracker = PoseTracker(cfg.tracker)  # ids from 0 for every video
-        smoother = make_smoother(cfg.output.smoothing)  # on the yielded keypoints; tracking uses the raw ones
+        # ids from 0 for every video; smoothing on the yielded keypoints, tracking uses the raw ones
+        tracker = FrameTracker(cfg.tracker, flow=None, smoothing=cfg.output.smoothing)
         times = times if times is not None else StageTimes()
         outcome = outcome if outcome is not None else VideoOutcome()
         stopped = outcome.stopped
@@ -217,11 +264,7 @@ class Pipeline:
                 t1 = time.perf_counter()
                 # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
                 #      then the poses left over against the lost tracks (own motion, colours).
-                ids = tracker.update(people, motion, timestamp=frame.timestamp, image=frame.image)
-                tracked = TrackedFrame(frame.index, frame.timestamp, people, ids, sources=sources,
-                                       matches=tracker.last_matches)
-                if smoother is not None:
-                    tracked = smoother.apply(tracked)
+                tracked = tracker.step(frame.index, frame.timestamp, frame.image, people, motion, sources)
                 times.pose += t1 - t0
                 times.track += time.perf_counter() - t1
                 carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)

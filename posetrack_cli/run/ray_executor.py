@@ -1,6 +1,6 @@
 """``posetrack run --executor ray``: a batch of videos shared by Ray workers, on one machine or many.
 
-Each worker is a Ray actor that loads the run's models once (the same :func:`run_job.load_run` the
+Each worker is a Ray actor that loads the run's models once (the same :func:`~posetrack_cli.run.job.load_run` the
 local executor calls) and then processes whole videos. The driver -- the ``posetrack run``
 process -- applies the local executor's resume rule, hands the remaining videos out one at a time
 to whichever worker is free, collects the summary rows and writes ``summary.csv``. Workers write
@@ -31,7 +31,8 @@ from posetrack_cli.core.files import OutputLock
 from posetrack_cli.core.version import __version__
 from posetrack_cli.io.outputs import OutputSet
 from posetrack_cli.run.batch import BatchRecord, InputItem, ItemResult, failed, run_locked, skipped_if_done, stopped_row
-from posetrack_cli.run.run_job import RunSpec, derived_paths
+from posetrack_cli.run.job import derived_paths, input_fingerprint
+from posetrack_cli.run.settings import RayOptions, RunSpec
 
 INSTALL = 'pip install "posetrack[ray]"'
 
@@ -43,28 +44,6 @@ def import_ray() -> Any:
     except ImportError:
         raise PosetrackError(f"--executor ray needs Ray, an optional extra: {INSTALL}") from None
     return ray
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """How the batch runs on Ray.
-
-    Attributes:
-        address: cluster to join (``HOST:PORT`` of ``ray start --head``, or ``auto``); None joins
-            ``$RAY_ADDRESS`` if set, else starts a Ray instance on this machine for the run.
-        workers: number of workers; None: one per CPU of the cluster, or as many as its GPUs
-            allow when workers reserve GPUs.
-        gpus_per_worker: GPUs each worker reserves (fractions share a GPU); None: 1 if the cluster
-            has GPUs and the device is not ``cpu``, else 0.
-        retries: times a video is tried again after its worker died while processing it.
-    """
-
-    address: str | None = None
-    workers: int | None = None
-    gpus_per_worker: float | None = None
-    # A video that killed its worker twice more is likely the cause (a decoder crash, a frame size
-    # that exhausts memory), not bad luck; two retries ride out a lost machine or a preemption.
-    retries: int = 2
 
 
 class VideoWorker:
@@ -93,7 +72,7 @@ class VideoWorker:
             if not (Path(out_dir) / probe).is_file():
                 raise PosetrackError(f"the output folder {out_dir} is not the driver's on this machine; put it on a "
                                      "filesystem every machine mounts at the same path")
-            from posetrack_cli.run.run_job import load_run
+            from posetrack_cli.run.job import load_run
 
             self.run = load_run(spec).into(Path(out_dir))
         except PosetrackError as exc:  # reported by describe(); the driver does not give this worker work
@@ -270,8 +249,8 @@ def run_on_ray(spec: RunSpec, items: list[InputItem], out_dir: Path, options: Ra
         count, per_gpu, worker_spec = _plan(ray, spec, options, log)
         actor_class = ray.remote(VideoWorker).options(num_cpus=1, num_gpus=per_gpu, max_restarts=0)
         arguments = (worker_spec, str(out_dir), probe.name, os.getcwd(), str(weights_dir().absolute()), overwrite)
-        batch = _RayBatch(ray, lambda: actor_class.remote(*arguments), record, out_dir, spec.render,
-                          lambda name: derived_paths(spec, out_dir, name), options.retries, overwrite, on_item, log)
+        batch = _RayBatch(ray, lambda: actor_class.remote(*arguments), record, spec, out_dir, options.retries,
+                          overwrite, on_item, log)
         return batch.run(count)
     finally:
         if batch is not None:
@@ -289,19 +268,19 @@ class _RayBatch:
         ray: the ``ray`` module.
         new_actor: starts one worker actor.
         record: the batch's rows.
-        out_dir, render: where outputs go, and whether they include an overlay (the resume rule).
-        derived: an input's name -> the files made from its track file (exports, report); a finished
-            input missing one goes to a worker, which makes it without tracking again.
+        spec: the run (which files each input gets: a finished input missing one of its exports or
+            its report goes to a worker, which makes it without tracking again).
+        out_dir: where outputs go.
         retries: times a video is tried again after its worker died while processing it.
         overwrite: redo finished inputs.
         on_item, log: called with each finished row, and with one-line notes.
     """
 
-    def __init__(self, ray: Any, new_actor: Callable[[], Any], record: BatchRecord, out_dir: Path, render: bool,
-                 derived: Callable[[str], tuple[Path, ...]], retries: int, overwrite: bool,
-                 on_item: Callable[[ItemResult], None] | None, log: Callable[[str], None]) -> None:
+    def __init__(self, ray: Any, new_actor: Callable[[], Any], record: BatchRecord, spec: RunSpec, out_dir: Path,
+                 retries: int, overwrite: bool, on_item: Callable[[ItemResult], None] | None,
+                 log: Callable[[str], None]) -> None:
         self.ray, self.new_actor, self.record = ray, new_actor, record
-        self.out_dir, self.render, self.derived = out_dir, render, derived
+        self.spec, self.out_dir = spec, out_dir
         self.retries, self.overwrite = retries, overwrite
         self.on_item, self.log = on_item, log
         self.workers: list[_Worker] = []
@@ -314,7 +293,15 @@ class _RayBatch:
         self.relative = any(not item.path.is_absolute() for item in record.items)
 
     def outputs(self, item: InputItem) -> OutputSet:
-        return OutputSet(self.out_dir, item.name, render=self.render, derived=self.derived(item.name))
+        return OutputSet(self.out_dir, item.name, render=self.spec.render,
+                         derived=derived_paths(self.spec, self.out_dir, item.name))
+
+    def item_key(self, item: InputItem) -> str:
+        assert self.key is not None  # asked once the first worker has loaded
+        return self.key
+
+    def fingerprint(self, item: InputItem) -> str:
+        return input_fingerprint(self.spec, item)
 
     def start(self) -> None:
         worker = _Worker(self.new_actor())
@@ -411,7 +398,8 @@ class _RayBatch:
             if self.key is None:
                 self.key, self.version = described["key"], described["version"]
                 for item in self.record.items:  # the local executor's resume rule
-                    skipped = skipped_if_done(self.outputs(item), self.key, item, overwrite=self.overwrite)
+                    skipped = skipped_if_done(self.outputs(item), self.key, item, overwrite=self.overwrite,
+                                              fingerprint_of=self.fingerprint)
                     if skipped is not None:
                         self.finish(skipped)
                     else:
@@ -454,6 +442,6 @@ class _RayBatch:
             return
         for worker in in_flight:  # the worker is gone (or its lock waited for): its outputs are as they stay
             assert worker.item is not None
-            self.record.add(stopped_row(self.outputs(worker.item), self.key, worker.item, started=True))
+            self.record.add(stopped_row(self, worker.item, started=True))
         for item in self.queue:
-            self.record.add(stopped_row(self.outputs(item), self.key, item, started=False))
+            self.record.add(stopped_row(self, item, started=False))

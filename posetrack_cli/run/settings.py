@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from posetrack_cli.core.config import SPEED, check_unit
+from posetrack_cli.core.errors import OptionsError
 from posetrack_cli.core.paper import (
     DETECTION_THRESHOLD,
     FLOW_BOX_ENLARGE,
@@ -30,16 +31,15 @@ from posetrack_cli.core.paper import (
     NMS_IOU,
     RESCORE_JOINT_THRESHOLD,
 )
+from posetrack_cli.core.types import DEFAULT_IMAGE_FPS
+from posetrack_cli.inference.config import EstimatorConfig
+from posetrack_cli.io.live import LiveConfig, live_kind
+from posetrack_cli.io.render import OverlayConfig
 from posetrack_cli.run.presets import PRESETS
 from posetrack_cli.tracking.smoothing import SmoothingConfig
 from posetrack_cli.tracking.tracker import TrackerConfig
 
 T = TypeVar("T")
-
-# Where the pose network runs (posetrack_cli/runtime/engines.py) and in which number format.
-RUNTIMES = ("auto", "torch", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
-
 
 @dataclass(frozen=True)
 class TrackOutputConfig:
@@ -52,6 +52,19 @@ class TrackOutputConfig:
             motion, size and colours: :func:`posetrack_cli.tracking.stitching.stitch`), rewriting ids in
             the files before they are committed. For files, not live streams or the library's
             frame-by-frame iteration, which hand each frame on as it comes.
+
+    Example:
+        Smoothed keypoints and stitched tracklets in the files; stitching cannot go with an
+        overlay drawn during the video:
+
+        >>> from posetrack_cli import PipelineConfig, RunSpec, SmoothingConfig, TrackOutputConfig
+        >>> output = TrackOutputConfig(smoothing=SmoothingConfig(smooth="one-euro"), stitch=True)
+        >>> output.smoothing.smooth, output.stitch
+        ('one-euro', True)
+        >>> RunSpec(pipeline=PipelineConfig(output=output), render=True)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.OptionsError: --stitch rewrites ids after the video, ... run without --render
     """
 
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
@@ -77,6 +90,18 @@ class PipelineConfig:
         detect_batch: frames per detector call (batching pays on a GPU).
         overlap: detection and flow run a frame ahead, and writing behind, in their own threads;
             None: decided where the models are (:func:`posetrack_cli.run.pipeline.default_overlap`).
+
+    Example:
+        The detector on every third frame, flow boxes between, and a lower joint threshold:
+
+        >>> from posetrack_cli import PipelineConfig, TrackerConfig
+        >>> config = PipelineConfig(detect_every=3, tracker=TrackerConfig(joint_threshold=0.3))
+        >>> config.detect_every, config.joint_threshold, config.nms_iou
+        (3, 0.3, 0.5)
+        >>> PipelineConfig(nms_iou=1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: nms_iou must be a number in [0, 1], got 1.5
     """
 
     detection_threshold: float = DETECTION_THRESHOLD
@@ -119,6 +144,24 @@ class ModelChoice:
         pose, pose_weights: pose model by manifest name, or a local checkpoint in any layout.
         input_size: ``(width, height)`` for a checkpoint that does not record it, or None.
         flow: flow estimator name.
+        poses: poses made by another estimator, tracked as they are instead of detecting and
+            estimating (``posetrack track``): a COCO-results or posetrack JSON for one video, or a
+            folder holding ``<name>.json`` for each video of a batch.
+
+    Example:
+        The ``realtime`` preset with a slower, finer flow; the files it needs by manifest name:
+
+        >>> from pathlib import Path
+        >>> from posetrack_cli import ModelChoice
+        >>> choice = ModelChoice(preset="realtime", flow="dis-medium")
+        >>> choice.detector_name, choice.pose_name, choice.flow_name
+        ('ssdlite320_mobilenet_v3_large', 'pose_mobilenetv2_256x192', 'dis-medium')
+        >>> choice.model_files()
+        ['ssdlite320_mobilenet_v3_large', 'pose_mobilenetv2_256x192']
+        >>> ModelChoice(poses=Path("poses.json"), detections=Path("boxes.json"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.OptionsError: given poses are tracked as they are: ... do not apply to them
     """
 
     preset: str = "fast"
@@ -130,10 +173,13 @@ class ModelChoice:
     pose_weights: Path | None = None
     input_size: tuple[int, int] | None = None
     flow: str | None = None
+    poses: Path | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        if self.poses is not None and self.detections is not None:
+            raise OptionsError("given poses are tracked as they are: boxes (--detections) do not apply to them")
 
     @property
     def detector_name(self) -> str:
@@ -150,9 +196,9 @@ class ModelChoice:
     def model_files(self) -> list[str]:
         """Manifest names of the files this choice reads (local files and a boxes file excluded)."""
         names = []
-        if self.detections is None and self.detector_weights is None:
+        if self.poses is None and self.detections is None and self.detector_weights is None:
             names.append(self.detector_name)
-        if self.pose_weights is None:
+        if self.poses is None and self.pose_weights is None:
             names.append(self.pose_name)
         if self.flow_name.startswith("raft-"):
             names.append(self.flow_name.replace("-", "_"))
@@ -160,12 +206,213 @@ class ModelChoice:
 
     def describe(self) -> dict[str, Any]:
         """``info.models`` of the JSON: what produced the boxes, the poses and the flow."""
+        if self.poses is not None:  # the poses came with the input; posetrack only ran the flow
+            return {"flow": self.flow_name}
         if self.detections is not None:
             detector = f"file:{self.detections}"
         else:
             detector = str(self.detector_weights) if self.detector_weights else self.detector_name
         return {"detector": detector, "pose": str(self.pose_weights) if self.pose_weights else self.pose_name,
                 "flow": self.flow_name}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run loads and how it runs: ``posetrack run`` (and ``posetrack track``, whose poses
+    are given), as the command line or the library gave it.
+
+    Built, it has been checked: a combination of options that cannot run together raises
+    :class:`~posetrack_cli.core.errors.OptionsError` here, for the library as for the command line.
+
+    Attributes:
+        models: which detector, pose network and flow (or given poses, for ``posetrack track``).
+        pipeline: the per-frame method and the tracker (an ``overlap`` of None is decided where
+            the models load: a Ray worker may have a GPU or a core count its driver lacks).
+        estimator: pose inference settings (its ``input_size`` is replaced by the model's).
+        render: also write an overlay video, drawn as ``overlay`` says.
+        images: take each image of a folder on its own (no flow, no tracking) and write COCO results.
+        live: how a live source (webcam, stream URL, stdin) is read and flushed.
+        formats: other formats each finished video is also written in (``posetrack18``, ``coco``, ``mot``).
+        report: also write each finished video's HTML report (needs the ``report`` extra).
+        image_fps: frame rate given to frame folders.
+        allow_download: fetch missing manifest files (False for ``--offline``).
+
+    Example:
+        The ``accurate`` models, an overlay video with trails, and MOTChallenge files too; what the
+        overlay shows is refused without an overlay to show it:
+
+        >>> from posetrack_cli import ModelChoice, OverlayConfig, RunSpec
+        >>> spec = RunSpec(models=ModelChoice(preset="accurate"), render=True, overlay=OverlayConfig(trail=15),
+        ...                formats=("mot",))
+        >>> spec.models.pose_name, spec.overlay.trail, spec.tracks_given_poses
+        ('pose_resnet152_384x288', 15, False)
+        >>> RunSpec(overlay=OverlayConfig(trail=15))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.OptionsError: --boxes, --ids, --skeleton, --trail and --dim choose ... add --render
+    """
+
+    models: ModelChoice = field(default_factory=ModelChoice)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    render: bool = False
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    images: bool = False
+    live: LiveConfig = field(default_factory=LiveConfig)
+    formats: tuple[str, ...] = ()
+    report: bool = False
+    image_fps: float = DEFAULT_IMAGE_FPS
+    allow_download: bool = True
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.image_fps) and self.image_fps > 0):
+            raise ValueError(f"image_fps must be a positive number, got {self.image_fps}")
+        if not (self.render or self.live.show) and self.overlay != OverlayConfig():
+            raise OptionsError("--boxes, --ids, --skeleton, --trail and --dim choose what --render (or --show) "
+                               "draws; add --render")
+        if self.images and (self.models.detections is not None or self.render):
+            raise OptionsError("--images takes boxes from the detector and draws nothing; drop --detections / "
+                               "--render")
+        if self.pipeline.output.stitch and self.render:
+            raise OptionsError("--stitch rewrites ids after the video, which an overlay drawn during it cannot "
+                               "follow; run without --render")
+        if self.models.poses is not None and self.images:
+            raise OptionsError("given poses are tracked over a video's frames; --images takes images on their own")
+
+    @property
+    def tracks_given_poses(self) -> bool:
+        """Whether this is ``posetrack track``: poses come with each input, posetrack adds the ids."""
+        return self.models.poses is not None
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How a batch runs on Ray (``--executor ray``).
+
+    Attributes:
+        address: cluster to join (``HOST:PORT`` of ``ray start --head``, or ``auto``); None joins
+            ``$RAY_ADDRESS`` if set, else starts a Ray instance on this machine for the run.
+        workers: number of workers; None: one per CPU of the cluster, or as many as its GPUs
+            allow when workers reserve GPUs.
+        gpus_per_worker: GPUs each worker reserves (fractions share a GPU); None: 1 if the cluster
+            has GPUs and the device is not ``cpu``, else 0.
+        retries: times a video is tried again after its worker died while processing it.
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    # A video that killed its worker twice more is likely the cause (a decoder crash, a frame size
+    # that exhausts memory), not bad luck; two retries ride out a lost machine or a preemption.
+    retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.gpus_per_worker is not None and not (math.isfinite(self.gpus_per_worker) and self.gpus_per_worker >= 0):
+            raise ValueError(f"gpus_per_worker must be >= 0, got {self.gpus_per_worker}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
+
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where a batch's inputs run: ``local`` (this process, one after another) or ``ray`` (a pool of
+    Ray workers, as ``ray`` says)."""
+
+    kind: str = "local"
+    ray: RayOptions = field(default_factory=RayOptions)
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {self.kind!r}")
+        if self.kind != "ray":
+            given = [f"--{f.name.replace('_', '-')}" for f in fields(RayOptions)
+                     if getattr(self.ray, f.name) != f.default]
+            if given:
+                raise OptionsError(f"{', '.join(given)} apply to --executor ray only")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One whole run: its SOURCE arguments, its spec and its executor, checked together on
+    construction (a live source runs alone, in this process, into files of its own), before any
+    file opens or model loads. The command line and the library's ``run`` build one each.
+
+    Attributes:
+        sources: video files, folders, frame folders, or one live source (a webcam index, a
+            stream URL, ``-`` for stdin), as given.
+        spec: what runs.
+        executor: where the inputs run.
+    """
+
+    sources: tuple[str, ...]
+    spec: RunSpec = field(default_factory=RunSpec)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def __post_init__(self) -> None:
+        spec = self.spec
+        if not self.sources:
+            raise OptionsError("give at least one SOURCE")
+        live = [s for s in self.sources if live_kind(s) is not None]
+        if live:
+            if len(self.sources) > 1:
+                raise OptionsError(f"a live source ({live[0]}) runs until it stops: give it as the only SOURCE")
+            if self.executor.kind != "local":
+                raise OptionsError("a live source runs in this process: drop --executor ray")
+            if spec.models.detections is not None or spec.images or spec.tracks_given_poses:
+                raise OptionsError("--detections and --images take files; a live source gets its boxes from the "
+                                   "detector")
+            if spec.formats or spec.report:
+                raise OptionsError("--format and --report take files; for a live source, run `posetrack export` or "
+                                   "`posetrack report` on OUT/<name>.json afterwards")
+            if spec.pipeline.output.stitch:
+                raise OptionsError("--stitch rewrites ids after the video; a live source hands each frame on as it "
+                                   "comes: drop --stitch")
+            return
+        if spec.live != LiveConfig():
+            raise OptionsError("--reconnect, --pipe-size, --show and --flush-every apply to live sources "
+                               "(a webcam index, a stream URL, or - for stdin)")
+        if spec.models.detections is not None and len(self.sources) > 1:
+            raise OptionsError("--detections gives boxes for one video; pass exactly one SOURCE with it")
+
+    @property
+    def live(self) -> str | None:
+        """The live source this run reads, or None for files."""
+        return self.sources[0] if live_kind(self.sources[0]) is not None else None
+
+
+def spec_from_options(**options: Any) -> RunSpec:
+    """A :class:`RunSpec` from keyword options named after the fields of its configs, as the
+    command line's flags are: ``spec_from_options(preset="accurate", joint_threshold=0.3,
+    detect_every=5, render=True)``. Raises TypeError for an option no config has, ValueError for a
+    value a config refuses, and OptionsError (also a PosetrackError) for options that cannot go together.
+
+    Example:
+        >>> spec = spec_from_options(preset="realtime", joint_threshold=0.3)
+        >>> spec.models.preset, spec.pipeline.detect_every, spec.pipeline.tracker.joint_threshold
+        ('realtime', 5, 0.3)
+        >>> spec_from_options(stitch=True, render=True)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.OptionsError: --stitch rewrites ids after the video, ... run without --render
+    """
+    left = dict(options)
+    preset = PRESETS[str(left.get("preset", ModelChoice.preset))]
+    for name, value in (("detect_every", preset.detect_every), ("flip_test", preset.flip_test)):
+        if left.get(name) is None:  # not given: the preset's
+            left[name] = value
+    spec = take(RunSpec, left, models=take(ModelChoice, left),
+                pipeline=take(PipelineConfig, left, tracker=take(TrackerConfig, left),
+                              output=take(TrackOutputConfig, left, smoothing=take(SmoothingConfig, left))),
+                estimator=take(EstimatorConfig, left), overlay=take(OverlayConfig, left),
+                live=take(LiveConfig, left))
+    if left:
+        raise TypeError(f"unknown options: {', '.join(sorted(left))}")
+    return spec
 
 
 def take(cls: type[T], options: dict[str, Any], **given: Any) -> T:

@@ -11,10 +11,11 @@ one setting behaves the same for a person near the camera and one far away.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from posetrack_cli.core.errors import OptionsError
 from posetrack_cli.core.types import Poses, TrackedFrame
 
 SMOOTHERS = ("none", "one-euro")
@@ -31,6 +32,17 @@ class SmoothingConfig:
         smooth_beta: how fast the cutoff rises with speed, in Hz per (body height per second);
             higher follows fast motion with less lag.
         smooth_derivative_cutoff: cutoff in Hz of the filtered speed that drives the cutoff.
+
+    Example:
+        One Euro smoothing that follows fast motion more closely than the default, for a tracker's output:
+
+        >>> from posetrack_cli import FrameTracker, SmoothingConfig
+        >>> smoothing = SmoothingConfig(smooth="one-euro", smooth_beta=40.0)
+        >>> tracker = FrameTracker(flow=None, smoothing=smoothing)
+        >>> SmoothingConfig(smooth_min_cutoff=0.5)  # a One Euro setting without the filter
+        Traceback (most recent call last):
+        ...
+        posetrack_cli.core.errors.OptionsError: --smooth-min-cutoff applies to --smooth one-euro only
     """
 
     smooth: str = "none"  # raw keypoints unless asked: evaluation against ground truth wants them
@@ -51,6 +63,12 @@ class SmoothingConfig:
                 raise ValueError(f"{name} must be > 0 Hz, got {value}")
         if not (math.isfinite(self.smooth_beta) and self.smooth_beta >= 0):
             raise ValueError(f"smooth_beta must be >= 0, got {self.smooth_beta}")
+        if self.smooth != "one-euro":  # a One Euro setting without the filter is refused, not ignored
+            given = [f"--{f.name.replace('_', '-')}" for f in fields(self)
+                     if f.name != "smooth" and getattr(self, f.name) != f.default]
+            if given:
+                verb = "apply" if len(given) > 1 else "applies"
+                raise OptionsError(f"{' and '.join(given)} {verb} to --smooth one-euro only")
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:

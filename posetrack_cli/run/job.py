@@ -1,0 +1,410 @@
+"""One input into its outputs: the one per-input job of every mode.
+
+A :class:`RunSpec` says, in plain picklable values, which models and settings a run uses;
+:func:`load_run` turns it into a :class:`LoadedRun`, whose :meth:`LoadedRun.process` takes one
+input to its files. Every mode goes through it, the local executor, Ray workers and the library
+alike; the modes differ only in where frames and people come from:
+
+* a video file or a frame folder: frames decoded from it, people from the detector, or from a
+  boxes file (``--detections``) through the pose network;
+* ``posetrack track``: the same frames, and poses given by another estimator (``models.poses``),
+  only tracked; its files are ``<name>.tracks.json`` / ``.csv``;
+* a live source: frames as they come, the outputs flushed meanwhile (:mod:`.streaming`);
+* ``--images``: each image of a folder on its own, no flow and no tracking, into COCO results.
+
+One place builds each input's ``info`` (the run's, plus what this input adds), reports progress,
+commits the outputs (or removes every temporary file when anything fails) and makes the summary
+row. The batch executors (:mod:`.batch`, :mod:`.ray_executor`) hold each input's lock, apply the
+resume rule and refuse files posetrack did not write before calling it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.files import atomic_write, dump_json
+from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+from posetrack_cli.core.types import Poses
+from posetrack_cli.io.coco_results import FileDetections, FrameSpace, check_decoded, load_poses
+from posetrack_cli.io.live import LiveSource, LiveWindow
+from posetrack_cli.io.outputs import OutputSet, TrackOutputs
+from posetrack_cli.io.video import ImageFolderSource, ImageSetSource, VideoSource, Warn, open_source, warn_on_stderr
+from posetrack_cli.run.batch import InputItem, ItemResult, fingerprint
+from posetrack_cli.run.pipeline import GivenPoses, Pipeline, Source, VideoResult
+from posetrack_cli.run.presets import PRESETS
+from posetrack_cli.run.settings import ModelChoice, RunSpec, result_settings, settings_key, speed_settings
+from posetrack_cli.run.streaming import STILL_READING, LiveSink, stop_on_ctrl_c
+
+if TYPE_CHECKING:
+    from posetrack_cli.inference.config import EstimatorConfig
+    from posetrack_cli.inference.estimator import PoseEstimator
+
+TRACK_SUFFIX = ".tracks"  # posetrack track's clip.tracks.json: never the name of posetrack run's clip.json
+
+# progress(name, total) -> a per-input bar with update(), set_postfix() and close()
+Progress = Callable[[str, "int | None"], Any]
+
+
+def poses_file(spec: RunSpec, video: Path) -> Path:
+    """The given poses of ``video`` (``posetrack track``): the poses file itself, or
+    ``<video's name>.json`` in a folder of poses files."""
+    given = spec.models.poses
+    if given is None:
+        raise ValueError("this run has no given poses")
+    if not given.is_dir():
+        return given
+    stem = video.stem if video.is_file() else video.name
+    found = given / f"{stem}.json"
+    if not found.is_file():
+        raise PosetrackError(f"no poses for {video.name}: {found} does not exist")
+    return found
+
+
+def side_file(spec: RunSpec, item: InputItem) -> Path | None:
+    """The file besides the video an input's result depends on: its given poses or its boxes."""
+    if spec.models.poses is not None:
+        return poses_file(spec, item.path)
+    return spec.models.detections
+
+
+def input_fingerprint(spec: RunSpec, item: InputItem) -> str:
+    """What tells this input's outputs from stale ones: the video's (or frame folder's) size and
+    times, and those of its poses or boxes file, which change the result as much."""
+    side = side_file(spec, item)
+    if side is None:
+        return fingerprint(item.path)
+    return hashlib.sha256(f"{fingerprint(item.path)}:{fingerprint(side)}".encode()).hexdigest()[:16]
+
+
+def check_inputs_before_loading(spec: RunSpec, item: InputItem) -> None:
+    """The checks of one input that can run before any model loads: its source opens, and its poses
+    or boxes file parses and refers only to frames the source can have. Raises PosetrackError."""
+    if spec.images:
+        return
+    side = side_file(spec, item)
+    if side is None:
+        return
+    space = FrameSpace.probe(item.path, image_fps=spec.image_fps)
+    if spec.models.poses is not None:
+        load_poses(side, space)
+    else:
+        FileDetections(side, space, spec.pipeline.detection_threshold)
+
+
+@dataclass
+class _Produced:
+    """What one input's frame loop produced, for its summary row."""
+
+    frames: int
+    tracks: int = 0
+    partial: str | None = None
+    reidentified: int = 0
+
+
+@dataclass
+class LoadedRun:
+    """A run's models, loaded once, and what its outputs record.
+
+    Attributes:
+        spec: what was loaded.
+        pipeline: detector, pose estimator, flow and tracker settings.
+        keypoint_names: the K keypoint names of the poses.
+        info: ``command``, ``models``, ``settings``, ``speed`` and ``settings_key`` for every JSON.
+        out_dir: where ``process`` writes (set by :meth:`into`).
+        progress: per-input progress bars, or None.
+        warn: where an input's one-line warnings go (a damaged frame, a dropped box).
+        window: the ``--show`` window of a live source, or None.
+    """
+
+    spec: RunSpec
+    pipeline: Pipeline
+    keypoint_names: list[str]
+    info: dict[str, Any]
+    out_dir: Path = Path("posetrack-out")
+    progress: Progress | None = None
+    warn: Warn = warn_on_stderr
+    window: LiveWindow | None = None
+
+    @property
+    def key(self) -> str:
+        """The digest that tells a finished output of this run from a stale one."""
+        return str(self.info["settings_key"])
+
+    def into(self, out_dir: Path, progress: Progress | None = None, *, warn: Warn | None = None,
+             window: LiveWindow | None = None) -> LoadedRun:
+        """This run writing into ``out_dir``."""
+        return replace(self, out_dir=out_dir, progress=progress, warn=warn or self.warn, window=window)
+
+    def outputs(self, item: InputItem) -> OutputSet:
+        """The files ``item`` gets."""
+        return OutputSet(self.out_dir, item.name, render=self.spec.render, images=self.spec.images,
+                         derived=derived_paths(self.spec, self.out_dir, item.name))
+
+    def fingerprint(self, item: InputItem) -> str:
+        """What tells ``item``'s outputs from stale ones (:func:`input_fingerprint`)."""
+        return input_fingerprint(self.spec, item)
+
+    def item_key(self, item: InputItem) -> str:
+        """The resume key of ``item``'s outputs: the run's, except that ``posetrack track`` records a
+        frame folder's frame rate only for frame folders (a video's frames carry their own times)."""
+        return str(self._item_settings(item)[1])
+
+    def _item_settings(self, item: InputItem) -> tuple[dict[str, Any], str]:
+        if not self.spec.tracks_given_poses or not item.path.is_dir():
+            return self.info["settings"], self.key
+        settings = {**self.info["settings"], "image_fps": self.spec.image_fps}
+        return settings, settings_key(self.info["models"], settings)
+
+    def process(self, item: InputItem, source: Source | None = None) -> ItemResult:
+        """One input into its outputs; a bad input raises PosetrackError (a failed row).
+
+        ``source`` is the input already opened (a live source is opened before models load);
+        otherwise it is opened here.
+        """
+        started = time.perf_counter()
+        spec = self.spec
+        if source is None:
+            source = ImageSetSource(item.path) if spec.images else \
+                open_source(item.path, image_fps=spec.image_fps, warn=self.warn)
+        label = item.name if isinstance(source, LiveSource) else item.path.name
+        bar = self.progress(label, source.frame_count) if self.progress is not None else None
+
+        def on_frame(_: int, people: int) -> None:
+            if bar is not None:
+                bar.update()
+                bar.set_postfix(people=people, refresh=False)
+
+        try:
+            if isinstance(source, ImageSetSource):
+                produced = self._images(item, source, on_frame)
+            else:
+                produced = self._video(item, source, on_frame)
+        finally:
+            source.close()
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - started
+        return ItemResult(str(item.path) if not isinstance(source, LiveSource) else source.path, item.name,
+                          "partial" if produced.partial else "ok", produced.partial or "", produced.frames, seconds,
+                          produced.frames / seconds if seconds > 0 else 0.0, produced.tracks, produced.reidentified)
+
+    def _video(self, item: InputItem, source: Source, on_frame: Callable[[int, int], None]) -> _Produced:
+        """Frames of a video, frame folder or live source, tracked into the track files."""
+        from posetrack_cli.io.render import OverlayRenderer
+
+        spec, pipeline, outputs = self.spec, self.pipeline, self.outputs(item)
+        live = isinstance(source, LiveSource)
+        threshold = pipeline.config.joint_threshold
+        boxes: FileDetections | None = None
+        poses: GivenPoses | None = None
+        side = None if live else side_file(spec, item)
+        if side is not None:  # checked (and clipped) against the frames before any work
+            assert isinstance(source, (VideoSource, ImageFolderSource))
+            space = FrameSpace.of(source)
+            if spec.tracks_given_poses:
+                poses = GivenPoses(load_poses(side, space, warn=self.warn), len(self.keypoint_names))
+            else:
+                boxes = FileDetections(side, space, pipeline.config.detection_threshold, warn=self.warn)
+        settings, key = self._item_settings(item)
+        info: dict[str, Any] = {**self.info, "settings": settings, "settings_key": key, "source": str(source.path)}
+        if spec.tracks_given_poses:
+            info["poses"] = str(side)
+        info["input_fingerprint"] = None if live else input_fingerprint(spec, item)
+        if live:
+            assert isinstance(source, LiveSource)
+            info["live"] = {"kind": source.kind, "timestamps": source.timing, "reconnect": spec.live.reconnect}
+        fps = source.fps if source.fps > 0 else spec.image_fps
+        overlay = replace(spec.overlay, keypoint_threshold=threshold)
+        renderer = OverlayRenderer(overlay)  # per input: trails
+
+        with outputs.open(self.keypoint_names, keypoint_threshold=threshold, fps=fps, draw=renderer.draw) as writers:
+            if live:
+                assert isinstance(source, LiveSource)
+                result = self._live(source, writers, info, on_frame)
+            else:
+                result = pipeline.run(source, writers, boxes=boxes, poses=poses, on_frame=on_frame)
+                if boxes is not None:
+                    boxes.check_decoded(result.frames)
+                if poses is not None and side is not None and result.partial is None:
+                    check_decoded(side, poses.last_frame, result.frames, space)
+            runtime = getattr(pipeline.estimator, "runtime_info", None)  # None: no pose network (given poses)
+            writers.commit({
+                **info, "frames": result.frames, "partial": result.partial is not None,
+                "partial_reason": result.partial,
+                # runtime, version, precision; for int8 its calibration (as it stands after this input)
+                **({"runtime": runtime()} if runtime is not None else {}),
+                "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
+                "reidentified": result.reidentified, "stitched": len(result.id_map),
+            }, id_map=result.id_map)
+        if outputs.derived:
+            from posetrack_cli.core.files import read_json
+
+            self.complete(item, read_json(outputs.paths()["json"]), outputs.derived)
+        return _Produced(result.frames, result.tracks, result.partial, result.reidentified)
+
+    def _live(self, source: LiveSource, writers: TrackOutputs, info: dict[str, Any],
+              on_frame: Callable[[int, int], None]) -> VideoResult:
+        """A live source until it ends or is stopped, flushing the outputs meanwhile."""
+        from posetrack_cli.io.render import OverlayRenderer
+
+        shown = OverlayRenderer(replace(self.spec.overlay, keypoint_threshold=self.pipeline.config.joint_threshold))
+
+        def flushed(frames: int) -> dict[str, Any]:
+            return {**info, "frames": frames, "partial": True, "partial_reason": STILL_READING}
+
+        sink = LiveSink(writers, flushed, self.spec.live.flush_every, draw=shown.draw, window=self.window,
+                        on_close=lambda: source.request_stop("stopped: the window was closed"))
+        with stop_on_ctrl_c(source, self.warn):
+            return self.pipeline.run(source, sink, on_frame=on_frame)
+
+    def _images(self, item: InputItem, source: ImageSetSource, on_frame: Callable[[int, int], None]) -> _Produced:
+        """Each image on its own (steps 1 and 4 of Algorithm 1), into ``OUT/<name>.coco.json``.
+
+        An image that cannot be read is skipped, counted, and makes the row ``partial``; a folder
+        without any readable image fails.
+        """
+        results: list[dict[str, Any]] = []
+        for frame in source.frames():
+            people = self.pipeline.poses_in_image(frame.image)
+            assert frame.file_name is not None
+            results += _coco_results(people, frame.file_name)
+            on_frame(frame.index, len(people))
+        files, unreadable = source.files, source.unreadable
+        if len(unreadable) == len(files):
+            raise PosetrackError(f"{item.path}: none of its {len(files)} images could be read")
+        with atomic_write(self.outputs(item).paths()["coco"]) as f:
+            dump_json(results, f)
+        reason = None
+        if unreadable:
+            reason = f"{len(unreadable)} of {len(files)} images could not be read ({', '.join(unreadable[:3])}" + (
+                ", ...)" if len(unreadable) > 3 else ")")
+        return _Produced(len(files) - len(unreadable), 0, reason)
+
+    def complete(self, item: InputItem, document: dict[str, Any], wanted: Sequence[Path]) -> None:
+        """Make the ``wanted`` files among :func:`derived_paths` (exports, report page) of a finished
+        video from its track ``document``; the others are left as they are."""
+        from posetrack_cli.io.exports import export_paths
+        from posetrack_cli.io.report import report_paths
+
+        asked = set(wanted)
+        formats = [f for f, path in export_paths(self.out_dir, item.name, self.spec.formats).items() if path in asked]
+        if formats:
+            from posetrack_cli.io.exports import write_exports
+
+            write_exports(document, self.out_dir, item.name, formats)
+        if report_paths(self.out_dir, item.name)["html"] in asked:
+            from posetrack_cli.io.report import write_report
+
+            write_report(document, self.out_dir, name=item.name, video=item.path)
+
+
+def image_id(file_name: str) -> int | str:
+    """COCO's image id for a COCO-style name (its digits: ``000000000785.jpg`` -> 785), else the file name."""
+    stem = Path(file_name).stem
+    return int(stem) if stem.isdigit() else file_name
+
+
+def _coco_results(poses: Poses, file_name: str) -> list[dict[str, Any]]:
+    """COCO-results entries of one image's poses: ``keypoints`` ``[x, y, score] * K`` as COCO's
+    own results carry scores in the third place, ``score`` the person score, ``bbox`` xywh, and
+    ``file_name`` kept in every entry."""
+    entries = []
+    for i in range(len(poses)):
+        kps = np.concatenate([poses.keypoints[i], poses.keypoint_scores[i][:, None]], axis=1)
+        x1, y1, x2, y2 = (float(v) for v in poses.boxes[i])
+        entries.append({"image_id": image_id(file_name), "file_name": file_name, "category_id": 1,
+                        "keypoints": [round(float(v), 3) for v in kps.ravel()],
+                        "score": round(float(poses.scores[i]), 5),
+                        "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
+    return entries
+
+
+def derived_paths(spec: RunSpec, out_dir: Path, name: str) -> tuple[Path, ...]:
+    """The files ``spec`` makes from input ``name``'s finished track file: its exports and report page."""
+    from posetrack_cli.io.exports import export_paths
+    from posetrack_cli.io.report import report_paths
+
+    paths = list(export_paths(out_dir, name, spec.formats).values())
+    if spec.report:
+        paths.append(report_paths(out_dir, name)["html"])  # its pictures are written with it
+    return tuple(paths)
+
+
+def load_estimator(models: ModelChoice, config: EstimatorConfig, *, allow_download: bool) -> PoseEstimator:
+    """The pose estimator of ``models`` with ``config``'s settings.
+
+    A manifest file brings its input size and normalisation; a local file brings what it records
+    (posetrack-trained files record both; released files are read by layout and file name). The
+    input size is ``models.input_size`` when given, else the file's: ``config.input_size`` is
+    replaced by it.
+    """
+    from dataclasses import asdict
+
+    from posetrack_cli.inference.estimator import PoseEstimator
+    from posetrack_cli.models.checkpoints import InputNorm
+    from posetrack_cli.models.weights import resolve
+
+    settings = {k: v for k, v in asdict(config).items() if k != "input_size"}
+    if models.pose_weights is not None:
+        return PoseEstimator.from_checkpoint(models.pose_weights, input_size=models.input_size, **settings)
+    entry, path = resolve(models.pose_name, allow_download=allow_download)
+    if entry.kind != "pose":
+        raise PosetrackError(f"{models.pose_name} is a {entry.kind} file, not a pose model")
+    norm = InputNorm(entry.norm["channel_order"], tuple(entry.norm["mean"]), tuple(entry.norm["std"]))
+    return PoseEstimator.from_checkpoint(path, input_size=models.input_size or entry.input_size, norm=norm, **settings)
+
+
+def load_run(spec: RunSpec) -> LoadedRun:
+    """Load the models of ``spec`` and describe the run; raises PosetrackError for a missing or bad file."""
+    from posetrack_cli.models.flow import make_flow
+
+    models, config = spec.models, spec.pipeline
+    flow = make_flow(models.flow_name, device=spec.estimator.device, allow_download=spec.allow_download)
+    if spec.tracks_given_poses:  # posetrack track: the flow is the only model; the poses come with each input
+        pipeline = Pipeline(None, flow, config)
+        settings = result_settings(config.tracker, config.output)
+        described = models.describe()
+        info = {"command": "track", "models": described, "settings": settings,
+                "settings_key": settings_key(described, settings)}
+        return LoadedRun(spec, pipeline, list(COCO_KEYPOINTS), info)
+
+    from posetrack_cli.inference.detector import load_detector
+    from posetrack_cli.models.device import resolve_device
+    from posetrack_cli.runtime.choice import choose_precision, detector_precision
+
+    preset = PRESETS[models.preset]
+    torch_device = resolve_device(spec.estimator.device)
+    est = spec.estimator
+    est = replace(est, precision=choose_precision(est.runtime, est.precision, preset.precision, torch_device,
+                                                  half=est.half, compile=est.compile))
+    estimator = load_estimator(models, est, allow_download=spec.allow_download)
+    person_detector = None
+    if models.detections is None:
+        person_detector = load_detector(models.detector_name, weights=models.detector_weights, device=torch_device,
+                                        score_threshold=config.detection_threshold,
+                                        allow_download=spec.allow_download, min_size=models.detector_size,
+                                        proposals=preset.detector_proposals if models.detector is None else None,
+                                        # beside an OpenVINO pose network the detector's backbone runs there too
+                                        runtime="openvino" if estimator.runtime_name == "openvino" else "torch",
+                                        precision=detector_precision(estimator.precision)
+                                        if estimator.runtime_name == "openvino" else "fp32")
+    pipeline = Pipeline(estimator, flow, config, person_detector)
+    config = pipeline.config  # overlap decided
+    described = models.describe()
+    # What ran, not what was asked ("auto"): another runtime or precision moves the keypoints.
+    ran = replace(estimator.config, runtime=estimator.runtime_name, precision=estimator.precision)
+    settings = {**result_settings(config, ran), "detector_size": models.detector_size,
+                "detector_runtime": None if person_detector is None else person_detector.describe(),
+                "image_fps": spec.image_fps, "images": spec.images}
+    info = {"command": "run", "models": described, "settings": settings,
+            "speed": speed_settings(config, estimator.config),
+            "settings_key": settings_key(described, settings)}
+    return LoadedRun(spec, pipeline, list(estimator.keypoint_names), info)
+
