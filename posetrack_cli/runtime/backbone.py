@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from posetrack_cli.core.errors import PosetrackError
-from posetrack_cli.runtime.cache import CacheKey, cached_or_converted
-from posetrack_cli.runtime.convert import OV_PRECISION, compile_model
+from posetrack_cli.runtime.cache import CacheKey, cached_or_converted, source_of, warn_on_stderr
+from posetrack_cli.runtime.convert import OV_PRECISION, compile_model, quiet_tracing
 
 
 class OpenVINOBackbone(torch.nn.Module):
@@ -27,9 +27,12 @@ class OpenVINOBackbone(torch.nn.Module):
         name: the detector's name, part of the cache key.
         precision: ``fp32`` or ``bf16``.
         weights_sha256: digest of the detector's state dict.
+        warn: receives the model cache's warnings, one line each (a damaged entry made again, a
+            cache that cannot be written; default: ``posetrack: warning: ...`` on stderr).
     """
 
-    def __init__(self, backbone: torch.nn.Module, *, name: str, precision: str, weights_sha256: str) -> None:
+    def __init__(self, backbone: torch.nn.Module, *, name: str, precision: str, weights_sha256: str,
+                 warn: Callable[[str], None] = warn_on_stderr) -> None:
         super().__init__()
         import openvino as ov
 
@@ -40,15 +43,15 @@ class OpenVINOBackbone(torch.nn.Module):
 
         def convert() -> tuple[Any, dict[str, Any]]:
             example = torch.zeros(1, 3, 320, 320)
-            with torch.no_grad():
+            with torch.no_grad(), quiet_tracing():
                 out = backbone.eval()(example)  # its output names, kept beside the converted model
                 model = ov.convert_model(backbone, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
             return model, {"outputs": list(out) if isinstance(out, dict) else None}
 
         key = CacheKey(weights_sha256, None, "fp32", kind=f"{name}-backbone")
-        ov_model, about = cached_or_converted(key, convert)
+        ov_model, about = cached_or_converted(key, convert, warn)
         self.names: list[str] | None = about["outputs"]  # None: a plain tensor, not a dict of maps
-        self._compiled = compile_model(ov_model, precision)
+        self._compiled = compile_model(ov_model, precision, source=source_of(key, about), warn=warn)
 
     def forward(self, images: torch.Tensor) -> Any:
         outputs = self._compiled(np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32))

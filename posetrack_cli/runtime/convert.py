@@ -7,16 +7,39 @@ fp32 even in an int8 model, and convolutions in int8.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import functools
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-from posetrack_cli.runtime.cache import cache_dir
+from posetrack_cli.runtime.cache import (
+    Damaged,
+    Unwritable,
+    Warn,
+    cache_dir,
+    read_about,
+    save_entry,
+    warn_on_stderr,
+)
 from posetrack_cli.runtime.signals import own_signal_stack
 
 # OpenVINO's inference precision hints of the precisions a model is compiled in (int8 models carry their own).
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+
+
+@contextlib.contextmanager
+def quiet_tracing() -> Iterator[None]:
+    """Without the FutureWarnings torch's tracer prints as OpenVINO converts a module (``torch.jit.trace``
+    is deprecated): a conversion says nothing the user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        yield
 
 
 def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> Any:
@@ -28,7 +51,7 @@ def convert_to_openvino(model: torch.nn.Module, input_size: tuple[int, int]) -> 
     from posetrack_cli.models.subpixel import subpixel_deconvolutions
 
     w, h = input_size
-    with torch.no_grad():
+    with torch.no_grad(), quiet_tracing():
         converted = ov.convert_model(subpixel_deconvolutions(model), example_input=torch.zeros(2, 3, h, w),
                                      input=[ov.PartialShape([-1, 3, h, w])])
     steps = ov.preprocess.PrePostProcessor(converted)  # the uint8 -> float and NHWC -> NCHW steps, in the graph
@@ -48,10 +71,14 @@ def crops_for_openvino(crops: torch.Tensor) -> np.ndarray:
 
 
 class Compiled:
-    """An ``openvino.CompiledModel`` whose calls leave the calling thread's signal stack as it was."""
+    """An ``openvino.CompiledModel`` whose calls leave the calling thread's signal stack as it was.
 
-    def __init__(self, compiled: Any) -> None:
+    ``keep`` is memory the compiled model reads from and must outlive it (an imported blob's mapping).
+    """
+
+    def __init__(self, compiled: Any, keep: Any = None) -> None:
         self.compiled = compiled
+        self._keep = keep
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with own_signal_stack():
@@ -61,18 +88,90 @@ class Compiled:
         return getattr(self.compiled, name)
 
 
-def compile_model(ov_model: Any, precision: str, *, profile: bool = False) -> Compiled:
-    """``ov_model`` compiled for the CPU with torch's thread count (one-thread runs stay one thread);
-    with ``profile``, its infer requests keep per-layer times (``profiling_info``)."""
+BLOB = "compiled.blob"
+
+
+@functools.cache  # the CPU does not change while a process runs
+def _cpu_identity() -> str:
+    """The CPU as OpenVINO sees it (a compiled model is made for one)."""
     import openvino as ov
 
     core = ov.Core()
-    core.set_property({"CACHE_DIR": str(cache_dir() / "openvino-blobs")})
+    capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return f"{core.get_property('CPU', 'FULL_DEVICE_NAME')} [{' '.join(map(str, capabilities))}]"
+
+
+def compiled_entry(source: tuple[str, str], config: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The cache folder of a model compiled with ``config`` on this CPU from the saved model ``source``
+    (:func:`~posetrack_cli.runtime.cache.source_of`: its folder name and its files' digest), and what the
+    entry's ``about.json`` must say: the settings, OpenVINO's version, the CPU and the source's digest.
+
+    The folder is named by the source's folder and the rest but not by the source's digest: a
+    source made again (a damaged one, a recalibration) replaces its compiled model, not adds one.
+    """
+    import openvino as ov
+
+    name, digest = source
+    settings = {"config": {k: str(v) for k, v in sorted(config.items())}, "openvino": ov.__version__,
+                "cpu": _cpu_identity()}
+    tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_dir() / f"compiled-{name}-{tag}", {**settings, "source": name, "source_sha256": digest}
+
+
+def _import(path: Path, config: dict[str, Any]) -> Compiled:
+    """A compiled model read back from its exported blob. OpenVINO reads the blob's memory while the
+    model lives (a new batch size prepares its kernels from it): the mapping stays with the model."""
+    import openvino as ov
+
+    data = np.memmap(path, dtype=np.uint8, mode="c")  # copy-on-write: the file is never written to
+    with own_signal_stack():
+        return Compiled(ov.Core().import_model(ov.Tensor(data, shared_memory=True), "CPU", config), keep=data)
+
+
+def _export(compiled: Compiled, path: Path) -> None:
+    with own_signal_stack():
+        blob = compiled.compiled.export_model()
+    with open(path, "wb") as f:
+        f.write(blob.getbuffer())
+
+
+def compile_model(ov_model: Any, precision: str, *, profile: bool = False, source: tuple[str, str] | None = None,
+                  warn: Warn = warn_on_stderr) -> Compiled:
+    """``ov_model`` compiled for the CPU with torch's thread count (one-thread runs stay one thread);
+    with ``profile``, its infer requests keep per-layer times (``profiling_info``).
+
+    With ``source`` (:func:`~posetrack_cli.runtime.cache.source_of`: the saved model ``ov_model`` was read
+    from), the compiled model is cached too, as an entry of its own
+    (:func:`compiled_entry`) verified like every entry: OpenVINO's own blob cache checks nothing
+    (a blob with zeroed bytes is used, and computes other heatmaps). A damaged one is compiled again
+    with one warning; one that cannot be written is not kept, silently (the conversion's entry, in the
+    same folder, has said so).
+    """
+    import openvino as ov
+
     config: dict[str, Any] = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
                               "ENABLE_CPU_PINNING": False}
     if precision in OV_PRECISION:  # int8 models carry their own precisions; the rest run as asked
         config["INFERENCE_PRECISION_HINT"] = OV_PRECISION[precision]
     if profile:
         config["PERF_COUNT"] = True
+    folder, made_from = compiled_entry(source, config) if source is not None and not profile else (None, {})
+    if folder is not None:
+        settings = {k: v for k, v in made_from.items() if k != "source_sha256"}
+        try:
+            about = read_about(folder, settings, (BLOB,))
+            if about is not None and about.get("source_sha256") == made_from["source_sha256"]:
+                return _import(folder / BLOB, config)
+            # else none yet, or compiled from the model before it was made again: compiled and replaced
+        except Damaged as exc:
+            warn(f"cached compiled model {folder} is damaged ({exc}); compiled it again")
+        except (RuntimeError, ValueError, OSError):
+            pass  # refused by OpenVINO though intact (another build's blob): compiled again and replaced
     with own_signal_stack():
-        return Compiled(core.compile_model(ov_model, "CPU", config))
+        compiled = Compiled(ov.Core().compile_model(ov_model, "CPU", config))
+    if folder is not None:
+        try:
+            save_entry(folder, made_from, lambda tmp: _export(compiled, tmp / BLOB))
+        except Unwritable:
+            pass
+    return compiled

@@ -12,8 +12,8 @@ on the same keypoints.
   ``openvino.convert_model`` (so every checkpoint layout works; :mod:`.convert`), with a dynamic
   batch dimension and an 8-bit NHWC input, kept in the cache (:mod:`.cache`) under a key made of
   the SHA-256 of its state dict (weights and normalisation), the input size, the batch shape and
-  the precision: a second run reads it back and pays no conversion; OpenVINO's own compiled-blob
-  cache sits beside it.
+  the precision: a second run reads it back, verified, and pays no conversion; the compiled model is
+  cached beside it the same way (:func:`~posetrack_cli.runtime.convert.compile_model`).
 * int8 is NNCF post-training quantization calibrated on real person crops (:mod:`.quantize`):
   given crops (``posetrack calibrate``), or the first crops of the user's video (which run in fp32
   while they are gathered). Calibration reports how far int8 lands from fp32 on held-back crops.
@@ -30,10 +30,13 @@ import torch
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.runtime.cache import (
     CacheKey,
+    Damaged,
     cache_dir,
     cached_or_converted,
+    damaged_entry,
     read_cached,
-    save_atomically,
+    save_model,
+    source_of,
     state_dict_sha256,
 )
 from posetrack_cli.runtime.choice import resolve_runtime
@@ -85,7 +88,8 @@ class OpenVINORuntime:
         calibration: uint8 crops ``(N, H, W, 3)`` to quantize on now (int8 only); without them
             a cached int8 model is used, else the first ``CALIBRATION_CROPS`` crops the runtime sees.
         stride: input pixels per heatmap pixel, for the agreement report.
-        log: where calibration reports go (default: stderr).
+        log: where calibration reports and warnings (``warning: ...``: a damaged cache entry made
+            again, a cache that cannot be written) go, one line each (default: stderr, after ``posetrack: ``).
     """
 
     name = "openvino"
@@ -99,31 +103,49 @@ class OpenVINORuntime:
         self.precision = precision
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.stride = stride
-        self.log = log or (lambda line: print(f"posetrack: {line}", file=sys.stderr))
+        self.log = log or (lambda line: print(f"posetrack: {line}", file=sys.stderr, flush=True))
         self._torch_model = model
         self.sha256 = weights_sha256 or state_dict_sha256(model)
         self.calibration: dict[str, Any] | None = None
         self._pending: list[np.ndarray] = []
-        self._fp32_model = self._cached_or_converted()
+        self._fp32_model, self._fp32_about = self._cached_or_converted()
         cached = None
         if precision == "int8" and calibration is None:
-            cached = read_cached(cache_dir() / self.key("int8").folder_name())
+            folder = cache_dir() / self.key("int8").folder_name()
+            try:
+                cached = read_cached(folder, self.key("int8"))
+            except Damaged as exc:
+                self._warn(f"{damaged_entry(folder, exc)}; int8 is calibrated again on this run's first crops")
+            if cached is not None and not isinstance(cached[1].get("calibration"), dict):
+                cached = None  # cannot happen to an entry that passed its check; calibrated again
         if cached is not None:
-            self._compiled = compile_model(cached[0], "int8")
-            self.calibration = cached[1].get("calibration")
+            self._compiled = compile_model(cached[0], "int8", source=source_of(self.key("int8"), cached[1]),
+                                           warn=self._warn)
+            self.calibration = cached[1]["calibration"]
         elif precision == "int8" and calibration is not None:
             self.calibrate(calibration, source=f"{len(calibration)} given crops")  # compiles int8
         else:  # fp32 or bf16; an uncalibrated int8 runs fp32 while it gathers the run's first crops (__call__)
-            self._compiled = compile_model(self._fp32_model, "bf16" if precision == "bf16" else "fp32")
+            self._compiled = self._compile_unquantized()
+
+    def _compile_unquantized(self) -> Any:
+        """The fp32 graph compiled to run in fp32, or bf16 when that is the precision."""
+        return compile_model(self._fp32_model, "bf16" if self.precision == "bf16" else "fp32",
+                             source=source_of(self.key("fp32"), self._fp32_about), warn=self._warn)
+
+    def _warn(self, message: str) -> None:
+        """One warning line, to ``log`` as ``warning: <message>``."""
+        self.log(f"warning: {message}")
 
     def key(self, precision: str) -> CacheKey:
         return CacheKey(self.sha256, self.input_size, precision)
 
-    def _cached_or_converted(self) -> Any:
-        """The fp32 graph from the cache, converting on a miss. bf16 runs this same graph (it is a
-        compile-time hint; OpenVINO's blob cache keeps the compiled bf16 form), so both share one entry."""
+    def _cached_or_converted(self) -> tuple[Any, dict[str, Any]]:
+        """The fp32 graph from the cache and its ``about.json``, converting on a miss. bf16 runs this same
+        graph (it is a compile-time hint; the compiled cache keeps the compiled bf16 form), so both share
+        one entry."""
         return cached_or_converted(self.key("fp32"),
-                                   lambda: (convert_to_openvino(self._torch_model, self.input_size), {}))[0]
+                                   lambda: (convert_to_openvino(self._torch_model, self.input_size), {}),
+                                   self._warn)
 
     @property
     def calibrated(self) -> bool:
@@ -149,12 +171,39 @@ class OpenVINORuntime:
         quantized = torch.from_numpy(np.concatenate([int8(test[i:i + 8])[0] for i in range(0, held, 8)]))
         agreement = heatmap_agreement(reference, quantized, self.stride)
         self.calibration = {"source": source, "crops": len(train), **agreement.__dict__}
-        save_atomically(int8_model, cache_dir() / self.key("int8").folder_name(),
-                         {"weights_sha256": self.sha256, "input_size": list(self.input_size), "precision": "int8",
-                          "openvino": self.version, "calibration": self.calibration})
+        save_model(int8_model, cache_dir() / self.key("int8").folder_name(),
+                   {**self.key("int8").made_from(), "openvino": self.version, "calibration": self.calibration},
+                   self._warn)
         self._compiled = int8
         self.log(f"calibrated int8 on {source}; {agreement.line()}")
         return agreement
+
+    def state(self) -> dict[str, Any] | None:
+        """What a run resumed from a checkpoint needs to go on computing as this one would (a state
+        tree, :mod:`posetrack_cli.core.state`): int8's calibration as it stands, its record once done,
+        else the crops gathered so far (which ran in fp32). None for fp32 and bf16, which keep none."""
+        if self.precision != "int8":
+            return None
+        w, h = self.input_size
+        pending = np.concatenate(self._pending) if self._pending else np.zeros((0, h, w, 3), np.uint8)
+        return {"calibration": self.calibration, "pending": pending}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Go on from a :meth:`state`: still gathering crops in fp32 (even where the cache has an
+        int8 model by now), or calibrated to the very model the state names. Raises PosetrackError
+        when that model is no longer the cached one (recalibrated since): the run cannot resume."""
+        if (state is None) != (self.precision != "int8"):
+            raise PosetrackError("the checkpoint was made with another precision of the pose network")
+        if state is None:
+            return
+        if state["calibration"] is None:  # it was still gathering crops, and running fp32
+            if self.calibration is not None:
+                self.calibration = None
+                self._compiled = self._compile_unquantized()
+            self._pending = [state["pending"]] if len(state["pending"]) else []
+        elif state["calibration"] != self.calibration:
+            raise PosetrackError("the int8 model the run was calibrated to is no longer in the model cache (it was "
+                                 "calibrated again since)")
 
     def describe(self) -> dict[str, Any]:
         about: dict[str, Any] = {"runtime": "openvino", "version": self.version, "precision": self.precision}
@@ -177,9 +226,11 @@ class OpenVINORuntime:
 
 def make_runtime(model: torch.nn.Module, *, runtime: str, precision: str, device: torch.device,
                  input_size: tuple[int, int], half: bool = False, compile: bool = False,
-                 weights_sha256: str | None = None, stride: float = 4.0) -> TorchRuntime | OpenVINORuntime:
-    """The runtime ``resolve_runtime`` picks for these choices, built around ``model``."""
+                 weights_sha256: str | None = None, stride: float = 4.0,
+                 log: Callable[[str], None] | None = None) -> TorchRuntime | OpenVINORuntime:
+    """The runtime ``resolve_runtime`` picks for these choices, built around ``model`` (``log``: see
+    :class:`OpenVINORuntime`)."""
     runtime, precision = resolve_runtime(runtime, precision, device, half=half, compile=compile)
     if runtime == "torch":
         return TorchRuntime(model, device, half=half, compile=compile)
-    return OpenVINORuntime(model, input_size, precision, weights_sha256=weights_sha256, stride=stride)
+    return OpenVINORuntime(model, input_size, precision, weights_sha256=weights_sha256, stride=stride, log=log)
