@@ -128,7 +128,8 @@ def test_posetrack_track_files_are_checked_too(tmp_path: Path) -> None:
     doc = {"images": [{"id": 0, "frame_id": 0}], "categories": [{"keypoints": list(_names())}],
            "annotations": [{"image_id": 0, "track_id": 0, "bbox": [10, 10, 50, 50], "score": 0.9,
                             "keypoints": pose(0)["keypoints"], "keypoint_scores": [0.5] * 16 + [math.nan]}]}
-    with pytest.raises(PosetrackError, match="in.json annotation 0: keypoint_scores holds a number that is not finite"):
+    with pytest.raises(PosetrackError, match="in.json annotation 0: keypoint_scores holds nan at position 16; "
+                                                "every number must be finite"):
         load_poses(write(tmp_path, doc), SPACE)
 
 

@@ -62,5 +62,5 @@ def export(tracks: tuple[Path, ...], formats: tuple[str, ...], out: Path | None)
     refuse_overwriting_inputs([p for path in tracks for p in export_paths(folder(path), path.stem, formats).values()],
                               tracks)
     for path in tracks:
-        written = write_exports(read_json(path), folder(path), path.stem, formats)
+        written = write_exports(read_json(path), folder(path), path.stem, formats, where=str(path))
         click.echo(f"{path}: " + ", ".join(str(p) for p in written))

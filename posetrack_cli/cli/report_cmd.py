@@ -34,5 +34,6 @@ def report(tracks: tuple[Path, ...], video: Path | None, out: Path | None) -> No
     if video is not None and len(tracks) > 1:
         raise PosetrackError("--video goes with one track file; give the files one at a time")
     for path in tracks:
-        written = write_report(read_json(path), out if out is not None else path.parent, name=path.stem, video=video)
+        written = write_report(read_json(path), out if out is not None else path.parent, name=path.stem, video=video,
+                               where=str(path))
         click.echo(f"{path}: {written[0]} ({len(written) - 1} pictures)")

@@ -5,10 +5,13 @@ The rules every file posetrack writes follows:
 * a file appears under its final name only when complete (written to a temporary name beside it,
   flushed, then renamed), so an interrupted run never leaves a file that looks finished;
 * temporary names are unique per process (name, pid and a random part), so two runs into one
-  folder never write into each other's files;
+  folder never write into each other's files, and fit the file system's name limit (a long name
+  is shortened to a prefix and a digest of it: :func:`fitted_name`);
 * an output is worked on by one process at a time (:class:`OutputLock`, an advisory ``flock``);
 * files get the modes the umask gives (as ``open`` would), not ``mkstemp``'s private 0600;
-* JSON is strict: NaN and Infinity cannot be written (``allow_nan=False``).
+* JSON is strict: NaN and Infinity cannot be written (``allow_nan=False``), and every JSON file
+  posetrack reads goes through :func:`read_json` (one line for a missing, malformed, too deeply
+  nested or too large file).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import glob
+import hashlib
 import json
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -40,19 +45,73 @@ class OutputWriteError(PosetrackError):
         self.path = path
 
 
+# Bytes a temporary name adds to its output's name: ".", ".", a pid (at most 10 digits), "-", 8 hex
+# digits, and a suffix of at most _MAX_SUFFIX bytes.
+_MAX_SUFFIX = 32
+_TEMP_EXTRA = 2 + 10 + 1 + 8 + _MAX_SUFFIX
+_DIGEST = 8  # hex digits of the whole name's digest kept in a shortened name
+NAME_MAX = 255  # the name limit where the file system does not say (Linux's, in bytes)
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that ``folder``'s file system takes (255 where it does not say)."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return NAME_MAX
+    return limit if limit > 0 else NAME_MAX
+
+
+def fitted_name(name: str, budget: int) -> str:
+    """``name`` if it takes at most ``budget`` bytes in the file system's encoding, else its longest
+    prefix (whole characters) that leaves room for ``~`` and 8 hex digits of its SHA-256, and those:
+    the same for every process, different for names that differ past the prefix.
+
+    Example:
+        >>> fitted_name("clip.json", 20)
+        'clip.json'
+        >>> fitted_name("é" * 20, 20)  # 40 bytes in UTF-8: 5 characters (10 bytes) and the digest
+        'ééééé~f5cacffb'
+    """
+    raw = os.fsencode(name)
+    if len(raw) <= budget:
+        return name
+    keep, size = [], 0
+    for ch in name:
+        size += len(os.fsencode(ch))
+        if size > budget - 1 - _DIGEST:
+            break
+        keep.append(ch)
+    return "".join(keep) + "~" + hashlib.sha256(raw).hexdigest()[:_DIGEST]
+
+
+def _temp_stem(path: Path) -> str:
+    """The part of ``path``'s temporary names that names the output: its name, shortened to fit."""
+    return fitted_name(path.name, name_max(path.parent) - _TEMP_EXTRA)
+
+
 def temp_path(path: Path, suffix: str = PARTIAL) -> Path:
     """A temporary name beside ``path``, unique to this process: ``.NAME.PID-RANDOM.partial``.
 
     ``suffix`` may carry a real extension after ``.partial`` where a library picks the container
-    by it (``.partial.mp4``).
+    by it (``.partial.mp4``). ``NAME`` is the output's name, shortened (:func:`fitted_name`) where
+    the whole would pass the file system's name limit, so any name that fits makes a temporary
+    name that fits too; :func:`stale_temp_files` finds either.
     """
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    if len(os.fsencode(suffix)) > _MAX_SUFFIX:
+        raise ValueError(f"a temporary suffix takes at most {_MAX_SUFFIX} bytes: {suffix!r}")
+    return path.with_name(f".{_temp_stem(path)}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
 def stale_temp_files(paths: Iterable[Path]) -> list[Path]:
     """Temporary files of the outputs ``paths`` that processes left behind (killed mid-video);
     only safe to remove while holding those outputs' :class:`OutputLock`."""
-    return [tmp for path in paths for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL}*")]
+    found = []
+    for path in paths:
+        stem = _temp_stem(path)
+        ours = re.compile(rf"\.{re.escape(stem)}\.\d+-[0-9a-f]{{8}}\.")  # .NAME.PID-RANDOM.
+        found += [tmp for tmp in path.parent.glob(f".{glob.escape(stem)}.*{PARTIAL}*") if ours.match(tmp.name)]
+    return found
 
 
 def umask_mode() -> int:
@@ -111,28 +170,54 @@ def dump_json(document: Any, f: IO[str]) -> None:
     json.dump(document, f, separators=(",", ":"), allow_nan=False)
 
 
-def read_json(path: str | Path) -> Any:
-    """Load a JSON file with one-line errors for missing, unreadable or malformed files.
+def read_json_lenient(path: str | Path) -> tuple[Any, PosetrackError | None]:
+    """The parsed file with any NaN or Infinity read as floats, and the error :func:`read_json`
+    raises for them (None if the file has none): a reader can then name the entry that holds one.
 
-    NaN and Infinity, which Python's parser accepts but JSON does not allow, are refused too.
+    Raises PosetrackError (one line) for a file that is missing, unreadable, not JSON, nested too
+    deeply (Python's parser recurses: a file nested thousands deep would exhaust the stack; no
+    posetrack, PoseTrack or COCO file is nested more than a few levels) or too large for memory.
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PosetrackError(f"file not found: {path}") from None
+    except MemoryError:
+        raise PosetrackError(f"cannot read {path}: it does not fit in memory") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PosetrackError(f"cannot read {path}: {exc}") from None
 
-    def refuse(constant: str) -> None:
-        raise ValueError(f"{constant} is not a JSON number")
+    constants: list[str] = []
+
+    def constant(name: str) -> float:
+        constants.append(name)
+        return float(name)  # "NaN", "Infinity" and "-Infinity" are float's spellings too
 
     try:
-        return json.loads(text, parse_constant=refuse)
+        document = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as exc:
         raise PosetrackError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except ValueError as exc:
+    except RecursionError:
+        raise PosetrackError(f"{path} is nested too deeply to be a posetrack, PoseTrack or COCO file") from None
+    except MemoryError:
+        raise PosetrackError(f"cannot read {path}: it does not fit in memory") from None
+    except ValueError as exc:  # an integer of more digits than Python converts, say
         raise PosetrackError(f"{path} is not valid JSON ({exc})") from None
+    strict = PosetrackError(f"{path} is not valid JSON ({constants[0]} is not a JSON number)") if constants else None
+    return document, strict
+
+
+def read_json(path: str | Path) -> Any:
+    """Load a JSON file with one-line errors for missing, unreadable, malformed, too deeply nested
+    or too large files: the reader of every JSON file posetrack is given.
+
+    NaN and Infinity, which Python's parser accepts but JSON does not allow, are refused too.
+    """
+    document, strict = read_json_lenient(path)
+    if strict is not None:
+        raise strict
+    return document
 
 
 def prepare_output_dir(out_dir: Path) -> bool:
@@ -162,11 +247,13 @@ class OutputLock:
     The lock is ``flock`` on ``.NAME.lock``, released by the kernel if the process dies, so a
     killed run never leaves a stale lock. The lock file is removed on release; acquiring checks
     that the file locked is still the one at the path (another process may have removed it
-    between our open and our lock), so two processes never both believe they hold it.
+    between our open and our lock), so two processes never both believe they hold it. A name too
+    long for ``.NAME.lock`` to fit the file system's name limit is shortened (:func:`fitted_name`),
+    the same way in every process.
     """
 
     def __init__(self, folder: Path, name: str) -> None:
-        self.path = folder / f".{name}.lock"
+        self.path = folder / f".{fitted_name(name, name_max(folder) - len('..lock'))}.lock"
         self._fd: int | None = None
 
     def acquire(self, wait: bool | float) -> bool:

@@ -227,6 +227,10 @@ class TrackedFrame:
     matches: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        given = np.asarray(self.track_ids)
+        if given.dtype.kind not in "iu" and given.size and not (given.dtype.kind == "f"
+                                                                 and np.array_equal(given, np.round(given))):
+            raise ValueError(f"track_ids must be integers, got {given.tolist()}")
         ids = _as_array("track_ids", self.track_ids, np.int64, ("N",))
         if len(ids) != len(self.poses):
             raise ValueError(f"track_ids must have shape ({len(self.poses)},) to match the poses, got {ids.shape}")

@@ -7,10 +7,13 @@ optional ``bbox`` ``[x, y, w, h]`` (the box around the keypoints if absent); a b
 ``bbox`` and ``score``, and entries whose ``category_id`` is not 1 (person) are ignored. A pose
 file may also be posetrack's own track JSON.
 
-Numbers are checked where they enter, so nothing downstream meets a NaN or a box of no size:
+Numbers are checked where they enter, so nothing downstream meets a NaN, a number whose arithmetic
+overflows, or a box of no size:
 
-* every coordinate is a finite number; a file's box has a positive width and height;
+* every coordinate is a finite number within ±1,000,000 pixels (``io.formats.MAX_COORDINATE``,
+  further than any frame reaches); a file's box has a positive width and height;
 * scores (person and keypoint) are finite and in [0, 1];
+* a posetrack track file is checked by ``io.formats.check_document`` (track ids are integers);
 * every ``image_id`` names a frame the source can have (its index is below the container's frame
   count where the container records one; ``check_decoded`` checks again once the video is read);
 * boxes are clipped to the frame; those with nothing left inside it are dropped, and the count is
@@ -21,7 +24,6 @@ A bad entry is one PosetrackError line naming the file and the entry.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,11 +33,12 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from posetrack_cli.core.errors import PosetrackError
-from posetrack_cli.core.files import read_json
+from posetrack_cli.core.files import read_json_lenient
 from posetrack_cli.core.geometry import clip_boxes
 from posetrack_cli.core.keypoints import COCO_KEYPOINTS, COCO_PERSON
 from posetrack_cli.core.paper import DETECTION_THRESHOLD
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS, Detections, Poses
+from posetrack_cli.io.formats import as_numbers, is_number, out_of_range, why_refused
 from posetrack_cli.io.outputs import document_to_frames
 from posetrack_cli.io.video import FrameSource, ImageFolderSource, open_source
 
@@ -113,27 +116,19 @@ class FrameSpace:
         raise PosetrackError(f"{where}: image_id must be a frame index or a frame file name, got {image_id!r}")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _numbers(value: Any, where: str, what: str, count: int | None = None) -> np.ndarray:
-    """A flat list of finite JSON numbers as float64 (strings, booleans, NaN and Inf refused)."""
-    if not isinstance(value, list) or not all(_is_number(v) for v in value):
-        raise PosetrackError(f"{where}: {what} must be a list of numbers")
-    if count is not None and len(value) != count:
-        raise PosetrackError(f"{where}: {what} must have {count} numbers, got {len(value)}")
-    arr = np.asarray(value, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise PosetrackError(f"{where}: {what} holds {value[bad[0]]} at position {bad[0]}; every number must be finite")
-    return arr
+    """A flat list of JSON numbers as float64, each finite and within ±``MAX_COORDINATE`` (strings,
+    booleans, NaN, Inf and absurd magnitudes refused): ``io.formats.as_numbers``, named by ``where``."""
+    try:
+        return as_numbers(value, what, count)
+    except PosetrackError as exc:
+        raise PosetrackError(f"{where}: {exc}") from None
 
 
 def _score(item: dict[str, Any], where: str) -> float:
     """The entry's ``score`` (1.0 if absent): a finite number in [0, 1]."""
     score = item.get("score", 1.0)
-    if not _is_number(score) or not math.isfinite(score) or not 0.0 <= score <= 1.0:
+    if not is_number(score) or not math.isfinite(score) or not 0.0 <= score <= 1.0:
         raise PosetrackError(f"{where}: score {score!r} is not a number in [0, 1]")
     return float(score)
 
@@ -163,13 +158,7 @@ def _read(path: Path) -> tuple[Any, PosetrackError | None]:
     """The parsed file, and the strict parser's error if the file holds NaN or Infinity (which
     JSON does not allow but Python's parser reads): the entry checks then name the entry that
     holds one, and the caller raises the strict error if no check did."""
-    try:
-        return read_json(path), None
-    except PosetrackError as strict:
-        try:
-            return json.loads(path.read_text()), strict
-        except (OSError, UnicodeDecodeError, ValueError):
-            raise strict from None
+    return read_json_lenient(path)
 
 
 def _list_of_entries(doc: Any, path: Path, what: str) -> list[Any]:
@@ -196,7 +185,7 @@ def _pose_entry(item: Any, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if not isinstance(item, dict) or "keypoints" not in item or "image_id" not in item:
         raise PosetrackError(f"{where} is not a pose (needs image_id and keypoints)")
     flat = item["keypoints"]
-    if isinstance(flat, list) and len(flat) % 3 == 0 and len(flat) != 3 * k and all(_is_number(v) for v in flat):
+    if isinstance(flat, list) and len(flat) % 3 == 0 and len(flat) != 3 * k and all(is_number(v) for v in flat):
         raise PosetrackError(f"{where}: {len(flat) // 3} keypoints, expected {k} (COCO order)")
     kps = _numbers(flat, where, f"keypoints [x, y, v] * {k}", 3 * k).reshape(k, 3)
     if "keypoint_scores" in item:
@@ -283,10 +272,7 @@ def _poses_of(doc: Any, path: Path, space: FrameSpace, warn: Warn | None) -> dic
             raise PosetrackError(f"{path} holds an empty list: no poses to track")
         return _group_poses(pose_rows(doc, path.name, space.frame_index), path, space, warn)
     if isinstance(doc, dict) and {"images", "annotations", "categories"} <= doc.keys():
-        try:
-            frames, _, names = document_to_frames(doc)
-        except PosetrackError as exc:
-            raise PosetrackError(f"{path}: {exc}") from None
+        frames, _, names = document_to_frames(doc, path.name, unique_ids=False)  # ids are given afresh
         if tuple(names) != COCO_KEYPOINTS:
             raise PosetrackError(f"{path}: keypoints {len(names)} named {names[:2]}..., expected COCO's {k}")
         rows, n = [], 0
@@ -305,10 +291,13 @@ def _poses_of(doc: Any, path: Path, space: FrameSpace, warn: Warn | None) -> dic
 
 def _check_arrays(where: str, keypoints: np.ndarray, keypoint_scores: np.ndarray, box: np.ndarray,
                   score: float) -> None:
-    """The checks of a COCO-results entry, for one pose of a posetrack track file."""
+    """The checks of a COCO-results entry, for one pose of a posetrack track file or of tracked
+    frames: numbers by the one rule (``io.formats.out_of_range``), scores in [0, 1], a box with size."""
     for what, values in (("keypoints", keypoints), ("keypoint_scores", keypoint_scores), ("bbox", box)):
-        if not np.isfinite(values).all():
-            raise PosetrackError(f"{where}: {what} holds a number that is not finite")
+        bad = np.flatnonzero(out_of_range(np.asarray(values, np.float64).ravel()))
+        if bad.size:
+            value = float(np.asarray(values).ravel()[bad[0]])
+            raise PosetrackError(f"{where}: {what} holds {value} at position {bad[0]}{why_refused(value)}")
     if not (0 <= keypoint_scores).all() or not (keypoint_scores <= 1).all() or not 0 <= score <= 1:
         raise PosetrackError(f"{where}: a score is not in [0, 1]")
     if not (box[2] > box[0] and box[3] > box[1]):

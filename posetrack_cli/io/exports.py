@@ -37,9 +37,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.files import read_json
 from posetrack_cli.core.keypoints import COCO_KEYPOINTS, COCO_SKELETON
 from posetrack_cli.io.derived import GENERATOR, check_replaceable, write_bytes
-from posetrack_cli.io.formats import POSETRACK18_KEYPOINTS
+from posetrack_cli.io.formats import POSETRACK18_KEYPOINTS, check_document
 
 FORMATS: tuple[str, ...] = ("posetrack18", "coco", "mot")
 EXTENSIONS: dict[str, str] = {"posetrack18": ".json", "coco": ".json", "mot": ".txt"}
@@ -55,15 +56,14 @@ def export_paths(out_dir: Path, name: str, formats: Sequence[str]) -> dict[str, 
 
 
 def _names(document: dict[str, Any]) -> list[str]:
-    try:
-        return list(document["categories"][0]["keypoints"])
-    except (KeyError, IndexError, TypeError):
-        raise PosetrackError("not a posetrack track file (no 'categories' with keypoint names)") from None
+    """The keypoint names of a document ``check_document`` has passed."""
+    return list(document["categories"][0]["keypoints"])
 
 
-def _positions(document: dict[str, Any]) -> dict[Any, int]:
-    """Each image id's position in the file (frames are numbered by position, as poseval does)."""
-    return {im["id"]: i for i, im in enumerate(document["images"])}
+def _frame_numbers(document: dict[str, Any]) -> dict[Any, int]:
+    """Each image id's frame number in its video (0-based): ``frame_id``, the container's frame
+    index, so frames a damaged video could not give keep their places in every export too."""
+    return {im["id"]: int(im.get("frame_id", im["id"])) for im in document["images"]}
 
 
 def _frame_prefix(document: dict[str, Any], name: str) -> str:
@@ -85,10 +85,13 @@ def posetrack18_document(document: dict[str, Any], name: str) -> dict[str, Any]:
     match = _POSETRACK_NAME.match(name)
     prefix = _frame_prefix(document, name)
     images, image_ids = [], {}
-    for pos, im in enumerate(document["images"]):
+    numbers = _frame_numbers(document)
+    nframes = max(numbers.values(), default=-1) + 1  # the video's frames, those it could not give included
+    for im in document["images"]:
+        pos = numbers[im["id"]]
         file_name = Path(str(im["file_name"])).name if im.get("file_name") else f"{pos:06d}.jpg"
         stem = file_name.split(".")[0]
-        frame = int(stem) if stem.isdigit() else pos
+        frame = int(stem) if stem.isascii() and stem.isdigit() and len(stem) <= 12 else pos
         if match:
             image_id = _POSETRACK_SOURCES[match.group(2)] * 10_000_000_000 + int(match.group(1)) * 10_000 + frame
             vid_id = match.group(1)
@@ -96,7 +99,7 @@ def posetrack18_document(document: dict[str, Any], name: str) -> dict[str, Any]:
             image_id, vid_id = int(im["id"]), name
         image_ids[im["id"]] = image_id
         images.append({"file_name": f"{prefix}/{file_name}", "id": image_id, "frame_id": image_id, "vid_id": vid_id,
-                       "nframes": len(document["images"]),
+                       "nframes": nframes,
                        **{key: im[key] for key in ("width", "height", "timestamp") if key in im}})
     source_joint = np.array([-1 if i is None else i for i in index])  # (17,) the document's joint, -1: none
     present = source_joint >= 0
@@ -155,8 +158,8 @@ def coco_results(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def mot_text(document: dict[str, Any]) -> str:
     """MOTChallenge boxes of posetrack's JSON, one line per person per frame, by frame then id."""
-    positions = _positions(document)
-    rows = sorted((positions[ann["image_id"]] + 1, int(ann["track_id"]) + 1, ann["bbox"], ann.get("score", 1.0))
+    numbers = _frame_numbers(document)
+    rows = sorted((numbers[ann["image_id"]] + 1, int(ann["track_id"]) + 1, ann["bbox"], ann.get("score", 1.0))
                   for ann in document["annotations"])
     return "".join(f"{frame},{tid},{x + 1:.2f},{y + 1:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
                    for frame, tid, (x, y, w, h), score in rows)
@@ -164,8 +167,8 @@ def mot_text(document: dict[str, Any]) -> str:
 
 def _json_is(path: Path, test: Callable[[Any], bool]) -> bool:
     try:
-        return bool(test(json.loads(path.read_text())))
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+        return bool(test(read_json(path)))
+    except (PosetrackError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
         return False
 
 
@@ -186,22 +189,28 @@ def _mot_is_ours(path: Path) -> bool:
 
 
 IS_OURS: dict[str, Callable[[Path], bool]] = {
-    "posetrack18": lambda p: _json_is(p, lambda d: str(d["info"]["generator"]).startswith("posetrack ")),
-    "coco": lambda p: _json_is(p, lambda d: isinstance(d, list) and all(set(r) == COCO_RESULT_FIELDS for r in d)),
+    "posetrack18": lambda p: _json_is(p, lambda d: isinstance(d, dict) and isinstance(d.get("info"), dict)
+                                      and str(d["info"].get("generator")).startswith("posetrack ")),
+    "coco": lambda p: _json_is(p, lambda d: isinstance(d, list)
+                               and all(isinstance(r, dict) and set(r) == COCO_RESULT_FIELDS for r in d)),
     "mot": _mot_is_ours,
 }
 
 
 def write_exports(document: dict[str, Any], out_dir: str | Path, name: str,
-                  formats: Sequence[str] = FORMATS) -> list[Path]:
+                  formats: Sequence[str] = FORMATS, *, where: str = "track document") -> list[Path]:
     """Write ``document`` (posetrack's JSON, parsed) in each of ``formats`` into ``out_dir``; the paths written.
 
-    Every file is made in memory first and written atomically, so a bad document or a file posetrack
-    did not write at a target path stops the export before anything is written.
+    The document is checked first (``io.formats.check_document``: track ids are integers, numbers
+    finite and of sizes a frame has, every field of its type), and every file is made in memory
+    before any is written atomically, so a bad document or a file posetrack did not write at a
+    target path stops the export before anything is written. ``where`` names the document in
+    messages (its file).
 
     Raises:
-        PosetrackError: an unknown format, a document that is not posetrack's JSON, keypoints the
-            format cannot take, or a target file that posetrack did not write.
+        PosetrackError: an unknown format, a document that is not posetrack's JSON (one line naming
+            ``where``, the annotation and the field), keypoints the format cannot take, or a target
+            file that posetrack did not write.
 
     Example:
         One person (track 0) in two frames, in every format; the MOTChallenge file's frames and ids count from 1:
@@ -229,6 +238,7 @@ def write_exports(document: dict[str, Any], out_dir: str | Path, name: str,
     if unknown:
         raise PosetrackError(f"unknown export format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
+    check_document(document, where)
     try:
         contents = {}
         for fmt in dict.fromkeys(formats):
@@ -239,8 +249,8 @@ def write_exports(document: dict[str, Any], out_dir: str | Path, name: str,
             else:
                 text = mot_text(document)
             contents[fmt] = text.encode()
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise PosetrackError(f"not a posetrack track file ({type(exc).__name__}: {exc})") from None
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # what check_document let through: a bug
+        raise PosetrackError(f"not a posetrack track file: {where} ({type(exc).__name__}: {exc})") from None
     paths = export_paths(out_dir, name, list(contents))
     for fmt, path in paths.items():
         check_replaceable([path], IS_OURS[fmt])

@@ -17,8 +17,9 @@ frame pixels.
 
 posetrack's tracker compares poses by COCO's per-keypoint OKS sigmas, so poses come in with COCO's
 17 keypoints in COCO's order, or not at all. Numbers are checked where they enter (a PosetrackError
-line naming the person and the keypoint): coordinates and boxes finite, boxes ``x1 <= x2`` and
-``y1 <= y2``, scores finite and in [0, 1]. A point at exactly (0, 0) is how Ultralytics and
+line naming the person and the keypoint): coordinates and boxes finite and within ±1,000,000 pixels
+(``io.formats.MAX_COORDINATE``, the rule of every reader), boxes ``x1 <= x2`` and ``y1 <= y2``,
+scores finite and in [0, 1]. A point at exactly (0, 0) is how Ultralytics and
 supervision mark a missing keypoint (Ultralytics' drawing skips it when there is no confidence,
 and Ultralytics from late 2023 to 2025 moved every point under 0.5 confidence there), so it gets
 score 0: the tracker leaves it out.
@@ -37,6 +38,7 @@ from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.keypoints import COCO_KEYPOINTS, COCO_PERSON
 from posetrack_cli.core.types import Poses, TrackedFrame
 from posetrack_cli.io.coco_results import _check_arrays, _keypoint_box, pose_rows
+from posetrack_cli.io.formats import out_of_range, why_refused
 
 _K = len(COCO_KEYPOINTS)
 
@@ -82,12 +84,12 @@ def _poses(where: str, xy: Any, keypoint_scores: Any, boxes: Any, scores: Any, *
         arr = _array(value, where, name)
         if arr.shape != shape:
             raise PosetrackError(f"{where}: {name} must have shape {shape}, got {tuple(arr.shape)}")
-        bad = ~((arr >= 0) & (arr <= 1)) if score else ~np.isfinite(arr)  # NaN is outside [0, 1] too
+        bad = ~((arr >= 0) & (arr <= 1)) if score else out_of_range(arr)  # NaN is outside [0, 1] too
         if bad.any():
             at = tuple(int(i) for i in np.argwhere(bad)[0])
             label = _point(at[0], at[1]) if len(shape) > 1 and shape[1] == k else f"person {at[0]}"
-            what = "a finite number in [0, 1]" if score else "finite"
-            raise PosetrackError(f"{where}: {name} of {label} is {arr[at]:g}; it must be {what}")
+            what = "; it must be a finite number in [0, 1]" if score else why_refused(arr[at])
+            raise PosetrackError(f"{where}: {name} of {label} is {arr[at]:g}{what}")
         return arr
 
     kps = check("keypoints xy", kps, (n, k, 2))

@@ -31,6 +31,7 @@ import numpy as np
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.paper import JOINT_THRESHOLD
 from posetrack_cli.io.derived import check_replaceable, html_is_ours, html_marker, mark_png, png_is_ours, write_bytes
+from posetrack_cli.io.formats import check_document
 from posetrack_cli.io.render import track_colour
 
 if TYPE_CHECKING:
@@ -72,7 +73,8 @@ def require_matplotlib() -> None:
         raise PosetrackError(INSTALL_HINT) from None
 
 
-def _summarise(document: dict[str, Any], name: str) -> _Summary:
+def _summarise(document: dict[str, Any], name: str, where: str) -> _Summary:
+    """What the plots need from a document ``check_document`` has passed."""
     try:
         names = list(document["categories"][0]["keypoints"])
         position = {im["id"]: i for i, im in enumerate(document["images"])}
@@ -88,8 +90,8 @@ def _summarise(document: dict[str, Any], name: str) -> _Summary:
             s.people[pos] += 1
             scores.append(ann.get("keypoint_scores") or ann["keypoints"][2::3])
         s.scores = np.asarray(scores, np.float64).reshape(len(scores), len(names))
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise PosetrackError(f"not a posetrack track file ({type(exc).__name__}: {exc})") from None
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # what check_document let through: a bug
+        raise PosetrackError(f"not a posetrack track file: {where} ({type(exc).__name__}: {exc})") from None
     return s
 
 
@@ -292,20 +294,30 @@ th {{ font-weight: 600; }} img {{ max-width: 100%; height: auto; }} .note {{ col
 """
 
 
+def _exists(path: str | Path) -> bool:
+    """Whether ``path`` exists; False for a name no file can have (a NUL byte, too long)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def write_report(document: dict[str, Any], out_dir: str | Path, *, name: str | None = None,
-                 video: str | Path | None = None) -> list[Path]:
+                 video: str | Path | None = None, where: str = "track document") -> list[Path]:
     """Write the report of one track document into ``out_dir``; returns the files written, page first.
 
     Args:
-        document: posetrack's JSON, parsed.
+        document: posetrack's JSON, parsed; checked first (``io.formats.check_document``).
         out_dir: the folder to write into (created if missing).
         name: the base name of the files; by default the stem of ``info.source``.
         video: the video file or frame folder the document was made from, for the contact sheet;
             by default ``info.source`` where it still exists. Without either, the page says so.
+        where: what messages call the document (its file).
 
     Raises:
         PosetrackError: matplotlib is missing (with how to install it), the document is not posetrack's
-            JSON, the video cannot be read, or a target file exists that posetrack did not write.
+            JSON (one line naming ``where``, the annotation and the field), the video cannot be read,
+            or a target file exists that posetrack did not write.
 
     Example:
         The report of one person (track 0) in two frames, without the video (the page says so):
@@ -327,11 +339,12 @@ def write_report(document: dict[str, Any], out_dir: str | Path, *, name: str | N
         ['walk.report.html', 'walk.report-timeline.png', 'walk.report-confidence.png', 'walk.report-people.png']
     """
     require_matplotlib()
+    check_document(document, where)
     info = document.get("info") or {}
     source = info.get("source")
     if name is None:
         name = Path(str(source)).stem if source else "tracks"
-    s = _summarise(document, name)
+    s = _summarise(document, name, where)
     out_dir = Path(out_dir)
     paths = report_paths(out_dir, name)
     check_replaceable([paths["html"]], html_is_ours)
@@ -355,7 +368,7 @@ def write_report(document: dict[str, Any], out_dir: str | Path, *, name: str | N
         pictures["stages"] = stages_png(stages, s.frames)
     else:
         notes["stages"] = f"this file records no stage timings (made by posetrack {info.get('command', '?')})"
-    if video is None and source and Path(str(source)).exists():
+    if video is None and source and _exists(source):
         video = source
     if not s.first:
         notes["tracks"] = "no tracks"

@@ -92,7 +92,7 @@ def load_manifest(path: str | Path | None = None) -> dict[str, WeightFile]:
             text = resources.files("posetrack_cli.manifest").joinpath("manifest.json").read_text()
         doc = json.loads(text)
         entries = [WeightFile(**entry) for entry in doc["files"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise WeightsError(f"cannot read the weights manifest {path or '(built in)'}: {exc}") from None
     return {e.name: e for e in entries}
 

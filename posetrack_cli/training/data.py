@@ -14,7 +14,6 @@ are skipped and counted, so one bad record never stops a run.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.files import read_json
 
 # Why an annotation was skipped: key -> how the summary line says it.
 SKIP_REASONS: dict[str, str] = {
@@ -123,13 +123,7 @@ def read_keypoint_document(path: Path) -> tuple[dict[str, Any], set[Any], tuple[
     Raises:
         PosetrackError: not JSON, not a COCO-style document, or no category with keypoint names.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise PosetrackError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PosetrackError(f"cannot read {path}: {exc}") from None
+    doc = read_json(path)  # one line for a file that is not JSON, too deep, or unreadable
     what = f"{path} is not a COCO person-keypoint annotation file"
     if isinstance(doc, list):
         raise PosetrackError(f"{what}: it is a list (a COCO results file?), not a document with images and annotations")
