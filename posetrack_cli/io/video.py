@@ -14,24 +14,27 @@ about once and continued from where they were, so they stay increasing.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import av
 import cv2
 import numpy as np
 
-from posetrack_cli.core.errors import FrameSizeChanged, FrameUnreadable, PosetrackError
+from posetrack_cli.core.errors import FrameSizeChanged, FrameStopped, FrameUnreadable, PosetrackError
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS, Frame
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 Warn = Callable[[str], None]
+# A decoded frame: (image (H, W, 3) uint8 BGR, seconds from the stream's start or None, index, pts or None)
+_Decoded = tuple[np.ndarray, "float | None", int, "int | None"]
 T = TypeVar("T")
 
 # OpenCV still opens overlay videos (the resume check reads them back); its FFmpeg prints its own
@@ -98,6 +101,10 @@ class VideoSource:
             self.fps = float(rate) if rate else 0.0
             self.frame_count: int | None = int(self._stream.frames) or None
             self._packets = 0  # non-empty packets demuxed so far
+            self._stop: str | None = None
+            self.missing: list[tuple[int, int]] = []  # (first, last) indices of frames not decoded
+            self._pending: Iterator[Frame] | None = None  # the frames after the one resume_after returned
+            self._positions: dict[int, dict[str, Any]] = {}  # the last frames decoded, for checkpoints
             self._decoded = self._decode()
             first = next(self._decoded, None)
             if first is None:
@@ -109,23 +116,27 @@ class VideoSource:
         self._first = first
         self.height, self.width = first[0].shape[:2]
 
-    def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
-        """``(image, seconds or None)`` of each frame in display order until decoding stops.
+    def _decode(self) -> Iterator[_Decoded]:
+        """``(image, seconds or None, index, pts)`` of each frame in display order until decoding stops.
 
         A packet that does not decode is skipped (FFmpeg conceals damage, as OpenCV's capture
-        did); a demuxing error (a truncated file) ends the stream.
+        did); a demuxing error (a truncated file) ends the stream. ``index`` is the frame's place
+        in the container: the number of its frames that come before it in display order, those
+        that could not be decoded included (see :class:`_FrameIndex`).
         """
         stream = self._stream
         start = stream.start_time
         base = stream.time_base
         packets = self._container.demux(stream)
+        places = _FrameIndex()
         try:
-            yield from self._decode_packets(packets, start, base)
+            yield from self._decode_packets(packets, start, base, places)
         finally:
             getattr(packets, "close", lambda: None)()  # before the container closes: no demuxing from freed memory
 
     def _decode_packets(self, packets: Iterator[av.Packet[av.VideoStream]], start: int | None,
-                        base: Fraction | None) -> Iterator[tuple[np.ndarray, float | None]]:
+                        base: Fraction | None,
+                        places: _FrameIndex) -> Iterator[_Decoded]:
         while True:
             try:
                 packet = next(packets)
@@ -133,7 +144,9 @@ class VideoSource:
                 return
             except (av.FFmpegError, OSError):
                 return
-            self._packets += packet.size > 0
+            if packet.size > 0:
+                self._packets += 1
+                places.demuxed(packet.pts, packet.is_keyframe)
             try:
                 frames = packet.decode()
             except av.FFmpegError:
@@ -148,19 +161,32 @@ class VideoSource:
                     if start is None:
                         start = frame.pts
                     seconds = float((frame.pts - start) * base)
-                yield image, seconds
+                yield image, seconds, places.decoded(frame.pts), frame.pts
 
     def frames(self) -> Iterator[Frame]:
         """Decode frames in order until the stream ends (or stops decoding).
 
-        Raises FrameSizeChanged at the first frame whose size differs from the first frame's
-        (the frames before it have been yielded).
+        Each frame keeps its place in the container as its index: frames that cannot be decoded
+        (a damaged stretch of the file) are missing from the output and listed in
+        :attr:`missing`, never renumbered over. Raises FrameSizeChanged at the first frame whose
+        size differs from the first frame's, and FrameStopped once :meth:`request_stop` was
+        called (the frames before have been yielded). After :meth:`resume_after`, the frames come
+        from the one after that frame on.
         """
-        pending: Iterator[tuple[np.ndarray, float | None]] = _chain(self._first, self._decoded)
-        offset = 0.0
+        if self._pending is not None:  # resumed: the reading of resume_after goes on
+            yield from self._pending
+            return
+        pending = _chain(self._first, self._decoded)
+        offset = 0.0  # added to the timestamps after they jumped back
         last: float | None = None
+        expected = 0  # the index the next frame has when none is missing
         step = 1.0 / self.fps if self.fps > 0 else 1.0 / DEFAULT_IMAGE_FPS
-        for index, (image, seconds) in enumerate(pending):
+        for image, seconds, index, pts in pending:
+            if self._stop is not None:
+                raise FrameStopped(self._stop)
+            if index > expected:
+                self.missing.append((expected, index - 1))
+            expected = index + 1
             if image.shape[:2] != (self.height, self.width):
                 raise FrameSizeChanged(
                     f"{self.path}: frame {index} is {image.shape[1]}x{image.shape[0]}, "
@@ -177,7 +203,46 @@ class VideoSource:
                     offset += last + step - timestamp
                     timestamp = last + step
             last = timestamp
+            self._positions[index] = {"index": index, "pts": pts}
+            while len(self._positions) > _POSITIONS_KEPT:
+                del self._positions[next(iter(self._positions))]
             yield Frame(index, timestamp, image)
+        if self.frame_count is not None and expected < self.frame_count:  # the container lists more
+            self.missing.append((expected, self.frame_count - 1))
+
+    def position(self, index: int) -> dict[str, Any]:
+        """Where frame ``index`` (one of the last few decoded) is in the file, for
+        :meth:`resume_after` in another run: its index and its timestamp as the file stores it."""
+        try:
+            return dict(self._positions[index])
+        except KeyError:
+            raise ValueError(f"frame {index} is not among the last frames decoded") from None
+
+    def resume_after(self, position: dict[str, Any]) -> Frame:
+        """Read up to the frame at ``position`` (:meth:`position` of an earlier run on this file) and
+        return it; ``frames()`` then goes on from the frame after it, with the same numbers and
+        timestamps as an uninterrupted reading.
+
+        The frames before it are decoded, not sought past: a decoder restarted at a keyframe can
+        give other pixels than one that decoded every frame (after damage, or where a group of
+        pictures refers to the one before), and a resumed run must see the frames the first one
+        saw. Decoding is a small share of a run (``benchmarks/decode.py``). Raises PosetrackError
+        when the frame is not where it was (the file changed).
+        """
+        index, pts = int(position["index"]), position["pts"]
+        reading = self.frames()
+        for frame in reading:
+            if frame.index >= index:
+                if frame.index != index or self._positions[index]["pts"] != pts:
+                    break
+                self._pending = _rest_of(reading)
+                return frame
+        raise PosetrackError(f"{self.path}: frame {index} is not where it was (the file changed?)")
+
+    def request_stop(self, reason: str) -> None:
+        """End ``frames()`` before its next frame with ``FrameStopped(reason)`` (Ctrl-C, SIGTERM);
+        safe to call from a signal handler or another thread."""
+        self._stop = reason
 
     def _note(self, message: str) -> None:
         self.notes.append(message)
@@ -191,6 +256,77 @@ class VideoSource:
         except ValueError:  # still running in a reader thread: it stops at its next frame
             pass
         self._container.close()
+
+
+# Positions of the last frames decoded kept for checkpoints: decoding runs ahead of the frame being
+# saved by at most the prefetch queues (a few frames), far fewer than this.
+_POSITIONS_KEPT = 256
+
+
+class _FrameIndex:
+    """Each decoded frame's place in its container, from the timestamps of the packets demuxed.
+
+    A decoder hands frames out in display order, and a frame comes out only once every frame that
+    shows before it has been demuxed (it may be a reference for it). So the frame with timestamp
+    ``pts`` is preceded by exactly the demuxed packets whose timestamp is lower: its index counts
+    them, the undecodable ones included, so a damaged stretch leaves a gap instead of renumbering
+    the frames after it.
+
+    Streams joined end to end (concatenated MPEG-TS) start their timestamps again: a keyframe
+    packet that shows before a packet already demuxed, and a decoded frame that shows before the
+    frame before it, each open a new *segment*, whose timestamps are moved past the previous
+    segment's on both sides alike. Packets without a timestamp (some raw streams) count frames
+    in order.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[int] = []  # a heap: (moved) timestamps of demuxed packets not yet counted
+        self._before = 0  # packets counted: they show before the frames still to come
+        self._last = -1  # the index given last: indices only grow
+        self._shifts = [0]  # per segment, what moves its timestamps past the previous segments'
+        self._packet_segment = 0
+        self._packet_max: int | None = None  # the highest raw timestamp demuxed in the current segment
+        self._moved_max: int | None = None  # the highest moved timestamp demuxed
+        self._frame_segment = 0
+        self._frame_last: int | None = None  # the raw timestamp of the frame decoded last
+
+    def demuxed(self, pts: int | None, keyframe: bool) -> None:
+        if pts is None:
+            return
+        if keyframe and self._packet_max is not None and pts < self._packet_max:  # the timestamps start again
+            assert self._moved_max is not None
+            self._shifts.append(self._moved_max + 1 - pts)
+            self._packet_segment += 1
+            self._packet_max = None
+        self._packet_max = pts if self._packet_max is None else max(self._packet_max, pts)
+        moved = pts + self._shifts[self._packet_segment]
+        self._moved_max = moved if self._moved_max is None else max(self._moved_max, moved)
+        heapq.heappush(self._pending, moved)
+
+    def decoded(self, pts: int | None) -> int:
+        if pts is None:
+            index = self._last + 1
+        else:
+            if self._frame_last is not None and pts < self._frame_last and self._frame_segment + 1 < len(self._shifts):
+                self._frame_segment += 1  # the first frame of the next segment
+            self._frame_last = pts
+            moved = pts + self._shifts[self._frame_segment]
+            while self._pending and self._pending[0] < moved:
+                heapq.heappop(self._pending)
+                self._before += 1
+            if self._pending and self._pending[0] == moved:  # this frame's own packet
+                heapq.heappop(self._pending)
+                index = self._before
+                self._before += 1
+            else:
+                index = self._before
+            index = max(index, self._last + 1)
+        self._last = index
+        return index
+
+
+def _rest_of(reading: Iterator[T]) -> Iterator[T]:
+    yield from reading
 
 
 def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
@@ -210,11 +346,34 @@ class ImageFolderSource:
             raise PosetrackError(f"frame rate must be positive, got {fps}")
         self.fps = fps
         self.frame_count: int | None = len(self.files)
+        self.missing: list[tuple[int, int]] = []  # a frame folder stops at an unreadable image instead
+        self._stop: str | None = None
+        self._start = 0  # the first frame frames() gives (after resume_after)
         first = read_image(self.files[0])
         self.height, self.width = first.shape[:2]
 
+    def request_stop(self, reason: str) -> None:
+        """End ``frames()`` before its next frame with ``FrameStopped(reason)``."""
+        self._stop = reason
+
+    def position(self, index: int) -> dict[str, Any]:
+        """Where frame ``index`` is, for :meth:`resume_after` in another run."""
+        return {"index": index, "file": self.files[index].name}
+
+    def resume_after(self, position: dict[str, Any]) -> Frame:
+        """The frame at ``position``; ``frames()`` then goes on from the one after it."""
+        index = int(position["index"])
+        if index >= len(self.files) or self.files[index].name != position["file"]:
+            raise PosetrackError(f"{self.path}: frame {index} is not {position['file']} any more (the folder changed)")
+        self._start = index + 1
+        return Frame(index, index / self.fps, read_image(self.files[index]), self.files[index].name)
+
     def frames(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
+            if index < self._start:
+                continue
+            if self._stop is not None:
+                raise FrameStopped(self._stop)
             image = read_image(file, FrameUnreadable)
             if image.shape[:2] != (self.height, self.width):
                 raise FrameSizeChanged(
@@ -239,6 +398,10 @@ class ImageSetSource:
         self.fps = 0.0
         self.frame_count: int | None = len(self.files)
         self.unreadable: list[str] = []
+        self.missing: list[tuple[int, int]] = []  # images are independent: an unreadable one is listed above
+
+    def request_stop(self, reason: str) -> None:
+        """Ignored: a folder of independent images is read to its end (each image is quick)."""
 
     def frames(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):

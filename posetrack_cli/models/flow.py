@@ -10,6 +10,7 @@ downscaled DIS flow is never resized back to full frame size.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import cv2
@@ -21,6 +22,10 @@ from posetrack_cli.core.flow_field import FlowEstimator, FlowField
 if TYPE_CHECKING:
     import torch
     from torchvision.models.optical_flow import RAFT
+
+# The shortest side, in pixels at flow resolution, DIS takes (its patches are 8 pixels; smaller
+# frames fail its own checks, measured down to 8x8).
+MIN_DIS_SIDE = 12
 
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -46,21 +51,49 @@ class DISFlow:
         self.preset = preset
         self.max_width = max_width
         self._dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
+        self._finest = self._dis.getFinestScale()
+        self._shape: tuple[int, ...] | None = None  # the frame size the pyramid levels are set for
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-        """Grey frame at flow resolution, and the frame pixels per flow pixel ``(sx, sy)``."""
+        """Grey frame at flow resolution, and the frame pixels per flow pixel ``(sx, sy)``.
+
+        Raises PosetrackError for frames DIS cannot take (a side under :data:`MIN_DIS_SIDE` pixels
+        at flow resolution)."""
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         height, width = grey.shape
-        if width <= self.max_width:
-            return grey, (1.0, 1.0)
-        size = (self.max_width, max(1, round(height * self.max_width / width)))
-        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA), (width / size[0], height / size[1])
+        scale = (1.0, 1.0)
+        if width > self.max_width:
+            size = (self.max_width, max(1, round(height * self.max_width / width)))
+            grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+            scale = (width / size[0], height / size[1])
+        if min(grey.shape) < MIN_DIS_SIDE:
+            raise PosetrackError(f"frames of {width}x{height} pixels are too small for optical flow: DIS needs "
+                                 f"{MIN_DIS_SIDE} pixels on each side (after scaling to {self.max_width} wide)")
+        return grey, scale
 
     def compute(self, prev: tuple[np.ndarray, tuple[float, float]],
                 cur: tuple[np.ndarray, tuple[float, float]]) -> FlowField:
+        self._fit_scales(cur[0].shape)
         # The stubs type the output array as required; None (allocate it) is OpenCV's documented call.
         flow = self._dis.calc(prev[0], cur[0], None)  # type: ignore[call-overload]  # (h, w, 2) in grid pixels
         return FlowField(flow * np.asarray(cur[1], np.float32), cur[1])
+
+    def _fit_scales(self, shape: tuple[int, ...]) -> None:
+        """Keep DIS's coarsest pyramid level at least a patch high and wide.
+
+        DIS picks its coarsest level from the width alone (OpenCV's ``autoSelectCoarsestScale``:
+        ``floor(log2(2 w / (5 patch)))``); for a frame much wider than tall, that level is less
+        than a patch high and DIS fails or crashes the process. The level is the same as DIS's
+        own wherever that one fits, so ordinary frames get the same flow."""
+        if shape == self._shape:
+            return
+        height, width = shape[:2]
+        patch = self._dis.getPatchSize()
+        automatic = max(0, math.floor(math.log2(2.0 * width / (5.0 * patch))))
+        coarsest = min(automatic, math.floor(math.log2(min(height, width) / patch)))
+        self._dis.setCoarsestScale(coarsest)
+        self._dis.setFinestScale(min(self._finest, coarsest))
+        self._shape = shape
 
 
 class RaftFlow:

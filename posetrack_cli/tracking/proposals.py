@@ -15,6 +15,9 @@ from posetrack_cli.core.geometry import clip_boxes
 from posetrack_cli.core.paper import FLOW_BOX_ENLARGE, JOINT_THRESHOLD, MIN_JOINTS, NMS_IOU
 from posetrack_cli.core.types import Detections, Poses
 
+# The least width and height, in pixels, of a flow box a person can be estimated in.
+MIN_BOX_SIDE = 1.0
+
 
 def flow_boxes(
     poses: Poses,
@@ -29,7 +32,8 @@ def flow_boxes(
 
     Each pose's joints scoring at least ``joint_threshold`` are moved by the flow; the box around
     them is enlarged by ``enlarge`` (15 % in the paper) in width and height. A pose with fewer than
-    ``min_joints`` confident joints gives no box, nor does a pose moved wholly out of the frame.
+    ``min_joints`` confident joints gives no box, nor does a pose moved wholly out of the frame or
+    one whose box is under :data:`MIN_BOX_SIDE` pixels wide or high.
     Each box carries its pose's score.
 
     Args:
@@ -54,11 +58,12 @@ def flow_boxes(
     centre, half = (lo + hi) / 2, (hi - lo) / 2 * (1.0 + enlarge)
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     scores = poses.scores[keep]
-    if frame_size is not None:  # clipped to the frame; a box left with no area (people gone) is dropped
+    if frame_size is not None:  # clipped to the frame
         boxes = clip_boxes(boxes, *frame_size)
-        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        boxes, scores = boxes[inside], scores[inside]
-    return Detections(boxes, scores)
+    # A box under a pixel wide or high (people gone from the frame, or joints the flow carried onto
+    # one point) holds no person: dropped, so no pose is estimated in it.
+    sized = (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIDE)
+    return Detections(boxes[sized], scores[sized])
 
 
 def unify_boxes(detected: Detections, propagated: Detections,
