@@ -205,3 +205,12 @@ def write_track_document(folder: Path, name: str, frames: list, sizes: list[tupl
             writers.add(Frame(t, tracked.timestamp, np.zeros((height, width, 3), np.uint8), file_name), tracked)
         paths = writers.commit({"command": "run", "frames": len(sizes), **(info or {})})
     return json.loads(paths["json"].read_text())
+
+
+def without_timings(path: Path) -> dict:
+    """A JSON output less what changes from run to run of the same input: ``info.stage_seconds``
+    (timings) and ``info.speed`` (how fast, not what: threads, batch sizes)."""
+    doc = json.loads(path.read_text())
+    doc["info"].pop("stage_seconds", None)
+    doc["info"].pop("speed", None)
+    return doc

@@ -136,13 +136,13 @@ def test_not_a_track_file_is_one_clear_error(tmp_path: Path) -> None:
         document_to_frames(json.loads('{"images": []}'))
 
 
-def test_a_checkpoint_puts_valid_files_of_the_frames_so_far_in_place(tmp_path: Path) -> None:
+def test_a_snapshot_puts_valid_files_of_the_frames_so_far_in_place(tmp_path: Path) -> None:
     frames = frames_fixture()
     writers = OutputSet(tmp_path, "live").open(COCO_KEYPOINTS)
     image = np.zeros((36, 64, 3), np.uint8)
     with writers:
         writers.add(Frame(0, 0.0, image), frames[0])
-        writers.checkpoint({"command": "run", "frames": 1, "partial": True, "partial_reason": "live, in progress"})
+        writers.snapshot({"command": "run", "frames": 1, "partial": True, "partial_reason": "live, in progress"})
         doc = json.loads((tmp_path / "live.json").read_text())
         assert len(doc["images"]) == 1 and len(doc["annotations"]) == 1 and doc["info"]["partial"] is True
         assert len((tmp_path / "live.csv").read_text().splitlines()) == 2

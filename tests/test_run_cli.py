@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from posetrack_cli.cli import main
 from posetrack_cli.models import weights as W
 
-from helpers import FAST, check_outputs, summary, walkers, write_video
+from helpers import FAST, check_outputs, summary, walkers, without_timings, write_video
 
 
 def run(*args: str) -> object:
@@ -99,34 +99,55 @@ def test_rerun_skips_finished_inputs_by_content(weights_folder: Path, tmp_path: 
     assert summary(out)["clip.mp4"]["status"] == "ok"
 
 
-def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(weights_folder: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_keeps_the_frames_done_and_a_rerun_resumes_to_the_same_files(weights_folder: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C inside b: b's frames so far are in place as an interrupted output (c was never
+    started), every input has its row, and a rerun resumes b after the frame it stopped at, to the
+    bytes of an uninterrupted run."""
+    import os
+    import signal
+
     from posetrack_cli.run.pipeline import Pipeline
 
     for name in ("a", "b", "c"):
-        write_video(tmp_path / f"{name}.mp4", walkers(seed=ord(name)))
-    out = tmp_path / "out"
+        write_video(tmp_path / f"{name}.mp4", walkers(frames=10, seed=ord(name)))
+    inputs = [str(tmp_path / f"{n}.mp4") for n in "abc"]
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    assert run(*inputs, "-o", str(reference), *FAST).exit_code == 0
     real_run = Pipeline.run
 
-    def interrupted_in_b(self, source, writer, **kwargs):  # noqa: ANN001, ANN202
+    def ctrl_c_in_b(self, source, writer, **kwargs):  # noqa: ANN001, ANN202
         if source.path.name == "b.mp4":
-            def stop(index: int, people: int) -> None:
-                if index == 2:
-                    raise KeyboardInterrupt
-            kwargs["on_frame"] = stop
+            def press(index: int, people: int) -> None:
+                if index == 4:
+                    os.kill(os.getpid(), signal.SIGINT)
+            kwargs["on_frame"] = press
         return real_run(self, source, writer, **kwargs)
 
-    monkeypatch.setattr(Pipeline, "run", interrupted_in_b)
-    result = run(str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), str(tmp_path / "c.mp4"), "-o", str(out), *FAST)
-    assert result.exit_code == 130 and "interrupted" in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "a.json", "summary.csv"]  # nothing half-written
+    monkeypatch.setattr(Pipeline, "run", ctrl_c_in_b)
+    result = run(*inputs, "-o", str(out), *FAST)
+    assert result.exit_code == 130 and result.stderr.rstrip().endswith("posetrack: interrupted")
+    assert sorted(p.name for p in out.iterdir()) == [".b.checkpoint", "a.csv", "a.json", "b.csv", "b.json",
+                                                      "summary.csv"]
+    kept = json.loads((out / "b.json").read_text())
+    assert (kept["info"]["partial"], kept["info"]["interrupted"], kept["info"]["frames"]) == (True, True, 5)
+    assert kept["info"]["partial_reason"] == "stopped by Ctrl-C after frame 4"
+    assert [im["id"] for im in kept["images"]] == [0, 1, 2, 3, 4]
     rows = summary(out)
-    assert [(rows[f"{n}.mp4"]["status"], rows[f"{n}.mp4"]["reason"]) for n in "bc"] == [
-        ("interrupted", "Ctrl-C"), ("interrupted", "Ctrl-C before it started")]  # every input has its row
+    assert [(rows[f"{n}.mp4"]["status"], rows[f"{n}.mp4"]["reason"], rows[f"{n}.mp4"]["frames"]) for n in "bc"] == [
+        ("interrupted", "stopped by Ctrl-C after frame 4; rerun to resume", "5"),
+        ("interrupted", "Ctrl-C before it started", "0")]  # every input has its row
+
     monkeypatch.setattr(Pipeline, "run", real_run)
-    resumed = run(str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), str(tmp_path / "c.mp4"), "-o", str(out), *FAST)
-    assert resumed.exit_code == 0
-    assert [summary(out)[f"{n}.mp4"]["status"] for n in "abc"] == ["skipped", "ok", "ok"]
+    resumed = run(*inputs, "-o", str(out), *FAST)
+    assert resumed.exit_code == 0, resumed.output
+    rows = summary(out)
+    assert [rows[f"{n}.mp4"]["status"] for n in "abc"] == ["skipped", "ok", "ok"]
+    assert rows["b.mp4"]["reason"] == "resumed after frame 4" and rows["b.mp4"]["frames"] == "10"
+    for name in "bc":
+        assert without_timings(out / f"{name}.json") == without_timings(reference / f"{name}.json")
+        assert (out / f"{name}.csv").read_bytes() == (reference / f"{name}.csv").read_bytes()
+    assert not list(out.glob(".*"))
 
 
 def test_ctrl_c_just_after_a_commit_leaves_the_row_ok(weights_folder: Path, tmp_path: Path,

@@ -15,14 +15,14 @@ import click
 from posetrack_cli.cli.export_cmd import EXPORT_FORMATS
 from posetrack_cli.cli.options import pose_model_options, tracker_options
 from posetrack_cli.cli.overlay_options import overlay_options
-from posetrack_cli.cli.params import POSITIVE, UNIT, Size
+from posetrack_cli.cli.params import POSITIVE, UNIT, Number, Size
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS
 from posetrack_cli.inference.config import EstimatorConfig
 from posetrack_cli.io.live import LiveConfig
 from posetrack_cli.models.detectors import DETECTORS
 from posetrack_cli.models.flow import FLOW_NAMES
 from posetrack_cli.run.presets import PRESETS
-from posetrack_cli.run.settings import PipelineConfig
+from posetrack_cli.run.settings import DEFAULT_CHECKPOINT_EVERY, MAX_IMAGE_FPS, MIN_IMAGE_FPS, PipelineConfig
 from posetrack_cli.runtime.choice import PRECISIONS, RUNTIMES
 
 PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
@@ -89,8 +89,12 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
 @click.option("--recursive", is_flag=True, help="Look for videos in subfolders of folder SOURCEs too.")
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose outputs are already complete.")
 @click.option("--offline", is_flag=True, help="Never download model files.")
-@click.option("--fps", "image_fps", type=POSITIVE, default=DEFAULT_IMAGE_FPS, show_default=True,
+@click.option("--fps", "image_fps", type=Number(MIN_IMAGE_FPS, MAX_IMAGE_FPS), default=DEFAULT_IMAGE_FPS,
+              show_default=True,
               help="Frame rate of frame folders (videos carry their own timestamps).")
+@click.option("--checkpoint-every", type=Number(0.0), default=DEFAULT_CHECKPOINT_EVERY, show_default=True,
+              help="Seconds between checkpoints of a video or frame folder: after Ctrl-C, a crash or kill, a rerun "
+                   "resumes from the last one to the same result (0: none).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--reconnect", type=click.IntRange(0, 1000), default=LIVE.reconnect, show_default=True,
               help="Live: times a dropped stream or webcam is reopened (per drop, with a short backoff); "

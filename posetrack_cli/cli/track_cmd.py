@@ -8,9 +8,10 @@ from typing import Any
 import click
 
 from posetrack_cli.cli.options import tracker_options
-from posetrack_cli.cli.params import POSITIVE
+from posetrack_cli.cli.params import Number
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS
 from posetrack_cli.models.flow import DEFAULT_FLOW, FLOW_NAMES
+from posetrack_cli.run.settings import DEFAULT_CHECKPOINT_EVERY, MAX_IMAGE_FPS, MIN_IMAGE_FPS
 
 
 @click.command()
@@ -23,8 +24,12 @@ from posetrack_cli.models.flow import DEFAULT_FLOW, FLOW_NAMES
 @tracker_options
 @click.option("--flow", type=click.Choice(FLOW_NAMES), default=DEFAULT_FLOW, show_default=True,
               help="Optical flow estimator (RAFT is meant for a GPU).")
-@click.option("--fps", "image_fps", type=POSITIVE, default=DEFAULT_IMAGE_FPS, show_default=True,
+@click.option("--fps", "image_fps", type=Number(MIN_IMAGE_FPS, MAX_IMAGE_FPS), default=DEFAULT_IMAGE_FPS,
+              show_default=True,
               help="Frame rate of a frame folder (videos carry their own timestamps).")
+@click.option("--checkpoint-every", type=Number(0.0), default=DEFAULT_CHECKPOINT_EVERY, show_default=True,
+              help="Seconds between checkpoints of a video or frame folder: after Ctrl-C, a crash or kill, a rerun "
+                   "resumes from the last one to the same result (0: none).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (RAFT only).")
 @click.option("--recursive", is_flag=True, help="Look for videos in subfolders of a --video folder too.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose outputs are already complete.")

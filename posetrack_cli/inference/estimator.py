@@ -176,6 +176,17 @@ class PoseEstimator:
         """``fp32``, ``fp16``, ``bf16`` or ``int8``: the number format the network runs in."""
         return self.runtime.precision
 
+    def runtime_state(self) -> Any:
+        """The runtime's state a run resumed from a checkpoint restores (int8 calibration), or None."""
+        return self.runtime.state() if isinstance(self.runtime, OpenVINORuntime) else None
+
+    def restore_runtime_state(self, state: Any) -> None:
+        """Restore a :meth:`runtime_state`; PosetrackError when this runtime cannot take it."""
+        if isinstance(self.runtime, OpenVINORuntime):
+            self.runtime.restore(state)
+        elif state is not None:
+            raise PosetrackError("the checkpoint was made with another runtime of the pose network")
+
     def runtime_info(self) -> dict[str, object]:
         """Runtime, its version, precision (and for int8 the calibration and its agreement), for the JSON."""
         return self.runtime.describe()

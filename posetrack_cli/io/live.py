@@ -293,6 +293,7 @@ class LiveSource:
         self._warn = warn or warn_on_stderr
         self._clock = StreamClock(clock)
         self._stop: str | None = None
+        self.missing: list[tuple[int, int]] = []  # a stream's frames are numbered as they come
         self._reader, self.fps = connect()
         first = self._reader.read()
         if first is None:

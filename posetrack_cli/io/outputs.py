@@ -29,20 +29,18 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
+from typing import IO, Any, Callable, Sequence
 
 import numpy as np
 
 from posetrack_cli.core.errors import PosetrackError
-from posetrack_cli.core.files import OutputWriteError, stale_temp_files, temp_path
+from posetrack_cli.core.files import OutputWriteError, read_json, stale_temp_files, temp_path
 from posetrack_cli.core.keypoints import COCO_SKELETON
 from posetrack_cli.core.paper import JOINT_THRESHOLD
 from posetrack_cli.core.types import Frame, Poses, TrackedFrame
 from posetrack_cli.core.version import __version__
-
-if TYPE_CHECKING:
-    import cv2
 
 # Draws one frame's people on a copy of its image: ``draw(image, tracked) -> image``.
 Draw = Callable[[np.ndarray, TrackedFrame], np.ndarray]
@@ -99,8 +97,53 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
+class _Part:
+    """An append-only file one writer streams to: a temporary name beside the output, or, for a
+    resumable run, a fixed name in its work folder, which outlives the process and is cut back to
+    the size recorded at the last checkpoint when the run resumes."""
+
+    def __init__(self, output: Path, name: str, work: Path | None, size: int | None) -> None:
+        self.output = output
+        self.path = work / name if work is not None else temp_path(output, f".{name}.partial")
+        self.resumable = work is not None
+        try:
+            if size is None:
+                self.file: IO[str] = open(self.path, "w", newline="")
+            else:  # resume: what was written after the checkpoint goes
+                os.truncate(self.path, size)
+                self.file = open(self.path, "a", newline="")
+        except OSError as exc:
+            raise OutputWriteError(output, exc) from None
+
+    def write(self, text: str) -> None:
+        try:
+            self.file.write(text)
+        except OSError as exc:
+            raise OutputWriteError(self.output, exc) from None
+
+    def durable(self) -> int:
+        """Flush the part to the disk and return its size."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            return self.file.tell()
+        except OSError as exc:
+            raise OutputWriteError(self.output, exc) from None
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
 class _Writer:
-    """Streams one output file to a temporary name; ``finish`` completes it, ``abort`` removes it."""
+    """Streams one output file to parts; ``finish`` makes its complete temporary file, ``abort``
+    removes what is not needed to resume."""
 
     suffix = ".partial"
 
@@ -114,54 +157,70 @@ class _Writer:
     def close(self) -> None:
         """Close handles without raising (an abort after a write error must still clean up)."""
 
+    def position(self) -> dict[str, Any]:
+        """Where the writer is, durable on disk (a resumed run starts its writer there)."""
+        return {}
+
     def abort(self) -> None:
         self.close()
         self.temp.unlink(missing_ok=True)
 
 
 class JsonWriter(_Writer):
-    """The JSON document: ``images`` kept in memory (small), annotations streamed to a fragment file."""
+    """The JSON document: ``images`` and annotations streamed to two parts, put together at the end.
 
-    def __init__(self, path: Path, keypoint_names: Sequence[str], keypoint_threshold: float) -> None:
+    With ``work`` the parts live there under fixed names (a resumable run), and ``resume`` (a
+    :meth:`position`) continues them from a checkpoint.
+    """
+
+    def __init__(self, path: Path, keypoint_names: Sequence[str], keypoint_threshold: float, *,
+                 work: Path | None = None, resume: dict[str, Any] | None = None) -> None:
         super().__init__(path)
         self.keypoint_names = list(keypoint_names)
         self.threshold = keypoint_threshold
-        self._images: list[dict[str, Any]] = []
-        self.count = 0
-        self._fragments_path = temp_path(path, ".annotations.partial")
+        self.frames = int(resume["frames"]) if resume else 0
+        self.count = int(resume["count"]) if resume else 0
+        self._images = _Part(path, "images", work, resume["images"] if resume else None)
         try:
-            self._fragments: IO[str] = open(self._fragments_path, "w")
-        except OSError as exc:
-            raise self._guard(exc) from None
+            self._fragments = _Part(path, "annotations", work, resume["annotations"] if resume else None)
+        except BaseException:
+            self._images.remove()
+            raise
 
     def add(self, frame: Frame, tracked: TrackedFrame) -> None:
-        self._images.append(image_entry(frame))
-        try:
-            for entry in annotation_entries(tracked, self.count, self.threshold):
-                self._fragments.write(("," if self.count else "") + _dumps(entry))
-                self.count += 1
-        except OSError as exc:
-            raise self._guard(exc) from None
+        self._images.write(("," if self.frames else "") + _dumps(image_entry(frame)))
+        self.frames += 1
+        for entry in annotation_entries(tracked, self.count, self.threshold):
+            self._fragments.write(("," if self.count else "") + _dumps(entry))
+            self.count += 1
+
+    def position(self) -> dict[str, Any]:
+        return {"frames": self.frames, "count": self.count, "images": self._images.durable(),
+                "annotations": self._fragments.durable()}
 
     def finish(self, info: dict[str, Any]) -> None:
+        self._images.close()
+        self._fragments.close()
         try:
-            self._fragments.close()
             self._write_document(self.temp, info)
         except OSError as exc:
             raise self._guard(exc) from None
-        self._fragments_path.unlink(missing_ok=True)
+        for part in (self._images, self._fragments):
+            if not part.resumable:  # a resumable run's parts go with its work folder
+                part.remove()
 
     def remap(self, id_map: dict[int, int]) -> None:
         """Rewrite every annotation's ``track_id`` through ``id_map`` (offline stitching)."""
+        part = self._fragments
         try:
-            self._fragments.close()
-            with open(self._fragments_path) as f:
+            part.file.close()
+            with open(part.path) as f:
                 entries = json.loads("[" + f.read() + "]")
             for entry in entries:
                 entry["track_id"] = id_map.get(entry["track_id"], entry["track_id"])
-            with open(self._fragments_path, "w") as f:
+            with open(part.path, "w") as f:
                 f.write(",".join(_dumps(entry) for entry in entries))
-            self._fragments = open(self._fragments_path, "a")
+            part.file = open(part.path, "a")
         except OSError as exc:
             raise self._guard(exc) from None
 
@@ -169,7 +228,8 @@ class JsonWriter(_Writer):
         """The document of the frames so far under the final name, atomically; writing goes on."""
         temp = temp_path(self.path)
         try:
-            self._fragments.flush()
+            self._images.file.flush()
+            self._fragments.file.flush()
             self._write_document(temp, info)
             os.replace(temp, self.path)
         except OSError as exc:
@@ -180,35 +240,43 @@ class JsonWriter(_Writer):
         settings = {**info.get("settings", {}), "keypoint_threshold": self.threshold}
         head = {**info, "settings": settings, "version": __version__}
         with open(path, "w") as f:
-            f.write('{"info":' + _dumps(head) + ',"images":' + _dumps(self._images) + ',"annotations":[')
-            with open(self._fragments_path) as fragments:
+            f.write('{"info":' + _dumps(head) + ',"images":[')
+            with open(self._images.path) as images:
+                shutil.copyfileobj(images, f)
+            f.write('],"annotations":[')
+            with open(self._fragments.path) as fragments:
                 shutil.copyfileobj(fragments, f)
             f.write('],"categories":' + _dumps([category_entry(self.keypoint_names)]) + "}")
             f.flush()
             os.fsync(f.fileno())
 
     def close(self) -> None:
-        try:
-            self._fragments.close()
-        except OSError:
-            pass
+        self._images.close()
+        self._fragments.close()
 
     def abort(self) -> None:
         super().abort()
-        self._fragments_path.unlink(missing_ok=True)
+        for part in (self._images, self._fragments):
+            if not part.resumable:
+                part.remove()
 
 
 class CsvWriter(_Writer):
-    """One row per person per frame, in frame order then track id order."""
+    """One row per person per frame, in frame order then track id order, streamed to a part that
+    becomes the file itself."""
 
-    def __init__(self, path: Path, keypoint_names: Sequence[str]) -> None:
+    def __init__(self, path: Path, keypoint_names: Sequence[str], *, work: Path | None = None,
+                 resume: dict[str, Any] | None = None) -> None:
         super().__init__(path)
-        try:
-            self._file: IO[str] = open(self.temp, "w", newline="")
-            self._csv = csv.writer(self._file)
-            self._csv.writerow(csv_header(keypoint_names))
-        except OSError as exc:
-            raise self._guard(exc) from None
+        self._part = _Part(path, "rows", work, resume["rows"] if resume else None)
+        self.temp = self._part.path
+        self._csv = csv.writer(self._part.file)
+        if resume is None:
+            try:
+                self._csv.writerow(csv_header(keypoint_names))
+            except OSError as exc:
+                self._part.remove()
+                raise self._guard(exc) from None
 
     def add(self, frame: Frame, tracked: TrackedFrame) -> None:
         try:
@@ -216,19 +284,18 @@ class CsvWriter(_Writer):
         except OSError as exc:
             raise self._guard(exc) from None
 
+    def position(self) -> dict[str, Any]:
+        return {"rows": self._part.durable()}
+
     def finish(self, info: dict[str, Any]) -> None:
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-        except OSError as exc:
-            raise self._guard(exc) from None
+        self._part.durable()
+        self._part.close()
 
     def remap(self, id_map: dict[int, int]) -> None:
         """Rewrite every row's ``track_id`` through ``id_map`` (offline stitching), keeping each
         frame's rows in track id order."""
         try:
-            self._file.close()
+            self._part.file.close()
             with open(self.temp, newline="") as f:
                 reader = csv.reader(f)
                 header, rows = next(reader), list(reader)
@@ -239,8 +306,8 @@ class CsvWriter(_Writer):
                 writer = csv.writer(f)
                 writer.writerow(header)
                 writer.writerows(rows)
-            self._file = open(self.temp, "a", newline="")
-            self._csv = csv.writer(self._file)
+            self._part.file = open(self.temp, "a", newline="")
+            self._csv = csv.writer(self._part.file)
         except OSError as exc:
             raise self._guard(exc) from None
 
@@ -248,7 +315,7 @@ class CsvWriter(_Writer):
         """The rows so far under the final name, atomically; writing goes on."""
         temp = temp_path(self.path)
         try:
-            self._file.flush()
+            self._part.file.flush()
             shutil.copyfile(self.temp, temp)
             os.replace(temp, self.path)
         except OSError as exc:
@@ -256,10 +323,13 @@ class CsvWriter(_Writer):
             raise self._guard(exc) from None
 
     def close(self) -> None:
-        try:
-            self._file.close()
-        except OSError:
-            pass
+        self._part.close()
+
+    def abort(self) -> None:
+        if self._part.resumable:
+            self._part.close()
+        else:
+            self._part.remove()
 
     @staticmethod
     def agrees(path: Path, document: dict[str, Any]) -> bool:
@@ -269,36 +339,107 @@ class CsvWriter(_Writer):
         return rows == len(document["annotations"])
 
 
+# The overlay's codec: MPEG-4 part 2 in mp4, what OpenCV's "mp4v" writes (every player reads it),
+# at about 0.15 bits a pixel, near OpenCV's quality for it.
+OVERLAY_CODEC, OVERLAY_BITS_PER_PIXEL = "mpeg4", 0.15
+
+
 class OverlayWriter(_Writer):
-    """The overlay video: each frame drawn by ``draw`` and encoded as mp4."""
+    """The overlay video: each frame drawn by ``draw`` and encoded as mp4 with PyAV, which reports
+    a write that fails (a full disk) at the frame it failed on.
 
-    suffix = ".partial.mp4"  # OpenCV picks the container by the extension
+    With ``work`` (a resumable run) the video is written in segments there, one per stretch
+    between checkpoints, and joined without re-encoding at the end; a resumed run keeps the
+    segments its checkpoint lists.
+    """
 
-    def __init__(self, path: Path, fps: float, draw: Draw) -> None:
+    suffix = ".partial.mp4"
+
+    def __init__(self, path: Path, fps: float, draw: Draw, *, work: Path | None = None,
+                 resume: dict[str, Any] | None = None) -> None:
         super().__init__(path)
-        self.fps, self.draw = fps, draw
-        self._video: cv2.VideoWriter | None = None
+        self.fps, self.draw, self.work = fps, draw, work
+        self.segments: list[list[Any]] = [list(s) for s in resume["segments"]] if resume else []  # [name, frames]
+        if work is not None:
+            listed = {name for name, _ in self.segments}
+            for stale in work.glob("overlay-*.mp4"):  # written after the checkpoint
+                if stale.name not in listed:
+                    stale.unlink()
+        self._open: Any = None  # (container, stream, path, frames) of the segment being written
+
+    def _start(self, width: int, height: int) -> None:
+        import av
+
+        target = self.temp if self.work is None else self.work / f"overlay-{len(self.segments) + 1:05d}.mp4"
+        try:
+            container = av.open(str(target), "w", format="mp4")
+            stream = container.add_stream(OVERLAY_CODEC, rate=Fraction(self.fps).limit_denominator(10_000))
+            assert isinstance(stream, av.VideoStream)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.bit_rate = max(500_000, int(OVERLAY_BITS_PER_PIXEL * width * height * self.fps))
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise OutputWriteError(self.path, _os_error(exc)) from None
+        self._open = [container, stream, target, 0]
 
     def add(self, frame: Frame, tracked: TrackedFrame) -> None:
-        import cv2
+        import av
 
         image = frame.image
-        if self._video is None:
-            size = (image.shape[1], image.shape[0])
-            self._video = cv2.VideoWriter(str(self.temp), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, size)
-            if not self._video.isOpened():
-                raise PosetrackError(f"cannot write an overlay video {self.path}")
-        self._video.write(self.draw(image, tracked))
+        if self._open is None:
+            self._start(image.shape[1], image.shape[0])
+        container, stream = self._open[0], self._open[1]
+        drawn = av.VideoFrame.from_ndarray(self.draw(image, tracked), format="bgr24")
+        drawn.pts = self._open[3]
+        try:
+            for packet in stream.encode(drawn):
+                container.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputWriteError(self.path, _os_error(exc)) from None
+        self._open[3] += 1
+
+    def _end_segment(self) -> None:
+        """Flush the encoder and close the segment being written (its frames are then on disk)."""
+        import av
+
+        if self._open is None:
+            return
+        container, stream, target, frames = self._open
+        self._open = None
+        try:
+            for packet in stream.encode(None):
+                container.mux(packet)
+            container.close()
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputWriteError(self.path, _os_error(exc)) from None
+        if self.work is not None:
+            with open(target, "rb") as f:
+                os.fsync(f.fileno())
+            self.segments.append([target.name, frames])
+
+    def position(self) -> dict[str, Any]:
+        self._end_segment()  # the next frame starts a new segment
+        return {"segments": [list(s) for s in self.segments]}
 
     def finish(self, info: dict[str, Any]) -> None:
-        self.close()
+        self._end_segment()
+        if self.work is not None and self.segments:
+            assert self.work is not None
+            _join_segments([self.work / name for name, _ in self.segments], self.temp, self.path)
         if not self.temp.exists():
             raise PosetrackError(f"the overlay video {self.path} was not written (no frames)")
 
     def close(self) -> None:
-        if self._video is not None:
-            self._video.release()
-            self._video = None
+        if self._open is not None:
+            try:
+                self._open[0].close()
+            except Exception:  # noqa: BLE001 - closing after a failed write must not raise again
+                pass
+            self._open = None
+
+    def abort(self) -> None:
+        if self._open is not None and self.work is not None:
+            self._open[2].unlink(missing_ok=True)  # the segment after the checkpoint is not kept
+        super().abort()
 
     @staticmethod
     def agrees(path: Path, document: dict[str, Any]) -> bool:
@@ -309,6 +450,42 @@ class OverlayWriter(_Writer):
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
         cap.release()
         return bool(count == document["info"]["frames"])
+
+
+def _os_error(exc: Exception) -> OSError:
+    """An FFmpeg error as the OSError it stands for (its errno kept: a full disk is ENOSPC)."""
+    if isinstance(exc, OSError):
+        return exc
+    return OSError(getattr(exc, "errno", None), getattr(exc, "strerror", None) or str(exc))
+
+
+def _join_segments(segments: list[Path], target: Path, output: Path) -> None:
+    """Put mp4 segments of one stream (same codec, size and rate) end to end in ``target``,
+    without re-encoding: each segment's packets are shifted past the previous one's."""
+    import av
+
+    try:
+        with av.open(str(target), "w", format="mp4") as joined:
+            stream: Any = None
+            offset = 0
+            for segment in segments:
+                with av.open(str(segment)) as part:
+                    source = part.streams.video[0]
+                    if stream is None:
+                        stream = joined.add_stream_from_template(source)
+                    end = offset
+                    for packet in part.demux(source):
+                        if packet.dts is None:  # the demuxer's flush packet
+                            continue
+                        packet.pts += offset
+                        packet.dts += offset
+                        end = max(end, packet.pts + (packet.duration or 0))
+                        packet.stream = stream
+                        joined.mux(packet)
+                    offset = end
+    except (av.FFmpegError, OSError) as exc:
+        target.unlink(missing_ok=True)
+        raise OutputWriteError(output, _os_error(exc)) from None
 
 
 def csv_header(keypoint_names: Sequence[str]) -> list[str]:
@@ -359,22 +536,36 @@ class OutputSet:
 
     def finished(self, key: str, fingerprint: str) -> dict[str, Any] | None:
         """The finished JSON document when every output is complete and was made from the same
-        input (``fingerprint``) with the same models and settings (``key``), else None."""
+        input (``fingerprint``) with the same models and settings (``key``), else None. An output
+        a run was stopped in (``info.interrupted``) is not finished: a rerun resumes it."""
         if self.images:  # results lists record no settings: always redone
             return None
         paths = self.paths()
         try:
-            doc: dict[str, Any] = json.loads(paths["json"].read_text())
+            doc: dict[str, Any] = read_json(paths["json"])
             info = doc["info"]
             if info.get("settings_key") != key or info.get("input_fingerprint") != fingerprint:
+                return None
+            if info.get("interrupted"):
                 return None
             if len(doc["images"]) != info["frames"] or not CsvWriter.agrees(paths["csv"], doc):
                 return None
             if self.render and not OverlayWriter.agrees(paths["mp4"], doc):
                 return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (PosetrackError, OSError, ValueError, KeyError, TypeError):
             return None
         return doc
+
+    def interrupted(self, key: str, fingerprint: str) -> dict[str, Any] | None:
+        """The ``info`` of the JSON a run of this input (``fingerprint``, ``key``) was stopped in, or None."""
+        if self.images:
+            return None
+        try:
+            info = read_json(self.paths()["json"])["info"]
+        except (PosetrackError, OSError, ValueError, KeyError, TypeError):
+            return None
+        same = info.get("settings_key") == key and info.get("input_fingerprint") == fingerprint
+        return info if isinstance(info, dict) and same and info.get("interrupted") else None
 
     def foreign(self) -> list[Path]:
         """Existing files under this set's names that posetrack did not write: a JSON is ours when
@@ -386,10 +577,10 @@ class OutputSet:
             return [p for p in existing if not _our_results(p)]
         listed: set[str] = set()
         try:
-            info = json.loads(paths["json"].read_text())["info"]
+            info = read_json(paths["json"])["info"]
             if isinstance(info, dict) and "command" in info and "version" in info:
                 listed = {paths["json"].name, *info.get("outputs", [paths["csv"].name])}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (PosetrackError, OSError, ValueError, KeyError, TypeError):
             pass
         return [p for p in existing if p.name not in listed]
 
@@ -399,16 +590,19 @@ class OutputSet:
             path.unlink(missing_ok=True)
 
     def open(self, keypoint_names: Sequence[str], *, keypoint_threshold: float = JOINT_THRESHOLD,
-             fps: float = 0.0, draw: Draw | None = None) -> TrackOutputs:
-        """Writers for these outputs (the overlay needs ``fps`` and ``draw`` when rendering)."""
-        return TrackOutputs(self, keypoint_names, keypoint_threshold=keypoint_threshold, fps=fps, draw=draw)
+             fps: float = 0.0, draw: Draw | None = None, work: Path | None = None,
+             resume: dict[str, Any] | None = None) -> TrackOutputs:
+        """Writers for these outputs (the overlay needs ``fps`` and ``draw`` when rendering); with
+        ``work``, resumable ones that stream there, continued from ``resume`` (a position)."""
+        return TrackOutputs(self, keypoint_names, keypoint_threshold=keypoint_threshold, fps=fps, draw=draw,
+                            work=work, resume=resume)
 
 
 def _our_results(path: Path) -> bool:
     """Whether a ``.coco.json`` is one posetrack wrote: a results list whose entries keep ``file_name``."""
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
+        doc = read_json(path)
+    except (PosetrackError, OSError, ValueError):
         return False
     return isinstance(doc, list) and all(isinstance(e, dict) and {"file_name", "image_id", "keypoints"} <= e.keys()
                                          for e in doc)
@@ -421,20 +615,27 @@ class TrackOutputs:
     """
 
     def __init__(self, outputs: OutputSet, keypoint_names: Sequence[str], *, keypoint_threshold: float,
-                 fps: float = 0.0, draw: Draw | None = None) -> None:
+                 fps: float = 0.0, draw: Draw | None = None, work: Path | None = None,
+                 resume: dict[str, Any] | None = None) -> None:
         paths = outputs.paths()
         self.paths = paths
         self._writers: dict[str, Any] = {}
+        given = resume or {}
         try:
-            self._writers["json"] = JsonWriter(paths["json"], keypoint_names, keypoint_threshold)
-            self._writers["csv"] = CsvWriter(paths["csv"], keypoint_names)
+            self._writers["json"] = JsonWriter(paths["json"], keypoint_names, keypoint_threshold, work=work,
+                                               resume=given.get("json"))
+            self._writers["csv"] = CsvWriter(paths["csv"], keypoint_names, work=work, resume=given.get("csv"))
             if outputs.render:
                 if draw is None or fps <= 0:
                     raise ValueError("rendering needs a frame rate and a draw function")
-                self._writers["mp4"] = OverlayWriter(paths["mp4"], fps, draw)
+                self._writers["mp4"] = OverlayWriter(paths["mp4"], fps, draw, work=work, resume=given.get("mp4"))
         except BaseException:
             self.abort()
             raise
+
+    def position(self) -> dict[str, Any]:
+        """Every writer's position, flushed to disk: what a resumed run continues from (``resume``)."""
+        return {kind: writer.position() for kind, writer in self._writers.items()}
 
     @property
     def annotations(self) -> int:
@@ -473,10 +674,11 @@ class TrackOutputs:
         for writer in self._writers.values():
             writer.abort()
 
-    def checkpoint(self, info: dict[str, Any]) -> None:
+    def snapshot(self, info: dict[str, Any]) -> None:
         """Put the JSON and CSV of the frames so far in place (valid, each renamed atomically) while
-        writing goes on: a live stream stopped any way keeps everything up to the last checkpoint.
-        ``info`` should say ``partial``; the overlay video is only complete at ``commit``."""
+        writing goes on: a live stream stopped any way keeps everything up to its last snapshot, and
+        a stopped video its frames so far. ``info`` should say ``partial``; the overlay video is only
+        complete at ``commit``."""
         info = {**info, "outputs": [self.paths["json"].name, self.paths["csv"].name]}
         self._writers["csv"].snapshot(info)
         self._writers["json"].snapshot(info)
@@ -489,28 +691,31 @@ class TrackOutputs:
             self.abort()
 
 
-def document_to_frames(document: dict[str, Any]) -> tuple[list[TrackedFrame], list[dict[str, Any]], list[str]]:
+def document_to_frames(document: dict[str, Any], where: str = "track document", *,
+                       unique_ids: bool = True) -> tuple[list[TrackedFrame], list[dict[str, Any]], list[str]]:
     """Frames with poses and ids, the ``images`` entries and the keypoint names of a track document.
 
-    Raises PosetrackError if the document is not posetrack's JSON.
+    Raises PosetrackError (one line naming ``where``, the annotation and the field) if the document
+    is not posetrack's JSON: :func:`posetrack_cli.io.formats.check_document` checks it (with
+    ``unique_ids`` False, a track id may name two people of a frame: ids that are given afresh).
     """
-    try:
-        names = list(document["categories"][0]["keypoints"])
-        images = list(document["images"])
-        times = {int(im["frame_id"]): float(im.get("timestamp", 0.0)) for im in images}
-        by_frame: dict[int, list[dict[str, Any]]] = {}
-        for ann in document["annotations"]:
-            by_frame.setdefault(int(ann["image_id"]), []).append(ann)
-        k = len(names)
-        frames = []
-        for index in sorted(by_frame):
-            anns = by_frame[index]
-            kps = np.array([a["keypoints"] for a in anns], dtype=np.float32).reshape(len(anns), k, 3)
-            scores = np.array([a.get("keypoint_scores", kps[j, :, 2]) for j, a in enumerate(anns)], np.float32)
-            boxes = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-            boxes[:, 2:] += boxes[:, :2]
-            poses = Poses(kps[..., :2], scores, boxes, np.array([a.get("score", 1.0) for a in anns]))
-            frames.append(TrackedFrame(index, times.get(index, 0.0), poses, np.array([a["track_id"] for a in anns])))
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise PosetrackError(f"not a posetrack track file ({type(exc).__name__}: {exc})") from None
+    from posetrack_cli.io.formats import check_document
+
+    names = list(check_document(document, where, unique_ids=unique_ids))
+    images = list(document["images"])
+    times = {int(im.get("frame_id", im["id"])): float(im.get("timestamp", 0.0)) for im in images}
+    by_frame: dict[int, list[dict[str, Any]]] = {}
+    for ann in document["annotations"]:
+        by_frame.setdefault(int(ann["image_id"]), []).append(ann)
+    k = len(names)
+    frames = []
+    for index in sorted(by_frame):
+        anns = by_frame[index]
+        kps = np.array([a["keypoints"] for a in anns], dtype=np.float32).reshape(len(anns), k, 3)
+        scores = np.array([a.get("keypoint_scores", kps[j, :, 2]) for j, a in enumerate(anns)], np.float32)
+        boxes = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]
+        poses = Poses(kps[..., :2], scores, boxes, np.array([a.get("score", 1.0) for a in anns]))
+        ids = np.array([int(a["track_id"]) for a in anns], np.int64)
+        frames.append(TrackedFrame(index, times.get(index, 0.0), poses, ids))
     return frames, images, names

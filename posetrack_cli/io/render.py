@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -146,6 +146,19 @@ class OverlayRenderer:
         self.skeleton = tuple(skeleton)
         self._trails: dict[int, deque[tuple[int, tuple[float, float]]]] = {}
         self._now = -1  # index of the last frame drawn
+
+    def state(self) -> dict[str, Any]:
+        """The trails and the last frame drawn, as a state tree (:mod:`posetrack_cli.core.state`),
+        so a resumed video's overlay goes on as it would have."""
+        return {"now": self._now, "trails": [[tid, [[t, list(point)] for t, point in trail]]
+                                             for tid, trail in self._trails.items()]}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state`."""
+        self._now = int(state["now"])
+        self._trails = {int(tid): deque(((int(t), (float(p[0]), float(p[1]))) for t, p in trail),
+                                         maxlen=self.config.trail)
+                        for tid, trail in state["trails"]}
 
     def draw(self, image: np.ndarray, frame: TrackedFrame | None) -> np.ndarray:
         """A copy of ``image`` (``(H, W, 3)`` uint8 BGR) with ``frame``'s people drawn on it.

@@ -18,7 +18,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import time
+import traceback
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Sequence
@@ -194,11 +196,16 @@ def stopped_row(job: Outputs, item: InputItem, *, started: bool) -> ItemResult:
     """The row of an input when Ctrl-C stops the batch, saying what is on disk: its outputs may have
     been committed just before the stop (``ok``; ``skipped`` when an earlier run made them and it
     had not started), else ``interrupted``. Ask with the input's lock held, or its process gone."""
-    document = job.outputs(item).finished(job.item_key(item), job.fingerprint(item))
+    outputs, key, fingerprint_ = job.outputs(item), job.item_key(item), job.fingerprint(item)
+    document = outputs.finished(key, fingerprint_)
     if document is not None:
         if started:
             return finished_row(item, document, status="ok", reason="finished before Ctrl-C")
         return finished_row(item, document)
+    kept = outputs.interrupted(key, fingerprint_) if started else None
+    if kept is not None:  # the frames done before the stop are in place; a rerun resumes after them
+        return ItemResult(str(item.path), item.name, "interrupted", f"{kept.get('partial_reason')}; rerun to resume",
+                          frames=int(kept.get("frames", 0)))
     return interrupted(item, "Ctrl-C" if started else "Ctrl-C before it started")
 
 
@@ -207,7 +214,9 @@ def failed(item: InputItem, reason: str, seconds: float = 0.0) -> ItemResult:
 
 
 def run_item(process: Callable[[InputItem], ItemResult], item: InputItem) -> ItemResult:
-    """``process(item)``, with a bad input or a write error (a PosetrackError) recorded as a failed row."""
+    """``process(item)``, whatever ends it, as a row: a bad input or a write error (a PosetrackError)
+    is a failed row, and so is a bug (an internal error, named with its type; the traceback on
+    stderr with POSETRACK_DEBUG=1), so the batch goes on and every input has its row."""
     started = time.perf_counter()
     try:
         return process(item)
@@ -216,6 +225,14 @@ def run_item(process: Callable[[InputItem], ItemResult], item: InputItem) -> Ite
         return failed(item, reason, time.perf_counter() - started)
     except PosetrackError as exc:
         return failed(item, str(exc), time.perf_counter() - started)
+    except Exception as exc:  # a bug, not the input: said so, with what is on disk
+        if os.environ.get("POSETRACK_DEBUG"):
+            traceback.print_exc()
+        reason = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        kept = getattr(exc, "posetrack_kept", None)  # the frames put in place before it, if any
+        if kept:
+            reason += f"; {kept}"
+        return failed(item, reason + " (set POSETRACK_DEBUG=1 for the traceback)", time.perf_counter() - started)
 
 
 def in_the_way(outputs: OutputSet, *, overwrite: bool, resumable: bool = True) -> str | None:
@@ -287,10 +304,14 @@ class BatchRecord:
 
     def write_summary(self) -> Path:
         """Merge this batch's rows into ``summary.csv`` under its lock: one row per input, the
-        latest result winning, rows of other runs into this folder kept."""
+        latest result winning, rows of other runs into this folder kept. A ``summary.csv``
+        posetrack did not write is never replaced (PosetrackError)."""
         path = self.out_dir / SUMMARY_NAME
-        header = [f.name for f in fields(ItemResult)]
+        header = SUMMARY_HEADER
         with OutputLock(self.out_dir, SUMMARY_NAME).held():
+            problem = summary_in_the_way(self.out_dir)
+            if problem is not None:
+                raise PosetrackError(problem)
             merged: dict[str, list[str]] = {}
             try:
                 with open(path, newline="") as existing:
@@ -306,6 +327,25 @@ class BatchRecord:
                 writer.writerow(header)
                 writer.writerows(merged.values())
         return path
+
+
+SUMMARY_HEADER = [f.name for f in fields(ItemResult)]
+
+
+def summary_in_the_way(out_dir: Path) -> str | None:
+    """Why ``out_dir``'s ``summary.csv`` may not be written, or None: it exists and is not
+    posetrack's (its first line is not posetrack's header)."""
+    path = out_dir / SUMMARY_NAME
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        with open(path, newline="") as existing:
+            if next(csv.reader(existing), None) == SUMMARY_HEADER:
+                return None
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return (f"{path} exists and was not written by posetrack; move it away or choose another output folder (-o) "
+            "(posetrack writes its summary there)")
 
 
 def format_summary(results: list[ItemResult]) -> str:

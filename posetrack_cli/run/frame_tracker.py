@@ -79,6 +79,25 @@ class FrameTracker:
         self._previous_shape: tuple[int, ...] | None = None
         self._index = -1
 
+    def state(self) -> dict[str, Any]:
+        """Where this tracker is (its tracks, queue, lost memory, smoothing filters, frame count), as
+        a state tree (:mod:`posetrack_cli.core.state`); :meth:`load_state` on a tracker of the same
+        settings continues exactly from there, once it is given the last frame again (for the flow).
+        """
+        return {"tracker": self._tracker.state(), "index": self._index,
+                "smoother": None if self._smoother is None else self._smoother.state()}
+
+    def load_state(self, state: dict[str, Any], previous: np.ndarray | None = None) -> None:
+        """Continue from a :meth:`state`; ``previous`` is the last frame it had seen (the flow to the
+        next frame starts from it)."""
+        self.reset()
+        self._tracker.load_state(state["tracker"])
+        self._index = int(state["index"])
+        if self._smoother is not None and state["smoother"] is not None:
+            self._smoother.load_state(state["smoother"])
+        if previous is not None and self.flow is not None:
+            self._previous, self._previous_shape = self.flow.prepare(previous), previous.shape
+
     @property
     def reidentified(self) -> int:
         """People given their id back from the memory of lost tracks so far."""

@@ -29,18 +29,20 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from posetrack_cli.core.errors import PosetrackError
-from posetrack_cli.core.files import atomic_write, dump_json
+from posetrack_cli.core.files import OutputWriteError, atomic_write, dump_json
 from posetrack_cli.core.keypoints import COCO_KEYPOINTS
 from posetrack_cli.core.types import Poses
-from posetrack_cli.io.coco_results import FileDetections, FrameSpace, check_decoded, load_poses
+from posetrack_cli.io.coco_results import FileDetections, FrameSpace, load_poses
+from posetrack_cli.io.coco_results import check_decoded as check_given
 from posetrack_cli.io.live import LiveSource, LiveWindow
 from posetrack_cli.io.outputs import OutputSet, TrackOutputs
 from posetrack_cli.io.video import ImageFolderSource, ImageSetSource, VideoSource, Warn, open_source, warn_on_stderr
 from posetrack_cli.run.batch import InputItem, ItemResult, fingerprint
-from posetrack_cli.run.pipeline import GivenPoses, Pipeline, Source, VideoResult
+from posetrack_cli.run.checkpoints import Every, discard, load_checkpoint, save_checkpoint, work_folder
+from posetrack_cli.run.pipeline import GivenPoses, LoopState, Pipeline, Source, VideoResult
 from posetrack_cli.run.presets import PRESETS
 from posetrack_cli.run.settings import ModelChoice, RunSpec, result_settings, settings_key, speed_settings
-from posetrack_cli.run.streaming import STILL_READING, LiveSink, stop_on_ctrl_c
+from posetrack_cli.run.streaming import STILL_READING, LiveSink, stop_on_signals
 
 if TYPE_CHECKING:
     from posetrack_cli.inference.config import EstimatorConfig
@@ -106,6 +108,14 @@ class _Produced:
     tracks: int = 0
     partial: str | None = None
     reidentified: int = 0
+    reason: str = ""
+    new_frames: int = -1  # frames this run processed (a resumed run did the others earlier); -1: all
+
+    def __post_init__(self) -> None:
+        if not self.reason and self.partial:
+            self.reason = self.partial
+        if self.new_frames < 0:
+            self.new_frames = self.frames
 
 
 @dataclass
@@ -121,6 +131,7 @@ class LoadedRun:
         progress: per-input progress bars, or None.
         warn: where an input's one-line warnings go (a damaged frame, a dropped box).
         window: the ``--show`` window of a live source, or None.
+        overwrite: redo inputs from their first frame (a checkpoint of an earlier run is thrown away).
     """
 
     spec: RunSpec
@@ -131,6 +142,7 @@ class LoadedRun:
     progress: Progress | None = None
     warn: Warn = warn_on_stderr
     window: LiveWindow | None = None
+    overwrite: bool = False
 
     @property
     def key(self) -> str:
@@ -138,9 +150,10 @@ class LoadedRun:
         return str(self.info["settings_key"])
 
     def into(self, out_dir: Path, progress: Progress | None = None, *, warn: Warn | None = None,
-             window: LiveWindow | None = None) -> LoadedRun:
+             window: LiveWindow | None = None, overwrite: bool = False) -> LoadedRun:
         """This run writing into ``out_dir``."""
-        return replace(self, out_dir=out_dir, progress=progress, warn=warn or self.warn, window=window)
+        return replace(self, out_dir=out_dir, progress=progress, warn=warn or self.warn, window=window,
+                       overwrite=overwrite)
 
     def outputs(self, item: InputItem) -> OutputSet:
         """The files ``item`` gets."""
@@ -166,13 +179,15 @@ class LoadedRun:
         """One input into its outputs; a bad input raises PosetrackError (a failed row).
 
         ``source`` is the input already opened (a live source is opened before models load);
-        otherwise it is opened here.
+        otherwise it is opened here. A video file or frame folder with a checkpoint of this run
+        (:mod:`posetrack_cli.run.checkpoints`) goes on from there. Ctrl-C or SIGTERM inside a file
+        puts its frames so far in place as an interrupted output, then raises KeyboardInterrupt.
         """
         started = time.perf_counter()
         spec = self.spec
         if source is None:
-            source = ImageSetSource(item.path) if spec.images else \
-                open_source(item.path, image_fps=spec.image_fps, warn=self.warn)
+            source = ImageSetSource(item.path) if spec.images else self._open(item)
+        opened = [source]  # closed at the end, with the reopened one of a resume that failed
         label = item.name if isinstance(source, LiveSource) else item.path.name
         bar = self.progress(label, source.frame_count) if self.progress is not None else None
 
@@ -185,21 +200,28 @@ class LoadedRun:
             if isinstance(source, ImageSetSource):
                 produced = self._images(item, source, on_frame)
             else:
-                produced = self._video(item, source, on_frame)
+                produced = self._video(item, opened, on_frame, bar)
         finally:
-            source.close()
+            for each in opened:
+                each.close()
             if bar is not None:
                 bar.close()
         seconds = time.perf_counter() - started
         return ItemResult(str(item.path) if not isinstance(source, LiveSource) else source.path, item.name,
-                          "partial" if produced.partial else "ok", produced.partial or "", produced.frames, seconds,
-                          produced.frames / seconds if seconds > 0 else 0.0, produced.tracks, produced.reidentified)
+                          "partial" if produced.partial else "ok", produced.reason, produced.frames, seconds,
+                          produced.new_frames / seconds if seconds > 0 else 0.0, produced.tracks,
+                          produced.reidentified)
 
-    def _video(self, item: InputItem, source: Source, on_frame: Callable[[int, int], None]) -> _Produced:
+    def _open(self, item: InputItem) -> Source:
+        return open_source(item.path, image_fps=self.spec.image_fps, warn=self.warn)
+
+    def _video(self, item: InputItem, opened: list[Source], on_frame: Callable[[int, int], None],
+               bar: Any) -> _Produced:
         """Frames of a video, frame folder or live source, tracked into the track files."""
         from posetrack_cli.io.render import OverlayRenderer
 
         spec, pipeline, outputs = self.spec, self.pipeline, self.outputs(item)
+        source = opened[0]
         live = isinstance(source, LiveSource)
         threshold = pipeline.config.joint_threshold
         boxes: FileDetections | None = None
@@ -224,45 +246,144 @@ class LoadedRun:
         overlay = replace(spec.overlay, keypoint_threshold=threshold)
         renderer = OverlayRenderer(overlay)  # per input: trails
 
-        with outputs.open(self.keypoint_names, keypoint_threshold=threshold, fps=fps, draw=renderer.draw) as writers:
-            if live:
-                assert isinstance(source, LiveSource)
-                result = self._live(source, writers, info, on_frame)
-            else:
-                result = pipeline.run(source, writers, boxes=boxes, poses=poses, on_frame=on_frame)
-                if boxes is not None:
-                    boxes.check_decoded(result.frames)
-                if poses is not None and side is not None and result.partial is None:
-                    check_decoded(side, poses.last_frame, result.frames, space)
+        # A file picks up where a checkpoint of this very run left it (else it starts from frame 0).
+        work = None if live or spec.checkpoint_every <= 0 else work_folder(self.out_dir, item.name)
+        identity = {"key": key, "fingerprint": info["input_fingerprint"]}
+        loop, prime, saved = pipeline.new_state(), None, None
+        if work is not None:
+            if self.overwrite:
+                discard(work)
+            saved, why = load_checkpoint(work, identity)
+            if why is not None:
+                self.warn(f"{item.path}: the checkpoint of an earlier run is not used ({why}); starting from frame 0")
+            if saved is not None:
+                assert isinstance(source, (VideoSource, ImageFolderSource))
+                try:
+                    prime = source.resume_after(saved["source"])
+                    loop = pipeline.restore_state(saved["loop"])
+                    self._restore_runtime(saved["runtime"])
+                    renderer.load_state(saved["renderer"])
+                    if bar is not None:
+                        bar.update(loop.frames)
+                except PosetrackError as exc:  # the input or the models changed under the checkpoint
+                    self.warn(f"{item.path}: cannot resume ({exc}); starting from frame 0")
+                    discard(work)
+                    saved, prime, loop = None, None, pipeline.new_state()
+                    renderer = OverlayRenderer(overlay)
+                    source.close()
+                    source = self._open(item)
+                    opened.append(source)
+        resumed_after = loop.last_index
+        if work is not None:
+            try:
+                work.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise OutputWriteError(work, exc) from None
+
+        def finished(result: VideoResult, **more: Any) -> dict[str, Any]:
             runtime = getattr(pipeline.estimator, "runtime_info", None)  # None: no pose network (given poses)
-            writers.commit({
-                **info, "frames": result.frames, "partial": result.partial is not None,
-                "partial_reason": result.partial,
-                # runtime, version, precision; for int8 its calibration (as it stands after this input)
-                **({"runtime": runtime()} if runtime is not None else {}),
-                "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
-                "reidentified": result.reidentified, "stitched": len(result.id_map),
-            }, id_map=result.id_map)
+            return {**info, "frames": result.frames, "partial": result.partial is not None,
+                    "partial_reason": result.partial, "missing_frames": [list(m) for m in result.missing],
+                    "interrupted": False, **more,
+                    # runtime, version, precision; for int8 its calibration (as it stands after this input)
+                    **({"runtime": runtime()} if runtime is not None else {}),
+                    "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
+                    "reidentified": result.reidentified, "stitched": len(result.id_map)}
+
+        def check_decoded(decoded: int) -> None:  # a boxes or poses file may not refer past a video read to its end
+            if boxes is not None:
+                boxes.check_decoded(decoded)
+            if poses is not None and side is not None:
+                check_given(side, poses.last_frame, decoded, space)
+
+        try:
+            with outputs.open(self.keypoint_names, keypoint_threshold=threshold, fps=fps, draw=renderer.draw,
+                              work=work, resume=saved["writers"] if saved is not None else None) as writers:
+                checkpoints: Every | None = None
+                sink: Any = writers
+                if isinstance(source, LiveSource):
+                    live_source = source
+
+                    def flushed(state: LoopState) -> None:
+                        writers.snapshot({**info, "frames": state.frames, "partial": True,
+                                          "partial_reason": STILL_READING})
+
+                    checkpoints = Every(spec.live.flush_every, flushed)
+                    shown = OverlayRenderer(overlay)  # the window's own trails
+                    sink = LiveSink(writers, draw=shown.draw, window=self.window,
+                                    on_close=lambda: live_source.request_stop("stopped: the window was closed"))
+                elif work is not None:
+                    assert isinstance(source, (VideoSource, ImageFolderSource))
+                    at, file_source = work, source
+
+                    def save(state: LoopState) -> None:
+                        save_checkpoint(at, identity, {
+                            "source": file_source.position(state.last_index), "loop": state.state(),
+                            "writers": writers.position(), "renderer": renderer.state(),
+                            "runtime": self._runtime_state()})
+
+                    checkpoints = Every(spec.checkpoint_every, save)
+                with stop_on_signals(source, self.warn) as caught:
+                    try:
+                        result = pipeline.run(source, sink, boxes=boxes, poses=poses, on_frame=on_frame, state=loop,
+                                              prime=prime, checkpoints=checkpoints,
+                                              stop=lambda: f"stopped by {caught[0]}" if caught else None)
+                    except PosetrackError:
+                        raise
+                    except Exception as exc:  # a bug: what was done stays, as an interrupted output
+                        if loop.frames and not live:
+                            self._keep_after_error(writers, info, loop, exc, work is not None)
+                        raise
+                if result.partial is None:
+                    check_decoded(result.last_index + 1)
+                if caught and not live:  # Ctrl-C or SIGTERM inside a file: keep it all, then stop the batch
+                    if checkpoints is not None:
+                        checkpoints.save(loop)
+                    reason = f"stopped by {caught[0]} after frame {loop.last_index}"
+                    writers.snapshot(finished(replace(result, partial=reason), interrupted=True))
+                    raise KeyboardInterrupt
+                writers.commit(finished(result), id_map=result.id_map)
+        except PosetrackError:  # a bad input or a write that failed: nothing of this input stays
+            if work is not None:
+                discard(work)
+            raise
+        if work is not None:
+            discard(work)
         if outputs.derived:
             from posetrack_cli.core.files import read_json
 
             self.complete(item, read_json(outputs.paths()["json"]), outputs.derived)
-        return _Produced(result.frames, result.tracks, result.partial, result.reidentified)
+        reason = result.partial or ""
+        if resumed_after >= 0:
+            reason = "; ".join(filter(None, [f"resumed after frame {resumed_after}", reason]))
+        return _Produced(result.frames, result.tracks, result.partial, result.reidentified, reason,
+                         result.frames - (int(saved["loop"]["frames"]) if saved is not None else 0))
 
-    def _live(self, source: LiveSource, writers: TrackOutputs, info: dict[str, Any],
-              on_frame: Callable[[int, int], None]) -> VideoResult:
-        """A live source until it ends or is stopped, flushing the outputs meanwhile."""
-        from posetrack_cli.io.render import OverlayRenderer
+    def _keep_after_error(self, writers: TrackOutputs, info: dict[str, Any], loop: LoopState, exc: Exception,
+                          resumable: bool) -> None:
+        """Put the frames done before an internal error in place as an interrupted output, and say
+        so on the exception (its summary row names what is on disk)."""
+        reason = f"stopped by an internal error after frame {loop.last_index}: {type(exc).__name__}"
+        try:
+            writers.snapshot({**info, "frames": loop.frames, "partial": True, "partial_reason": reason,
+                              "interrupted": True})
+        except PosetrackError:
+            return
+        resume = "rerun to resume from the last checkpoint" if resumable else "rerun to redo it"
+        kept = f"the {loop.frames} frames before it are in {writers.paths['json'].name} (partial; {resume})"
+        exc.posetrack_kept = kept  # type: ignore[attr-defined]
 
-        shown = OverlayRenderer(replace(self.spec.overlay, keypoint_threshold=self.pipeline.config.joint_threshold))
+    def _runtime_state(self) -> Any:
+        """The pose network runtime's state a resumed run must restore (int8 calibration), or None."""
+        state = getattr(self.pipeline.estimator, "runtime_state", None)
+        return state() if state is not None else None
 
-        def flushed(frames: int) -> dict[str, Any]:
-            return {**info, "frames": frames, "partial": True, "partial_reason": STILL_READING}
-
-        sink = LiveSink(writers, flushed, self.spec.live.flush_every, draw=shown.draw, window=self.window,
-                        on_close=lambda: source.request_stop("stopped: the window was closed"))
-        with stop_on_ctrl_c(source, self.warn):
-            return self.pipeline.run(source, sink, on_frame=on_frame)
+    def _restore_runtime(self, state: Any) -> None:
+        restore = getattr(self.pipeline.estimator, "restore_runtime_state", None)
+        if restore is not None:
+            restore(state)
+        elif state is not None:
+            raise PosetrackError("the checkpoint holds a runtime state this run's pose network has no use for")
 
     def _images(self, item: InputItem, source: ImageSetSource, on_frame: Callable[[int, int], None]) -> _Produced:
         """Each image on its own (steps 1 and 4 of Algorithm 1), into ``OUT/<name>.coco.json``.

@@ -91,7 +91,14 @@ class Source(Protocol):
     def fps(self) -> float:
         """Nominal frame rate (0 where unknown)."""
 
+    @property
+    def missing(self) -> list[tuple[int, int]]:
+        """``(first, last)`` index ranges of frames the source has but could not decode (known once read)."""
+
     def frames(self) -> Iterator[Frame]: ...
+
+    def request_stop(self, reason: str) -> None:
+        """End ``frames()`` before its next frame (FrameStopped with ``reason``)."""
 
     def close(self) -> None: ...
 
@@ -160,6 +167,47 @@ class VideoResult:
     times: StageTimes
     reidentified: int = 0
     id_map: dict[int, int] = field(default_factory=dict)
+    missing: tuple[tuple[int, int], ...] = ()
+    last_index: int = -1
+
+
+@dataclass
+class LoopState:
+    """What the frame loop carries from one frame to the next, and its counts so far: everything a
+    video resumed after frame ``last_index`` needs (with that frame itself, for the flow).
+
+    Attributes:
+        tracker: the tracker, with its queue, lost memory and smoothing filters.
+        carried: the last frame's people, scored by their boxes (Algorithm 1's joint propagation
+            moves them to the next frame).
+        frames, poses: frames and poses written.
+        ids: every track id written.
+        last_index: the index of the last frame written (-1 before the first).
+    """
+
+    tracker: FrameTracker
+    carried: Poses
+    frames: int = 0
+    poses: int = 0
+    ids: set[int] = field(default_factory=set)
+    last_index: int = -1
+
+    def state(self) -> dict[str, Any]:
+        """A state tree (:mod:`posetrack_cli.core.state`) of all of it."""
+        c = self.carried
+        return {"tracker": self.tracker.state(), "frames": self.frames, "poses": self.poses,
+                "ids": sorted(self.ids), "last_index": self.last_index,
+                "carried": {"keypoints": c.keypoints, "keypoint_scores": c.keypoint_scores, "boxes": c.boxes,
+                            "scores": c.scores}}
+
+
+class Checkpoints(Protocol):
+    """Asked after every frame written whether a checkpoint is due (the loop state then matches
+    what the sink holds, flushed); live sources flush their files this way, files save their state."""
+
+    def due(self) -> bool: ...
+
+    def save(self, state: LoopState) -> None: ...
 
 
 def default_overlap(device: Any) -> bool:
@@ -224,9 +272,27 @@ class Pipeline:
         self.detector = detector
         self.num_keypoints = estimator.num_keypoints if estimator is not None else num_keypoints
 
+    def new_state(self) -> LoopState:
+        """The loop state of a video's start: ids from 0, nobody carried."""
+        cfg = self.config
+        # smoothing on the yielded keypoints; tracking uses the raw ones
+        tracker = FrameTracker(cfg.tracker, flow=None, smoothing=cfg.output.smoothing)
+        return LoopState(tracker, Poses.empty(self.num_keypoints))
+
+    def restore_state(self, state: dict[str, Any]) -> LoopState:
+        """The loop state a :meth:`LoopState.state` described, for this pipeline's settings."""
+        loop = self.new_state()
+        loop.tracker.load_state(state["tracker"])
+        c = state["carried"]
+        loop.carried = Poses(c["keypoints"], c["keypoint_scores"], c["boxes"], c["scores"])
+        loop.frames, loop.poses = int(state["frames"]), int(state["poses"])
+        loop.ids, loop.last_index = {int(i) for i in state["ids"]}, int(state["last_index"])
+        return loop
+
     def track(self, source: Source, *, boxes: BoxSource | None = None, poses: PoseSource | None = None,
-              times: StageTimes | None = None, outcome: VideoOutcome | None = None,
-              ) -> Generator[tuple[Frame, TrackedFrame], None, None]:
+              times: StageTimes | None = None, outcome: VideoOutcome | None = None, state: LoopState | None = None,
+              prime: Frame | None = None,
+              stop: Callable[[], str | None] | None = None) -> Generator[tuple[Frame, TrackedFrame], None, None]:
         """Each decoded frame of ``source`` with its tracked people, as the frames come.
 
         People come from the detector, from ``boxes`` (a boxes file, through the pose network) or
@@ -235,21 +301,23 @@ class Pipeline:
         yielded), and, once the video is done, its re-identifications and stitching. With
         ``overlap``, detection and flow of frame k+1 (which need nothing from frame k's poses) run
         in a thread of their own while the pose network works on frame k, and decoding runs ahead
-        in another.
+        in another. ``state`` is the loop's memory (a new one by default; a restored one resumes a
+        video, with ``prime`` the frame before the source's first, which the flow starts from).
+        ``stop`` is asked after each frame whether to end there (and why: Ctrl-C), as if decoding
+        had stopped; the frames decoded ahead are not used.
         """
         if poses is None and self.estimator is None:
             raise PosetrackError("no pose estimator and no given poses: one of them is needed")
         if poses is None and boxes is None and self.detector is None:
             raise PosetrackError("no detector and no boxes file: one of them is needed")
         cfg = self.config
-        # ids from 0 for every video; smoothing on the yielded keypoints, tracking uses the raw ones
-        tracker = FrameTracker(cfg.tracker, flow=None, smoothing=cfg.output.smoothing)
+        loop = state if state is not None else self.new_state()
+        tracker = loop.tracker
         times = times if times is not None else StageTimes()
         outcome = outcome if outcome is not None else VideoOutcome()
         stopped = outcome.stopped
-        carried = Poses.empty(self.num_keypoints)  # last frame's people, scored by their boxes
         decoded = prefetch(source.frames(), cfg.prefetch)
-        ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped)
+        ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped, prime)
         if cfg.overlap:
             ahead = prefetch(ahead, 2)  # detection and flow one frame ahead, in a thread of their own
         try:
@@ -260,15 +328,19 @@ class Pipeline:
                     sources = np.full(len(people), "given")
                     box_scores = people.scores
                 else:
-                    people, sources, box_scores = self._estimate(frame, detected, carried, motion)
+                    people, sources, box_scores = self._estimate(frame, detected, loop.carried, motion)
                 t1 = time.perf_counter()
                 # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
                 #      then the poses left over against the lost tracks (own motion, colours).
                 tracked = tracker.step(frame.index, frame.timestamp, frame.image, people, motion, sources)
                 times.pose += t1 - t0
                 times.track += time.perf_counter() - t1
-                carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)
+                loop.carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)
                 yield frame, tracked
+                reason = stop() if stop is not None else None
+                if reason is not None:
+                    stopped.append(reason)
+                    break
             outcome.reidentified = tracker.reidentified
             if cfg.output.stitch:
                 outcome.id_map = stitch(tracker.tracklets(), cfg.tracker)
@@ -277,28 +349,37 @@ class Pipeline:
             decoded.close()
 
     def run(self, source: Source, sink: FrameSink, *, boxes: BoxSource | None = None,
-            poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
+            poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None,
+            state: LoopState | None = None, prime: Frame | None = None, checkpoints: Checkpoints | None = None,
+            stop: Callable[[], str | None] | None = None) -> VideoResult:
         """Process every frame of ``source`` into ``sink`` (whose files the caller commits or aborts).
 
         As :meth:`track`, and with ``overlap`` writing and rendering run behind in a thread.
-        ``on_frame(index, people)`` is called after each frame. Decoding that stops early ends
-        the video there with ``partial`` saying why; the frames before it are kept.
+        ``on_frame(index, people)`` is called after each frame; ``checkpoints`` is asked after each
+        frame whether to save the loop ``state`` (the sink has every frame so far by then).
+        Decoding that stops early ends the video there with ``partial`` saying why; the frames
+        before it are kept. Frames the source could not decode keep their places (``missing``).
         """
         times = StageTimes()
         outcome = VideoOutcome()
         start = time.perf_counter()
-        frames = written = 0
-        ids: set[int] = set()
+        loop = state if state is not None else self.new_state()
         background = _BackgroundAdds(sink, self.config.prefetch) if self.config.overlap else None
         out: FrameSink = background if background is not None else sink
         try:
-            for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, outcome=outcome):
+            for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, outcome=outcome,
+                                             state=loop, prime=prime, stop=stop):
                 t0 = time.perf_counter()
                 out.add(frame, tracked)
+                loop.frames += 1
+                loop.poses += len(tracked)
+                loop.ids.update(tracked.track_ids.tolist())
+                loop.last_index = frame.index
+                if checkpoints is not None and checkpoints.due():
+                    if background is not None:
+                        background.drain()  # the sink holds every frame of the state
+                    checkpoints.save(loop)
                 times.write += time.perf_counter() - t0
-                frames += 1
-                written += len(tracked)
-                ids.update(tracked.track_ids.tolist())
                 if on_frame is not None:
                     on_frame(frame.index, len(tracked))
             if background is not None:
@@ -308,14 +389,18 @@ class Pipeline:
         finally:
             if background is not None:
                 background.stop()
+        missing = tuple(source.missing)
         partial = outcome.stopped[0] if outcome.stopped else None
-        if partial is None and source.frame_count is not None and frames < source.frame_count:
-            partial = f"decoded {frames} of {source.frame_count} frames (truncated or damaged file)"
-        if frames == 0:
+        if partial is None and missing:
+            count = source.frame_count or loop.last_index + 1
+            ranges = ", ".join(f"frame {a}" if a == b else f"frames {a}-{b}" for a, b in missing)
+            partial = (f"decoded {loop.frames} of {count} frames: {ranges} could not be decoded (damaged or "
+                       "truncated file); every frame keeps its number")
+        if loop.frames == 0:
             raise PosetrackError(f"{source.path}: no frame could be decoded" + (f" ({partial})" if partial else ""))
-        tracks = len({outcome.id_map.get(i, i) for i in ids})
-        return VideoResult(frames, written, tracks, partial, time.perf_counter() - start, times,
-                           outcome.reidentified, outcome.id_map)
+        tracks = len({outcome.id_map.get(i, i) for i in loop.ids})
+        return VideoResult(loop.frames, loop.poses, tracks, partial, time.perf_counter() - start, times,
+                           outcome.reidentified, outcome.id_map, missing, loop.last_index)
 
     def poses_in_image(self, image: np.ndarray) -> Poses:
         """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down
@@ -348,12 +433,14 @@ class Pipeline:
         return people[keep], sources[keep], unified.scores[keep]
 
     def _detect_and_flow(self, decoded: Iterator[Frame], boxes: BoxSource | None, times: StageTimes,
-                         stopped: list[str]) -> Generator[tuple[Frame, Detections, FlowField | None], None, None]:
+                         stopped: list[str], prime: Frame | None = None,
+                         ) -> Generator[tuple[Frame, Detections, FlowField | None], None, None]:
         """Frames with their detections (step 1; keyframes only when ``detect_every`` > 1) and the
-        flow from the previous frame: the work that needs nothing from earlier poses."""
+        flow from the previous frame (``prime`` before the first): the work that needs nothing from
+        earlier poses."""
         cfg = self.config
         detect = self.estimator is not None  # given poses need no boxes
-        previous: Any = None
+        previous: Any = self.flow.prepare(prime.image) if prime is not None else None
         while True:
             batch: list[Frame] = []
             tick = time.perf_counter()
@@ -396,8 +483,8 @@ class Pipeline:
 
 class _BackgroundAdds:
     """Hands ``sink.add`` calls to a thread through a bounded queue, so encoding the overlay
-    and writing rows happen behind the models. ``flush`` waits for the queue to drain and raises
-    the thread's error, if any."""
+    and writing rows happen behind the models. ``flush`` waits for the queue to drain, stops the
+    thread and raises its error, if any; ``drain`` waits without stopping it."""
 
     def __init__(self, sink: FrameSink, depth: int) -> None:
         self._sink = sink
@@ -409,13 +496,22 @@ class _BackgroundAdds:
     def _work(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
-                return
-            if self._error is None:
-                try:
-                    self._sink.add(*item)
-                except BaseException as exc:  # re-raised in the pipeline thread by add() or flush()
-                    self._error = exc
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    try:
+                        self._sink.add(*item)
+                    except BaseException as exc:  # re-raised in the pipeline thread by add(), drain() or flush()
+                        self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def drain(self) -> None:
+        """Wait until every frame handed over is in the sink; raise the thread's error, if any."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
 
     def add(self, frame: Frame, tracked: TrackedFrame) -> None:
         if self._error is not None:

@@ -74,7 +74,7 @@ class VideoWorker:
                                      "filesystem every machine mounts at the same path")
             from posetrack_cli.run.job import load_run
 
-            self.run = load_run(spec).into(Path(out_dir))
+            self.run = load_run(spec).into(Path(out_dir), overwrite=overwrite)
         except PosetrackError as exc:  # reported by describe(); the driver does not give this worker work
             self.error = str(exc)
 

@@ -29,6 +29,7 @@ from posetrack_cli.run.batch import (
     in_the_way,
     interrupted,
     run_item,
+    summary_in_the_way,
 )
 from posetrack_cli.run.job import TRACK_SUFFIX, LoadedRun, Progress, check_inputs_before_loading, load_run, side_file
 from posetrack_cli.run.settings import RunRequest
@@ -69,6 +70,9 @@ def run_request(request: RunRequest, out: Path, *, overwrite: bool = False, recu
     source that cannot open, an output that would replace an input, missing model files) raises
     PosetrackError before any work.
     """
+    problem = summary_in_the_way(out)  # before any work: posetrack never writes over a file it did not make
+    if problem is not None:
+        raise PosetrackError(problem)
     if request.live is not None:
         return _run_live(request, out, overwrite=overwrite, progress=progress, loaded=loaded, on_item=on_item,
                          warn=warn)
@@ -124,7 +128,8 @@ def run_request(request: RunRequest, out: Path, *, overwrite: bool = False, recu
         require_files(spec.models.model_files(), allow_download=spec.allow_download, progress=progress is not None)
     created = prepare_output_dir(out)
     try:
-        job = (loaded or load_run(spec)).into(out, progress=progress, warn=warn)  # models load once per batch
+        job = (loaded or load_run(spec)).into(out, progress=progress, warn=warn,  # models load once per batch
+                                              overwrite=overwrite)
         rows = LocalExecutor(job, overwrite=overwrite, on_item=on_item).run(record)
     finally:
         if created:

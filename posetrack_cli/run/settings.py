@@ -216,6 +216,14 @@ class ModelChoice:
                 "flow": self.flow_name}
 
 
+# Frame rates a frame folder may be given: a frame every 1000 s at the slowest (time-lapse), and at
+# most a million a second (a high-speed camera): the timestamps of any number of frames stay finite.
+MIN_IMAGE_FPS, MAX_IMAGE_FPS = 1e-3, 1e6
+# Seconds between checkpoints of a file unless told: a crash loses at most this much work, and
+# saving the state and flushing the outputs takes milliseconds (benchmarks/checkpoint.py).
+DEFAULT_CHECKPOINT_EVERY = 60.0
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """What a run loads and how it runs: ``posetrack run`` (and ``posetrack track``, whose poses
@@ -236,6 +244,8 @@ class RunSpec:
         report: also write each finished video's HTML report (needs the ``report`` extra).
         image_fps: frame rate given to frame folders.
         allow_download: fetch missing manifest files (False for ``--offline``).
+        checkpoint_every: seconds between checkpoints of a video file or frame folder (a rerun
+            resumes from the last one); 0: none.
 
     Example:
         The ``accurate`` models, an overlay video with trails, and MOTChallenge files too; what the
@@ -263,10 +273,14 @@ class RunSpec:
     report: bool = False
     image_fps: float = DEFAULT_IMAGE_FPS
     allow_download: bool = True
+    checkpoint_every: float = field(default=DEFAULT_CHECKPOINT_EVERY, metadata=SPEED)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.image_fps) and self.image_fps > 0):
-            raise ValueError(f"image_fps must be a positive number, got {self.image_fps}")
+        if not (math.isfinite(self.image_fps) and MIN_IMAGE_FPS <= self.image_fps <= MAX_IMAGE_FPS):
+            raise ValueError(f"image_fps must be a frame rate from {MIN_IMAGE_FPS:g} to {MAX_IMAGE_FPS:g}, "
+                             f"got {self.image_fps:g}")
+        if not (math.isfinite(self.checkpoint_every) and self.checkpoint_every >= 0):
+            raise ValueError(f"checkpoint_every must be >= 0 seconds, got {self.checkpoint_every}")
         if not (self.render or self.live.show) and self.overlay != OverlayConfig():
             raise OptionsError("--boxes, --ids, --skeleton, --trail and --dim choose what --render (or --show) "
                                "draws; add --render")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +97,14 @@ class KeypointSmoother:
     def reset(self) -> None:
         """Forget every track (a new video)."""
         self._state.clear()
+
+    def state(self) -> list[list[Any]]:
+        """Each track's filter, as a state tree (:mod:`posetrack_cli.core.state`), to resume a video."""
+        return [[tid, t, x, v] for tid, (t, x, v) in self._state.items()]
+
+    def load_state(self, state: list[list[Any]]) -> None:
+        """Continue from a :meth:`state`."""
+        self._state = {int(tid): (float(t), x, v) for tid, t, x, v in state}
 
     def apply(self, frame: TrackedFrame) -> TrackedFrame:
         """The same frame with each pose's keypoints filtered; scores, boxes, ids kept as they are."""

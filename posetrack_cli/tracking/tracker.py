@@ -27,7 +27,8 @@ it; ids are small integers from 0 owned by one tracker instance, so every video 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -273,6 +274,22 @@ class Track:
     reid_valid: np.ndarray | None = None
     reid_box: np.ndarray | None = None
 
+    def state(self) -> dict[str, Any]:
+        """Every field, as a state tree (:mod:`posetrack_cli.core.state`)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.state() if isinstance(value, Track) else value
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Track:
+        """The track :meth:`state` described."""
+        values = dict(state)
+        if values.get("before_reid") is not None:
+            values["before_reid"] = cls.from_state(values["before_reid"])
+        return cls(**values)
+
 
 @dataclass
 class PoseTracker:
@@ -347,6 +364,27 @@ class PoseTracker:
         self.frame = -1
         self.reidentified = 0
         self.last_matches = np.zeros(0, "<U4")
+
+    def state(self) -> dict[str, Any]:
+        """Everything the tracker remembers (tracks, the queue, the lost memory, its counters), as a
+        state tree (:mod:`posetrack_cli.core.state`): :meth:`load_state` on a tracker of the same
+        config and similarity continues exactly where this one is. Used to resume a video."""
+        return {"tracks": [[tid, t.state()] for tid, t in self.tracks.items()], "frame": self.frame,
+                "reidentified": self.reidentified, "last_matches": self.last_matches, "next_id": self._next_id,
+                "keypoints": self._keypoints, "valid": self._valid, "boxes": self._boxes, "ids": self._ids,
+                "frames": self._frames, "lost": list(self._lost),
+                "frame_size": None if self._frame_size is None else list(self._frame_size)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state` (of a tracker with this config)."""
+        self.tracks = {int(tid): Track.from_state(t) for tid, t in state["tracks"]}
+        self.frame, self.reidentified = int(state["frame"]), int(state["reidentified"])
+        self.last_matches, self._next_id = state["last_matches"], int(state["next_id"])
+        self._keypoints, self._valid, self._boxes = state["keypoints"], state["valid"], state["boxes"]
+        self._ids, self._frames = state["ids"], state["frames"]
+        self._lost = [int(t) for t in state["lost"]]
+        size = state["frame_size"]
+        self._frame_size = None if size is None else (int(size[0]), int(size[1]))
 
     def update(self, poses: Poses, flow: FlowField | None = None, *, timestamp: float | None = None,
                image: np.ndarray | None = None) -> np.ndarray:
