@@ -431,8 +431,9 @@ class _RayBatch:
         in_flight = [w for w in self.workers if w.item is not None]
         for worker in in_flight:
             self.ray.kill(worker.actor)
-        if in_flight:  # the killed workers' calls end when their processes are gone
-            self.ray.wait([w.pending for w in in_flight], num_returns=len(in_flight), timeout=10)
+        pending = [w.pending for w in in_flight if w.pending is not None]
+        if pending:  # the killed workers' calls end when their processes are gone
+            self.ray.wait(pending, num_returns=len(pending), timeout=10)
         for worker in in_flight:
             assert worker.item is not None
             if not _remove_partials(self.outputs(worker.item)):
@@ -440,8 +441,9 @@ class _RayBatch:
                          f"{KILLED_LOCK_WAIT:g} s; its unfinished files are removed by the next run")
         if self.key is None:  # no worker had loaded: nothing was handed out
             return
-        for worker in in_flight:  # the worker is gone (or its lock waited for): its outputs are as they stay
-            assert worker.item is not None
-            self.record.add(stopped_row(self, worker.item, started=True))
-        for item in self.queue:
-            self.record.add(stopped_row(self, item, started=False))
+        # The stopped workers are gone (or their locks waited for): their outputs are as they stay. Any
+        # other input without a row was handed out too, e.g. one whose answer Ctrl-C cut off on arrival.
+        queued = {item.name for item in self.queue}
+        for item in self.record.items:
+            if not self.record.has(item):
+                self.record.add(stopped_row(self, item, started=item.name not in queued))
