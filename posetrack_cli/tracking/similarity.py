@@ -59,6 +59,52 @@ def oks_matrix(
     return np.where(count > 0, total / np.maximum(count, 1), 0.0).astype(np.float32)
 
 
+# Joints two poses must share for their spread to tell their sizes apart; with fewer, the boxes do.
+SIZE_JOINTS = 3
+
+
+def size_ratio(tracked: np.ndarray, tracked_valid: np.ndarray, tracked_boxes: np.ndarray, new: np.ndarray,
+               new_valid: np.ndarray, new_boxes: np.ndarray) -> np.ndarray:
+    """How much larger each new person is than each tracked one ``(M, N)``: the ratio of the RMS
+    spread about their centroid of the joints valid in both poses (at least ``SIZE_JOINTS``), else
+    of the box heights.
+
+    A box spans only the joints seen, so a person half hidden has a short box; the spread of the
+    joints both poses show measures the same body parts, whatever else is hidden.
+
+    Args:
+        tracked: ``(M, K, 2)``, with ``tracked_valid (M, K)`` and xyxy ``tracked_boxes (M, 4)``.
+        new: ``(N, K, 2)``, with ``new_valid (N, K)`` and ``new_boxes (N, 4)``.
+
+    Example:
+        A person whose legs went out of view: the box halves, the shared joints keep their size.
+
+        >>> import numpy as np
+        >>> body = np.stack([np.zeros(17), np.linspace(0, 160, 17)], -1)[None].astype(np.float32)
+        >>> legs_out = np.arange(17)[None] < 9
+        >>> ratio = size_ratio(body, np.ones((1, 17), bool), np.array([[0, 0, 10, 160]], np.float32),
+        ...                    body, legs_out, np.array([[0, 0, 10, 80]], np.float32))
+        >>> float(ratio[0, 0])
+        1.0
+    """
+    both = tracked_valid[:, None] & new_valid[None]  # (M, N, K)
+    count = both.sum(-1)  # (M, N)
+
+    def spread(points: np.ndarray) -> np.ndarray:  # (P, K, 2) -> (M, N) RMS distance about the centroid
+        p = np.where(both[..., None], points, 0.0)
+        centre = p.sum(-2, keepdims=True) / np.maximum(count, 1)[..., None, None]
+        squared = np.where(both, np.square(p - centre).sum(-1), 0.0).sum(-1)
+        rms: np.ndarray = np.sqrt(squared / np.maximum(count, 1))
+        return rms
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        joints = spread(new[None]) / spread(tracked[:, None])
+        heights = (np.maximum(new_boxes[:, 3] - new_boxes[:, 1], 1.0)[None, :]
+                   / np.maximum(tracked_boxes[:, 3] - tracked_boxes[:, 1], 1.0)[:, None])
+    ratio: np.ndarray = np.where((count >= SIZE_JOINTS) & np.isfinite(joints) & (joints > 0), joints, heights)
+    return ratio.astype(np.float32)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU ``(M, N)`` of xyxy boxes ``a (M, 4)`` and ``b (N, 4)`` (torchvision's ``box_iou``)."""
     if len(a) == 0 or len(b) == 0:
@@ -104,7 +150,7 @@ class Similarity(Protocol):
         ...     name = "centres"
         ...     uses_flow = False
         ...     def matrix(self, tracked_keypoints, tracked_valid, tracked_boxes,
-        ...                new_keypoints, new_valid, new_boxes, new_areas, sigmas):
+        ...                new_keypoints, new_valid, new_boxes, new_areas, sigmas, tracked_spread=None):
         ...         centre = lambda b: (b[..., :2] + b[..., 2:]) / 2
         ...         distance = np.linalg.norm(centre(tracked_boxes)[:, None] - centre(new_boxes)[None], axis=-1)
         ...         height = new_boxes[None, :, 3] - new_boxes[None, :, 1]
@@ -134,6 +180,7 @@ class Similarity(Protocol):
         new_boxes: np.ndarray,
         new_areas: np.ndarray,
         sigmas: np.ndarray,
+        tracked_spread: np.ndarray | None = None,
     ) -> np.ndarray:
         """Similarity ``(M, N)`` of every tracked pose to every new pose.
 
@@ -147,6 +194,9 @@ class Similarity(Protocol):
             new_boxes: ``(N, 4)`` xyxy boxes of this frame's poses.
             new_areas: ``(N,)`` areas of ``new_boxes`` in square pixels (OKS's scale).
             sigmas: ``(K,)`` OKS falloff per joint.
+            tracked_spread: ``(M,)`` standard deviation in pixels of each tracked pose's position
+                where it is a prediction (a track's own motion), or None: a similarity that can,
+                widens its tolerance by it.
 
         Returns:
             ``(M, N)`` float32, higher is more alike.
@@ -182,10 +232,17 @@ class OKS:
         new_boxes: np.ndarray,
         new_areas: np.ndarray,
         sigmas: np.ndarray,
+        tracked_spread: np.ndarray | None = None,
     ) -> np.ndarray:
         """:func:`oks_matrix` ``(M, N)`` of the tracked keypoints ``(M, K, 2)`` to the new ones
-        ``(N, K, 2)`` with the new boxes' areas ``(N,)`` as scale; the boxes are not used."""
-        return oks_matrix(tracked_keypoints, tracked_valid, new_keypoints, new_valid, new_areas, sigmas)
+        ``(N, K, 2)`` with the new boxes' areas ``(N,)`` as scale, widened by ``tracked_spread``;
+        for a pair that shares no confident joint (a person entering the picture hand first, then
+        showing their elbow), which OKS cannot compare, the IoU of their boxes ``(M, 4)``, ``(N, 4)``."""
+        oks = oks_matrix(tracked_keypoints, tracked_valid, new_keypoints, new_valid, new_areas, sigmas, tracked_spread)
+        disjoint = (tracked_valid.astype(np.float32) @ new_valid.T.astype(np.float32)) == 0  # (M, N)
+        if disjoint.any():
+            oks = np.where(disjoint, iou_matrix(tracked_boxes, new_boxes), oks).astype(np.float32)
+        return oks
 
 
 @dataclass(frozen=True)
@@ -235,9 +292,10 @@ class BoxIoU:
         new_boxes: np.ndarray,
         new_areas: np.ndarray,
         sigmas: np.ndarray,
+        tracked_spread: np.ndarray | None = None,
     ) -> np.ndarray:
         """:func:`iou_matrix` ``(M, N)`` of the tracked boxes ``(M, 4)`` and the new ones ``(N, 4)``;
-        keypoints, areas and sigmas are not used."""
+        keypoints, areas, sigmas and the spread are not used."""
         return iou_matrix(tracked_boxes, new_boxes)
 
 

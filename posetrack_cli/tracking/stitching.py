@@ -24,7 +24,7 @@ import numpy as np
 from posetrack_cli.core.keypoints import COCO_SIGMAS
 from posetrack_cli.tracking.appearance import histogram_distance
 from posetrack_cli.tracking.motion import damped_distance, uncertainty
-from posetrack_cli.tracking.similarity import oks_matrix
+from posetrack_cli.tracking.similarity import oks_matrix, size_ratio
 from posetrack_cli.tracking.tracker import (
     APPEARANCE_VETO,
     MAX_SIZE_RATIO,
@@ -81,7 +81,8 @@ def stitch(tracklets: list[Tracklet], config: TrackerConfig, sigmas: np.ndarray 
             gap = b.first_time - a.last_time
             if i == j or not 0 < gap <= max_gap or b.first_frame <= a.last_frame:
                 continue
-            ratio = _height(b.first_box) / _height(a.last_box)
+            ratio = float(size_ratio(a.last_keypoints[None], a.last_valid[None], a.last_box[None],
+                                     b.first_keypoints[None], b.first_valid[None], b.first_box[None])[0, 0])
             if not 1 / MAX_SIZE_RATIO <= ratio <= MAX_SIZE_RATIO:
                 continue
             if a.appearance is not None and b.appearance is not None \
