@@ -200,6 +200,21 @@ def reversal_behind_pillar() -> Scene:
     return _finish("turn behind pillar", [a, b], frames, present, (box,))
 
 
+def sprint_behind_pillar(walk: float = 3.0, run: float = 20.0) -> Scene:
+    """A walker (``walk`` px a frame) breaks into a run (``run`` px a frame) behind a pillar and
+    comes out far beyond where their walk would have taken them: online their track is not found
+    again; stitching, which also tries the new track's own speed, joins the two."""
+    height, n, box = 110.0, 60, (130, 10, 260, 160)
+    xs = [40.0]
+    for _ in range(n - 1):
+        xs.append(xs[-1] + (walk if xs[-1] < 150 else run))
+    a = Person(height, np.stack([np.array(xs, np.float32), np.full(n, 30.0, np.float32)], 1), seed=71)
+    b = Person(height, linear_path((380, 160), (-2.0, 0), n), seed=72)
+    frames = _with_occluders(render([a, b], n, SIZE), [box])
+    present = np.array([[not _behind(p, t, box) for p in (a, b)] for t in range(n)])
+    return _finish("sprint behind pillar", [a, b], frames, present, (box,))
+
+
 def all_scenes() -> list[Scene]:
     """The benchmark's scenes (the tests use them one by one)."""
     return ([pillar(k * QUEUE) for k in (2, 4, 8)] + [passer_by(k * QUEUE) for k in (2, 4, 8)]

@@ -80,16 +80,16 @@ def test_smoothing_settings_without_a_smoother_is_one_clear_error(clip, tmp_path
 
 
 def test_stitch_rewrites_ids_in_the_files_before_they_are_committed(tmp_path: Path) -> None:
-    """The walker who turns round behind a pillar: online they come back under a new id; with
-    --stitch the JSON and the CSV carry one id for them, and the JSON says one join was made."""
+    """The walker who breaks into a run behind a pillar: online they come back under a new id;
+    with --stitch the JSON and the CSV carry one id for them, and the JSON says one join was made."""
     import csv as csv_module
 
     import cv2
 
-    from occlusion_scenes import poses_of, reversal_behind_pillar
+    from occlusion_scenes import poses_of, sprint_behind_pillar
 
-    scene = reversal_behind_pillar()
-    frames = tmp_path / "turn"
+    scene = sprint_behind_pillar()
+    frames = tmp_path / "sprint"
     frames.mkdir()
     rng = np.random.default_rng(0)
     results = []
@@ -107,10 +107,10 @@ def test_stitch_rewrites_ids_in_the_files_before_they_are_committed(tmp_path: Pa
                 "--no-progress"] + (["--stitch"] if stitched else [])
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
-        doc = json.loads((out / "turn.tracks.json").read_text())
+        doc = json.loads((out / "sprint.tracks.json").read_text())
         tracks[stitched] = {a["track_id"] for a in doc["annotations"]}
         assert doc["info"]["stitched"] == (1 if stitched else 0) and doc["info"]["settings"]["stitch"] is stitched
-        with open(out / "turn.tracks.csv", newline="") as f:
+        with open(out / "sprint.tracks.csv", newline="") as f:
             assert {int(r["track_id"]) for r in csv_module.DictReader(f)} == tracks[stitched]
     assert len(tracks[False]) == 3 and tracks[True] == {0, 1}
     refused = CliRunner().invoke(main, ["run", str(frames), "--stitch", "--render"])

@@ -8,7 +8,7 @@ import click
 
 from posetrack_cli.cli.params import POSITIVE, UNIT, Number, Size
 from posetrack_cli.tracking.smoothing import SMOOTHERS, SmoothingConfig
-from posetrack_cli.tracking.tracker import SIMILARITIES, TrackerConfig
+from posetrack_cli.tracking.tracker import PAPER_FLOW_LIFE, SIMILARITIES, TrackerConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 _TRACK = TrackerConfig()
@@ -39,6 +39,24 @@ def tracker_options(command: F) -> F:
         click.option("--own-motion/--no-own-motion", default=_TRACK.own_motion, show_default=True,
                      help="Also predict each person from their own recent velocity, where flow is blind "
                           "(flat clothing or background, low frame rate)."),
+        click.option("--duplicate-oks", type=UNIT, default=_TRACK.duplicate_oks, show_default=True,
+                     help="A pose of a frame whose OKS with a better one (a detection's over a flow box's, then "
+                          "the higher score) is above this is the same person and is dropped before it takes an "
+                          "id; 1 keeps every pose (the paper)."),
+        click.option("--staged/--no-staged", default=_TRACK.staged, show_default=True,
+                     help="Match in two stages: strong poses first, then weak ones (found by a flow box, or scoring "
+                          "under --weak-score) against the tracks left; a weak pose never starts a track "
+                          "(--no-staged: the paper's single greedy pass)."),
+        click.option("--weak-score", type=UNIT, default=_TRACK.weak_score, show_default=True,
+                     help="Poses scoring below this are weak (see --staged): they continue tracks, never start "
+                          "one."),
+        click.option("--flow-life", type=Number(0.0, PAPER_FLOW_LIFE), default=_TRACK.flow_life, show_default=True,
+                     help="Seconds a person only weak poses continue (flow boxes, with no detection) keeps "
+                          "taking them; after that the flow boxes stop, so a box that slid off someone cannot "
+                          "seed more."),
+        click.option("--joint-noise", type=Number(0.0, 1000.0), default=_TRACK.joint_noise, show_default=True,
+                     help="Pixels of error every joint has whatever the person's size, added to OKS's tolerance "
+                          "when tracks meet new poses (0: the paper's OKS)."),
         click.option("--appearance/--no-appearance", default=_TRACK.appearance, show_default=True,
                      help="Torso colours: break ties and refuse re-identifying someone in other clothes "
                           "(off when everyone wears the same colours)."),

@@ -13,6 +13,7 @@ import numpy as np
 
 from posetrack_cli.core.flow_field import FlowEstimator, FlowField
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS, Poses, TrackedFrame
+from posetrack_cli.tracking.duplicates import distinct_poses
 from posetrack_cli.tracking.smoothing import SmoothingConfig, make_smoother
 from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig, Tracklet
 
@@ -78,13 +79,15 @@ class FrameTracker:
         self._previous: Any = None  # the flow estimator's prepared last frame
         self._previous_shape: tuple[int, ...] | None = None
         self._index = -1
+        self.suppressed = 0  # duplicate poses dropped by update()
+        self.last_kept = np.zeros(0, bool)  # the poses of the last step() in its result
 
     def state(self) -> dict[str, Any]:
         """Where this tracker is (its tracks, queue, lost memory, smoothing filters, frame count), as
         a state tree (:mod:`posetrack_cli.core.state`); :meth:`load_state` on a tracker of the same
         settings continues exactly from there, once it is given the last frame again (for the flow).
         """
-        return {"tracker": self._tracker.state(), "index": self._index,
+        return {"tracker": self._tracker.state(), "index": self._index, "suppressed": self.suppressed,
                 "smoother": None if self._smoother is None else self._smoother.state()}
 
     def load_state(self, state: dict[str, Any], previous: np.ndarray | None = None) -> None:
@@ -92,7 +95,7 @@ class FrameTracker:
         next frame starts from it)."""
         self.reset()
         self._tracker.load_state(state["tracker"])
-        self._index = int(state["index"])
+        self._index, self.suppressed = int(state["index"]), int(state["suppressed"])
         if self._smoother is not None and state["smoother"] is not None:
             self._smoother.load_state(state["smoother"])
         if previous is not None and self.flow is not None:
@@ -102,6 +105,10 @@ class FrameTracker:
     def reidentified(self) -> int:
         """People given their id back from the memory of lost tracks so far."""
         return self._tracker.reidentified
+
+    def fresh(self, track_ids: np.ndarray, now: float) -> np.ndarray:
+        """Mask ``(T,)`` of the tracks a strong pose had within ``TrackerConfig.flow_life`` of ``now``."""
+        return self._tracker.fresh(track_ids, now)
 
     def tracklets(self) -> list[Tracklet]:
         """A summary of every track so far, for offline stitching (:func:`posetrack_cli.tracking.stitching.stitch`)."""
@@ -117,8 +124,9 @@ class FrameTracker:
             timestamp: the frame's time in seconds; None: the frame's index at ``fps``.
 
         Returns:
-            A :class:`~posetrack_cli.core.types.TrackedFrame` with ``track_ids (N,)``, ``sources``
-            ``given`` and ``matches`` saying how each id was given.
+            A :class:`~posetrack_cli.core.types.TrackedFrame` of the poses that are not a duplicate
+            of a better one (``suppressed`` counts the others), with their ``track_ids``,
+            ``sources`` ``given`` and ``matches`` saying how each id was given.
         """
         index = self._index + 1
         motion: FlowField | None = None
@@ -128,13 +136,30 @@ class FrameTracker:
                 motion = self.flow.compute(self._previous, current)
             self._previous, self._previous_shape = current, frame.shape
         when = float(timestamp) if timestamp is not None else index / self.fps
-        return self.step(index, when, frame, poses, motion, np.full(len(poses), GIVEN))
+        keep = self.distinct(poses)
+        self.suppressed += int(len(poses) - keep.sum())
+        return self.step(index, when, frame, poses[keep], motion, np.full(int(keep.sum()), GIVEN))
+
+    def distinct(self, poses: Poses, preferred: np.ndarray | None = None) -> np.ndarray:
+        """Mask ``(N,)`` of the poses that are not a duplicate of a better one (``TrackerConfig.duplicate_oks``)."""
+        return distinct_poses(poses, self._tracker.sigmas, max_oks=self.config.duplicate_oks,
+                              joint_threshold=self.config.joint_threshold, preferred=preferred)
 
     def step(self, index: int, timestamp: float, image: np.ndarray | None, poses: Poses, motion: FlowField | None,
              sources: np.ndarray | None) -> TrackedFrame:
         """Track one frame whose flow from the previous frame is known already (``motion``; None on
-        the first frame): what :meth:`update` and the whole-video frame loop both do."""
-        ids = self._tracker.update(poses, motion, timestamp=timestamp, image=image)
-        tracked = TrackedFrame(index, timestamp, poses, ids, sources=sources, matches=self._tracker.last_matches)
+        the first frame): what :meth:`update` and the whole-video frame loop both do. Weak poses
+        (``TrackerConfig.weak_score``, and those ``sources`` says a flow box found) that no track
+        takes are left out of the result; ``last_kept`` ``(N,)`` says which poses are in it."""
+        weak = None
+        if self.config.staged:
+            weak = poses.scores < self.config.weak_score
+            if sources is not None:
+                weak |= sources == "flow"
+        ids = self._tracker.update(poses, motion, timestamp=timestamp, image=image, weak=weak)
+        kept = self.last_kept = ids >= 0  # a weak pose no track took is dropped
+        tracked = TrackedFrame(index, timestamp, poses[kept], ids[kept],
+                               sources=None if sources is None else sources[kept],
+                               matches=self._tracker.last_matches[kept])
         self._index = index
         return self._smoother.apply(tracked) if self._smoother is not None else tracked

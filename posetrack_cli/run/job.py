@@ -288,7 +288,8 @@ class LoadedRun:
                     # runtime, version, precision; for int8 its calibration (as it stands after this input)
                     **({"runtime": runtime()} if runtime is not None else {}),
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
-                    "reidentified": result.reidentified, "stitched": len(result.id_map)}
+                    "reidentified": result.reidentified, "stitched": len(result.id_map),
+                    "duplicates_suppressed": loop.tracker.suppressed}
 
         def check_decoded(decoded: int) -> None:  # a boxes or poses file may not refer past a video read to its end
             if boxes is not None:

@@ -329,13 +329,19 @@ class Pipeline:
                     box_scores = people.scores
                 else:
                     people, sources, box_scores = self._estimate(frame, detected, loop.carried, motion)
+                # One pose per person: a duplicate (a second box on someone, a flow box that slid
+                # half off them) is dropped before it can take an id; detections win over flow boxes.
+                keep = tracker.distinct(people, preferred=sources != "flow")
+                tracker.suppressed += int(len(people) - keep.sum())
+                people, sources, box_scores = people[keep], sources[keep], box_scores[keep]
                 t1 = time.perf_counter()
                 # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
                 #      then the poses left over against the lost tracks (own motion, colours).
                 tracked = tracker.step(frame.index, frame.timestamp, frame.image, people, motion, sources)
                 times.pose += t1 - t0
                 times.track += time.perf_counter() - t1
-                loop.carried = Poses(people.keypoints, people.keypoint_scores, people.boxes, box_scores)
+                kept = tracker.last_kept  # weak poses no track took are not in ``tracked``
+                loop.carried = self._carried(tracker, tracked, people[kept], box_scores[kept], frame.timestamp)
                 yield frame, tracked
                 reason = stop() if stop is not None else None
                 if reason is not None:
@@ -401,6 +407,15 @@ class Pipeline:
         tracks = len({outcome.id_map.get(i, i) for i in loop.ids})
         return VideoResult(loop.frames, loop.poses, tracks, partial, time.perf_counter() - start, times,
                            outcome.reidentified, outcome.id_map, missing, loop.last_index)
+
+    def _carried(self, tracker: FrameTracker, tracked: TrackedFrame, people: Poses, box_scores: np.ndarray,
+                 now: float) -> Poses:
+        """The people flow boxes follow into the next frame (step 2), each with the score of the box
+        it was found in: everyone, except those flow boxes alone have carried (no detection, no
+        given pose) for more than ``TrackerConfig.flow_life`` seconds. A flow box that follows a
+        person nobody detects any more would otherwise go on seeding poses for ever."""
+        alive = tracker.fresh(tracked.track_ids, now)
+        return Poses(people.keypoints[alive], people.keypoint_scores[alive], people.boxes[alive], box_scores[alive])
 
     def poses_in_image(self, image: np.ndarray) -> Poses:
         """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down

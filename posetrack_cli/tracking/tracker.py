@@ -37,12 +37,33 @@ from posetrack_cli.core.keypoints import COCO_SIGMAS
 from posetrack_cli.core.paper import JOINT_THRESHOLD
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS, Poses
 from posetrack_cli.tracking.appearance import HISTOGRAM_BINS, histogram_distance, torso_histograms
-from posetrack_cli.tracking.motion import VELOCITY_SMOOTHING, damped_distance, displacements, keep_in_frame, uncertainty
-from posetrack_cli.tracking.similarity import SIMILARITY_BY_NAME, Similarity, box_areas, oks_matrix, similarity_named
+from posetrack_cli.tracking.motion import (
+    damped_distance,
+    displacements,
+    initial_velocity_variance,
+    keep_in_frame,
+    prediction_spread,
+    uncertainty,
+    velocity_update,
+)
+from posetrack_cli.tracking.similarity import (
+    SIMILARITY_BY_NAME,
+    Similarity,
+    box_areas,
+    oks_matrix,
+    similarity_named,
+    size_ratio,
+)
 
 # The names TrackerConfig.similarity accepts (``--similarity``'s choices), the paper's default first.
 SIMILARITIES = tuple(SIMILARITY_BY_NAME)
 
+# The paper's flow boxes live for ever; an hour of video is for ever to a track, and stays a finite
+# number for the settings written in a run's JSON.
+PAPER_FLOW_LIFE = 3600.0
+# A lost track may take a pose as far from its prediction as this many times the prediction's
+# typical error (motion.uncertainty): people stop, turn and speed up behind whatever hid them.
+GATE_SPREAD = 3.0
 # A lost track's id goes to a pose only if its score beats every rival's (another track for that
 # pose, another pose for that track) by this much; otherwise the pose starts a new track. Giving a
 # new id costs one id switch; giving the wrong old id merges two people.
@@ -153,6 +174,23 @@ class TrackerConfig:
         own_motion: also predict each track from its own velocity, not only by flow.
         appearance: use torso colour histograms to break ties and veto re-identifications
             (needs the frames).
+        duplicate_oks: a frame's pose whose OKS with a better one (a detection's over a flow
+            box's, then the higher score) is above this is the same person, and is dropped before
+            matching (:func:`~posetrack_cli.tracking.duplicates.distinct_poses`); 1 keeps them all
+            (the paper).
+        weak_score: poses scoring below this (and every pose a flow box found) are *weak*: matched
+            after the others, to the live tracks they left, and never starting a track, so a weak
+            pose no track wants is dropped (ByteTrack's second association); 0 with flow boxes
+            strong too (``staged=False``) is the paper's single greedy pass.
+        staged: match in two stages (strong poses, then weak ones); off: every pose at once.
+        flow_life: seconds a track lives on weak poses alone (a person flow boxes follow and no
+            detection has): after that it takes no weak pose until a strong one has it again, and
+            flow boxes stop following it.
+        joint_noise: pixels of error every joint position has whatever the person's size, added
+            to OKS's tolerance (a share of the box) when tracks are compared with new poses; 0 is
+            the paper's OKS.
+
+    :meth:`paper` gives the paper's tracker: every step this project adds turned off.
 
     Example:
         The paper's tracker without flow (its OKS ablation) and without the memory of lost tracks:
@@ -185,6 +223,37 @@ class TrackerConfig:
     own_motion: bool = True
     # Not in the paper; see benchmarks/README.md for what it changes.
     appearance: bool = True
+    # Not in the paper's tracking; its authors' code suppresses duplicates for COCO at 0.9. On real
+    # motion two people in one frame measured up to 0.74 with each other, and a jittered second
+    # pose of one person at least 0.92 with the first (benchmarks/tracking.py): 0.9 keeps both apart.
+    duplicate_oks: float = 0.9
+    # Not in the paper. Off: the detection threshold already keeps the boxes worth a person, and a
+    # detection's rescored score (box x joints) runs lower than its box's; flow boxes are weak whatever.
+    weak_score: float = 0.0
+    # Not in the paper, which matches every pose in one greedy pass.
+    staged: bool = True
+    # Not in the paper, whose flow boxes live for ever: a box that slid off the person it followed
+    # still finds a pose, and that pose seeds the next box. 1 s outlasts the detector's misses and
+    # the keyframe gaps of --detect-every (benchmarks/tracking.py).
+    flow_life: float = 1.0
+    # Not in the paper. A joint is known to a few pixels (a heatmap's stride, a labeller's click)
+    # whatever the person's size, while OKS's tolerance shrinks with the box: for a person a few
+    # dozen pixels tall every step would look like a stranger's (benchmarks/tracking.py).
+    joint_noise: float = 6.0
+
+    @classmethod
+    def paper(cls, similarity: str = "flow-oks") -> TrackerConfig:
+        """The paper's tracker (its Algorithm 1, or with ``similarity`` one of its ablations): one
+        greedy pass over every pose by plain OKS against the last ``L_Q`` frames, flow boxes that
+        live for ever (an hour), and no duplicate suppression, lost-track memory, own motion or
+        colours. On the command line: ``--duplicate-oks 1 --no-staged --flow-life 3600 --max-lost 0
+        --no-own-motion --no-appearance --joint-noise 0``.
+
+        >>> TrackerConfig.paper().staged, TrackerConfig.paper("oks").similarity
+        (False, 'oks')
+        """
+        return cls(similarity=similarity, max_lost=0.0, own_motion=False, appearance=False, duplicate_oks=1.0,
+                   staged=False, flow_life=PAPER_FLOW_LIFE, joint_noise=0.0)
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:
@@ -197,6 +266,14 @@ class TrackerConfig:
             raise ValueError(f"joint_threshold must be in [0, 1], got {self.joint_threshold}")
         if not (math.isfinite(self.max_lost) and self.max_lost >= 0):
             raise ValueError(f"max_lost must be >= 0 seconds, got {self.max_lost}")
+        if not (math.isfinite(self.duplicate_oks) and 0.0 <= self.duplicate_oks <= 1.0):
+            raise ValueError(f"duplicate_oks must be in [0, 1], got {self.duplicate_oks}")
+        if not (math.isfinite(self.weak_score) and 0.0 <= self.weak_score <= 1.0):
+            raise ValueError(f"weak_score must be in [0, 1], got {self.weak_score}")
+        if not (math.isfinite(self.flow_life) and self.flow_life >= 0):
+            raise ValueError(f"flow_life must be >= 0 seconds, got {self.flow_life}")
+        if not (math.isfinite(self.joint_noise) and self.joint_noise >= 0):
+            raise ValueError(f"joint_noise must be >= 0 pixels, got {self.joint_noise}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,7 +319,9 @@ class Track:
             seen in it keep their last seen position moved with the body (``valid`` says which
             joints were ever seen).
         hits: frames it was matched in.
-        velocity: ``(2,)`` px/s of the pose as a whole, a running average.
+        velocity: ``(2,)`` px/s of the pose as a whole, a Kalman filter's estimate.
+        velocity_var: its variance (px^2/s^2, either axis): how sure the velocity is.
+        last_strong: timestamp (s) a strong pose (not a weak one: a flow box's) last had it.
         appearance: ``(64,)`` running average of its torso histogram, or None if never seen.
         first_frame, first_time, first_keypoints, first_valid, first_box, start_velocity: how it
             began (kept for stitching).
@@ -259,6 +338,8 @@ class Track:
     box: np.ndarray
     hits: int = 1
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
+    velocity_var: float = 0.0
+    last_strong: float = 0.0
     appearance: np.ndarray | None = None
     first_frame: int = 0
     first_time: float = 0.0
@@ -387,8 +468,8 @@ class PoseTracker:
         self._frame_size = None if size is None else (int(size[0]), int(size[1]))
 
     def update(self, poses: Poses, flow: FlowField | None = None, *, timestamp: float | None = None,
-               image: np.ndarray | None = None) -> np.ndarray:
-        """Track ids ``(N,)`` int64 for this frame's poses.
+               image: np.ndarray | None = None, weak: np.ndarray | None = None) -> np.ndarray:
+        """Track ids ``(N,)`` int64 for this frame's poses; -1 for a weak pose no track took.
 
         Args:
             poses: the frame's ``N`` poses.
@@ -397,6 +478,10 @@ class PoseTracker:
             timestamp: the frame's time in seconds; None counts frames at ``DEFAULT_IMAGE_FPS``.
             image: ``(H, W, 3)`` the frame the poses came from, for the appearance cue and to keep
                 predictions of people who left the picture at its edge; None without frames.
+            weak: ``(N,)`` bool, poses that are matched only after the others, to the live tracks
+                those left, and never start a track (a flow box's pose, a low-scored one: as
+                ByteTrack's second association); their id is -1 when no track takes them, and they
+                are not remembered. None: none is weak.
 
         Example:
             A person jumps 30 px right between frames: too far for OKS where they were last seen,
@@ -427,12 +512,19 @@ class PoseTracker:
         valid = poses.keypoint_scores >= cfg.joint_threshold
 
         # 2. Live tracks (seen within L_Q frames) against the new poses by flow-OKS, or by their own
-        #    motion where that fits better; greedy, highest first.
+        #    motion where that fits better; greedy, highest first: the strong poses first, then the
+        #    weak ones against the live tracks left.
         ids = np.full(len(poses), -1, dtype=np.int64)
         matches = np.full(len(poses), "new", dtype="<U4")
+        weak = np.zeros(len(poses), bool) if weak is None else np.asarray(weak, bool)
         live_ids, similarity = self._live_similarity(poses, valid, now)
-        for row, col in greedy_match(similarity, cfg.min_similarity):
-            ids[col], matches[col] = live_ids[row], "live"
+        free = np.ones(len(live_ids), bool)  # live tracks not taken yet
+        fresh = self.fresh(live_ids, now)  # tracks a weak pose may still continue
+        for stage, eligible in ((~weak, free), (weak, fresh)):
+            rows, cols = np.flatnonzero(free & eligible), np.flatnonzero(stage)
+            for row, col in greedy_match(similarity[np.ix_(rows, cols)], cfg.min_similarity):
+                ids[cols[col]], matches[cols[col]] = live_ids[rows[row]], "live"
+                free[rows[row]] = False
         histograms = self._histograms(image, poses, valid, ids) if cfg.appearance and image is not None else None
 
         # 3. Poses left over against tracks left over (lost, or live but missed by step 2), by
@@ -441,7 +533,7 @@ class PoseTracker:
             self._lost = [t for t in self._lost if now - self.tracks[t].last_time <= cfg.max_lost]
             taken = set(ids[ids >= 0].tolist())
             candidates = [t for t in live_ids.tolist() if t not in taken] + self._lost
-            columns = np.flatnonzero(ids < 0)
+            columns = np.flatnonzero((ids < 0) & ~weak)
             if candidates and len(columns):
                 score, admissible = self._leftover_similarity(candidates, poses[columns], valid[columns],
                                                               None if histograms is None else histograms[columns], now)
@@ -461,11 +553,18 @@ class PoseTracker:
                             poses.keypoints[row].copy(), valid[row].copy(), poses.boxes[row].copy()
                 self._lost = [t for t in self._lost if t not in found]
 
-        # 4. Unmatched poses start new tracks.
-        for unmatched in np.flatnonzero(ids < 0):
+        # 4. Unmatched strong poses start new tracks; weak ones no track took are dropped.
+        for unmatched in np.flatnonzero((ids < 0) & ~weak):
             ids[unmatched] = self._next_id
             self._next_id += 1
+        kept = ids >= 0
+        every = ids
+        poses, valid, ids, matches = poses[kept], valid[kept], ids[kept], matches[kept]
+        if histograms is not None:
+            histograms = histograms[kept]
         self._record(poses, valid, histograms, ids, matches, now)
+        for tid in ids[~weak[kept]].tolist():  # strong poses confirm their tracks
+            self.tracks[int(tid)].last_strong = now
 
         # 5. This frame joins the queue; frames older than L_Q drop out and their tracks become lost.
         keep = self._frames > self.frame - cfg.queue_length
@@ -477,8 +576,17 @@ class PoseTracker:
         self._boxes = np.concatenate([self._boxes[keep], poses.boxes])
         self._ids = np.concatenate([self._ids[keep], ids])
         self._frames = np.concatenate([self._frames[keep], np.full(len(poses), self.frame)])
-        self.last_matches = matches
-        return ids
+        self.last_matches = np.full(len(every), "new", dtype="<U4")
+        self.last_matches[kept] = matches
+        every[kept] = ids  # a split-off re-identification may have changed an id in _record
+        return every
+
+    def fresh(self, track_ids: np.ndarray, now: float) -> np.ndarray:
+        """Mask ``(T,)`` of the tracks a strong pose had within ``flow_life`` seconds of ``now``
+        (unknown ids: False): those weak poses may still continue, and flow boxes still follow."""
+        limit = self.config.flow_life
+        return np.array([tid in self.tracks and now - self.tracks[tid].last_strong <= limit
+                         for tid in np.asarray(track_ids).tolist()], bool)
 
     def tracklets(self) -> list[Tracklet]:
         """A summary of every track so far (its two ends, velocities, size, colours), for stitching."""
@@ -501,24 +609,33 @@ class PoseTracker:
         """Live track ids ``(T,)`` and their similarity ``(T, N)`` to the new poses.
 
         A track in several queued frames is compared through whichever of its poses fits best, and
-        with own motion on, through its own-velocity prediction if that fits better still.
+        with own motion on, if it was seen in the last frame, through its own-velocity prediction
+        if that fits better still.
         """
         if not len(self._ids) or not len(poses):
             return np.zeros(0, np.int64), np.zeros((0, len(poses)), np.float32)
         similarity = self._similarity
         areas = box_areas(poses.boxes)
+        noise = np.full(len(self._ids), self.config.joint_noise, np.float32)
         sim = similarity.matrix(self._keypoints, self._valid, self._boxes, poses.keypoints, valid, poses.boxes, areas,
-                                self.sigmas)
+                                self.sigmas, noise)
         order = np.argsort(self._ids, kind="stable")
         sorted_ids = self._ids[order]
         starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
         track_ids, best = sorted_ids[starts], np.maximum.reduceat(sim[order], starts, axis=0)  # (T,), (T, N)
         if self.config.own_motion:
             kps, kvalid, boxes, times, velocity = self._gather(track_ids.tolist())
-            step = velocity * (now - times)[:, None]  # (T, 2) px since last seen
+            unseen = now - times  # (T,) s
+            step = velocity * unseen[:, None]  # (T, 2) px since last seen
+            # as sure as the track's velocity is: a new track's could be anything a person can do
+            spread = prediction_spread(np.array([self.tracks[t].velocity_var for t in track_ids.tolist()]),
+                                       unseen, np.maximum(boxes[:, 3] - boxes[:, 1], 1.0))
             own = similarity.matrix(kps + step[:, None, :], kvalid, boxes + np.tile(step, 2), poses.keypoints, valid,
-                                    poses.boxes, areas, self.sigmas)
-            best = np.maximum(best, own)
+                                    poses.boxes, areas, self.sigmas, np.hypot(spread, self.config.joint_noise))
+            # Only for tracks seen in the last frame: one missed for longer is uncertain enough to
+            # meet the left-over poses in step 3, whose matching refuses ties between people.
+            recent = np.array([self.tracks[t].last_frame == self.frame - 1 for t in track_ids.tolist()], bool)
+            best = np.where(recent[:, None], np.maximum(best, own), best)
         return track_ids, best
 
     def _histograms(self, image: np.ndarray, poses: Poses, valid: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -544,12 +661,15 @@ class PoseTracker:
         speed = np.sqrt((velocity ** 2).sum(1))
         predicted = kps + (velocity * damped_distance(unseen)[:, None])[:, None, :]  # (L, K, 2)
         predicted = keep_in_frame(predicted, kvalid, self._frame_size)
-        sim = oks_matrix(predicted, kvalid, poses.keypoints, valid, box_areas(poses.boxes), self.sigmas,
-                         uncertainty(unseen, speed, heights))
-        new_heights = np.maximum(poses.boxes[:, 3] - poses.boxes[:, 1], 1.0)
-        ratio = new_heights[None, :] / heights[:, None]
-        admissible = (sim >= cfg.min_similarity) & (ratio <= MAX_SIZE_RATIO) & (ratio >= 1 / MAX_SIZE_RATIO)
-        score = sim.astype(np.float32)
+        # Ranked by OKS at the typical error of the prediction, so the track predicted closest
+        # wins; admissible up to GATE_SPREAD times that error, as people do change pace.
+        areas, spread = box_areas(poses.boxes), uncertainty(unseen, speed, heights)
+        score = oks_matrix(predicted, kvalid, poses.keypoints, valid, areas, self.sigmas,
+                           np.hypot(spread, self.config.joint_noise))
+        gate = oks_matrix(predicted, kvalid, poses.keypoints, valid, areas, self.sigmas,
+                          np.hypot(GATE_SPREAD * spread, self.config.joint_noise))
+        ratio = size_ratio(kps, kvalid, boxes, poses.keypoints, valid, poses.boxes)
+        admissible = (gate >= cfg.min_similarity) & (ratio <= MAX_SIZE_RATIO) & (ratio >= 1 / MAX_SIZE_RATIO)
         if histograms is not None:
             known = [self.tracks[t].appearance for t in candidates]
             mine = np.stack([a if a is not None else np.full(histograms.shape[1], np.nan, np.float32) for a in known])
@@ -572,8 +692,10 @@ class PoseTracker:
             if t is None:
                 # copies, not views: a track must not keep its frame's arrays alive
                 kps, box = poses.keypoints[i].copy(), poses.boxes[i].copy()
-                self.tracks[tid] = Track(self.frame, now, kps, valid[i], box, appearance=hist, first_frame=self.frame,
-                                         first_time=now, first_keypoints=kps, first_valid=valid[i], first_box=box)
+                prior = float(initial_velocity_variance(np.array([max(float(box[3] - box[1]), 1.0)]))[0])
+                self.tracks[tid] = Track(self.frame, now, kps, valid[i], box, velocity_var=prior, appearance=hist,
+                                         first_frame=self.frame, first_time=now, first_keypoints=kps,
+                                         first_valid=valid[i], first_box=box)
                 continue
             if hist is not None:
                 t.appearance = hist if t.appearance is None else \
@@ -583,9 +705,9 @@ class PoseTracker:
             self._move_on([i for i, _ in updated], [t for _, t in updated], poses, valid, now)
 
     def _move_on(self, rows: list[int], tracks: list[Track], poses: Poses, valid: np.ndarray, now: float) -> None:
-        """Bring matched ``tracks`` to their poses ``rows`` of this frame: velocity (a running average
-        of px/s), keypoints, seen joints, box. One array operation per quantity for all tracks, not a
-        dozen small ones per track.
+        """Bring matched ``tracks`` to their poses ``rows`` of this frame: velocity (a Kalman filter's,
+        :func:`~posetrack_cli.tracking.motion.velocity_update`), keypoints, seen joints, box. One array
+        operation per quantity for all tracks, not a dozen small ones per track.
         """
         seen = valid[rows]  # (M, K)
         old_keypoints = np.stack([t.keypoints for t in tracks])  # (M, K, 2)
@@ -594,19 +716,18 @@ class PoseTracker:
         moved = displacements(old_keypoints, old_valid, poses.keypoints[rows], seen,
                               np.stack([t.box for t in tracks]), poses.boxes[rows]).astype(np.float32)
         dt = np.array([now - t.last_time for t in tracks]).astype(np.float32)  # (M,)
-        old_velocity = np.stack([t.velocity for t in tracks])  # (M, 2)
-        with np.errstate(divide="ignore", invalid="ignore"):  # dt = 0 keeps the old velocity below
-            speed = moved / dt[:, None]
-        first = np.array([t.hits == 1 for t in tracks])[:, None]
-        velocity = np.where(first, speed, old_velocity + VELOCITY_SMOOTHING * (speed - old_velocity))
-        velocity = np.where((dt > 0)[:, None], velocity, old_velocity).astype(np.float32)
+        heights = np.maximum(poses.boxes[rows, 3] - poses.boxes[rows, 1], 1.0)  # (M,)
+        velocity, variance = velocity_update(np.stack([t.velocity for t in tracks]),
+                                             np.array([t.velocity_var for t in tracks], np.float32), moved, dt,
+                                             heights)
         # Joints not seen now keep their last position, carried by the body's motion: a person
         # going behind a pillar shows one side last and the other side first when they come out.
         keypoints = np.where(seen[:, :, None], poses.keypoints[rows], old_keypoints + moved[:, None]).astype(np.float32)
         ever_seen = seen | old_valid
         boxes = np.array(poses.boxes[rows])  # a copy (fancy indexing): not a view of the frame's arrays
         for j, t in enumerate(tracks):
-            t.velocity, t.keypoints, t.valid, t.box = velocity[j], keypoints[j], ever_seen[j], boxes[j]
+            t.velocity, t.velocity_var = velocity[j], float(variance[j])
+            t.keypoints, t.valid, t.box = keypoints[j], ever_seen[j], boxes[j]
             t.last_frame, t.last_time, t.hits = self.frame, now, t.hits + 1
             if t.hits <= START_FRAMES:
                 t.start_velocity = t.velocity
