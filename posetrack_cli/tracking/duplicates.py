@@ -47,6 +47,10 @@ def distinct_poses(poses: Poses, sigmas: np.ndarray, *, max_oks: float, joint_th
     valid = poses.keypoint_scores >= joint_threshold  # (N, K)
     # sim[j, i]: OKS of pose j to pose i at pose i's scale
     sim = oks_matrix(poses.keypoints, valid, poses.keypoints, valid, box_areas(poses.boxes), sigmas)
+    over = sim > max_oks
+    np.fill_diagonal(over, False)
+    if not over.any():  # the usual frame: no two poses alike
+        return keep
     rank = poses.scores.astype(np.float64)
     if preferred is not None:
         rank = rank + 2.0 * np.asarray(preferred, bool)  # scores are in [0, 1]: preferred poses come first
@@ -54,5 +58,5 @@ def distinct_poses(poses: Poses, sigmas: np.ndarray, *, max_oks: float, joint_th
     for i in np.argsort(-rank, kind="stable"):
         seen[i] = True
         if keep[i]:  # it drops the poses ranked below it that overlap it
-            keep &= ~((sim[:, i] > max_oks) & ~seen)
+            keep &= ~(over[:, i] & ~seen)
     return keep

@@ -46,16 +46,28 @@ def oks_matrix(
     Returns:
         ``(M, N)`` float32 in ``[0, 1]``.
     """
-    # x and y apart: a reduction over a length-2 axis is slow in numpy.
-    dx = tracked[:, None, :, 0] - new[None, :, :, 0]  # (M, N, K)
-    dy = tracked[:, None, :, 1] - new[None, :, :, 1]
-    variances = (2.0 * np.asarray(sigmas, np.float32)) ** 2  # (K,)
-    scale = 2.0 * np.maximum(np.asarray(new_areas, np.float32), 1.0)[None, :, None] * variances  # (1, N, K)
+    variances = np.square(2.0 * np.asarray(sigmas, np.float32))  # (K,)
+    scale = (2.0 * np.maximum(np.asarray(new_areas, np.float32), 1.0))[:, None] * variances  # (N, K)
     if tracked_spread is not None:
-        scale = scale + 2.0 * np.square(np.asarray(tracked_spread, np.float32))[:, None, None]  # (M, N, K)
-    valid = tracked_valid[:, None] & new_valid[None]  # (M, N, K)
-    total = (np.exp(-(dx * dx + dy * dy) / scale) * valid).sum(-1)
-    count = valid.sum(-1)
+        extra = 2.0 * np.square(np.asarray(tracked_spread, np.float32))  # (M,)
+        if len(extra) and np.all(extra == extra[0]):  # one spread for all (a joint's noise): (N, K) stays
+            scale = scale + extra[0]
+        else:
+            scale = scale[None] + extra[:, None, None]  # (M, N, K)
+    # x and y apart (a reduction over a length-2 axis is slow in numpy), in place where possible
+    t, n = np.asarray(tracked, np.float32), np.asarray(new, np.float32)
+    d = t[:, None, :, 0] - n[None, :, :, 0]  # (M, N, K)
+    d *= d
+    dy = t[:, None, :, 1] - n[None, :, :, 1]
+    dy *= dy
+    d += dy
+    d /= scale
+    np.negative(d, out=d)
+    np.exp(d, out=d)
+    tracked_on, new_on = np.asarray(tracked_valid, np.float32), np.asarray(new_valid, np.float32)
+    d *= tracked_on[:, None]
+    total = np.einsum("mnk,nk->mn", d, new_on)  # over the joints valid in both
+    count = tracked_on @ new_on.T  # (M, N) joints valid in both
     return np.where(count > 0, total / np.maximum(count, 1), 0.0).astype(np.float32)
 
 

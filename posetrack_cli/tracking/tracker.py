@@ -559,9 +559,10 @@ class PoseTracker:
             self._next_id += 1
         kept = ids >= 0
         every = ids
-        poses, valid, ids, matches = poses[kept], valid[kept], ids[kept], matches[kept]
-        if histograms is not None:
-            histograms = histograms[kept]
+        if not kept.all():
+            poses, valid, ids, matches = poses[kept], valid[kept], ids[kept], matches[kept]
+            if histograms is not None:
+                histograms = histograms[kept]
         self._record(poses, valid, histograms, ids, matches, now)
         for tid in ids[~weak[kept]].tolist():  # strong poses confirm their tracks
             self.tracks[int(tid)].last_strong = now
@@ -623,19 +624,19 @@ class PoseTracker:
         sorted_ids = self._ids[order]
         starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
         track_ids, best = sorted_ids[starts], np.maximum.reduceat(sim[order], starts, axis=0)  # (T,), (T, N)
-        if self.config.own_motion:
-            kps, kvalid, boxes, times, velocity = self._gather(track_ids.tolist())
-            unseen = now - times  # (T,) s
-            step = velocity * unseen[:, None]  # (T, 2) px since last seen
+        # Own motion only for tracks seen in the last frame: one missed for longer is uncertain
+        # enough to meet the left-over poses in step 3, whose matching refuses ties between people.
+        recent = [i for i, t in enumerate(track_ids.tolist()) if self.tracks[t].last_frame == self.frame - 1]
+        if self.config.own_motion and recent:
+            kps, kvalid, boxes, times, velocity = self._gather(track_ids[recent].tolist())
+            unseen = now - times  # (R,) s
+            step = velocity * unseen[:, None]  # (R, 2) px since last seen
             # as sure as the track's velocity is: a new track's could be anything a person can do
-            spread = prediction_spread(np.array([self.tracks[t].velocity_var for t in track_ids.tolist()]),
+            spread = prediction_spread(np.array([self.tracks[t].velocity_var for t in track_ids[recent].tolist()]),
                                        unseen, np.maximum(boxes[:, 3] - boxes[:, 1], 1.0))
             own = similarity.matrix(kps + step[:, None, :], kvalid, boxes + np.tile(step, 2), poses.keypoints, valid,
                                     poses.boxes, areas, self.sigmas, np.hypot(spread, self.config.joint_noise))
-            # Only for tracks seen in the last frame: one missed for longer is uncertain enough to
-            # meet the left-over poses in step 3, whose matching refuses ties between people.
-            recent = np.array([self.tracks[t].last_frame == self.frame - 1 for t in track_ids.tolist()], bool)
-            best = np.where(recent[:, None], np.maximum(best, own), best)
+            best[recent] = np.maximum(best[recent], own)
         return track_ids, best
 
     def _histograms(self, image: np.ndarray, poses: Poses, valid: np.ndarray, ids: np.ndarray) -> np.ndarray:
