@@ -3,6 +3,7 @@ survive fast motion on frames where the flow sees nothing and people crossing th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -159,12 +160,27 @@ def test_people_leaving_and_entering_at_the_edge() -> None:
     assert walker == {0} and len(newcomer) == 1 and newcomer != walker, seen
 
 
-def test_the_paper_setting_stays_reachable() -> None:
-    """No duplicate suppression, no staged matching, no lost memory, no own motion: the paper's
-    tracker, by flags."""
-    config = TrackerConfig(max_lost=0, own_motion=False, appearance=False, duplicate_oks=1.0, staged=False)
-    tracker = FrameTracker(config, flow=None)
+# The paper's tracker on the command line, as README.md gives it.
+PAPER_FLAGS = ["--duplicate-oks", "1", "--no-staged", "--flow-life", "3600", "--max-lost", "0", "--no-own-motion",
+               "--no-appearance", "--joint-noise", "0"]
+
+
+def test_the_paper_setting_stays_reachable(tmp_path: Path) -> None:
+    """README's flags give TrackerConfig.paper() (the JSON's settings say so), and that tracker
+    does what the paper's does: a second pose on one person is a second person."""
+    tracker = FrameTracker(TrackerConfig.paper(), flow=None)
     a = person(200, 100)
     tracked = tracker.update(None, frame_of(a, a + 1, scores=[0.9, 0.8]))
     assert tracked.track_ids.tolist() == [0, 1] and tracker.suppressed == 0
+
+    video = write_video(tmp_path / "still.mp4", [np.full((360, 640, 3), 90, np.uint8)] * 3, fps=25)
+    kps = np.concatenate([a, np.full((17, 1), 0.9)], 1).ravel().tolist()
+    (tmp_path / "poses.json").write_text(json.dumps([{"image_id": t, "category_id": 1, "score": 0.9,
+                                                      "keypoints": kps} for t in range(3)]))
+    result = CliRunner().invoke(main, ["track", str(tmp_path / "poses.json"), "--video", str(video), "-o",
+                                       str(tmp_path / "out"), "--no-progress", *PAPER_FLAGS])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "out" / "still.tracks.json").read_text())["info"]["settings"]
+    paper = dataclasses.asdict(TrackerConfig.paper())
+    assert {k: settings[k] for k in paper} == paper
     assert len(COCO_KEYPOINTS) == BODY.shape[0]
