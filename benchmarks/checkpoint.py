@@ -15,7 +15,6 @@ Interleaved repeats, medians, wall and CPU time; one thread.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -38,22 +37,12 @@ from posetrack_cli.tracking.smoothing import SmoothingConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test video writer
 
+from machine import cpu_line  # noqa: E402  (beside this script)
+
 from helpers import write_video  # noqa: E402
 
 PEOPLE = 20
 LENGTHS = (1_000, 10_000, 50_000)
-
-
-def cpu_line() -> str:
-    """The CPU's model and the vector extensions that decide its speed."""
-    model, flags = "unknown CPU", set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name") and model == "unknown CPU":
-            model = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"]
-    return f"{model}, {os.cpu_count()} cores; flags: {' '.join(f for f in wanted if f in flags) or 'none of AVX2+'}"
 
 
 def loop_after(frames: int, out: Path, rng: np.random.Generator) -> tuple[LoopState, object, OverlayRenderer]:
