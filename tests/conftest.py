@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,16 @@ from helpers import write_biased_checkpoints, write_test_manifest
 from synthetic_people import render_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Under pytest-xdist (README's test command runs two workers, one per core of a 2-core machine) each
+# worker computes on one thread: two workers of two threads each would fight over the cores. The
+# processes a test starts (a killed run, Ray's workers) inherit it through OMP_NUM_THREADS, so they
+# compute as the test's own reference runs do (oneDNN's sums differ in the last bits between
+# thread counts, and resumed runs are compared byte for byte).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)
