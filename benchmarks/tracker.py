@@ -2,9 +2,10 @@
 
 Prints (1) the tracker's time per frame -- propagating the queue by a given flow field, flow-OKS
 against the queue, greedy matching, the lost memory, torso colours, bookkeeping; the flow
-computation itself excluded -- for 5, 20 and 50 people with a full queue, for the paper's tracker
-and with each addition, and (2) DIS flow time per frame (grey conversion, downscale to
-640 px wide, flow) for each preset at 640x360 and 1280x720. Medians over the repeats.
+computation itself excluded, the duplicate suppression before it included -- for 5, 20 and 50
+people with a full queue, for the paper's tracker and with each addition, and (2) DIS flow time
+per frame (grey conversion, downscale to 640 px wide, flow) for each preset at 640x360 and
+1280x720. Medians over the repeats.
 
     python benchmarks/tracker.py [--frames 200] [--repeats 20]
 """
@@ -18,15 +19,17 @@ import time
 
 import cv2
 import numpy as np
+from machine import cpu_line  # beside this script
 
 from posetrack_cli.core.flow_field import FlowField
 from posetrack_cli.core.types import Poses
 from posetrack_cli.models.flow import DIS_PRESETS, DISFlow
+from posetrack_cli.tracking.duplicates import distinct_poses
 from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig
 
 VARIANTS = {
-    "paper (L_Q only)": (TrackerConfig(max_lost=0.0, own_motion=False, appearance=False), False),
-    "+ own motion, lost memory": (TrackerConfig(appearance=False), False),
+    "paper (TrackerConfig.paper())": (TrackerConfig.paper(), False),
+    "+ duplicates, own motion, lost memory": (TrackerConfig(appearance=False), False),
     "+ torso colours (default)": (TrackerConfig(), True),
 }
 
@@ -52,7 +55,9 @@ def tracker_ms(people: int, frames: int, rng: np.random.Generator) -> dict[str, 
         turn = list(trackers.items())
         for name, (tracker, with_image) in turn[t % len(turn):] + turn[:t % len(turn)]:  # who goes first rotates
             start, start_cpu = time.perf_counter(), time.process_time()
-            tracker.update(poses, field, timestamp=t / 30, image=image if with_image else None)
+            keep = distinct_poses(poses, tracker.sigmas, max_oks=tracker.config.duplicate_oks,
+                                  joint_threshold=tracker.config.joint_threshold)  # as FrameTracker does
+            tracker.update(poses[keep], field, timestamp=t / 30, image=image if with_image else None)
             wall[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
     return {name: (statistics.median(wall[name][10:]) * 1e3, statistics.median(cpu[name][10:]) * 1e3)
@@ -78,13 +83,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"# tracker: {platform.machine()}, {cv2.getNumberOfCPUs()} CPUs, OpenCV {cv2.__version__}, "
+    cv2.setNumThreads(1)  # per-frame cost on one core, as the pipeline's tracking step runs
+    print(f"# CPU: {cpu_line()}; one thread (torch, OpenCV)")
+    print(f"# tracker: {platform.machine()}, OpenCV {cv2.__version__}, "
           f"L_Q={TrackerConfig().queue_length}, flow-oks, 10 % of poses missed per frame, "
           f"median of {args.frames - 10} frames")
-    print(f"{'people':>6} {'variant':<27} {'ms/frame':>9} {'CPU ms/frame':>13}")
+    print(f"{'people':>6} {'variant':<37} {'ms/frame':>9} {'CPU ms/frame':>13}")
     for people in (5, 20, 50):
         for name, (ms, cpu_ms) in tracker_ms(people, args.frames, rng).items():
-            print(f"{people:>6} {name:<27} {ms:>9.3f} {cpu_ms:>13.3f}")
+            print(f"{people:>6} {name:<37} {ms:>9.3f} {cpu_ms:>13.3f}")
     print()
     print(f"# DIS flow per frame (grey, downscale to <=640 wide, flow), median of {args.repeats}")
     print(f"{'preset':<10} {'640x360 ms':>11} {'1280x720 ms':>12}")

@@ -56,9 +56,11 @@ def oks_matrix(
             scale = scale[None] + extra[:, None, None]  # (M, N, K)
     # x and y apart (a reduction over a length-2 axis is slow in numpy), in place where possible
     t, n = np.asarray(tracked, np.float32), np.asarray(new, np.float32)
-    d = t[:, None, :, 0] - n[None, :, :, 0]  # (M, N, K)
+    tx, ty = np.ascontiguousarray(t[..., 0]), np.ascontiguousarray(t[..., 1])  # (M, K)
+    nx, ny = np.ascontiguousarray(n[..., 0]), np.ascontiguousarray(n[..., 1])  # (N, K)
+    d = tx[:, None] - nx[None]  # (M, N, K)
     d *= d
-    dy = t[:, None, :, 1] - n[None, :, :, 1]
+    dy = ty[:, None] - ny[None]
     dy *= dy
     d += dy
     d /= scale
