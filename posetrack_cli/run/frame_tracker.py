@@ -137,13 +137,15 @@ class FrameTracker:
             self._previous, self._previous_shape = current, frame.shape
         when = float(timestamp) if timestamp is not None else index / self.fps
         keep = self.distinct(poses)
-        self.suppressed += int(len(poses) - keep.sum())
         return self.step(index, when, frame, poses[keep], motion, np.full(int(keep.sum()), GIVEN))
 
     def distinct(self, poses: Poses, preferred: np.ndarray | None = None) -> np.ndarray:
-        """Mask ``(N,)`` of the poses that are not a duplicate of a better one (``TrackerConfig.duplicate_oks``)."""
-        return distinct_poses(poses, self._tracker.sigmas, max_oks=self.config.duplicate_oks,
+        """Mask ``(N,)`` of the poses that are not a duplicate of a better one (``TrackerConfig.duplicate_oks``);
+        the others are counted in ``suppressed``."""
+        keep = distinct_poses(poses, self._tracker.sigmas, max_oks=self.config.duplicate_oks,
                               joint_threshold=self.config.joint_threshold, preferred=preferred)
+        self.suppressed += int(len(poses) - keep.sum())
+        return keep
 
     def step(self, index: int, timestamp: float, image: np.ndarray | None, poses: Poses, motion: FlowField | None,
              sources: np.ndarray | None) -> TrackedFrame:

@@ -332,7 +332,6 @@ class Pipeline:
                 # One pose per person: a duplicate (a second box on someone, a flow box that slid
                 # half off them) is dropped before it can take an id; detections win over flow boxes.
                 keep = tracker.distinct(people, preferred=sources != "flow")
-                tracker.suppressed += int(len(people) - keep.sum())
                 people, sources, box_scores = people[keep], sources[keep], box_scores[keep]
                 t1 = time.perf_counter()
                 # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
