@@ -25,6 +25,20 @@ _COLOURS = [(255, 255, 255), (0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255
 
 def _figure(rng: np.random.Generator) -> np.ndarray:
     """Joint positions ``(17, 2)`` of an upright figure about 100 units tall, hips' midpoint at 0."""
+    half, nose = rng.uniform(14, 20), rng.uniform(-3, 3)
+    angles = []
+    for _ in range(2):  # the figure's left, then its right
+        upper = rng.uniform(10, 150)
+        lower = np.clip(upper + rng.uniform(-40, 60), 5, 175)
+        thigh = rng.uniform(-5, 40)
+        angles.append((upper, lower, thigh, thigh + rng.uniform(-25, 10)))
+    return posed_figure(half, nose, np.array(angles))
+
+
+def posed_figure(half: float, nose: float, angles: np.ndarray) -> np.ndarray:
+    """Joints ``(17, 2)`` of a figure about 100 units tall, hips' midpoint at 0: shoulders ``half``
+    from the middle, nose at ``nose``; ``angles`` ``(2, 4)`` in degrees from straight down, turning
+    outward, for (upper arm, forearm, thigh, shin) of its left then its right side."""
     p = np.zeros((17, 2))
     names = {n: i for i, n in enumerate(COCO_KEYPOINTS)}
 
@@ -32,24 +46,58 @@ def _figure(rng: np.random.Generator) -> np.ndarray:
         p[names[name]] = (x, y)
 
     def limb(start: str, end: str, length: float, angle: float, side: float) -> None:
-        # angle in degrees from straight down, turning outward on the figure's own side
         a = np.deg2rad(angle)
         p[names[end]] = p[names[start]] + length * np.array([side * np.sin(a), np.cos(a)])
 
-    half = rng.uniform(14, 20)
-    put("nose", rng.uniform(-3, 3), -80)
-    for side, tag in ((1.0, "left"), (-1.0, "right")):  # the figure's left is on the image's right
+    put("nose", nose, -80)
+    for (side, tag), (upper, lower, thigh, shin) in zip(((1.0, "left"), (-1.0, "right")), angles):
         put(f"{tag}_eye", p[0, 0] + side * 5, -85)
         put(f"{tag}_ear", p[0, 0] + side * 11, -82)
         put(f"{tag}_shoulder", side * half, -62)
         put(f"{tag}_hip", side * 10, 0)
-        upper = rng.uniform(10, 150)
         limb(f"{tag}_shoulder", f"{tag}_elbow", 22, upper, side)
-        limb(f"{tag}_elbow", f"{tag}_wrist", 20, np.clip(upper + rng.uniform(-40, 60), 5, 175), side)
-        thigh = rng.uniform(-5, 40)
+        limb(f"{tag}_elbow", f"{tag}_wrist", 20, lower, side)
         limb(f"{tag}_hip", f"{tag}_knee", 26, thigh, side)
-        limb(f"{tag}_knee", f"{tag}_ankle", 25, thigh + rng.uniform(-25, 10), side)
+        limb(f"{tag}_knee", f"{tag}_ankle", 25, shin, side)
     return p
+
+
+def walking_figures(frames: int, *, size: tuple[int, int] = (480, 160), people: int = 3, speeds: tuple[float, ...] = (
+        1.5, 3.0, 5.0), seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """A clip of figures walking to and fro across their own lanes, swinging arms and legs.
+
+    Returns:
+        frames ``(H, W, 3)`` uint8 BGR; true joints ``(T, P, 17, 2)``; boxes ``(T, P, 4)`` as
+        :func:`render_dataset` draws them (the joints' extent grown by 6 units of scale).
+    """
+    rng = np.random.default_rng(seed)
+    w, h = size
+    background = _background(rng, h, w)
+    scale = 0.8 * h / 150
+    lane = w / people
+    joints = np.zeros((frames, people, 17, 2))
+    for n in range(people):
+        half, nose = rng.uniform(14, 20), rng.uniform(-3, 3)
+        period, phase = rng.uniform(14, 24), rng.uniform(0, 2 * np.pi)
+        speed = speeds[n % len(speeds)]
+        base_y = rng.uniform(95, 105) * scale  # hips, so that the head stays in the frame
+        span = lane / 2 - 55 * scale
+        for t in range(frames):
+            swing = np.sin(2 * np.pi * t / period + phase)
+            angles = np.array([[60 + 40 * swing, 70 + 50 * swing, 15 + 18 * swing, 8 + 14 * swing],
+                               [60 - 40 * swing, 70 - 50 * swing, 15 - 18 * swing, 8 - 14 * swing]])
+            travel = speed * t % (4 * span)  # to and fro across the lane
+            x = lane * (n + 0.5) - span + (travel if travel < 2 * span else 4 * span - travel)
+            joints[t, n] = posed_figure(half, nose, angles) * scale + (x, base_y)
+    clip, boxes = [], np.zeros((frames, people, 4))
+    for t in range(frames):
+        img = background.copy()
+        for n in range(people):
+            render_person(img, joints[t, n], scale)
+            boxes[t, n, :2] = joints[t, n].min(axis=0) - 6 * scale
+            boxes[t, n, 2:] = joints[t, n].max(axis=0) + 6 * scale
+        clip.append(img)
+    return clip, joints, boxes
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

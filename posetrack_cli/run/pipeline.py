@@ -10,6 +10,8 @@ Per frame ``k``, each step one call into its own module:
 4. the pose network estimates the joints in each unified box, top-down
    (:class:`posetrack_cli.inference.estimator.PoseEstimator`); people are scored as the released code does
    and poses with too few confident joints are dropped (:mod:`posetrack_cli.tracking.scoring`);
+   with ``pose_every`` > 1, a person the network saw recently keeps the joints flow moved instead
+   (:mod:`posetrack_cli.tracking.carry`: the network on each person every N-th frame);
 5. and 6. the tracker compares the new poses with its queue by flow-based OKS
    (:mod:`posetrack_cli.tracking.similarity`) and gives ids by greedy matching (:mod:`posetrack_cli.tracking.tracker`).
 
@@ -35,7 +37,8 @@ from posetrack_cli.core.types import Detections, Frame, Poses, TrackedFrame
 from posetrack_cli.run.frame_tracker import FrameTracker
 from posetrack_cli.run.prefetch import prefetch
 from posetrack_cli.run.settings import PipelineConfig
-from posetrack_cli.tracking.proposals import flow_boxes, unify_boxes
+from posetrack_cli.tracking.carry import carried_poses, carry_plan
+from posetrack_cli.tracking.proposals import moved_poses, unified_order
 from posetrack_cli.tracking.scoring import enough_joints, rescore
 from posetrack_cli.tracking.stitching import stitch
 
@@ -180,15 +183,20 @@ class LoopState:
         tracker: the tracker, with its queue, lost memory and smoothing filters.
         carried: the last frame's people, scored by their boxes (Algorithm 1's joint propagation
             moves them to the next frame).
+        carried_age: ``(N,)`` frames since the pose network last ran on each carried person
+            (0: on the last frame; only ``pose_every`` > 1 makes it more).
         frames, poses: frames and poses written.
+        poses_carried: poses written whose joints flow carried instead of the pose network.
         ids: every track id written.
         last_index: the index of the last frame written (-1 before the first).
     """
 
     tracker: FrameTracker
     carried: Poses
+    carried_age: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     frames: int = 0
     poses: int = 0
+    poses_carried: int = 0
     ids: set[int] = field(default_factory=set)
     last_index: int = -1
 
@@ -196,9 +204,9 @@ class LoopState:
         """A state tree (:mod:`posetrack_cli.core.state`) of all of it."""
         c = self.carried
         return {"tracker": self.tracker.state(), "frames": self.frames, "poses": self.poses,
-                "ids": sorted(self.ids), "last_index": self.last_index,
+                "poses_carried": self.poses_carried, "ids": sorted(self.ids), "last_index": self.last_index,
                 "carried": {"keypoints": c.keypoints, "keypoint_scores": c.keypoint_scores, "boxes": c.boxes,
-                            "scores": c.scores}}
+                            "scores": c.scores, "ages": self.carried_age}}
 
 
 class Checkpoints(Protocol):
@@ -285,7 +293,9 @@ class Pipeline:
         loop.tracker.load_state(state["tracker"])
         c = state["carried"]
         loop.carried = Poses(c["keypoints"], c["keypoint_scores"], c["boxes"], c["scores"])
+        loop.carried_age = np.asarray(c["ages"], np.int64)
         loop.frames, loop.poses = int(state["frames"]), int(state["poses"])
+        loop.poses_carried = int(state["poses_carried"])
         loop.ids, loop.last_index = {int(i) for i in state["ids"]}, int(state["last_index"])
         return loop
 
@@ -327,12 +337,14 @@ class Pipeline:
                     people = poses.get(frame.index)
                     sources = np.full(len(people), "given")
                     box_scores = people.scores
+                    ages = np.zeros(len(people), np.int64)
                 else:
-                    people, sources, box_scores = self._estimate(frame, detected, loop.carried, motion)
+                    people, sources, box_scores, ages = self._estimate(frame, detected, loop.carried,
+                                                                       loop.carried_age, motion)
                 # One pose per person: a duplicate (a second box on someone, a flow box that slid
                 # half off them) is dropped before it can take an id; detections win over flow boxes.
                 keep = tracker.distinct(people, preferred=sources != "flow")
-                people, sources, box_scores = people[keep], sources[keep], box_scores[keep]
+                people, sources, box_scores, ages = people[keep], sources[keep], box_scores[keep], ages[keep]
                 t1 = time.perf_counter()
                 # 5-6. flow-OKS similarity against the queue of the last L_Q frames; greedy ids;
                 #      then the poses left over against the lost tracks (own motion, colours).
@@ -340,7 +352,9 @@ class Pipeline:
                 times.pose += t1 - t0
                 times.track += time.perf_counter() - t1
                 kept = tracker.last_kept  # weak poses no track took are not in ``tracked``
-                loop.carried = self._carried(tracker, tracked, people[kept], box_scores[kept], frame.timestamp)
+                loop.poses_carried += int((ages[kept] > 0).sum())
+                loop.carried, loop.carried_age = self._carried(tracker, tracked, people[kept], box_scores[kept],
+                                                               ages[kept], frame.timestamp)
                 yield frame, tracked
                 reason = stop() if stop is not None else None
                 if reason is not None:
@@ -408,25 +422,29 @@ class Pipeline:
                            outcome.reidentified, outcome.id_map, missing, loop.last_index)
 
     def _carried(self, tracker: FrameTracker, tracked: TrackedFrame, people: Poses, box_scores: np.ndarray,
-                 now: float) -> Poses:
+                 ages: np.ndarray, now: float) -> tuple[Poses, np.ndarray]:
         """The people flow boxes follow into the next frame (step 2), each with the score of the box
-        it was found in: everyone, except those flow boxes alone have carried (no detection, no
-        given pose) for more than ``TrackerConfig.flow_life`` seconds. A flow box that follows a
-        person nobody detects any more would otherwise go on seeding poses for ever."""
+        it was found in, and their ages ``(N,)`` (frames since the pose network saw them): everyone,
+        except those flow boxes alone have carried (no detection, no given pose) for more than
+        ``TrackerConfig.flow_life`` seconds. A flow box that follows a person nobody detects any
+        more would otherwise go on seeding poses for ever."""
         alive = tracker.fresh(tracked.track_ids, now)
-        return Poses(people.keypoints[alive], people.keypoint_scores[alive], people.boxes[alive], box_scores[alive])
+        return (Poses(people.keypoints[alive], people.keypoint_scores[alive], people.boxes[alive], box_scores[alive]),
+                ages[alive])
 
     def poses_in_image(self, image: np.ndarray) -> Poses:
         """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down
         poses, scored and kept as in a video; ``(H, W, 3)`` uint8 BGR of any size."""
         frame = Frame(0, 0.0, image)
         [detected] = self._detect([frame], None)
-        people, _, _ = self._estimate(frame, detected, Poses.empty(self.num_keypoints), None)
+        people, _, _, _ = self._estimate(frame, detected, Poses.empty(self.num_keypoints), np.zeros(0, np.int64),
+                                         None)
         return people
 
-    def _estimate(self, frame: Frame, detected: Detections, carried: Poses,
-                  motion: FlowField | None) -> tuple[Poses, np.ndarray, np.ndarray]:
-        """Steps 2-4 for one frame: the people, where each box came from, and each box's score.
+    def _estimate(self, frame: Frame, detected: Detections, carried: Poses, ages: np.ndarray,
+                  motion: FlowField | None) -> tuple[Poses, np.ndarray, np.ndarray, np.ndarray]:
+        """Steps 2-4 for one frame: the people, where each box came from, each box's score, and
+        each pose's age (0: the pose network's, else frames since it last ran on that person).
 
         A flow box carries the score of the box its person was found in, never the rescored
         person score, so scores cannot compound frame over frame while flow carries someone.
@@ -435,16 +453,33 @@ class Pipeline:
         assert self.estimator is not None
         size = (frame.image.shape[1], frame.image.shape[0])
         # 2. Last frame's joints moved by the flow: boxes where its people are now.
-        propagated = (flow_boxes(carried, motion, joint_threshold=cfg.joint_threshold, enlarge=cfg.flow_box_enlarge,
-                                 min_joints=cfg.min_joints, frame_size=size)
-                      if motion is not None else Detections.empty())
+        propagated, origin, moved = (
+            moved_poses(carried, motion, joint_threshold=cfg.joint_threshold, enlarge=cfg.flow_box_enlarge,
+                        min_joints=cfg.min_joints, frame_size=size)
+            if motion is not None else (Detections.empty(), np.zeros(0, np.int64), carried.keypoints))
         # 3. Detections and flow boxes unified by NMS.
-        unified, from_flow = unify_boxes(detected, propagated, cfg.nms_iou)
-        # 4. Top-down poses in each box, scored, and kept where enough joints are confident.
-        people = rescore(self.estimator.estimate(frame.image, unified), cfg.rescore_threshold)
+        kept = unified_order(detected, propagated, cfg.nms_iou)
+        unified = Detections(np.concatenate([detected.boxes, propagated.boxes])[kept],
+                             np.concatenate([detected.scores, propagated.scores])[kept])
+        from_flow = kept >= len(detected)
+        # 4. Top-down poses in each box, scored, and kept where enough joints are confident; a person
+        #    the network saw within the last pose_every - 1 frames keeps the joints flow moved.
+        plan = (carry_plan(carried, ages, moved, kept, detected, propagated, origin, pose_every=cfg.pose_every,
+                           joint_threshold=cfg.joint_threshold, iou_threshold=cfg.nms_iou)
+                if motion is not None else np.full(len(kept), -1, np.int64))
+        run = plan < 0
+        if run.all():
+            people = self.estimator.estimate(frame.image, unified)
+        else:
+            people = Poses.empty(self.num_keypoints) if not run.any() else self.estimator.estimate(frame.image,
+                                                                                                  unified[run])
+            people = Poses.concatenate([people, carried_poses(carried, moved, plan, unified)])
+            people = people[np.argsort(np.concatenate([np.flatnonzero(run), np.flatnonzero(~run)]), kind="stable")]
+        people = rescore(people, cfg.rescore_threshold)
+        age = np.where(run, 0, ages[np.maximum(plan, 0)] + 1) if len(ages) else np.zeros(len(kept), np.int64)
         keep = enough_joints(people, cfg.joint_threshold, cfg.min_joints)
         sources = np.where(from_flow, "flow", "detector")
-        return people[keep], sources[keep], unified.scores[keep]
+        return people[keep], sources[keep], unified.scores[keep], age[keep].astype(np.int64)
 
     def _detect_and_flow(self, decoded: Iterator[Frame], boxes: BoxSource | None, times: StageTimes,
                          stopped: list[str], prime: Frame | None = None,

@@ -14,6 +14,8 @@ class Preset:
         pose: manifest name of the pose checkpoint.
         flow: flow estimator name.
         detect_every: run the detector on every N-th frame (keyframes); flow carries people between.
+        pose_every: run the pose network on each person at least every N-th frame; flow carries
+            their joints between.
         detector_proposals: RPN proposals per frame for a Faster R-CNN (None: the model's own).
         flip_test: average with the mirrored crop.
         precision: the pose network's precision under ``--precision auto`` (``auto``: the machine's).
@@ -23,6 +25,7 @@ class Preset:
     pose: str
     flow: str
     detect_every: int = 1
+    pose_every: int = 1
     detector_proposals: int | None = None
     flip_test: bool = True
     precision: str = "auto"

@@ -86,6 +86,9 @@ class PipelineConfig:
         output: smoothing and stitching of the tracks before they are written.
         detect_every: the detector runs on every N-th frame (keyframes); flow boxes carry people
             in between. 1 is the paper's method.
+        pose_every: the pose network runs on each person at least every N-th frame; in between, a
+            person keeps the joints the flow moved (sooner where that is unsafe:
+            :mod:`posetrack_cli.tracking.carry`). 1 is the paper's method.
         prefetch: frames decoded ahead of the models.
         detect_batch: frames per detector call (batching pays on a GPU).
         overlap: detection and flow run a frame ahead, and writing behind, in their own threads;
@@ -112,6 +115,7 @@ class PipelineConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     output: TrackOutputConfig = field(default_factory=TrackOutputConfig)
     detect_every: int = 1  # paper: every frame
+    pose_every: int = 1  # paper: every frame
     prefetch: int = field(default=8, metadata=SPEED)  # hides decode jitter; memory stays a few frames
     detect_batch: int = field(default=1, metadata=SPEED)
     overlap: bool | None = field(default=None, metadata=SPEED)
@@ -123,8 +127,8 @@ class PipelineConfig:
             raise ValueError(f"flow_box_enlarge must be >= 0, got {self.flow_box_enlarge}")
         if self.min_joints < 1:
             raise ValueError(f"min_joints must be >= 1, got {self.min_joints}")
-        if self.detect_every < 1 or self.detect_batch < 1 or self.prefetch < 1:
-            raise ValueError("detect_every, detect_batch and prefetch must be >= 1")
+        if self.detect_every < 1 or self.pose_every < 1 or self.detect_batch < 1 or self.prefetch < 1:
+            raise ValueError("detect_every, pose_every, detect_batch and prefetch must be >= 1")
 
     @property
     def joint_threshold(self) -> float:
@@ -416,7 +420,8 @@ def spec_from_options(**options: Any) -> RunSpec:
     """
     left = dict(options)
     preset = PRESETS[str(left.get("preset", ModelChoice.preset))]
-    for name, value in (("detect_every", preset.detect_every), ("flip_test", preset.flip_test)):
+    for name, value in (("detect_every", preset.detect_every), ("pose_every", preset.pose_every),
+                        ("flip_test", preset.flip_test)):
         if left.get(name) is None:  # not given: the preset's
             left[name] = value
     spec = take(RunSpec, left, models=take(ModelChoice, left),

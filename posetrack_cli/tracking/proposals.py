@@ -44,17 +44,36 @@ def flow_boxes(
     Returns:
         up to ``N`` boxes ``(P, 4)`` with scores ``(P,)``.
     """
+    return moved_poses(poses, flow, joint_threshold=joint_threshold, enlarge=enlarge, min_joints=min_joints,
+                       frame_size=frame_size)[0]
+
+
+def moved_poses(
+    poses: Poses,
+    flow: FlowField,
+    *,
+    joint_threshold: float = JOINT_THRESHOLD,
+    enlarge: float = FLOW_BOX_ENLARGE,
+    min_joints: int = MIN_JOINTS,
+    frame_size: tuple[int, int] | None = None,
+) -> tuple[Detections, np.ndarray, np.ndarray]:
+    """:func:`flow_boxes`, with which pose each box came from and where the flow moved every joint.
+
+    Returns:
+        the flow boxes ``(P, 4)`` and scores ``(P,)``; ``origin`` ``(P,)``, the index in ``poses``
+        of each box's pose; ``moved`` ``(N, K, 2)``, every pose's joints moved by the flow.
+    """
+    moved = flow.propagate(poses.keypoints) if len(poses) else np.zeros((0, poses.num_keypoints, 2), np.float32)
+    none = (Detections.empty(), np.zeros(0, np.int64), moved)
     if len(poses) == 0:
-        return Detections.empty()
-    moved = flow.propagate(poses.keypoints)  # (N, K, 2)
+        return none
     valid = poses.keypoint_scores >= joint_threshold  # (N, K)
-    keep = valid.sum(1) >= min_joints
-    if not keep.any():
-        return Detections.empty()
-    moved, valid = moved[keep], valid[keep]
+    keep = np.flatnonzero(valid.sum(1) >= min_joints)
+    if len(keep) == 0:
+        return none
     big = np.float32(1e9)
-    lo = np.where(valid[..., None], moved, big).min(1)  # (P, 2)
-    hi = np.where(valid[..., None], moved, -big).max(1)
+    lo = np.where(valid[keep, :, None], moved[keep], big).min(1)  # (P, 2)
+    hi = np.where(valid[keep, :, None], moved[keep], -big).max(1)
     centre, half = (lo + hi) / 2, (hi - lo) / 2 * (1.0 + enlarge)
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     scores = poses.scores[keep]
@@ -63,7 +82,7 @@ def flow_boxes(
     # A box under a pixel wide or high (people gone from the frame, or joints the flow carried onto
     # one point) holds no person: dropped, so no pose is estimated in it.
     sized = (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIDE)
-    return Detections(boxes[sized], scores[sized])
+    return Detections(boxes[sized], scores[sized]), keep[sized], moved
 
 
 def unify_boxes(detected: Detections, propagated: Detections,
@@ -72,13 +91,20 @@ def unify_boxes(detected: Detections, propagated: Detections,
 
     Returns the kept boxes and a bool mask ``(P,)`` telling which came from flow (recovered people).
     """
+    kept = unified_order(detected, propagated, iou_threshold)
     boxes = np.concatenate([detected.boxes, propagated.boxes])
     scores = np.concatenate([detected.scores, propagated.scores])
-    from_flow = np.concatenate([np.zeros(len(detected), bool), np.ones(len(propagated), bool)])
-    if len(boxes) == 0:
-        return Detections.empty(), from_flow
+    return Detections(boxes[kept], scores[kept]), kept >= len(detected)
+
+
+def unified_order(detected: Detections, propagated: Detections, iou_threshold: float = NMS_IOU) -> np.ndarray:
+    """The boxes :func:`unify_boxes` keeps, as indices ``(P,)`` into the detections followed by the
+    flow boxes (an index ``>= len(detected)`` is flow box ``index - len(detected)``)."""
+    if len(detected) + len(propagated) == 0:
+        return np.zeros(0, np.int64)
     import torch  # imported on use: the CLI stays quick to start
     from torchvision.ops import nms
 
-    keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold).numpy()
-    return Detections(boxes[keep], scores[keep]), from_flow[keep]
+    boxes = np.concatenate([detected.boxes, propagated.boxes])
+    scores = np.concatenate([detected.scores, propagated.scores])
+    return np.asarray(nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold).numpy(), np.int64)
