@@ -96,8 +96,9 @@ def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) ->
     calibration, held_out = images[:8], images[8:]
     inputs = np.concatenate([int8.network_inputs(f, b) for f, b, _ in calibration])
     agreement = int8.calibrate(inputs, source="rendered figures")
-    assert "calibrated int8 on rendered figures; int8 vs fp32 on" in capsys.readouterr().err
-    assert agreement.heatmap_rel_error < 0.15 and agreement.within_1px >= 0.8
+    # No depthwise convolutions in this ResNet: one form, nothing timed.
+    assert "calibrated int8 on rendered figures; every convolution in int8; int8 vs fp32 on" in capsys.readouterr().err
+    assert agreement.acceptable  # the bound: quantize.MIN_WITHIN_1PX, MAX_HEATMAP_REL_ERROR
     # On images calibration never saw, in frame pixels (a 64x64 crop of a ~100 px figure: ~2.3 px per input pixel).
     a, b = poses(fp32, held_out), poses(int8, held_out)
     err = np.linalg.norm(a - b, axis=2)

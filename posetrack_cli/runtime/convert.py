@@ -11,6 +11,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,10 +35,24 @@ OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
 
 @contextlib.contextmanager
+def no_cuda_note() -> Iterator[None]:
+    """Without the "No CUDA runtime is found" line ``torch.utils.cpp_extension`` logs as it is first
+    imported on a CPU-only machine: NNCF's torch half imports it (when OpenVINO's converter checks
+    for an NNCF model, when NNCF checks a model's framework), and the user can do nothing about it."""
+    note = logging.getLogger("torch.utils.cpp_extension")
+    level = note.level
+    note.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        note.setLevel(level)
+
+
+@contextlib.contextmanager
 def quiet_tracing() -> Iterator[None]:
     """Without the FutureWarnings torch's tracer prints as OpenVINO converts a module (``torch.jit.trace``
-    is deprecated): a conversion says nothing the user can act on."""
-    with warnings.catch_warnings():
+    is deprecated), nor :func:`no_cuda_note`'s line: a conversion says nothing the user can act on."""
+    with warnings.catch_warnings(), no_cuda_note():
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
         yield
 
@@ -136,9 +151,11 @@ def _export(compiled: Compiled, path: Path) -> None:
 
 
 def compile_model(ov_model: Any, precision: str, *, profile: bool = False, source: tuple[str, str] | None = None,
-                  warn: Warn = warn_on_stderr) -> Compiled:
+                  warn: Warn = warn_on_stderr, unquantized: str | None = None) -> Compiled:
     """``ov_model`` compiled for the CPU with torch's thread count (one-thread runs stay one thread);
-    with ``profile``, its infer requests keep per-layer times (``profiling_info``).
+    with ``profile``, its infer requests keep per-layer times (``profiling_info``). An int8 model's
+    layers NNCF left in float run in OpenVINO's default precision for the CPU, or in ``unquantized``
+    (``fp32`` or ``bf16``) when given (:class:`~posetrack_cli.runtime.quantize.Form`).
 
     With ``source`` (:func:`~posetrack_cli.runtime.cache.source_of`: the saved model ``ov_model`` was read
     from), the compiled model is cached too, as an entry of its own
@@ -153,6 +170,8 @@ def compile_model(ov_model: Any, precision: str, *, profile: bool = False, sourc
                               "ENABLE_CPU_PINNING": False}
     if precision in OV_PRECISION:  # int8 models carry their own precisions; the rest run as asked
         config["INFERENCE_PRECISION_HINT"] = OV_PRECISION[precision]
+    elif unquantized is not None:
+        config["INFERENCE_PRECISION_HINT"] = OV_PRECISION[unquantized]
     if profile:
         config["PERF_COUNT"] = True
     folder, made_from = compiled_entry(source, config) if source is not None and not profile else (None, {})

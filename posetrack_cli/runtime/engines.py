@@ -17,6 +17,13 @@ on the same keypoints.
 * int8 is NNCF post-training quantization calibrated on real person crops (:mod:`.quantize`):
   given crops (``posetrack calibrate``), or the first crops of the user's video (which run in fp32
   while they are gathered). Calibration reports how far int8 lands from fp32 on held-back crops.
+  A network with depthwise convolutions (MobileNetV2) is quantized in each
+  :class:`~posetrack_cli.runtime.quantize.Form` this CPU offers (depthwise in int8, fp32, bf16), on one
+  pass of statistics, and the forms are timed once per CPU, weights, input size and batch
+  (:func:`~posetrack_cli.runtime.tuning.fastest`, remembered in ``choices.json``): later
+  calibrations quantize the remembered form only. The fastest form is kept unless its agreement
+  with fp32 is outside the tested bound and another form's is within it (said in the calibration
+  line). The form is recorded in the int8 model's ``about.json`` and in :meth:`OpenVINORuntime.describe`.
 """
 
 from __future__ import annotations
@@ -40,9 +47,22 @@ from posetrack_cli.runtime.cache import (
     state_dict_sha256,
 )
 from posetrack_cli.runtime.choice import resolve_runtime
-from posetrack_cli.runtime.convert import compile_model, convert_to_openvino, crops_for_openvino
-from posetrack_cli.runtime.quantize import CALIBRATION_CROPS, HELD_BACK, Agreement, heatmap_agreement, quantize_int8
+from posetrack_cli.runtime.convert import Compiled, compile_model, convert_to_openvino, crops_for_openvino
+from posetrack_cli.runtime.cpu import cpu_info
+from posetrack_cli.runtime.quantize import (
+    CALIBRATION_CROPS,
+    FORMS,
+    HELD_BACK,
+    Agreement,
+    candidate_forms,
+    depthwise_precisions,
+    heatmap_agreement,
+    quantize_forms,
+)
 from posetrack_cli.runtime.signals import own_signal_stack
+from posetrack_cli.runtime.tuning import fastest
+
+TIMED_BATCH = 8  # crops per call when the int8 forms are timed: 4 people with the flip test
 
 
 class TorchRuntime:
@@ -118,9 +138,15 @@ class OpenVINORuntime:
                 self._warn(f"{damaged_entry(folder, exc)}; int8 is calibrated again on this run's first crops")
             if cached is not None and not isinstance(cached[1].get("calibration"), dict):
                 cached = None  # cannot happen to an entry that passed its check; calibrated again
+            if cached is not None and cached[1]["calibration"].get("form") not in self.forms():
+                # made before forms were recorded, or a bf16 form carried to a CPU without native bf16
+                self.log(f"the cached int8 model's form ({cached[1]['calibration'].get('form')}) is not one this "
+                         "CPU runs; int8 is calibrated again on this run's first crops")
+                cached = None
         if cached is not None:
+            form = FORMS[cached[1]["calibration"]["form"]]
             self._compiled = compile_model(cached[0], "int8", source=source_of(self.key("int8"), cached[1]),
-                                           warn=self._warn)
+                                           warn=self._warn, unquantized=form.unquantized)
             self.calibration = cached[1]["calibration"]
         elif precision == "int8" and calibration is not None:
             self.calibrate(calibration, source=f"{len(calibration)} given crops")  # compiles int8
@@ -147,14 +173,24 @@ class OpenVINORuntime:
                                    lambda: (convert_to_openvino(self._torch_model, self.input_size), {}),
                                    self._warn)
 
+    def forms(self) -> list[str]:
+        """The int8 forms this network can run in on this CPU (:func:`.quantize.candidate_forms`)."""
+        return candidate_forms(self._fp32_model, cpu_info().native_bf16)
+
+    def forms_task(self) -> str:
+        """What the timing of the int8 forms is remembered under (besides the CPU and library versions)."""
+        w, h = self.input_size
+        return f"pose int8 depthwise form: weights {self.sha256}, input {w}x{h}, batch {TIMED_BATCH}"
+
     @property
     def calibrated(self) -> bool:
         """False while an int8 runtime still gathers crops (and runs fp32)."""
         return self.precision != "int8" or self.calibration is not None
 
     def calibrate(self, crops: np.ndarray, *, source: str) -> Agreement:
-        """Quantize on ``crops`` (uint8 ``(N, H, W, 3)``, see :func:`crops_for_openvino`), report agreement
-        with fp32 on the held-back share, cache the int8 model and switch to it."""
+        """Quantize on ``crops`` (uint8 ``(N, H, W, 3)``, see :func:`crops_for_openvino`) in the fastest form
+        (see the module docstring), report agreement with fp32 on the held-back share, cache the int8
+        model and switch to it. Logs one line as it starts and one with the result."""
         if len(crops) < 4:
             raise PosetrackError(f"int8 calibration needs at least 4 person crops, got {len(crops)}")
         if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[3] != 3:
@@ -163,20 +199,81 @@ class OpenVINORuntime:
         order = np.random.default_rng(0).permutation(len(crops))
         held = max(1, int(round(len(crops) * HELD_BACK)))
         test, train = crops[order[:held]], crops[order[held:]]
-        with own_signal_stack():  # NNCF compiles and runs the model too
-            int8_model = quantize_int8(self._fp32_model, train)
-        fp32 = compile_model(self._fp32_model, "fp32")
-        int8 = compile_model(int8_model, "int8")
-        reference = torch.from_numpy(np.concatenate([fp32(test[i:i + 8])[0] for i in range(0, held, 8)]))
-        quantized = torch.from_numpy(np.concatenate([int8(test[i:i + 8])[0] for i in range(0, held, 8)]))
-        agreement = heatmap_agreement(reference, quantized, self.stride)
-        self.calibration = {"source": source, "crops": len(train), **agreement.__dict__}
-        save_model(int8_model, cache_dir() / self.key("int8").folder_name(),
+        self.log(f"calibrating int8 on {len(train)} crops ({held} more held back to compare it with fp32) ...")
+        forms = self.forms()
+        models: dict[str, Any] = {}
+        compiled: dict[str, Compiled] = {}
+        runs: dict[str, dict[str, int]] = {}
+
+        def quantize(names: list[str]) -> None:
+            with own_signal_stack():  # NNCF compiles and runs the model too
+                made = quantize_forms(self._fp32_model, train, names)
+            for name, model in made.items():
+                models[name], compiled[name] = model, compile_model(model, "int8",
+                                                                    unquantized=FORMS[name].unquantized)
+                runs[name] = depthwise_precisions(model, compiled[name])
+                if runs[name] and FORMS[name].depthwise not in runs[name]:
+                    raise PosetrackError(f"OpenVINO runs the depthwise convolutions of the int8 form {name} in "
+                                         f"{', '.join(runs[name])} on this CPU, not {FORMS[name].depthwise}")
+
+        batch = test[np.arange(TIMED_BATCH) % held]
+
+        def timed(name: str) -> Callable[[], object]:
+            def call() -> object:
+                if name not in compiled:  # the first call (an untimed warm-up) quantizes every form at once
+                    quantize([f for f in forms if f not in compiled])
+                return compiled[name](batch)
+            return call
+
+        choice = fastest(self.forms_task(), {name: timed(name) for name in forms}, warn=self._warn)
+        if choice.name not in compiled:  # remembered: only the chosen form is quantized
+            quantize([choice.name])
+        reference = self._heatmaps(compile_model(self._fp32_model, "fp32"), test)
+        agreements = {name: heatmap_agreement(reference, self._heatmaps(c, test), self.stride)
+                      for name, c in compiled.items()}
+        form, note = choice.name, ""
+        if not agreements[form].acceptable and len(forms) > 1:
+            by_speed = sorted(forms, key=lambda name: choice.ms.get(name, float("inf")))
+            missing = [name for name in by_speed if name not in compiled]
+            if missing:
+                quantize(missing)
+                agreements.update({name: heatmap_agreement(reference, self._heatmaps(compiled[name], test),
+                                                           self.stride) for name in missing})
+            closer = next((name for name in by_speed if agreements[name].acceptable), None)
+            if closer is not None:
+                note = f", not {form}: faster, but less close to fp32"
+                form = closer
+        agreement = agreements[form]
+        per_crop = {name: round(ms / TIMED_BATCH, 3) for name, ms in choice.ms.items()}
+        self.calibration = {
+            "source": source, "crops": len(train), **agreement.__dict__, "form": form,
+            "depthwise_runs": runs[form],
+            "forms": {name: {**({"ms_per_crop": per_crop[name]} if name in per_crop else {}),
+                             **({"within_1px": agreements[name].within_1px,
+                                 "heatmap_rel_error": agreements[name].heatmap_rel_error}
+                                if name in agreements else {})} for name in forms},
+        }
+        save_model(models[form], cache_dir() / self.key("int8").folder_name(),
                    {**self.key("int8").made_from(), "openvino": self.version, "calibration": self.calibration},
                    self._warn)
-        self._compiled = int8
-        self.log(f"calibrated int8 on {source}; {agreement.line()}")
+        self._compiled = compiled[form]
+        self.log(f"calibrated int8 on {source}; {self._form_words(form, per_crop, choice.measured)}{note}; "
+                 f"{agreement.line()}")
         return agreement
+
+    @staticmethod
+    def _heatmaps(compiled: Compiled, crops: np.ndarray) -> torch.Tensor:
+        """Heatmaps ``(N, K, h, w)`` of uint8 crops ``(N, H, W, 3)``, eight at a time."""
+        return torch.from_numpy(np.concatenate([compiled(crops[i:i + 8])[0] for i in range(0, len(crops), 8)]))
+
+    @staticmethod
+    def _form_words(form: str, per_crop: dict[str, float], measured: bool) -> str:
+        """How the calibration line names the form: where the depthwise convolutions run and why."""
+        if not per_crop:  # nothing to choose (a network without depthwise convolutions)
+            return "every convolution in int8"
+        times = " / ".join(f"{name} {ms:.1f}" for name, ms in per_crop.items())
+        when = "timed now on this CPU and remembered" if measured else "as timed before on this CPU"
+        return f"depthwise convolutions in {FORMS[form].depthwise} ({times} ms a crop, {when})"
 
     def state(self) -> dict[str, Any] | None:
         """What a run resumed from a checkpoint needs to go on computing as this one would (a state
@@ -209,6 +306,8 @@ class OpenVINORuntime:
         about: dict[str, Any] = {"runtime": "openvino", "version": self.version, "precision": self.precision}
         if self.precision == "int8":
             about["calibration"] = self.calibration
+            if self.calibration is not None:  # what the depthwise convolutions run in (the form's, see calibrate)
+                about["depthwise"] = FORMS[self.calibration["form"]].depthwise
         return about
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
