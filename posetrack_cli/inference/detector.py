@@ -14,6 +14,7 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
+from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from posetrack_cli.core.errors import PosetrackError
@@ -21,6 +22,7 @@ from posetrack_cli.core.keypoints import COCO_PERSON  # torchvision's detectors 
 from posetrack_cli.core.paper import DETECTION_THRESHOLD
 from posetrack_cli.core.types import Detections
 from posetrack_cli.models.detectors import build_detector
+from posetrack_cli.models.ssd_person import PersonSSD, SSDNetwork
 
 
 class FrameTransform(GeneralizedRCNNTransform):
@@ -35,9 +37,11 @@ class FrameTransform(GeneralizedRCNNTransform):
 
     @classmethod
     def replacing(cls, transform: GeneralizedRCNNTransform) -> FrameTransform:
-        """The same sizes, statistics and padding as ``transform``."""
-        return cls(transform.min_size, transform.max_size, transform.image_mean, transform.image_std,
+        """The same sizes, statistics and padding as ``transform``, and its mode: a transform left in
+        training mode hands boxes back in the resized image's pixels, not the frame's."""
+        made = cls(transform.min_size, transform.max_size, transform.image_mean, transform.image_std,
                    size_divisible=transform.size_divisible, fixed_size=transform.fixed_size)
+        return made.train(transform.training)
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
         return image  # normalised in resize(), after the resize
@@ -62,14 +66,19 @@ class PersonDetector:
         min_size: shorter side frames are resized to for detection, up or down (None: the model's
             own, 800 or 320, and never more than the frame's own size).
         proposals: RPN proposals per frame for a Faster R-CNN (None: the model's own).
-        runtime: ``torch``, or ``openvino`` to run the backbone there (CPU; see
-            :class:`~posetrack_cli.runtime.backbone.OpenVINOBackbone`).
+        runtime: ``torch`` (torchvision's model as it is), or ``openvino``: posetrack's fastest CPU
+            path, the backbone run there (:class:`~posetrack_cli.runtime.backbone.OpenVINOBackbone`;
+            for SSDlite its heads too) and a Faster R-CNN's box head in its fastest form.
         precision: ``fp32``, or ``bf16`` with OpenVINO where the CPU has it.
+        box_head: a Faster R-CNN's box head form (:mod:`posetrack_cli.models.box_head`): ``auto``
+            (with OpenVINO: the fastest this CPU is offered, timed once; with torch: ``fp32``) or one
+            of ``fp32``, ``int8``, ``bf16`` (bf16 only where the CPU has it natively).
     """
 
     def __init__(self, architecture: str, weights: str | Path, *, score_threshold: float = DETECTION_THRESHOLD,
                  device: torch.device = torch.device("cpu"), min_size: int | None = None,
-                 proposals: int | None = None, runtime: str = "torch", precision: str = "fp32") -> None:
+                 proposals: int | None = None, runtime: str = "torch", precision: str = "fp32",
+                 box_head: str = "auto") -> None:
         self.name = architecture
         self.score_threshold = score_threshold
         self.device = device
@@ -84,23 +93,65 @@ class PersonDetector:
         except (RuntimeError, TypeError, AttributeError) as exc:
             first = str(exc).replace("\n", " ")[:240]
             raise PosetrackError(f"{weights} is not a {architecture} checkpoint: {first}") from None
-        if runtime == "openvino":
-            from posetrack_cli.runtime.backbone import OpenVINOBackbone
-            from posetrack_cli.runtime.cache import state_dict_sha256
-
-            digest = state_dict_sha256(model)
-            model.backbone = OpenVINOBackbone(model.backbone, name=architecture, precision=precision,
-                                              weights_sha256=digest)
-        elif (runtime, precision) != ("torch", "fp32"):
+        if (runtime, precision) != ("torch", "fp32") and runtime != "openvino":
             raise PosetrackError(f"the detector runs torch fp32 or OpenVINO fp32/bf16, not {runtime} {precision}")
-        self.runtime, self.precision = runtime, precision
         # Both families build a GeneralizedRCNNTransform; torchvision declares the attribute as any Module.
         model.transform = FrameTransform.replacing(cast(GeneralizedRCNNTransform, model.transform))
         self.model = model.to(device)
+        self.runtime, self.precision = runtime, precision
+        self._ssd: PersonSSD | None = None
+        self.box_head: str | None = None  # a Faster R-CNN's box head form
+        if isinstance(model, SSD):
+            if box_head != "auto":
+                raise PosetrackError(f"{architecture} has no box head to run {box_head}")
+            # backbone and heads in one network, only the person class decoded
+            network: Any = SSDNetwork(model)
+            if runtime == "openvino":
+                network = self._openvino(network, "network")
+            self._ssd = PersonSSD(model, network)
+        else:
+            if runtime == "openvino":
+                self._weights_sha256()  # of the model as loaded, before its parts are replaced
+                model.backbone = self._openvino(model.backbone, "backbone")
+            self.box_head = self._box_head(box_head if box_head != "auto" or runtime == "openvino" else "fp32")
+
+    def _box_head(self, form: str) -> str:
+        """Put the Faster R-CNN's box head in ``form`` (``auto``: the fastest here); the form's name."""
+        from posetrack_cli.models.box_head import choose_box_head
+        from posetrack_cli.runtime.cpu import cpu_info
+
+        if self.device.type != "cpu" and form != "fp32":
+            raise PosetrackError(f"the box head runs fp32 on {self.device}; its {form} form is for CPUs")
+        heads: Any = self.model.roi_heads
+        rpn: Any = self.model.rpn
+        proposals = int(rpn._post_nms_top_n["testing"])
+        task = f"{self.name} box head, weights {self._weights_sha256()[:16]}, {proposals} proposals" \
+            if form == "auto" else ""  # only a measured choice is remembered
+        heads.box_head, choice = choose_box_head(heads.box_head, form, task=task, proposals=proposals,
+                                                 native_bf16=cpu_info().native_bf16)
+        return choice.name
+
+    def _openvino(self, part: torch.nn.Module, kind: str) -> torch.nn.Module:
+        """``part`` of the detector (its input: the padded image batch) converted to OpenVINO."""
+        from posetrack_cli.runtime.backbone import OpenVINOBackbone
+
+        return OpenVINOBackbone(part, name=self.name, precision=self.precision,
+                                weights_sha256=self._weights_sha256(), part=kind)
+
+    def _weights_sha256(self) -> str:
+        """The loaded detector's state-dict digest (computed once, before any part is replaced)."""
+        from posetrack_cli.runtime.cache import state_dict_sha256
+
+        if not hasattr(self, "_sha256"):
+            self._sha256 = state_dict_sha256(self.model)
+        return self._sha256
 
     def describe(self) -> dict[str, str]:
         """Which runtime and precision ran the detector (the JSON records it beside the pose network's)."""
-        return {"runtime": self.runtime, "precision": self.precision}
+        described = {"runtime": self.runtime, "precision": self.precision}
+        if self.runtime == "openvino" and self.box_head is not None:  # torch: torchvision's fp32, as loaded
+            described["box_head"] = self.box_head
+        return described
 
     @torch.inference_mode()
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
@@ -110,6 +161,8 @@ class PersonDetector:
         # (3, H, W) float views of the BGR frames as they are; FrameTransform resizes, then swaps and scales.
         images = [torch.from_numpy(f).to(self.device).permute(2, 0, 1).float() for f in frames]
         self._no_upscale(frames[0].shape[:2])
+        if self._ssd is not None:
+            return [Detections(boxes.cpu().numpy(), scores.cpu().numpy()) for boxes, scores in self._ssd(images)]
         outputs = self.model(images)
         result = []
         for out in outputs:

@@ -22,17 +22,22 @@ class OpenVINOBackbone(torch.nn.Module):
     are dynamic, so any video size uses one converted model. Proposals, RoI pooling, the box heads
     and NMS stay in torch (the box head's matrix products are no faster in OpenVINO).
 
+    The same wrapper runs any other part of a detector whose input is that image batch (``part``
+    names it in the cache): SSDlite's backbone with its heads
+    (:class:`~posetrack_cli.models.ssd_person.SSDNetwork`), whose output is a tuple of tensors.
+
     Args:
-        backbone: the strictly-loaded backbone module.
+        backbone: the strictly-loaded backbone module (or the part named by ``part``).
         name: the detector's name, part of the cache key.
         precision: ``fp32`` or ``bf16``.
         weights_sha256: digest of the detector's state dict.
+        part: what ``backbone`` is, part of the cache key.
         warn: receives the model cache's warnings, one line each (a damaged entry made again, a
             cache that cannot be written; default: ``posetrack: warning: ...`` on stderr).
     """
 
     def __init__(self, backbone: torch.nn.Module, *, name: str, precision: str, weights_sha256: str,
-                 warn: Callable[[str], None] = warn_on_stderr) -> None:
+                 part: str = "backbone", warn: Callable[[str], None] = warn_on_stderr) -> None:
         super().__init__()
         import openvino as ov
 
@@ -46,15 +51,19 @@ class OpenVINOBackbone(torch.nn.Module):
             with torch.no_grad(), quiet_tracing():
                 out = backbone.eval()(example)  # its output names, kept beside the converted model
                 model = ov.convert_model(backbone, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
-            return model, {"outputs": list(out) if isinstance(out, dict) else None}
+            return model, {"outputs": list(out) if isinstance(out, dict) else None,
+                           "tuple": len(out) if isinstance(out, tuple) else None}
 
-        key = CacheKey(weights_sha256, None, "fp32", kind=f"{name}-backbone")
+        key = CacheKey(weights_sha256, None, "fp32", kind=f"{name}-{part}")
         ov_model, about = cached_or_converted(key, convert, warn)
-        self.names: list[str] | None = about["outputs"]  # None: a plain tensor, not a dict of maps
+        self.names: list[str] | None = about["outputs"]  # None: a plain tensor (or a tuple), not a dict of maps
+        self.tuple: int | None = about.get("tuple")  # the number of tensors of a tuple output
         self._compiled = compile_model(ov_model, precision, source=source_of(key, about), warn=warn)
 
     def forward(self, images: torch.Tensor) -> Any:
         outputs = self._compiled(np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32))
+        if self.tuple is not None:
+            return tuple(torch.from_numpy(outputs[i].copy()) for i in range(self.tuple))
         if self.names is None:
             return torch.from_numpy(outputs[0].copy())
         return OrderedDict((name, torch.from_numpy(outputs[i].copy())) for i, name in enumerate(self.names))

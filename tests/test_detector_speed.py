@@ -1,0 +1,170 @@
+"""The detectors' fast paths give torchvision's answers: SSDlite's person-only postprocessing finds
+torchvision's person boxes, its backbone and heads in OpenVINO agree with torch, and a Faster R-CNN's
+box head in int8 or bf16 agrees with fp32 within stated bounds, its form chosen once per CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from posetrack_cli.core.errors import PosetrackError
+from posetrack_cli.core.keypoints import COCO_PERSON
+from posetrack_cli.inference.detector import PersonDetector
+from posetrack_cli.models import box_head as box_head_module
+from posetrack_cli.models.box_head import box_head_form, choose_box_head
+from posetrack_cli.models.detectors import build_detector
+from posetrack_cli.models.ssd_person import SSDNetwork, person_boxes
+from posetrack_cli.runtime import cache, tuning
+
+SSD = "ssdlite320_mobilenet_v3_large"
+RCNN = "fasterrcnn_mobilenet_v3_large_fpn"
+# Relative error (||form - fp32|| / ||fp32||) of the box predictor's class logits and box deltas.
+BOUNDS = {"int8": 0.03, "bf16": 0.01}
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path / "cache"))
+
+
+def _realistic_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Frozen BatchNorms with spread statistics, so feature maps are not an untrained network's near-zeros."""
+    g = torch.Generator().manual_seed(0)
+    for name, buffer in model.named_buffers():
+        if name.endswith("running_var"):
+            buffer.copy_(torch.rand(buffer.shape, generator=g) * 0.5 + 0.05)
+        elif name.endswith("running_mean"):
+            buffer.copy_(torch.randn(buffer.shape, generator=g) * 0.02)
+    return model
+
+
+def _ssd_favouring(label: int, bias: float) -> torch.nn.Module:
+    """An SSDlite whose classification heads lean towards ``label`` on every anchor by ``bias`` plus
+    up to 1 (spread, so that anchors whose features an untrained network zeroes do not tie)."""
+    model = _realistic_statistics(build_detector(SSD))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for head in model.head.classification_head.module_list:
+            column = head[1].bias.view(-1, 91)[:, label]
+            column += bias + torch.rand(column.shape, generator=g)
+    return model
+
+
+def test_person_postprocessing_finds_torchvisions_person_boxes() -> None:
+    """On the same head outputs, with persons over the threshold on hundreds of anchors and another
+    class on others: the boxes and scores of torchvision's all-class postprocessing, person rows."""
+    model = _ssd_favouring(COCO_PERSON, 3.0)
+    with torch.no_grad():
+        model.head.classification_head.module_list[0][1].bias.view(-1, 91)[:, 3] += 6.0  # cars, on one map
+        out = model.head(list(model.backbone(torch.rand(1, 3, 320, 320)).values()))
+    from torchvision.models.detection.image_list import ImageList
+
+    images = ImageList(torch.zeros(1, 3, 320, 320), [(320, 320)])
+    with torch.no_grad():
+        grid = model.anchor_generator(images, list(model.backbone(images.tensors).values()))
+    model.score_thresh = 0.05  # many persons and cars above it, fewer than 300 boxes of all classes after NMS
+    expected = model.postprocess_detections(out, grid, [(320, 320)])[0]
+    persons = expected["labels"] == COCO_PERSON
+    assert 20 < int(persons.sum()) < len(expected["labels"]) < model.detections_per_img
+    scores = out["cls_logits"][0].softmax(-1)[:, COCO_PERSON]
+    boxes, got = person_boxes(scores, out["bbox_regression"][0], grid[0], model, (320, 320))
+    torch.testing.assert_close(got, expected["scores"][persons], rtol=0, atol=1e-6)
+    torch.testing.assert_close(boxes, expected["boxes"][persons], rtol=0, atol=1e-4)
+
+
+def test_ssd_detects_torchvisions_persons_on_torch_and_openvino(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    model = _ssd_favouring(COCO_PERSON, 5.0)
+    weights = tmp_path / "ssd.pth"
+    torch.save(model.state_dict(), weights)
+    frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    reference = PersonDetector(SSD, weights)
+    with torch.no_grad():  # torchvision's own forward: every class decoded, then the person rows
+        stock = reference.model([torch.from_numpy(frame).permute(2, 0, 1).float()])[0]
+    keep = stock["labels"] == COCO_PERSON
+    found = reference.detect([frame])[0]
+    assert len(found.boxes) > 10
+    np.testing.assert_allclose(found.scores, stock["scores"][keep].numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(found.boxes, stock["boxes"][keep].numpy(), rtol=0, atol=1e-3)
+    converted = PersonDetector(SSD, weights, runtime="openvino")
+    assert converted._ssd is not None and not isinstance(converted._ssd.network, SSDNetwork)  # OpenVINO's
+    # The network's outputs agree; boxes are compared by score, since an untrained network zeroes
+    # whole feature maps and then many anchors tie, which NMS may keep in either order.
+    batch = torch.rand(2, 3, 320, 320) * 4 - 2
+    with torch.no_grad():
+        expected_scores, expected_offsets = SSDNetwork(reference.model)(batch)
+    scores, offsets = converted._ssd.network(batch)
+    assert float(expected_scores.std()) > 0.01
+    torch.testing.assert_close(scores, expected_scores, rtol=0, atol=1e-4)
+    torch.testing.assert_close(offsets, expected_offsets, rtol=0, atol=1e-4 * float(expected_offsets.abs().max()))
+    again = converted.detect([frame, frame])  # a batch of two: each frame its own boxes
+    for b in again:
+        np.testing.assert_allclose(b.scores[:20], found.scores[:20], rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(b.boxes, again[0].boxes)
+    assert converted.describe() == {"runtime": "openvino", "precision": "fp32"}
+    with pytest.raises(PosetrackError, match="no box head"):
+        PersonDetector(SSD, weights, box_head="int8")
+
+
+@pytest.mark.parametrize("form", ["int8", "bf16"])
+def test_box_head_forms_agree_with_fp32(form: str) -> None:
+    """Each form's class logits and box deltas within its bound of fp32's, on 64 RoIs of rectified
+    random features (bf16 is emulated on CPUs without it: slow, but the same numbers)."""
+    model = build_detector(RCNN)
+    head, predictor = model.roi_heads.box_head, model.roi_heads.box_predictor
+    features = torch.randn(64, 256, 7, 7, generator=torch.Generator().manual_seed(0)).relu()
+    with torch.inference_mode():
+        logits, deltas = predictor(head(features))
+        form_logits, form_deltas = predictor(box_head_form(head, form)(features))
+    for ours, reference in ((form_logits, logits), (form_deltas, deltas)):
+        error = float((ours - reference).norm() / reference.norm())
+        assert 0 < error <= BOUNDS[form]  # not fp32 itself, and close to it
+
+
+def test_box_head_form_is_chosen_once_offered_by_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = build_detector(RCNN)
+    head = model.roi_heads.box_head
+    with pytest.raises(PosetrackError, match="no native bf16"):
+        choose_box_head(head, "bf16", task="t", proposals=8, native_bf16=False)
+    timed: list[set[str]] = []
+    real_fastest = tuning.fastest
+
+    def spy(task: str, candidates: dict[str, object], **kwargs: object) -> tuning.Choice:
+        timed.append(set(candidates))
+        return real_fastest(task, candidates, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(box_head_module, "fastest", spy)
+    form, choice = choose_box_head(head, "auto", task="bf16 here", proposals=8, native_bf16=True)
+    assert timed == [{"fp32", "int8", "bf16"}] and choice.measured and set(choice.ms) == timed[0]
+    _, again = choose_box_head(head, "auto", task="bf16 here", proposals=8, native_bf16=True)
+    assert (again.name, again.measured) == (choice.name, False)  # remembered, not timed again
+    _, plain = choose_box_head(head, "auto", task="avx2", proposals=8, native_bf16=False)
+    assert timed[-1] == {"fp32", "int8"} and plain.name in ("fp32", "int8")
+    remembered = json.loads((cache.cache_dir() / tuning.CHOICES).read_text())["choices"]
+    assert {"bf16 here", "avx2"} <= {task for tasks in remembered.values() for task in tasks}
+
+
+def test_faster_rcnn_in_its_chosen_form_finds_fp32s_boxes(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    model = _realistic_statistics(build_detector(RCNN))
+    with torch.no_grad():  # "person" ahead of the other classes, so that its boxes reach the output
+        model.roi_heads.box_predictor.cls_score.bias[COCO_PERSON] = 5.0
+    weights = tmp_path / "rcnn.pth"
+    torch.save(model.state_dict(), weights)
+    frame = np.random.default_rng(1).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    reference = PersonDetector(RCNN, weights, score_threshold=0.0, proposals=100)
+    assert reference.describe() == {"runtime": "torch", "precision": "fp32"}
+    chosen = PersonDetector(RCNN, weights, score_threshold=0.0, proposals=100, runtime="openvino")
+    assert chosen.describe()["box_head"] in ("fp32", "int8")
+    forced = PersonDetector(RCNN, weights, score_threshold=0.0, proposals=100, runtime="openvino", box_head="int8")
+    assert forced.describe() == {"runtime": "openvino", "precision": "fp32", "box_head": "int8"}
+    a, b = reference.detect([frame])[0], forced.detect([frame])[0]
+    assert len(a.boxes) >= 20
+    # the 20 best fp32 boxes, each found again in int8 within a pixel, its score within 0.01
+    for box, score in zip(a.boxes[:20], a.scores[:20]):
+        nearest = np.abs(b.boxes - box).max(axis=1).argmin()
+        assert np.abs(b.boxes[nearest] - box).max() <= 1.0 and abs(b.scores[nearest] - score) <= 0.01
