@@ -151,3 +151,29 @@ def test_a_detection_on_a_carried_person_keeps_their_pose_and_a_stranger_gets_th
 def test_pose_every_must_be_at_least_one(pose_every: int) -> None:
     with pytest.raises(ValueError, match="pose_every"):
         PipelineConfig(pose_every=pose_every)
+
+
+def test_a_run_resumed_mid_way_carries_the_same_poses_as_one_that_was_not(tmp_path: Path) -> None:
+    from posetrack_cli.core.state import pack, unpack
+
+    people, frames, folder = scene(tmp_path, [6.0, -6.0])
+    straight = Pipeline(TruthEstimator(people, frames), DISFlow(), PipelineConfig(pose_every=3, overlap=False))
+    whole = [(f.index, t.track_ids.tolist(), t.poses.keypoints.tolist())
+             for f, t in straight.track(ImageFolderSource(folder), boxes=TrueBoxes(people))]
+    first = Pipeline(TruthEstimator(people, frames), DISFlow(), PipelineConfig(pose_every=3, overlap=False))
+    loop = first.new_state()
+    head = []
+    for f, t in first.track(ImageFolderSource(folder), boxes=TrueBoxes(people), state=loop):
+        head.append((f.index, t.track_ids.tolist(), t.poses.keypoints.tolist()))
+        if f.index == 4:  # stopped after frame 4, between two passes of the network (ages 1)
+            break
+    plain, arrays = pack(loop.state())
+    estimator = TruthEstimator(people, frames)
+    second = Pipeline(estimator, DISFlow(), PipelineConfig(pose_every=3, overlap=False))
+    source = ImageFolderSource(folder)
+    prime = source.resume_after({"index": 4, "file": "004.png"})
+    tail = [(f.index, t.track_ids.tolist(), t.poses.keypoints.tolist())
+            for f, t in second.track(source, boxes=TrueBoxes(people), state=second.restore_state(unpack(plain, arrays)),
+                                     prime=prime)]
+    assert head + tail == whole
+    assert sorted({t for t, _ in estimator.ran}) == [6, 9, 12]  # the turn of the network went on where it was
