@@ -60,7 +60,7 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
 @click.option("--pose-every", type=click.IntRange(1, 1000),
               help="Run the pose network on each person at least every N-th frame; flow carries their joints in "
                    "between, refreshing sooner after a large step or on a weak pose (faster; see the speed "
-                   "docs for the accuracy cost) [default: the preset's: 1].")
+                   "docs for the accuracy cost) [default: the preset's: 5 for realtime, else 1].")
 @click.option("--detect-batch", type=click.IntRange(1, 64), default=PIPE.detect_batch, show_default=True,
               help="Frames per detector call (batching pays on a GPU).")
 @click.option("--overlap/--no-overlap", default=None,

@@ -43,7 +43,10 @@ PRESETS: dict[str, Preset] = {
                    precision="int8"),
     # CPU real time: MobileNetV2 deconv head (COCO AP 64.8 with the flip test) in int8, SSDlite detector
     # (box AP 21.3) on every 5th frame with flow boxes between, DIS ultrafast. No flip test: it doubles the
-    # pose network's work, which is most of this preset's time (benchmarks/peers.py).
+    # pose network's work, which is most of this preset's time (benchmarks/peers.py). The pose network runs
+    # on each person on the keyframes (and sooner after a large step or on a weak pose), flow carrying the
+    # joints between: its crops then sit on detector boxes rather than on boxes drawn around joints that
+    # flow moved, which measured both cheaper and closer to the truth (benchmarks/pose_every.py).
     "realtime": Preset("ssdlite320_mobilenet_v3_large", "pose_mobilenetv2_256x192", "dis-ultrafast", detect_every=5,
-                       flip_test=False, precision="int8"),
+                       pose_every=5, flip_test=False, precision="int8"),
 }
