@@ -209,8 +209,9 @@ def write_track_document(folder: Path, name: str, frames: list, sizes: list[tupl
 
 def without_timings(path: Path) -> dict:
     """A JSON output less what changes from run to run of the same input: ``info.stage_seconds``
-    (timings) and ``info.speed`` (how fast, not what: threads, batch sizes)."""
+    and ``info.timings`` (timings) and ``info.speed`` (how fast, not what: threads, batch sizes)."""
     doc = json.loads(path.read_text())
     doc["info"].pop("stage_seconds", None)
+    doc["info"].pop("timings", None)
     doc["info"].pop("speed", None)
     return doc

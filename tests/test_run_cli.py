@@ -305,3 +305,26 @@ def test_without_openvino_everything_runs_on_torch(weights_folder: Path, shared_
     assert settings["detector_runtime"] == {"runtime": "torch", "precision": "fp32"}
     refused = run(str(video), "-o", str(tmp_path / "other"), *FAST, "--runtime", "openvino")
     assert refused.exit_code != 0 and "needs the openvino package" in refused.output
+
+
+def test_outputs_record_the_wait_for_the_first_frame(weights_folder: Path, tmp_path: Path) -> None:
+    """``info.timings``: wall seconds from the command's start to each input's first frame, and the
+    CPU seconds spent by then (interpreter, imports, model files checked and loaded, ...)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name, seed in (("a", 1), ("b", 3)):
+        write_video(videos / f"{name}.mp4", walkers(frames=4, seed=seed))
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "posetrack_cli", "run", str(videos), "-o", str(tmp_path / "out"),
+                           "--runtime", "torch", *FAST], env=dict(os.environ), capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads((tmp_path / "out" / f"{n}.json").read_text())["info"]["timings"] for n in "ab")
+    assert 0 < first["first_frame_s"] < second["first_frame_s"] < wall  # b waited for a's frames too
+    # The imports and the model loading came first: CPU time, not zero at the process's start.
+    assert 0.2 < first["first_frame_cpu_s"] < second["first_frame_cpu_s"]

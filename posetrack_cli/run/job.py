@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from posetrack_cli.core.clock import first_frame_timings
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.files import OutputWriteError, atomic_write, dump_json
 from posetrack_cli.core.keypoints import COCO_KEYPOINTS
@@ -190,8 +191,11 @@ class LoadedRun:
         opened = [source]  # closed at the end, with the reopened one of a resume that failed
         label = item.name if isinstance(source, LiveSource) else item.path.name
         bar = self.progress(label, source.frame_count) if self.progress is not None else None
+        timings: dict[str, float | None] = {}  # the wait for this input's first frame (info.timings)
 
         def on_frame(_: int, people: int) -> None:
+            if not timings:
+                timings.update(first_frame_timings())
             if bar is not None:
                 bar.update()
                 bar.set_postfix(people=people, refresh=False)
@@ -200,7 +204,7 @@ class LoadedRun:
             if isinstance(source, ImageSetSource):
                 produced = self._images(item, source, on_frame)
             else:
-                produced = self._video(item, opened, on_frame, bar)
+                produced = self._video(item, opened, on_frame, bar, timings)
         finally:
             for each in opened:
                 each.close()
@@ -216,8 +220,9 @@ class LoadedRun:
         return open_source(item.path, image_fps=self.spec.image_fps, warn=self.warn)
 
     def _video(self, item: InputItem, opened: list[Source], on_frame: Callable[[int, int], None],
-               bar: Any) -> _Produced:
-        """Frames of a video, frame folder or live source, tracked into the track files."""
+               bar: Any, timings: dict[str, float | None]) -> _Produced:
+        """Frames of a video, frame folder or live source, tracked into the track files; ``timings``
+        (:func:`~posetrack_cli.core.clock.first_frame_timings`, filled at the first frame) go in ``info``."""
         from posetrack_cli.io.render import OverlayRenderer
 
         spec, pipeline, outputs = self.spec, self.pipeline, self.outputs(item)
@@ -288,6 +293,8 @@ class LoadedRun:
                     # runtime, version, precision; for int8 its calibration (as it stands after this input)
                     **({"runtime": runtime()} if runtime is not None else {}),
                     "stage_seconds": {k: round(v, 3) for k, v in result.times.as_dict().items()},
+                    # from the process's start to this input's first frame (in a batch, after the inputs before it)
+                    "timings": timings or {"first_frame_s": None, "first_frame_cpu_s": None},
                     "reidentified": result.reidentified, "stitched": len(result.id_map),
                     "duplicates_suppressed": loop.tracker.suppressed}
 
