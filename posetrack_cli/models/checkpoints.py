@@ -308,9 +308,16 @@ def load_pose_checkpoint(path: str | Path) -> tuple[PoseNetwork, CheckpointInfo]
         )
     state = to_msra_keys(state, layout)
     spec = infer_spec(state, path)
-    model = build_network(spec)
+    with torch.device("meta"):  # shapes only: every tensor comes from the file, so none is initialised at random
+        model = build_network(spec)
     check_tensors(model, state, path)
-    model.load_state_dict(state, strict=True)
+    expected = model.state_dict()  # in the network's dtypes, to which load_state_dict would cast the file's
+    state = {k: v.to(expected[k].dtype) if k in expected and v.dtype != expected[k].dtype else v
+             for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    unloaded = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if unloaded:
+        raise CheckpointError(f"{path}: {', '.join(unloaded[:3])} not loaded from the file")
     model.eval()
 
     meta = raw.get("posetrack") if isinstance(raw, Mapping) else None
