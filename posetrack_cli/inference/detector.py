@@ -67,12 +67,14 @@ class PersonDetector:
             own, 800 or 320, and never more than the frame's own size).
         proposals: RPN proposals per frame for a Faster R-CNN (None: the model's own).
         runtime: ``torch`` (torchvision's model as it is), or ``openvino``: posetrack's fastest CPU
-            path, the backbone run there (:class:`~posetrack_cli.runtime.backbone.OpenVINOBackbone`;
-            for SSDlite its heads too) and a Faster R-CNN's box head in its fastest form.
+            path, the backbone run there (:class:`~posetrack_cli.runtime.backbone.OpenVINOBackbone`)
+            with SSDlite's heads or a Faster R-CNN's RPN head
+            (:class:`~posetrack_cli.runtime.rpn_head.BackboneAndRPNHead`), and a Faster R-CNN's box
+            head in its fastest form.
         precision: ``fp32``, or ``bf16`` with OpenVINO where the CPU has it.
         box_head: a Faster R-CNN's box head form (:mod:`posetrack_cli.models.box_head`): ``auto``
             (with OpenVINO: the fastest this CPU is offered, timed once; with torch: ``fp32``) or one
-            of ``fp32``, ``int8``, ``bf16`` (bf16 only where the CPU has it natively).
+            of ``fp32``, ``int8``, ``bf16``, ``bf16-openvino`` (bf16 only where the CPU has it natively).
     """
 
     def __init__(self, architecture: str, weights: str | Path, *, score_threshold: float = DETECTION_THRESHOLD,
@@ -110,9 +112,13 @@ class PersonDetector:
                 network = self._openvino(network, "network")
             self._ssd = PersonSSD(model, network)
         else:
-            if runtime == "openvino":
-                self._weights_sha256()  # of the model as loaded, before its parts are replaced
-                model.backbone = self._openvino(model.backbone, "backbone")
+            if runtime == "openvino":  # the backbone and the RPN head's convolutions as one network
+                from posetrack_cli.runtime.rpn_head import BackboneAndRPNHead
+
+                rpn: Any = model.rpn
+                joined = BackboneAndRPNHead(model.backbone, rpn.head, name=architecture, precision=precision,
+                                            weights_sha256=self._weights_sha256())
+                model.backbone, rpn.head = joined, joined.rpn_head
             self.box_head = self._box_head(box_head if box_head != "auto" or runtime == "openvino" else "fp32")
 
     def _box_head(self, form: str) -> str:
@@ -128,7 +134,9 @@ class PersonDetector:
         task = f"{self.name} box head, weights {self._weights_sha256()[:16]}, {proposals} proposals" \
             if form == "auto" else ""  # only a measured choice is remembered
         heads.box_head, choice = choose_box_head(heads.box_head, form, task=task, proposals=proposals,
-                                                 native_bf16=cpu_info().native_bf16)
+                                                 native_bf16=cpu_info().native_bf16,
+                                                 source=(self.name, self._weights_sha256())
+                                                 if form in ("auto", "bf16-openvino") else None)
         return choice.name
 
     def _openvino(self, part: torch.nn.Module, kind: str) -> torch.nn.Module:

@@ -9,6 +9,8 @@ at 1000 proposals (28.7 GFLOP). Its forms, all taking ``(K, 256, 7, 7)`` to ``(K
   activations quantized per tensor; fbgemm, which runs on AVX2).
 - ``bf16``: the layers under torch's bf16 autocast, the output returned as fp32; offered only where the
   CPU computes bf16 natively (AVX512_BF16 or AMX): elsewhere it is emulated, correct but ~8x slower.
+- ``bf16-openvino``: the head converted to OpenVINO and compiled with bf16 inference precision; offered
+  where ``bf16`` is and OpenVINO is installed (on a CPU without bf16 OpenVINO computes fp32 instead).
 
 The box predictor (class scores and box deltas, 1024 -> 91 and 1024 -> 364) stays fp32 in every
 form. :func:`choose_box_head` times the forms offered on this CPU once
@@ -29,7 +31,7 @@ from posetrack_cli.runtime.cache import Warn, warn_on_stderr
 from posetrack_cli.runtime.tuning import Choice, fastest
 
 # Every form there is, whether or not this CPU is offered it.
-BOX_HEAD_FORMS = ("fp32", "int8", "bf16")
+BOX_HEAD_FORMS = ("fp32", "int8", "bf16", "bf16-openvino")
 # RoI features per proposal: FPN channels x RoIAlign output (torchvision's MultiScaleRoIAlign, 7x7).
 ROI_FEATURES = (256, 7, 7)
 
@@ -61,25 +63,39 @@ def int8_head(head: nn.Module) -> nn.Module:
 
 def offered_forms(native_bf16: bool) -> tuple[str, ...]:
     """The forms worth timing on a CPU: bf16 only where it is native (``cpu_info().native_bf16``)."""
-    return BOX_HEAD_FORMS if native_bf16 else ("fp32", "int8")
+    from posetrack_cli.runtime.choice import openvino_available
+
+    if not native_bf16:
+        return ("fp32", "int8")
+    return BOX_HEAD_FORMS if openvino_available() else ("fp32", "int8", "bf16")
 
 
-def box_head_form(head: nn.Module, form: str) -> nn.Module:
-    """``head`` (torchvision's ``TwoMLPHead``) in ``form``, one of :data:`BOX_HEAD_FORMS`."""
+def box_head_form(head: nn.Module, form: str, *, source: tuple[str, str] | None = None,
+                  warn: Warn = warn_on_stderr) -> nn.Module:
+    """``head`` (torchvision's ``TwoMLPHead``) in ``form``, one of :data:`BOX_HEAD_FORMS`; ``source``
+    (the detector's name and weights digest) names the OpenVINO form's cached conversion."""
     if form == "fp32":
         return head
     if form == "int8":
         return int8_head(head)
     if form == "bf16":
         return Bf16Head(head)
+    if form == "bf16-openvino":
+        from posetrack_cli.runtime.backbone import OpenVINOBackbone
+
+        if source is None:
+            raise ValueError("the OpenVINO box head needs the detector's name and weights digest")
+        return OpenVINOBackbone(head, name=source[0], precision="bf16", weights_sha256=source[1], part="box_head",
+                                item=ROI_FEATURES, warn=warn)
     raise PosetrackError(f"a box head runs in one of {', '.join(BOX_HEAD_FORMS)}, not {form}")
 
 
 def choose_box_head(head: nn.Module, form: str, *, task: str, proposals: int, native_bf16: bool,
+                    source: tuple[str, str] | None = None,
                     warn: Warn = warn_on_stderr) -> tuple[nn.Module, Choice]:
     """``head`` in ``form``, or under ``auto`` in the fastest of the forms offered on this CPU, timed
     once on ``proposals`` random RoI features and remembered under ``task``
-    (:func:`~posetrack_cli.runtime.tuning.fastest`).
+    (:func:`~posetrack_cli.runtime.tuning.fastest`); ``source`` as for :func:`box_head_form`.
 
     A form asked for by name that this CPU is not offered (bf16 without native bf16) is an error.
     """
@@ -88,8 +104,8 @@ def choose_box_head(head: nn.Module, form: str, *, task: str, proposals: int, na
         if form not in offered:
             raise PosetrackError(f"the box head cannot run {form} on this CPU (no native bf16); "
                                  f"it runs {' or '.join(offered)}")
-        return box_head_form(head, form), Choice(form, {}, measured=False)
-    forms = {name: box_head_form(head, name) for name in offered}
+        return box_head_form(head, form, source=source, warn=warn), Choice(form, {}, measured=False)
+    forms = {name: box_head_form(head, name, source=source, warn=warn) for name in offered}
     example = torch.randn(proposals, *ROI_FEATURES, generator=torch.Generator().manual_seed(0))
 
     def call(module: nn.Module) -> Callable[[], object]:

@@ -32,12 +32,15 @@ class OpenVINOBackbone(torch.nn.Module):
         precision: ``fp32`` or ``bf16``.
         weights_sha256: digest of the detector's state dict.
         part: what ``backbone`` is, part of the cache key.
+        item: the shape of one batch item when it is fixed (a box head's ``(256, 7, 7)`` RoI
+            features); None: ``(3, H, W)`` images of any size.
         warn: receives the model cache's warnings, one line each (a damaged entry made again, a
             cache that cannot be written; default: ``posetrack: warning: ...`` on stderr).
     """
 
     def __init__(self, backbone: torch.nn.Module, *, name: str, precision: str, weights_sha256: str,
-                 part: str = "backbone", warn: Callable[[str], None] = warn_on_stderr) -> None:
+                 part: str = "backbone", item: tuple[int, ...] | None = None,
+                 warn: Callable[[str], None] = warn_on_stderr) -> None:
         super().__init__()
         import openvino as ov
 
@@ -47,10 +50,11 @@ class OpenVINOBackbone(torch.nn.Module):
         self.precision, self.version = precision, ov.__version__
 
         def convert() -> tuple[Any, dict[str, Any]]:
-            example = torch.zeros(1, 3, 320, 320)
+            example = torch.zeros(1, *(item or (3, 320, 320)))
+            shape = ov.PartialShape([-1, *(item or (3, -1, -1))])  # the batch dynamic, and the image size
             with torch.no_grad(), quiet_tracing():
                 out = backbone.eval()(example)  # its output names, kept beside the converted model
-                model = ov.convert_model(backbone, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+                model = ov.convert_model(backbone, example_input=example, input=[shape])
             return model, {"outputs": list(out) if isinstance(out, dict) else None,
                            "tuple": len(out) if isinstance(out, tuple) else None}
 
