@@ -145,8 +145,13 @@ def test_box_head_form_is_chosen_once_offered_by_the_cpu(tmp_path: Path, monkeyp
     source = (RCNN, "4" * 64)
     form, choice = choose_box_head(head, "auto", task="bf16 here", proposals=8, native_bf16=True, source=source)
     assert timed == [set(BOUNDS) | {"fp32"}] and choice.measured and set(choice.ms) == timed[0]
+    made: list[str] = []
+    real_form = box_head_module.box_head_form
+    monkeypatch.setattr(box_head_module, "box_head_form",
+                        lambda head, name, **kwargs: made.append(name) or real_form(head, name, **kwargs))
     _, again = choose_box_head(head, "auto", task="bf16 here", proposals=8, native_bf16=True, source=source)
     assert (again.name, again.measured) == (choice.name, False)  # remembered, not timed again
+    assert made == [choice.name]  # and only the chosen form made
     _, plain = choose_box_head(head, "auto", task="avx2", proposals=8, native_bf16=False)
     assert timed[-1] == {"fp32", "int8"} and plain.name in ("fp32", "int8")
     remembered = json.loads((cache.cache_dir() / tuning.CHOICES).read_text())["choices"]

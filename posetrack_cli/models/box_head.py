@@ -105,14 +105,20 @@ def choose_box_head(head: nn.Module, form: str, *, task: str, proposals: int, na
             raise PosetrackError(f"the box head cannot run {form} on this CPU (no native bf16); "
                                  f"it runs {' or '.join(offered)}")
         return box_head_form(head, form, source=source, warn=warn), Choice(form, {}, measured=False)
-    forms = {name: box_head_form(head, name, source=source, warn=warn) for name in offered}
+    built: dict[str, nn.Module] = {}  # made on first use: a remembered choice builds only the chosen form
+
+    def build(name: str) -> nn.Module:
+        if name not in built:
+            built[name] = box_head_form(head, name, source=source, warn=warn)
+        return built[name]
+
     example = torch.randn(proposals, *ROI_FEATURES, generator=torch.Generator().manual_seed(0))
 
-    def call(module: nn.Module) -> Callable[[], object]:
+    def call(name: str) -> Callable[[], object]:
         def run() -> object:
             with torch.inference_mode():
-                return module(example)
+                return build(name)(example)
         return run
 
-    choice = fastest(task, {name: call(module) for name, module in forms.items()}, calls=3, warn=warn)
-    return forms[choice.name], choice
+    choice = fastest(task, {name: call(name) for name in offered}, calls=3, warn=warn)
+    return build(choice.name), choice
