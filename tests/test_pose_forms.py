@@ -162,6 +162,12 @@ def test_the_fastest_form_is_chosen_once_remembered_and_is_what_runs(figures, mo
     assert asked == [forms, [record["form"]]] and timed == [1]
     assert "as timed before on this CPU" in capsys.readouterr().err
     assert again.runtime_info()["calibration"]["form"] == record["form"]
+    # A cached form this CPU does not offer (a bf16 form carried to a CPU without bf16) is not run.
+    monkeypatch.setattr(engines.OpenVINORuntime, "forms", lambda self: ["bf16-depthwise"])
+    elsewhere = with_depthwise(checkpoint, precision="int8")
+    assert not elsewhere.runtime.calibrated
+    assert (f"posetrack: warning: the cached int8 model runs its depthwise convolutions as {record['form']}, which "
+            "this CPU does not offer; int8 is calibrated again on this run's first crops") in capsys.readouterr().err
 
 
 def test_a_faster_form_that_strays_from_fp32_is_not_taken_silently(figures, monkeypatch, capsys) -> None:  # noqa: ANN001

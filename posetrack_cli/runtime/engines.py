@@ -138,10 +138,11 @@ class OpenVINORuntime:
                 self._warn(f"{damaged_entry(folder, exc)}; int8 is calibrated again on this run's first crops")
             if cached is not None and not isinstance(cached[1].get("calibration"), dict):
                 cached = None  # cannot happen to an entry that passed its check; calibrated again
-            if cached is not None and cached[1]["calibration"].get("form") not in self.forms():
-                # made before forms were recorded, or a bf16 form carried to a CPU without native bf16
-                self.log(f"the cached int8 model's form ({cached[1]['calibration'].get('form')}) is not one this "
-                         "CPU runs; int8 is calibrated again on this run's first crops")
+            form = None if cached is None else cached[1]["calibration"].get("form")
+            if cached is not None and form not in self.forms():
+                why = ("records no form of its depthwise convolutions (an older posetrack made it)" if form is None
+                       else f"runs its depthwise convolutions as {form}, which this CPU does not offer")
+                self._warn(f"the cached int8 model {why}; int8 is calibrated again on this run's first crops")
                 cached = None
         if cached is not None:
             form = FORMS[cached[1]["calibration"]["form"]]
@@ -306,8 +307,8 @@ class OpenVINORuntime:
         about: dict[str, Any] = {"runtime": "openvino", "version": self.version, "precision": self.precision}
         if self.precision == "int8":
             about["calibration"] = self.calibration
-            if self.calibration is not None:  # what the depthwise convolutions run in (the form's, see calibrate)
-                about["depthwise"] = FORMS[self.calibration["form"]].depthwise
+            if self.calibration is not None and self.calibration["depthwise_runs"]:  # a network that has them
+                about["depthwise"] = FORMS[self.calibration["form"]].depthwise  # what they run in (see calibrate)
         return about
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
