@@ -20,19 +20,23 @@ from torch import nn
 from posetrack_cli.runtime.backbone import OpenVINOBackbone
 from posetrack_cli.runtime.cache import warn_on_stderr
 
+RPN = "rpn."  # the prefix of the RPN head's outputs among the joined network's named outputs
+
 
 class _Joined(nn.Module):
-    """backbone + RPN head: ``(N, 3, H, W)`` -> (feature maps..., objectness..., box deltas...),
-    one of each per FPN level, in the backbone's order."""
+    """backbone + RPN head: ``(N, 3, H, W)`` -> the backbone's named feature maps, then
+    ``rpn.objectness.<i>`` and ``rpn.deltas.<i>`` for each FPN level ``i`` in the backbone's order
+    (named outputs: the converted network keeps the names, so a warm start runs nothing in torch)."""
 
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.backbone, self.head = backbone, head
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features = list(self.backbone(images).values())
-        objectness, deltas = self.head(features)
-        return (*features, *objectness, *deltas)
+    def forward(self, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        features = self.backbone(images)
+        objectness, deltas = self.head(list(features.values()))
+        return OrderedDict([*features.items(), *((f"{RPN}objectness.{i}", o) for i, o in enumerate(objectness)),
+                            *((f"{RPN}deltas.{i}", d) for i, d in enumerate(deltas))])
 
 
 class _Kept:
@@ -71,8 +75,6 @@ class BackboneAndRPNHead(nn.Module):
                  warn: Callable[[str], None] = warn_on_stderr) -> None:
         super().__init__()
         self.out_channels = getattr(backbone, "out_channels", None)  # read by torchvision's heads
-        with torch.no_grad():
-            self.names = list(backbone.eval()(torch.zeros(1, 3, 64, 64)))
         self.network = OpenVINOBackbone(_Joined(backbone, rpn_head), name=name, precision=precision,
                                         weights_sha256=weights_sha256, part="backbone-rpn", warn=warn)
         self.kept = _Kept()
@@ -80,7 +82,8 @@ class BackboneAndRPNHead(nn.Module):
 
     def forward(self, images: torch.Tensor) -> Any:
         outputs = self.network(images)
-        n = len(self.names)
-        features = list(outputs[:n])
-        self.kept.value = (features, list(outputs[n:2 * n]), list(outputs[2 * n:]))
-        return OrderedDict(zip(self.names, features))
+        features = OrderedDict((name, map_) for name, map_ in outputs.items() if not name.startswith(RPN))
+        self.kept.value = (list(features.values()),
+                           [v for k, v in outputs.items() if k.startswith(f"{RPN}objectness.")],
+                           [v for k, v in outputs.items() if k.startswith(f"{RPN}deltas.")])
+        return features
