@@ -72,6 +72,7 @@ def test_posetrack_track_suppresses_every_injected_duplicate(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "walk.tracks.json").read_text())
     assert doc["info"]["duplicates_suppressed"] == injected == 13
+    assert doc["info"]["poses_carried"] == 0  # given poses are the user's, never replaced by flow-carried ones
     per_frame: dict[int, list[int]] = {}
     for ann in doc["annotations"]:
         per_frame.setdefault(ann["image_id"], []).append(ann["track_id"])

@@ -296,7 +296,7 @@ class LoadedRun:
                     # from the process's start to this input's first frame (in a batch, after the inputs before it)
                     "timings": timings or {"first_frame_s": None, "first_frame_cpu_s": None},
                     "reidentified": result.reidentified, "stitched": len(result.id_map),
-                    "duplicates_suppressed": loop.tracker.suppressed}
+                    "duplicates_suppressed": loop.tracker.suppressed, "poses_carried": loop.poses_carried}
 
         def check_decoded(decoded: int) -> None:  # a boxes or poses file may not refer past a video read to its end
             if boxes is not None:
