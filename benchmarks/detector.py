@@ -4,12 +4,13 @@ Prints (1) SSDlite320 (the `realtime` preset's detector) per keyframe: torchvisi
 (every class decoded and NMSed) with the backbone in OpenVINO, as posetrack ran it before, against
 posetrack's paths (person-only decoding; heads in torch or in OpenVINO with the backbone), one or
 two keyframes per call; and (2) the MobileNetV3-FPN Faster R-CNN (the `fast` preset's) by stage --
-backbone with FPN and RPN head (OpenVINO, one network), proposals (anchors, decoding, NMS),
-RoIAlign, box head, the rest (predictor, box decoding, NMS) -- for each box-head form this CPU is
-offered (`--forms` adds others; bf16 without native bf16 is emulated, correct but slow) and each
-proposal count, beside the path before (only the backbone in OpenVINO, the RPN head's convolutions
-in the proposals column, fp32 box head, 1000 proposals). CPU and wall ms, medians over
-rounds in which every variant runs once, in an order that rotates. Random weights of the real
+input (the frame resized, normalised, padded), backbone with FPN and RPN head (OpenVINO, one
+network), proposals (anchors, decoding, NMS), RoIAlign, box head, the rest (predictor, box
+decoding, NMS) -- for each box-head form this CPU is offered (`--forms` adds others; bf16 without
+native bf16 is emulated, correct but slow) and each proposal count, beside the path before
+(torchvision's input resize, only the backbone in OpenVINO, the RPN head's convolutions in the
+proposals column, fp32 box head, 1000 proposals). CPU and wall ms, medians over rounds in which
+every variant runs once, in an order that rotates. Random weights of the real
 architectures (an untrained network passes no box over the 0.5 threshold, so torchvision's
 all-class postprocessing does its least work here: its figures are a lower bound).
 
@@ -32,7 +33,7 @@ from machine import cpu_line  # beside this script
 
 SSD = "ssdlite320_mobilenet_v3_large"
 RCNN = "fasterrcnn_mobilenet_v3_large_fpn"
-STAGES = ("backbone", "proposals", "roi_align", "box_head", "rest")
+STAGES = ("input", "backbone", "proposals", "roi_align", "box_head", "rest")
 
 
 def frame_1280x720() -> np.ndarray:
@@ -66,14 +67,17 @@ def ssd_variants(weights: Path, frame: np.ndarray) -> dict[str, tuple[Callable[[
     image = torch.from_numpy(frame).permute(2, 0, 1).float()
     before = PersonDetector(SSD, weights)
     digest = state_dict_sha256(before.model)
-    before.model.backbone = OpenVINOBackbone(before.model.backbone, name=SSD, precision="fp32",
-                                             weights_sha256=digest)
+    backbone = OpenVINOBackbone(before.model.backbone, name=SSD, precision="fp32", weights_sha256=digest)
+    before.model.backbone = backbone
+    before.model.transform.train()  # its input made by torchvision's resize, as before (see RCNNStages)
 
     def torchvision_path() -> object:  # the person rows of torchvision's all-class output, as detect() did
         out = before.model([image])[0]
         return out["boxes"][out["labels"] == COCO_PERSON]
 
-    torch_heads = PersonSSD(before.model, SSDNetwork(before.model))  # OpenVINO backbone, torch heads
+    heads_model: Any = PersonDetector(SSD, weights).model
+    heads_model.backbone = backbone
+    torch_heads = PersonSSD(heads_model, SSDNetwork(heads_model))  # OpenVINO backbone, torch heads
     after = PersonDetector(SSD, weights, runtime="openvino")
     eager = PersonDetector(SSD, weights)
     return {
@@ -100,6 +104,9 @@ class RCNNStages:
         self.heads = {form: box_head_form(model.roi_heads.box_head, form, source=source) for form in forms}
         before: Any = PersonDetector(RCNN, weights).model  # the backbone alone in OpenVINO, as before
         before.backbone = OpenVINOBackbone(before.backbone, name=RCNN, precision="fp32", weights_sha256=source[1])
+        # A transform in training mode takes torchvision's resize path (FrameTransform's shortcuts are for
+        # inference); its only other difference, boxes left unscaled, is in a step not timed here.
+        before.transform.train()
         self.before = before
 
     @torch.inference_mode()
@@ -110,26 +117,28 @@ class RCNNStages:
         model.rpn._pre_nms_top_n["testing"] = model.rpn._post_nms_top_n["testing"] = proposals
         self.detector._no_upscale(frame.shape[:2])
         out: dict[str, Any] = {}
-        image = torch.from_numpy(frame).permute(2, 0, 1).float()
-        images, _ = model.transform([image])
+
+        def input_() -> None:  # the frame as a float tensor, resized, normalised and padded into a batch
+            out["images"] = model.transform([torch.from_numpy(frame).permute(2, 0, 1).float()])[0]
 
         def backbone() -> None:
-            out["features"] = model.backbone(images.tensors)
+            out["features"] = model.backbone(out["images"].tensors)
 
-        def proposals_() -> None:
-            out["proposals"] = model.rpn(images, out["features"])[0]  # the head's outputs came with the features
+        def proposals_() -> None:  # the RPN head's outputs came with the features
+            out["proposals"] = model.rpn(out["images"], out["features"])[0]
 
         def roi_align() -> None:
-            out["pooled"] = heads.box_roi_pool(out["features"], out["proposals"], images.image_sizes)
+            out["pooled"] = heads.box_roi_pool(out["features"], out["proposals"], out["images"].image_sizes)
 
         def box_head() -> None:
             out["fc7"] = (heads.box_head if form == "before" else self.heads[form])(out["pooled"])
 
         def rest() -> None:
             logits, deltas = heads.box_predictor(out["fc7"])
-            heads.postprocess_detections(logits, deltas, out["proposals"], images.image_sizes)
+            heads.postprocess_detections(logits, deltas, out["proposals"], out["images"].image_sizes)
 
-        return {name: timed(step) for name, step in zip(STAGES, (backbone, proposals_, roi_align, box_head, rest))}
+        steps = (input_, backbone, proposals_, roi_align, box_head, rest)
+        return {name: timed(step) for name, step in zip(STAGES, steps)}
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ class PersonSSD:
         fixed = ssd.transform.fixed_size
         if fixed is None:
             raise ValueError("an SSD runs at a fixed input size")
-        self.size: tuple[int, int] = (int(fixed[0]), int(fixed[1]))
+        self.size: tuple[int, int] = (int(fixed[1]), int(fixed[0]))  # (h, w): torchvision's fixed_size is (w, h)
         with torch.no_grad():  # the feature maps' sizes, which the anchors are laid on
             example = torch.zeros(1, 3, *self.size, device=next(ssd.parameters()).device)
             features = ssd.backbone(example)
