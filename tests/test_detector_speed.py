@@ -180,3 +180,19 @@ def test_faster_rcnn_in_its_chosen_form_finds_fp32s_boxes(tmp_path: Path) -> Non
     for box, score in zip(a.boxes[:20], a.scores[:20]):
         nearest = np.abs(b.boxes - box).max(axis=1).argmin()
         assert np.abs(b.boxes[nearest] - box).max() <= 1.0 and abs(b.scores[nearest] - score) <= 0.01
+
+
+def test_a_cpu_with_native_bf16_runs_the_box_head_in_bf16(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the CPU computes bf16 (faked here: on AVX2 torch emulates it, slowly but correctly), the
+    bf16 form can be asked for, runs, and is recorded; without it, asking is an error."""
+    from posetrack_cli.runtime import cpu
+
+    torch.save(build_detector(RCNN).state_dict(), tmp_path / "rcnn.pth")
+    monkeypatch.setattr(cpu, "cpu_info", lambda: cpu.CpuInfo("an AVX2 CPU", ("avx2",), 2))
+    with pytest.raises(PosetrackError, match="no native bf16"):
+        PersonDetector(RCNN, tmp_path / "rcnn.pth", proposals=20, box_head="bf16")
+    monkeypatch.setattr(cpu, "cpu_info", lambda: cpu.CpuInfo("a CPU with AMX", ("avx2", "avx512f", "amx_bf16"), 2))
+    detector = PersonDetector(RCNN, tmp_path / "rcnn.pth", score_threshold=0.0, proposals=20, box_head="bf16")
+    assert detector.describe() == {"runtime": "torch", "precision": "fp32", "box_head": "bf16"}
+    found = detector.detect([np.random.default_rng(2).integers(0, 256, (240, 320, 3), dtype=np.uint8)])[0]
+    assert found.boxes.dtype == np.float32 and found.boxes.shape[1:] == (4,)

@@ -174,7 +174,8 @@ class PersonDetector:
     def describe(self) -> dict[str, str]:
         """Which runtime and precision ran the detector (the JSON records it beside the pose network's)."""
         described = {"runtime": self.runtime, "precision": self.precision}
-        if self.runtime == "openvino" and self.box_head is not None:  # torch: torchvision's fp32, as loaded
+        # torch's own fp32 box head goes unsaid (torchvision's model as loaded); any other form is recorded
+        if self.box_head is not None and (self.runtime == "openvino" or self.box_head != "fp32"):
             described["box_head"] = self.box_head
         return described
 
