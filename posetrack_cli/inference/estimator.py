@@ -24,7 +24,6 @@ from posetrack_cli.models.crop_input import CropInput
 from posetrack_cli.models.crops import warp_crops_cv2, warp_crops_torch
 from posetrack_cli.models.device import resolve_device
 from posetrack_cli.models.heatmaps import decode_heatmaps, merge_flip
-from posetrack_cli.models.pose_resnet import fold_batchnorm
 from posetrack_cli.runtime.cache import state_dict_sha256
 from posetrack_cli.runtime.convert import crops_for_openvino
 from posetrack_cli.runtime.engines import OpenVINORuntime, make_runtime
@@ -88,8 +87,8 @@ class PoseEstimator:
         network: torch.nn.Module = CropInput(model, norm)  # takes the crops as cut; normalises them itself
         # The digest of weights and normalisation keys the converted-model cache; taken before folding.
         sha256 = state_dict_sha256(network) if self.device.type == "cpu" and config.runtime != "torch" else None
-        # BatchNorm folded into the convolutions: same outputs, one memory pass less per layer.
-        network = fold_batchnorm(network)
+        # BatchNorm is folded into the convolutions where the network runs in torch or is converted
+        # (make_runtime), not here: a warm OpenVINO start reads the converted model from the cache.
         self.runtime = make_runtime(network, runtime=config.runtime, precision=config.precision, device=self.device,
                                     input_size=config.input_size, half=config.half, compile=config.compile,
                                     weights_sha256=sha256, stride=stride)
