@@ -138,6 +138,7 @@ def test_the_fastest_form_is_chosen_once_remembered_and_is_what_runs(figures, mo
     record = int8.runtime_info()["calibration"]
     print(f"\nforms on this CPU: {record['forms']}; chose {record['form']}")
     assert record["form"] in forms and set(record["forms"]) == set(forms)
+    assert (record["crops"], record["held_back"]) == (20, 6)  # quantized on 20, compared on 6 (the line says so)
     for name in forms:  # each form within the bound the tests hold int8 to, on the trained network
         form = record["forms"][name]
         assert form["ms_per_crop"] > 0 and Agreement(1, form["within_1px"], 0.0, form["heatmap_rel_error"]).acceptable

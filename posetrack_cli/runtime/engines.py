@@ -251,7 +251,7 @@ class OpenVINORuntime:
         agreement = agreements[form]
         per_crop = {name: round(ms / TIMED_BATCH, 3) for name, ms in choice.ms.items()}
         self.calibration = {
-            "source": source, "crops": len(train), **agreement.__dict__, "form": form,
+            **agreement.__dict__, "source": source, "crops": len(train), "held_back": agreement.crops, "form": form,
             "depthwise_runs": runs[form],
             "forms": {name: {**({"ms_per_crop": per_crop[name]} if name in per_crop else {}),
                              **({"within_1px": agreements[name].within_1px,
