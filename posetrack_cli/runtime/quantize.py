@@ -77,8 +77,8 @@ def depthwise_precisions(ov_model: Any, compiled: Any) -> dict[str, int]:
         info = op.get_rt_info()
         if names & set(info["originalLayersNames"].astype(str).split(",")):
             precision = info["runtimePrecision"].astype(str)
-            counts[_RUNTIME_PRECISION.get(precision, precision)] = counts.get(
-                _RUNTIME_PRECISION.get(precision, precision), 0) + 1
+            precision = _RUNTIME_PRECISION.get(precision, precision)
+            counts[precision] = counts.get(precision, 0) + 1
     return counts
 
 
