@@ -13,9 +13,9 @@ file is found, SHA-256 checked, strictly loaded, converted and compiled as a use
   new machine: weights hashed, the pose network and the detector's backbone converted and
   compiled), on a clip long enough for the 96 int8 calibration crops (the pose network runs fp32
   until then); the time to the calibration line is reported too.
-* warm: a 5-frame clip with the cache the cold run left (a second run). A warm run that adds to
-  the cache is flagged in its row (the first warm run after a calibration compiles the int8
-  model, which calibration does not keep compiled).
+* 2nd run and warm: a 5-frame clip with the cache the cold run left; the 2nd run (the first after
+  the cold one) apart from the later ones, as it compiles the int8 model calibration left (not
+  kept compiled). A warm run that adds to the cache is flagged in its row.
 
 Per run: wall seconds from the process's start to its first frame and the CPU seconds spent by
 then (``info.timings`` of the output JSON: ``first_frame_s``, ``first_frame_cpu_s``), the wall
@@ -28,7 +28,7 @@ each start-up step's function timed where it is called (wall and CPU; no profile
 after importing what a run imports: imports, weights check, model builds and strict loads, cache
 keys, cache reads and compiled-blob imports, and the first frame itself.
 
-    python benchmarks/startup.py [--repeats 3] [--warm 2] [--breakdown 3]
+    python benchmarks/startup.py [--repeats 3] [--warm 3] [--breakdown 3] [--cold-breakdown 1]
 """
 
 from __future__ import annotations
@@ -74,7 +74,11 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("compiled model: verify + import blob (or compile)", "posetrack_cli.runtime.convert", "compile_model"),
     ("flow", "posetrack_cli.models.flow", "make_flow"),
     ("per-CPU choices (runtime/tuning)", "posetrack_cli.runtime.tuning", "fastest"),
+    ("cold: conversion to OpenVINO (convert_model)", "openvino", "convert_model"),
+    # NNCF on each depthwise form, their compilation, timing (runtime/tuning) and agreement with fp32
+    ("cold: int8 calibration, all of it", "posetrack_cli.runtime.engines", "OpenVINORuntime.calibrate"),
 )
+AFTER = " (while the input runs)"  # a step's time once the input has started (frames, calibration)
 # What a run imports before its first frame, imported first so that the steps' times leave it out.
 IMPORTS = ("posetrack_cli.cli", "posetrack_cli.run.runner", "posetrack_cli.run.job", "posetrack_cli.inference.detector",
            "posetrack_cli.inference.estimator", "posetrack_cli.runtime.backbone", "posetrack_cli.models.flow",
@@ -104,13 +108,16 @@ def breakdown_child(argv: list[str], report: Path) -> None:
                 return fn(*args, **kwargs)  # type: ignore[operator]
             finally:
                 active.pop()
-                spent = times.setdefault(label, [0.0, 0.0])
+                spent = times.setdefault(label + (AFTER if "input starts" in times else ""), [0.0, 0.0])
                 spent[0] += time.perf_counter() - w
                 spent[1] += time.process_time() - c
         return wrapper
 
     for label, module_name, attr in STEPS:
-        home = importlib.import_module(module_name)
+        home: object = importlib.import_module(module_name)
+        *owners, attr = attr.split(".")  # a method: its class is the home
+        for owner in owners:
+            home = getattr(home, owner)
         original = getattr(home, attr)
         wrapped = timed(label, original)
         setattr(home, attr, wrapped)
@@ -257,12 +264,14 @@ def med(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}" if values else "-"
 
 
-def breakdown(preset: str, clip: Path, work: Path, cache: Path, rounds: int) -> list[str]:
-    """Rows of where a warm start's seconds go: medians over ``rounds`` instrumented warm runs."""
+def breakdown(preset: str, clip: Path, work: Path, cache: Path | None, rounds: int) -> list[str]:
+    """Rows of where a start's seconds go: medians over ``rounds`` instrumented runs, warm with
+    ``cache``, else cold (each with an empty cache)."""
     reports = []
     for i in range(rounds):
         report = work / f"breakdown-{preset}-{i}.json"
-        run_child(preset, clip, work / "out-breakdown", child_env(work, cache), report)
+        env = child_env(work, cache or cold_cache(work, preset, 1000 + i))
+        run_child(preset, clip, work / "out-breakdown", env, report)
         reports.append(json.loads(report.read_text()))
     labels = ["imports", *(label for label, _, _ in STEPS)]
     rows = []
@@ -273,7 +282,8 @@ def breakdown(preset: str, clip: Path, work: Path, cache: Path, rounds: int) -> 
     first = [r["timings"]["first_frame_s"] for r in reports]
     first_cpu = [r["timings"]["first_frame_cpu_s"] for r in reports]
     row("**to the first frame**", first, first_cpu)
-    steps = [{k: v for k, v in r["steps"].items()} for r in reports]
+    steps = [{k: v for k, v in r["steps"].items() if not k.endswith(AFTER)} for r in reports]
+    later = [{k: v for k, v in r["steps"].items() if k.endswith(AFTER)} for r in reports]
     inputs = [s.pop("input starts") for s in steps]
     # What the steps leave of the time to the input's start: the interpreter, this script's own few
     # imports, and the loading outside any step (options, settings, the output folder).
@@ -284,15 +294,18 @@ def breakdown(preset: str, clip: Path, work: Path, cache: Path, rounds: int) -> 
         row(label, [s.get(label, [0.0, 0.0])[0] for s in steps], [s.get(label, [0.0, 0.0])[1] for s in steps])
     row("open the video, run the first frame", [f - i[0] for f, i in zip(first, inputs)],
         [f - i[1] for f, i in zip(first_cpu, inputs)])
-    return rows
+    for label in sorted({k for each in later for k in each}):
+        row(label, [s.get(label, [0.0, 0.0])[0] for s in later], [s.get(label, [0.0, 0.0])[1] for s in later])
+    return [r for r in rows if not r.endswith("| 0.00 | 0.00 |")]  # steps this start does not take
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="cold runs per preset, each followed by --warm ones")
-    parser.add_argument("--warm", type=int, default=2, help="warm runs after each cold run")
+    parser.add_argument("--warm", type=int, default=3, help="warm runs after each cold run (the first: 2nd run)")
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
     parser.add_argument("--breakdown", type=int, default=3, help="instrumented warm runs per preset (0: none)")
+    parser.add_argument("--cold-breakdown", type=int, default=1, help="instrumented cold runs per preset (0: none)")
     parser.add_argument("--keep", type=Path, help="work folder to keep and reuse (default: a temporary one)")
     parser.add_argument("--breakdown-child", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
@@ -310,23 +323,27 @@ def main() -> None:
         short = work / "warm.mp4"
         cold: dict[str, list[Run]] = {p: [] for p in args.presets}
         warm: dict[str, list[Run]] = {p: [] for p in args.presets}
+        second: dict[str, list[Run]] = {p: [] for p in args.presets}  # the first warm run after a cold one
         caches: dict[str, Path] = {}
         for repeat in range(args.repeats):  # interleaved: each preset cold, then warm, round after round
             for preset in args.presets:
                 cache = caches[preset] = cold_cache(work, preset, repeat)
                 clip = work / f"cold-{preset}.mp4"
                 cold[preset].append(run_child(preset, clip, work / "out", child_env(work, cache)))
-                for _ in range(args.warm):
-                    warm[preset].append(run_child(preset, short, work / "out", child_env(work, cache)))
+                for i in range(args.warm):
+                    (warm if i else second)[preset].append(run_child(preset, short, work / "out",
+                                                                     child_env(work, cache)))
+        if args.repeats == 0:
+            args.breakdown = 0  # warm runs need the cache of a cold one
         frames = " and ".join(f"{n} ({p})" for p, n in COLD_FRAMES.items())
         print(f"`posetrack run --preset P`, 1280x720, one thread; cold: {frames} frames, empty model cache and "
               f"digest cache; warm: {WARM_FRAMES} frames, the cache the cold run left; medians of {args.repeats} "
-              f"cold and {args.repeats * args.warm} warm runs (seconds)")
+              f"cold, 2nd and {args.repeats * (args.warm - 1)} later warm runs (seconds)")
         print("| preset | start | people on frame 0 | first frame, wall | first frame, CPU | int8 calibrated, wall | "
               "whole run, wall | whole run, CPU |")
         print("|---|---|---|---|---|---|---|---|")
-        for preset in args.presets:
-            for label, runs in (("cold", cold[preset]), ("warm", warm[preset])):
+        for preset in args.presets if args.repeats else ():
+            for label, runs in (("cold", cold[preset]), ("2nd run", second[preset]), ("warm", warm[preset])):
                 calibrated = [r.calibrated for r in runs if r.calibrated is not None]
                 stale = sum(r.cache_changed for r in runs)
                 note = f" ({stale} of {len(runs)} runs added to the cache: not warm)" if stale else ""
@@ -340,6 +357,14 @@ def main() -> None:
             print("|---|---|---|---|")
             for preset in args.presets:
                 for line in breakdown(preset, short, work, caches[preset], args.breakdown):
+                    print(line)
+        if args.cold_breakdown:
+            print(f"\nWhere a cold start's seconds go: medians of {args.cold_breakdown} instrumented cold runs "
+                  "(the cold clips; int8 calibration comes after the first frame)")
+            print("| preset | step | wall | CPU |")
+            print("|---|---|---|---|")
+            for preset in args.presets:
+                for line in breakdown(preset, work / f"cold-{preset}.mp4", work, None, args.cold_breakdown):
                     print(line)
     finally:
         if args.keep is None:
