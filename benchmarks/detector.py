@@ -94,8 +94,8 @@ class RCNNStages:
 
     def __init__(self, weights: Path, forms: list[str]) -> None:
         from posetrack_cli.inference.detector import PersonDetector
-        from posetrack_cli.models.box_head import box_head_form
         from posetrack_cli.runtime.backbone import OpenVINOBackbone
+        from posetrack_cli.runtime.box_head import box_head_form
 
         self.detector = PersonDetector(RCNN, weights, runtime="openvino", box_head="fp32")
         model: Any = self.detector.model
@@ -149,8 +149,8 @@ def main() -> None:
     parser.add_argument("--skip", choices=("ssd", "rcnn"), help="leave one detector out")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from posetrack_cli.models.box_head import offered_forms
     from posetrack_cli.models.detectors import build_detector
+    from posetrack_cli.runtime.box_head import offered_forms
     from posetrack_cli.runtime.cpu import cpu_info
 
     forms = args.forms.split(",") if args.forms else list(offered_forms(cpu_info().native_bf16))

@@ -14,11 +14,11 @@ import torch
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.keypoints import COCO_PERSON
 from posetrack_cli.inference.detector import PersonDetector
-from posetrack_cli.models import box_head as box_head_module
-from posetrack_cli.models.box_head import box_head_form, choose_box_head
 from posetrack_cli.models.detectors import build_detector
 from posetrack_cli.models.ssd_person import SSDNetwork, person_boxes
+from posetrack_cli.runtime import box_head as box_head_module
 from posetrack_cli.runtime import cache, tuning
+from posetrack_cli.runtime.box_head import box_head_form, choose_box_head
 
 SSD = "ssdlite320_mobilenet_v3_large"
 RCNN = "fasterrcnn_mobilenet_v3_large_fpn"

@@ -89,7 +89,7 @@ class PersonDetector:
             (:class:`~posetrack_cli.runtime.rpn_head.BackboneAndRPNHead`), and a Faster R-CNN's box
             head in its fastest form.
         precision: ``fp32``, or ``bf16`` with OpenVINO where the CPU has it.
-        box_head: a Faster R-CNN's box head form (:mod:`posetrack_cli.models.box_head`): ``auto``
+        box_head: a Faster R-CNN's box head form (:mod:`posetrack_cli.runtime.box_head`): ``auto``
             (with OpenVINO: the fastest this CPU is offered, timed once; with torch: ``fp32``) or one
             of ``fp32``, ``int8``, ``bf16``, ``bf16-openvino`` (bf16 only where the CPU has it natively).
     """
@@ -140,7 +140,7 @@ class PersonDetector:
 
     def _box_head(self, form: str) -> str:
         """Put the Faster R-CNN's box head in ``form`` (``auto``: the fastest here); the form's name."""
-        from posetrack_cli.models.box_head import choose_box_head
+        from posetrack_cli.runtime.box_head import choose_box_head
         from posetrack_cli.runtime.cpu import cpu_info
 
         if self.device.type != "cpu" and form != "fp32":
