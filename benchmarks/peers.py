@@ -120,8 +120,9 @@ class IndexedSource:
 CONTENDERS: dict[str, dict[str, object]] = {
     "realtime": {"preset": "realtime"},
     "realtime +flip": {"preset": "realtime", "flip_test": True},
+    "realtime, pose every frame": {"preset": "realtime", "pose_every": 1},
     "fast": {"preset": "fast"},
-    "fast 300 proposals": {"preset": "fast", "proposals": 300},
+    "fast 1000 proposals": {"preset": "fast", "proposals": 1000},
     "fast (before)": {"preset": "fast", "before": True},
 }
 
@@ -234,7 +235,8 @@ def run_posetrack(clip: Path, name: str, work: Path, boxes: Path) -> dict[str, A
                          np.array(people["keypoint_scores"], np.float32)[nearest], poses.boxes, poses.scores)
 
     pipeline = Pipeline(PeerPoses(), make_flow("dis-medium" if before else preset.flow),
-                        PipelineConfig(detect_every=every, overlap=False), PeerBoxes())
+                        PipelineConfig(detect_every=every, pose_every=1 if before else int(spec.get(  # type: ignore[call-overload]
+                            "pose_every", preset.pose_every)), overlap=False), PeerBoxes())
     marks: dict[str, float] = {}
     seen: list[int] = []
     crops: dict[int, int] = {}  # frame -> boxes the pose network ran on
@@ -262,7 +264,7 @@ def run_posetrack(clip: Path, name: str, work: Path, boxes: Path) -> dict[str, A
             **{f"{k}_ms": v / result.frames * 1e3 for k, v in result.times.as_dict().items()}}
 
 
-DEFAULT_CONTENDERS = ["realtime", "realtime +flip", "fast", "fast 300 proposals"]
+DEFAULT_CONTENDERS = ["realtime", "realtime, pose every frame", "fast", "fast 1000 proposals"]
 
 
 def child(command: list[str], python: str) -> dict[str, Any]:
