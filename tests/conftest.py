@@ -32,6 +32,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     cv2.setNumThreads(1)
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch held to one thread for the test (OpenVINO conversion and timing tests on a shared 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One OpenVINO conversion cache for the session, set before any fixture starts a process (the

@@ -34,6 +34,19 @@ def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
     return model.eval()
 
 
+def spread_frozen_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """A detector's frozen BatchNorms given spread statistics (its buffers, unlike
+    :func:`randomise_batchnorm`'s BatchNorm2d modules), so feature maps are not the near-zeros of an
+    untrained network and a wrong layer would show."""
+    g = torch.Generator().manual_seed(0)
+    for name, buffer in model.named_buffers():
+        if name.endswith("running_var"):
+            buffer.copy_(torch.rand(buffer.shape, generator=g) * 0.5 + 0.05)
+        elif name.endswith("running_mean"):
+            buffer.copy_(torch.randn(buffer.shape, generator=g) * 0.02)
+    return model
+
+
 def _fake_mmengine_object() -> object:
     """An instance of a class that pickles as ``mmengine.logging.history_buffer.HistoryBuffer``,
     as the message hub in an mmpose 1.x release does; the module is gone again after saving."""

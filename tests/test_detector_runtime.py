@@ -19,7 +19,7 @@ from posetrack_cli.models.detectors import build_detector
 from posetrack_cli.runtime import cache
 from posetrack_cli.runtime.backbone import OpenVINOBackbone
 
-from helpers import FAST
+from helpers import FAST, spread_frozen_statistics
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
 
@@ -29,21 +29,9 @@ def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path / "cache"))
 
 
-def _realistic_statistics(model: torch.nn.Module) -> torch.nn.Module:
-    """Frozen BatchNorms with spread statistics, so feature maps are not the near-zeros of an
-    untrained network and a wrong layer would show."""
-    g = torch.Generator().manual_seed(0)
-    for name, buffer in model.named_buffers():
-        if name.endswith("running_var"):
-            buffer.copy_(torch.rand(buffer.shape, generator=g) * 0.5 + 0.05)
-        elif name.endswith("running_mean"):
-            buffer.copy_(torch.randn(buffer.shape, generator=g) * 0.02)
-    return model
-
-
 @pytest.mark.parametrize("architecture", ["fasterrcnn_mobilenet_v3_large_fpn", "ssdlite320_mobilenet_v3_large"])
 def test_backbone_features_match_torch_at_any_size(architecture: str) -> None:
-    model = _realistic_statistics(build_detector(architecture))
+    model = spread_frozen_statistics(build_detector(architecture))
     converted = OpenVINOBackbone(model.backbone, name=architecture, precision="fp32", weights_sha256="1" * 64)
     assert converted.out_channels == getattr(model.backbone, "out_channels", None)
     for h, w in [(320, 320), (352, 640)]:
@@ -60,7 +48,7 @@ def test_backbone_features_match_torch_at_any_size(architecture: str) -> None:
 
 def test_detector_on_openvino_finds_torchs_boxes_and_converts_once(tmp_path: Path, shared_data: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    model = _realistic_statistics(build_detector("fasterrcnn_mobilenet_v3_large_fpn"))
+    model = spread_frozen_statistics(build_detector("fasterrcnn_mobilenet_v3_large_fpn"))
     with torch.no_grad():  # "person" ahead of the other classes, so that its boxes reach the output
         model.roi_heads.box_predictor.cls_score.bias[1] = 5.0
     weights = tmp_path / "detector.pth"

@@ -20,6 +20,8 @@ from posetrack_cli.runtime import box_head as box_head_module
 from posetrack_cli.runtime import cache, tuning
 from posetrack_cli.runtime.box_head import box_head_form, choose_box_head
 
+from helpers import spread_frozen_statistics
+
 SSD = "ssdlite320_mobilenet_v3_large"
 RCNN = "fasterrcnn_mobilenet_v3_large_fpn"
 # Relative error (||form - fp32|| / ||fp32||) of the box predictor's class logits and box deltas.
@@ -31,21 +33,10 @@ def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path / "cache"))
 
 
-def _realistic_statistics(model: torch.nn.Module) -> torch.nn.Module:
-    """Frozen BatchNorms with spread statistics, so feature maps are not an untrained network's near-zeros."""
-    g = torch.Generator().manual_seed(0)
-    for name, buffer in model.named_buffers():
-        if name.endswith("running_var"):
-            buffer.copy_(torch.rand(buffer.shape, generator=g) * 0.5 + 0.05)
-        elif name.endswith("running_mean"):
-            buffer.copy_(torch.randn(buffer.shape, generator=g) * 0.02)
-    return model
-
-
 def _ssd_favouring(label: int, bias: float) -> torch.nn.Module:
     """An SSDlite whose classification heads lean towards ``label`` on every anchor by ``bias`` plus
     up to 1 (spread, so that anchors whose features an untrained network zeroes do not tie)."""
-    model = _realistic_statistics(build_detector(SSD))
+    model = spread_frozen_statistics(build_detector(SSD))
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for head in model.head.classification_head.module_list:
@@ -160,7 +151,7 @@ def test_box_head_form_is_chosen_once_offered_by_the_cpu(tmp_path: Path, monkeyp
 
 def test_faster_rcnn_in_its_chosen_form_finds_fp32s_boxes(tmp_path: Path) -> None:
     pytest.importorskip("openvino")
-    model = _realistic_statistics(build_detector(RCNN))
+    model = spread_frozen_statistics(build_detector(RCNN))
     with torch.no_grad():  # "person" ahead of the other classes, so that its boxes reach the output
         model.roi_heads.box_predictor.cls_score.bias[COCO_PERSON] = 5.0
     weights = tmp_path / "rcnn.pth"

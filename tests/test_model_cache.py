@@ -69,12 +69,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clean]:
         torch.set_num_threads(threads)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch held to one thread
 
 
 @pytest.fixture
