@@ -205,6 +205,10 @@ def test_the_reference_renders_doctests_as_code() -> None:
     text = "Adds:\n\n    >>> 1 + 1\n    2\n\nDone."
     assert module.fence_doctests(text) == "Adds:\n\n    ```pycon\n    >>> 1 + 1\n    2\n    ```\n\nDone."
     assert module.fence_doctests("No doctest [0, 1].") == "No doctest [0, 1]."
+    skipped = ">>> tracker = VideoTracker.load()  # doctest: +SKIP"
+    assert module.fence_doctests(skipped) == "```pycon\n>>> tracker = VideoTracker.load()\n```"
+    assert module.code_for_roles("see :meth:`load` and :class:`~posetrack_cli.Poses`") == (
+        "see `load` and `posetrack_cli.Poses`")
 
 
 # The tested examples this file runs, exactly as the pages give them, in order (each later one reads
