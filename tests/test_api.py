@@ -1,5 +1,5 @@
 """posetrack as a library: the public names, PoseTrack frame by frame and into files, and the
-README's runnable example."""
+runnable example of docs/python.md (examples/track_video.py)."""
 
 from __future__ import annotations
 

@@ -161,13 +161,13 @@ def test_people_leaving_and_entering_at_the_edge() -> None:
     assert walker == {0} and len(newcomer) == 1 and newcomer != walker, seen
 
 
-# The paper's tracker on the command line, as README.md gives it.
+# The paper's tracker on the command line, as docs/commands/track.md gives it.
 PAPER_FLAGS = ["--duplicate-oks", "1", "--no-staged", "--flow-life", "3600", "--max-lost", "0", "--no-own-motion",
                "--no-appearance", "--joint-noise", "0"]
 
 
 def test_the_paper_setting_stays_reachable(tmp_path: Path) -> None:
-    """README's flags give TrackerConfig.paper() (the JSON's settings say so), and that tracker
+    """The documented flags give TrackerConfig.paper() (the JSON's settings say so), and that tracker
     does what the paper's does: a second pose on one person is a second person."""
     tracker = FrameTracker(TrackerConfig.paper(), flow=None)
     a = person(200, 100)
