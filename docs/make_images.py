@@ -4,8 +4,12 @@ No model weights can be had where this repository is built, so the poses are not
 visible person of ``street_5frames.mp4`` got a box by hand in its first and last frame (in between,
 interpolated), and a standing figure's 17 joints fitted to the box (seen from behind, so the face
 joints score low). ``posetrack track`` then tracks those poses with the real optical flow and
-tracker; the overlay is drawn from its JSON with ``OverlayRenderer``, and ``posetrack report``
-draws the report, screenshotted with headless Chromium.
+tracker; the overlay is drawn from its JSON with ``OverlayRenderer`` (its last frame is
+``docs/overlay.png``) and written as the overlay video with posetrack's own writer, and
+``posetrack report --overlay`` draws the report that plays it. ``docs/report.png`` is the whole
+page, screenshotted by Playwright in the system Chromium at 1400 pixels wide (the width the page is
+laid out for), with the video stopped at the last frame; nothing is cut off (the script checks the
+picture's height against the page's).
 
     python docs/make_images.py [--data ../shared/data] [--work /tmp/posetrack-docs]
 """
@@ -28,8 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from posetrack_cli.core.files import read_json  # noqa: E402
-from posetrack_cli.io.outputs import document_to_frames  # noqa: E402
+from posetrack_cli.core.types import Frame  # noqa: E402
+from posetrack_cli.io.outputs import OverlayWriter, document_to_frames  # noqa: E402
 from posetrack_cli.io.render import OverlayConfig, OverlayRenderer  # noqa: E402
+
+PAGE_WIDTH = 1400  # pixels: the report's design width
+REPORT_WIDTH = 1000  # pixels of docs/report.png: the page scaled down whole, not cropped
 
 # COCO-17 joints of a person seen from behind, in units of body height, origin at the head top
 # centre, x right / y down: the person's left side is on the image's left.
@@ -80,6 +88,30 @@ def _small_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image[..., ::-1]).quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
+def _screenshot(html: Path, shot: Path, seconds: float) -> None:
+    """The whole report page at ``html``, ``PAGE_WIDTH`` wide, its overlay video shown at ``seconds``."""
+    from playwright.sync_api import sync_playwright  # the test extra
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("make_images.py needs Chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": PAGE_WIDTH, "height": 900})
+        page.goto(html.resolve().as_uri())
+        page.wait_for_function("document.getElementById('overlay').readyState >= 2")
+        page.evaluate("s => { const v = document.getElementById('overlay'); v.removeAttribute('controls'); "
+                      "v.currentTime = s; }", seconds)
+        page.wait_for_function("() => { const v = document.getElementById('overlay'); "
+                               "return !v.seeking && v.readyState >= 2; }")
+        page.wait_for_timeout(300)  # the decoded frame painted
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    taken = cv2.imread(str(shot))
+    assert taken.shape[:2] == (height, PAGE_WIDTH), (taken.shape, height)  # the whole page, nothing cut off
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -100,26 +132,34 @@ def main() -> None:
     by_index = {f.frame_index: f for f in frames}
     renderer = OverlayRenderer(OverlayConfig(trail=5))
     capture = cv2.VideoCapture(str(ROOT / video))
-    image = None
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    overlay = work / "street_5frames.tracks.mp4"  # where `posetrack run --render` would put it
+    drawn: list[np.ndarray] = []
+
+    def draw(picture: np.ndarray, tracked: object) -> np.ndarray:
+        drawn.append(renderer.draw(picture, by_index.get(len(drawn))))  # None where nobody was tracked
+        return drawn[-1]
+
+    writer = OverlayWriter(overlay, fps, draw)
     for entry in images:
         ok, picture = capture.read()
         assert ok, f"cannot read frame {entry['frame_id']} of {video}"
-        image = renderer.draw(picture, by_index.get(entry["frame_id"]))
+        writer.add(Frame(entry["frame_id"], entry["timestamp"], picture), by_index.get(entry["frame_id"]))
     capture.release()
-    assert image is not None
+    writer.finish({})
+    writer.close()
+    os.replace(writer.temp, overlay)
+    image = drawn[-1]
     _small_png(image[120:540, 380:960], ROOT / "docs" / "overlay.png")  # the people, at full resolution
     report = work / "report"
-    subprocess.run([*cli, "report", str(tracks), "--video", str(video), "-o", str(report)],
+    subprocess.run([*cli, "report", str(tracks), "--video", str(video), "--overlay", str(overlay), "-o", str(report)],
                    check=True, cwd=ROOT)
     html = report / "street_5frames.tracks.report.html"
-    profile = Path(tempfile.mkdtemp(prefix="posetrack-chromium-"))
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                    "--hide-scrollbars", f"--screenshot={work / 'report.png'}", "--window-size=1000,1400",
-                    html.resolve().as_uri()], check=True, capture_output=True)
-    shutil.rmtree(profile, ignore_errors=True)
-    shot = cv2.imread(str(work / "report.png"))
-    _small_png(cv2.resize(shot, (700, 980), interpolation=cv2.INTER_AREA), ROOT / "docs" / "report.png")
+    shot = work / "report.png"
+    _screenshot(html, shot, seconds=(len(images) - 1) / fps)
+    page = cv2.imread(str(shot))
+    height = round(page.shape[0] * REPORT_WIDTH / page.shape[1])
+    _small_png(cv2.resize(page, (REPORT_WIDTH, height), interpolation=cv2.INTER_AREA), ROOT / "docs" / "report.png")
     print("wrote docs/overlay.png and docs/report.png")
 
 
