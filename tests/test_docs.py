@@ -286,3 +286,38 @@ def test_the_tested_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         shutil.copy(track_file, tmp_path / folder / "clip.json")
     scores = run(RUN_HERE[6])
     assert re.search(r"^\s*100\.0\s", scores, re.MULTILINE), scores  # a run against itself: MOTA 100
+
+
+# The README's measured figures, each with the line of benchmarks/README.md it rounds.
+README_FIGURES = {
+    "41 / 99 ms a frame": [r"^street\s+realtime\s+openvino int8\s+([\d.]+)",
+                           r"^street 2x2 realtime\s+openvino int8\s+([\d.]+)"],
+    "74 / 76 ms a frame": [r"^street\s+peer openvino 384x640 \*\s+ultralytics openvino fp32\s+([\d.]+)",
+                           r"^street 2x2 peer openvino 384x640 \*\s+ultralytics openvino fp32\s+([\d.]+)"],
+    "857 / 2,098 ms a frame": [r"^street\s+fast\s+openvino int8\s+([\d.]+)",
+                               r"^street 2x2 fast\s+openvino int8\s+([\d.]+)"],
+    "159 / 140 / 63 ms": [r"^ResNet-50 torch fp32\s+([\d.]+)", r"^ResNet-50 openvino fp32\s+([\d.]+)",
+                          r"^ResNet-50 openvino int8\s+([\d.]+)"],
+    "1.2 / 1.8 ms a frame": [r"^\s+20 paper \(TrackerConfig\.paper\(\)\)\s+([\d.]+)",
+                             r"^\s+20 \+ torso colours \(default\)\s+([\d.]+)"],
+    "5.3 / 6.4 s": [r"^\| realtime \| warm \| \d+ \| ([\d.]+)", r"^\| fast \| warm \| \d+ \| ([\d.]+)"],
+}
+
+
+def test_the_readmes_figures_are_the_benchmarks() -> None:
+    """Each figure of the README's measured table rounds the number of benchmarks/README.md it comes
+    from, so a re-measured table makes this fail rather than leave the README behind."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Measured figures"):]
+    table = table[:table.index("\n## ")]
+    rows = [row for row in table.splitlines() if row.startswith("| ") and "---" not in row][1:]
+    assert sorted(row.rsplit("|", 2)[1].strip() for row in rows) == sorted(README_FIGURES)
+    benchmarks = (ROOT / "benchmarks" / "README.md").read_text()
+    for cell, patterns in README_FIGURES.items():
+        figures = re.findall(r"\d[\d,]*(?:\.\d+)?", cell)
+        assert len(figures) == len(patterns), cell
+        for figure, pattern in zip(figures, patterns):
+            found = re.findall(pattern, benchmarks, re.MULTILINE)
+            assert len(found) == 1, f"benchmarks/README.md has {len(found)} lines like {pattern!r}"
+            decimals = len(figure.partition(".")[2])
+            assert round(float(found[0]), decimals) == float(figure.replace(",", "")), (cell, figure, found[0])
