@@ -30,7 +30,7 @@ CASES = [
     (["run", "v.mp4", "--trail", "5"], _request("v.mp4", trail=5),
      "--boxes, --ids, --skeleton, --trail and --dim choose what --render (or --show) draws; add --render"),
     (["run", "images/", "--images", "--render"], _request("images/", images=True, render=True),
-     "--images takes boxes from the detector and draws nothing; drop --detections / --render"),
+     "--images writes COCO results and draws nothing; drop --render"),
     (["run", "v.mp4", "--stitch", "--render"], _request("v.mp4", stitch=True, render=True),
      "--stitch rewrites ids after the video, which an overlay drawn during it cannot follow; run without --render"),
     (["run", "v.mp4", "--smooth-beta", "5"], lambda: SmoothingConfig(smooth_beta=5.0),

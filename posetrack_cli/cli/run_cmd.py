@@ -89,7 +89,9 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
                    "(needs pip install \"posetrack[report]\").")
 @click.option("--images", is_flag=True,
               help="Each image of a folder on its own (no flow, no tracking, any sizes): OUT/<name>.coco.json, "
-                   "COCO results for `posetrack evaluate --metric coco`.")
+                   "COCO results for `posetrack evaluate --metric coco`. With --detections, a person detector's "
+                   "COCO results for the images (image_id: the number of a COCO file name, or the file name) "
+                   "give the boxes (COCO's protocol: add --det-threshold 0).")
 @click.option("--recursive", is_flag=True, help="Look for videos in subfolders of folder SOURCEs too.")
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose outputs are already complete.")
 @click.option("--offline", is_flag=True, help="Never download model files.")
@@ -151,6 +153,7 @@ def run(sources: tuple[str, ...], out: Path, recursive: bool, overwrite: bool, o
       posetrack run videos/ --recursive -o results --render
       posetrack run frames/ --fps 25 --preset accurate --device cuda
       posetrack run video.mp4 --detections boxes.json --pose-weights my_model.pth
+      posetrack run val2017/ --images --detections person_detections.json --det-threshold 0
       posetrack run lecture.mp4 --detect-every 5
       posetrack run webcam_recording.mp4 --preset realtime
       posetrack run corridor.mp4 --max-lost 3 --smooth one-euro

@@ -372,6 +372,116 @@ class FileDetections:
         check_decoded(self.path, self.last_frame, frames, self.space)
 
 
+def coco_image_id(file_name: str) -> int | str:
+    """The image id ``posetrack run --images`` gives an image, and by which a boxes file names it:
+    the number of a COCO-style name (its digits: ``000000000785.jpg`` -> 785, the id COCO's own
+    files give it), else the file name itself.
+
+    Example:
+        >>> coco_image_id("000000000785.jpg"), coco_image_id("street.png")
+        (785, 'street.png')
+    """
+    stem = Path(file_name).stem
+    return int(stem) if stem.isascii() and stem.isdigit() else file_name
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 box``, ``3 boxes``."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+class ImageBoxes:
+    """Person boxes of a COCO-results JSON for a folder of independent images (``posetrack run
+    --images DIR --detections boxes.json``: a person detector's results, as COCO's evaluation protocol
+    hands them out, e.g. a detection file for val2017).
+
+    An entry names its image by ``image_id``: COCO's number of the image (the digits of a COCO file
+    name, ``000000000785.jpg`` is 785: :func:`coco_image_id`), or the image's file name (with or
+    without its extension). Entries of another ``category_id`` than 1 and boxes scoring below
+    ``score_threshold`` are left out, as in a video. Entries naming no image of the folder are not
+    used: a detection file of a whole data set serves a folder holding part of it; an image without
+    any box has nobody in the results. Both are counted in one warning line; a file none of whose
+    entries names an image of the folder is refused (its ids are not this folder's). Boxes are
+    clipped to their image when it is read.
+
+    Args:
+        path: the JSON file.
+        folder: the images' folder, named in messages.
+        file_names: the images' file names.
+        score_threshold: boxes scoring below are left out (paper: 0.5; COCO's protocol takes them all: 0).
+        warn: receives the one warning line; None: silent.
+
+    Raises:
+        PosetrackError: one line naming the entry, for an entry that is not a box (``image_id`` and
+            ``bbox`` [x, y, w, h] of finite numbers with a positive size, ``score`` in [0, 1]), or a
+            file that names none of the images.
+    """
+
+    def __init__(self, path: str | Path, folder: Path, file_names: Iterable[str],
+                 score_threshold: float = DETECTION_THRESHOLD, *, warn: Warn | None = None) -> None:
+        self.path = Path(path)
+        names = list(file_names)
+        lookup: dict[Any, str] = {}
+        for name in names:  # a number, the full name and the name without its extension
+            for key in (coco_image_id(name), Path(name).stem, name):
+                lookup.setdefault(key, name)
+        doc, strict = _read(self.path)
+        doc = _list_of_entries(doc, self.path, "boxes")
+        boxes: dict[str, list[np.ndarray]] = {}
+        scores: dict[str, list[float]] = {}
+        people = unknown = 0
+        elsewhere: set[Any] = set()
+        for n, item in enumerate(doc):
+            where = f"{self.path.name} entry {n}"
+            if not isinstance(item, dict) or "bbox" not in item or "image_id" not in item:
+                raise PosetrackError(f"{where} is not a box (needs image_id and bbox)")
+            if item.get("category_id", COCO_PERSON) != COCO_PERSON:
+                continue
+            box, score = _bbox(item, where), _score(item, where)
+            image_id = item["image_id"]
+            if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
+                raise PosetrackError(f"{where}: image_id must be an image's number or file name, got {image_id!r}")
+            people += 1
+            image = lookup.get(image_id)
+            if image is None:
+                unknown += 1
+                elsewhere.add(image_id)
+                continue
+            if score >= score_threshold:
+                boxes.setdefault(image, []).append(box)
+                scores.setdefault(image, []).append(score)
+        if strict is not None:
+            raise strict
+        if people and unknown == people:
+            raise PosetrackError(
+                f"none of the {people} person boxes of {self.path.name} is of an image in {folder} (its image ids, "
+                f"e.g. {sorted(elsewhere, key=str)[0]!r}, are neither the numbers of its COCO-style file names, as "
+                f"{coco_image_id(names[0])!r} for {names[0]}, nor its file names)")
+        self._boxes = {name: (np.stack(b), np.asarray(scores[name])) for name, b in boxes.items()}
+        self.unused = unknown
+        self.without_boxes = [name for name in names if name not in self._boxes]
+        if warn is not None and (unknown or self.without_boxes):
+            parts = []
+            if unknown:
+                parts.append(f"{_count(unknown, 'box', 'boxes')} for {_count(len(elsewhere), 'image')} not in "
+                             f"{folder}: not used")
+            if self.without_boxes:
+                parts.append(f"{len(self.without_boxes)} of {_count(len(names), 'image')} without a box scoring "
+                             f"{score_threshold:g} or more (first: {self.without_boxes[0]}): nobody in the results "
+                             "for them")
+            warn(f"{self.path.name}: " + "; ".join(parts))
+
+    def get(self, file_name: str, width: int, height: int) -> Detections:
+        """The boxes of image ``file_name`` of ``width`` x ``height`` pixels, clipped to it (those
+        with nothing inside it left out); none if the file has none for it."""
+        if file_name not in self._boxes:
+            return Detections.empty()
+        boxes, scores = self._boxes[file_name]
+        clipped = clip_boxes(boxes.astype(np.float32), width, height)
+        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        return Detections(clipped[keep], scores[keep])
+
+
 def check_input(source: Path, *, poses: Path | None = None, detections: Path | None = None,
                 image_fps: float = DEFAULT_IMAGE_FPS, score_threshold: float = DETECTION_THRESHOLD,
                 warn: Warn | None = None) -> FrameSpace:

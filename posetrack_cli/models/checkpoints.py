@@ -283,6 +283,20 @@ def _input_size_from_name(path: Path) -> tuple[int, int] | None:
     return (int(m.group(2)), int(m.group(1))) if m else None
 
 
+# The input size, (width, height), at which the released checkpoints of each keypoint set were
+# trained first and at which every architecture of it is released: COCO's 17 keypoints at 256x192
+# (MSRA's and mmpose's ResNet-50/101/152 and mmpose's MobileNetV2: the manifest's *_256x192
+# files; 384x288 is each one's larger variant), MPII's 16 at 256x256 (MSRA's MPII files).
+STANDARD_INPUT_SIZES: dict[int, tuple[int, int]] = {17: (192, 256), 16: (256, 256)}
+
+
+def standard_input_size(spec: PoseSpec) -> tuple[int, int] | None:
+    """The ``(width, height)`` the released checkpoints of ``spec``'s architecture and keypoint
+    count come at by default (``STANDARD_INPUT_SIZES``), for a file that records no input size;
+    None for a keypoint count no release has."""
+    return STANDARD_INPUT_SIZES.get(spec.num_keypoints)
+
+
 def _recorded_input_size(value: Iterable[Any], path: Path) -> tuple[int, int]:
     """``(width, height)`` from a checkpoint's ``posetrack`` metadata."""
     size = tuple(int(v) for v in value)

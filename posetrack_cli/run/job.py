@@ -33,11 +33,19 @@ from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.files import OutputWriteError, atomic_write, dump_json
 from posetrack_cli.core.keypoints import COCO_KEYPOINTS
 from posetrack_cli.core.types import Poses
-from posetrack_cli.io.coco_results import FileDetections, FrameSpace, load_poses
+from posetrack_cli.io.coco_results import FileDetections, FrameSpace, ImageBoxes, coco_image_id, load_poses
 from posetrack_cli.io.coco_results import check_decoded as check_given
 from posetrack_cli.io.live import LiveSource, LiveWindow
 from posetrack_cli.io.outputs import OutputSet, TrackOutputs
-from posetrack_cli.io.video import ImageFolderSource, ImageSetSource, VideoSource, Warn, open_source, warn_on_stderr
+from posetrack_cli.io.video import (
+    ImageFolderSource,
+    ImageSetSource,
+    VideoSource,
+    Warn,
+    list_images,
+    open_source,
+    warn_on_stderr,
+)
 from posetrack_cli.run.batch import InputItem, ItemResult, fingerprint
 from posetrack_cli.run.checkpoints import Every, discard, load_checkpoint, save_checkpoint, work_folder
 from posetrack_cli.run.pipeline import GivenPoses, LoopState, Pipeline, Source, VideoResult
@@ -88,11 +96,13 @@ def input_fingerprint(spec: RunSpec, item: InputItem) -> str:
 
 def check_inputs_before_loading(spec: RunSpec, item: InputItem) -> None:
     """The checks of one input that can run before any model loads: its source opens, and its poses
-    or boxes file parses and refers only to frames the source can have. Raises PosetrackError."""
-    if spec.images:
-        return
+    or boxes file parses and refers only to frames the source can have (for ``--images``, names
+    some of the folder's images). Raises PosetrackError."""
     side = side_file(spec, item)
     if side is None:
+        return
+    if spec.images:
+        ImageBoxes(side, item.path, [p.name for p in list_images(item.path)], spec.pipeline.detection_threshold)
         return
     space = FrameSpace.probe(item.path, image_fps=spec.image_fps)
     if spec.models.poses is not None:
@@ -400,9 +410,14 @@ class LoadedRun:
         without any readable image fails.
         """
         results: list[dict[str, Any]] = []
+        given = self.spec.models.detections
+        boxes = None if given is None else ImageBoxes(given, item.path, [p.name for p in source.files],
+                                                      self.pipeline.config.detection_threshold, warn=self.warn)
         for frame in source.frames():
-            people = self.pipeline.poses_in_image(frame.image)
             assert frame.file_name is not None
+            height, width = frame.image.shape[:2]
+            people = self.pipeline.poses_in_image(
+                frame.image, None if boxes is None else boxes.get(frame.file_name, width, height))
             results += _coco_results(people, frame.file_name)
             on_frame(frame.index, len(people))
         files, unreadable = source.files, source.unreadable
@@ -434,24 +449,22 @@ class LoadedRun:
             write_report(document, self.out_dir, name=item.name, video=item.path)
 
 
-def image_id(file_name: str) -> int | str:
-    """COCO's image id for a COCO-style name (its digits: ``000000000785.jpg`` -> 785), else the file name."""
-    stem = Path(file_name).stem
-    return int(stem) if stem.isdigit() else file_name
-
-
 def _coco_results(poses: Poses, file_name: str) -> list[dict[str, Any]]:
-    """COCO-results entries of one image's poses: ``keypoints`` ``[x, y, score] * K`` as COCO's
-    own results carry scores in the third place, ``score`` the person score, ``bbox`` xywh, and
-    ``file_name`` kept in every entry."""
+    """COCO keypoint results of one image's poses, in COCO's own results format: ``image_id``,
+    ``category_id``, ``keypoints`` ``[x, y, score] * K`` (COCO's results carry scores in the third
+    place) and ``score`` the person score, with ``file_name`` kept in every entry.
+
+    No ``bbox``, as in the results of COCO's keypoint challenge and the paper's authors: given one,
+    pycocotools takes a result's area from it instead of from the keypoints, which moves the
+    medium/large statistics (APm, APl), and ``posetrack evaluate --metric coco`` would then differ
+    from COCOeval run directly on this file.
+    """
     entries = []
     for i in range(len(poses)):
         kps = np.concatenate([poses.keypoints[i], poses.keypoint_scores[i][:, None]], axis=1)
-        x1, y1, x2, y2 = (float(v) for v in poses.boxes[i])
-        entries.append({"image_id": image_id(file_name), "file_name": file_name, "category_id": 1,
+        entries.append({"image_id": coco_image_id(file_name), "file_name": file_name, "category_id": 1,
                         "keypoints": [round(float(v), 3) for v in kps.ravel()],
-                        "score": round(float(poses.scores[i]), 5),
-                        "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
+                        "score": round(float(poses.scores[i]), 5)})
     return entries
 
 
@@ -466,23 +479,42 @@ def derived_paths(spec: RunSpec, out_dir: Path, name: str) -> tuple[Path, ...]:
     return tuple(paths)
 
 
-def load_estimator(models: ModelChoice, config: EstimatorConfig, *, allow_download: bool) -> PoseEstimator:
+def _note_on_stderr(line: str) -> None:
+    """The default receiver of a run's one-line notes: ``posetrack: <line>`` on stderr."""
+    import sys
+
+    print(f"posetrack: {line}", file=sys.stderr, flush=True)
+
+
+def load_estimator(models: ModelChoice, config: EstimatorConfig, *, allow_download: bool,
+                   note: Callable[[str], None] = _note_on_stderr) -> PoseEstimator:
     """The pose estimator of ``models`` with ``config``'s settings.
 
     A manifest file brings its input size and normalisation; a local file brings what it records
     (posetrack-trained files record both; released files are read by layout and file name). The
-    input size is ``models.input_size`` when given, else the file's: ``config.input_size`` is
+    input size is ``models.input_size`` when given, else the file's; a local file that records
+    none (``model.pth``) takes its architecture's standard size
+    (:func:`~posetrack_cli.models.checkpoints.standard_input_size`, 192x256 for COCO's keypoints),
+    and ``note`` gets one line saying which and how to choose another. ``config.input_size`` is
     replaced by it.
     """
     from dataclasses import asdict
 
     from posetrack_cli.inference.estimator import PoseEstimator
-    from posetrack_cli.models.checkpoints import InputNorm
+    from posetrack_cli.models.checkpoints import InputNorm, load_pose_checkpoint, standard_input_size
     from posetrack_cli.models.weights import resolve
 
     settings = {k: v for k, v in asdict(config).items() if k != "input_size"}
     if models.pose_weights is not None:
-        return PoseEstimator.from_checkpoint(models.pose_weights, input_size=models.input_size, **settings)
+        model, info = load_pose_checkpoint(models.pose_weights)
+        size = models.input_size or info.input_size
+        if size is None:
+            size = standard_input_size(info.spec)
+            if size is not None:
+                note(f"{info.path.name} does not record its input size: using {size[0]}x{size[1]} (width x height), "
+                     f"the standard size of a {info.spec.backbone_name} with {info.spec.num_keypoints} keypoints; "
+                     "--input-size WIDTHxHEIGHT (input_size=(width, height) in Python) chooses another")
+        return PoseEstimator.from_loaded(model, info, input_size=size, **settings)
     entry, path = resolve(models.pose_name, allow_download=allow_download)
     if entry.kind != "pose":
         raise PosetrackError(f"{models.pose_name} is a {entry.kind} file, not a pose model")

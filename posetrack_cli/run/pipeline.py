@@ -432,11 +432,12 @@ class Pipeline:
         return (Poses(people.keypoints[alive], people.keypoint_scores[alive], people.boxes[alive], box_scores[alive]),
                 ages[alive])
 
-    def poses_in_image(self, image: np.ndarray) -> Poses:
-        """Steps 1 and 4 on one image alone (no flow, no tracking): detector boxes, top-down
-        poses, scored and kept as in a video; ``(H, W, 3)`` uint8 BGR of any size."""
+    def poses_in_image(self, image: np.ndarray, boxes: Detections | None = None) -> Poses:
+        """Steps 1 and 4 on one image alone (no flow, no tracking): the detector's boxes (or
+        ``boxes``, given for this image, kept from the detection threshold up as a boxes file's
+        are), top-down poses, scored and kept as in a video; ``(H, W, 3)`` uint8 BGR of any size."""
         frame = Frame(0, 0.0, image)
-        [detected] = self._detect([frame], None)
+        [detected] = self._detect([frame], None if boxes is None else _Given(boxes))
         people, _, _, _ = self._estimate(frame, detected, Poses.empty(self.num_keypoints), np.zeros(0, np.int64),
                                          None)
         return people
@@ -528,6 +529,16 @@ class Pipeline:
             found = self.detector.detect([f.image for f in frames])
         threshold = self.config.detection_threshold
         return [d[d.scores >= threshold] for d in found]
+
+
+class _Given:
+    """One image's given boxes as a box source (``poses_in_image``)."""
+
+    def __init__(self, boxes: Detections) -> None:
+        self._boxes = boxes
+
+    def get(self, index: int) -> Detections:
+        return self._boxes
 
 
 class _BackgroundAdds:

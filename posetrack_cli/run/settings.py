@@ -288,9 +288,8 @@ class RunSpec:
         if not (self.render or self.live.show) and self.overlay != OverlayConfig():
             raise OptionsError("--boxes, --ids, --skeleton, --trail and --dim choose what --render (or --show) "
                                "draws; add --render")
-        if self.images and (self.models.detections is not None or self.render):
-            raise OptionsError("--images takes boxes from the detector and draws nothing; drop --detections / "
-                               "--render")
+        if self.images and self.render:
+            raise OptionsError("--images writes COCO results and draws nothing; drop --render")
         if self.pipeline.output.stitch and self.render:
             raise OptionsError("--stitch rewrites ids after the video, which an overlay drawn during it cannot "
                                "follow; run without --render")
