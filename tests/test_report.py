@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -205,14 +206,20 @@ def crowd(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
 
     out = tmp_path_factory.mktemp("crowd")
     street = np.full((CROWD_SIZE[1], CROWD_SIZE[0], 3), 90, np.uint8)
-    with OutputSet(out, "crowd", render=True).open(COCO_KEYPOINTS, fps=CROWD_FPS,
+    (out / "work").mkdir()
+    with OutputSet(out, "crowd", render=True).open(COCO_KEYPOINTS, fps=CROWD_FPS, work=out / "work",
                                                    draw=OverlayRenderer(OverlayConfig()).draw) as writers:
         for tracked in crowd_frames():
             writers.add(Frame(tracked.frame_index, tracked.timestamp, street), tracked)
+            if tracked.frame_index in (0, 1, 50):  # checkpoints: the overlay in segments, joined at the end
+                writers.position()
         writers.commit({"command": "run", "frames": CROWD_FRAMES, "source": str(out / "street.mp4"),
                         "stage_seconds": {"decode": 0.4, "detect": 9.1, "flow": 2.2, "pose": 7.5, "track": 0.2}})
     document = json.loads((out / "crowd.json").read_text())
     assert len({a["track_id"] for a in document["annotations"]}) == 75
+    with av.open(str(out / "crowd.mp4")) as video:  # frame k at k / fps, across the joined segments
+        times = [float(frame.time) for frame in video.decode(video=0)]
+    assert times == pytest.approx([k / CROWD_FPS for k in range(CROWD_FRAMES)], abs=1e-3)
     write_report(document, out, name="crowd")  # finds crowd.mp4 in info.outputs
     return document, out / "crowd.report.html"
 

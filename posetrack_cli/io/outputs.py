@@ -342,7 +342,8 @@ class CsvWriter(_Writer):
 # The overlay's codec: H.264 (x264, in PyAV's FFmpeg) in mp4, which browsers play (the report's
 # <video>; MPEG-4 part 2, OpenCV's "mp4v", they refuse) as well as every desktop player, at about
 # 0.15 bits a pixel. x264's "veryfast" preset keeps up with the tracker (~50 fps at 720p on 2 cores;
-# its default "medium", ~15). H.264 in 4:2:0 needs an even width and height: an odd frame gets its
+# its default "medium", ~15); no B-frames, so each checkpoint's segment starts at decode time 0 and
+# the segments join in order. H.264 in 4:2:0 needs an even width and height: an odd frame gets its
 # last column or row repeated once.
 OVERLAY_CODEC, OVERLAY_BITS_PER_PIXEL, OVERLAY_PRESET = "libx264", 0.15, "veryfast"
 
@@ -380,7 +381,7 @@ class OverlayWriter(_Writer):
             assert isinstance(stream, av.VideoStream)
             stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
             stream.bit_rate = max(500_000, int(OVERLAY_BITS_PER_PIXEL * width * height * self.fps))
-            stream.options = {"preset": OVERLAY_PRESET}
+            stream.options = {"preset": OVERLAY_PRESET, "bf": "0"}  # no B-frames: segments join in order
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise OutputWriteError(self.path, _os_error(exc)) from None
         self._open = [container, stream, target, 0]
