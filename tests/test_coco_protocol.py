@@ -156,6 +156,7 @@ def test_a_pose_file_without_an_input_size_takes_its_architectures_standard_one(
     assert lines == ["model.pth does not record its input size: using 192x256 (width x height), the standard size "
                      "of a ResNet-18 with 17 keypoints; --input-size WIDTHxHEIGHT (input_size=(width, height) in "
                      "Python) chooses another"]
-    told = load_estimator(ModelChoice(pose_weights=plain, input_size=(64, 64)), EstimatorConfig(runtime="torch", precision="fp32"),
-                          allow_download=False, note=lines.append)
+    torch_fp32 = EstimatorConfig(runtime="torch", precision="fp32")
+    told = load_estimator(ModelChoice(pose_weights=plain, input_size=(64, 64)), torch_fp32, allow_download=False,
+                          note=lines.append)
     assert told.config.input_size == (64, 64) and len(lines) == 1

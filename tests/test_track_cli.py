@@ -166,7 +166,8 @@ def bad_input(tmp_path: Path, scene: dict, kind: str) -> tuple[list[str], str]:
         return [str(target), "--video", video], f"frame {FRAMES + 3}"
     if kind == "not-poses":
         target.write_text(json.dumps({"hello": "world"}))
-        return [str(target), "--video", video], "neither a COCO-results list nor a posetrack track file"
+        return [str(target), "--video", video], ("neither a COCO-results list nor a COCO keypoint, PoseTrack 2018 or "
+                                                 "posetrack track file")
     if kind == "keypoint-count":
         target.write_text(json.dumps([{**scene["results"][0], "keypoints": [1.0, 2.0, 1.0] * 16}]))
         return [str(target), "--video", video], "16 keypoints, expected 17"

@@ -41,7 +41,9 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
 @click.option("--detector-size", type=click.IntRange(128, 4096),
               help="Shorter side frames are resized to for detection [default: the model's 800]; smaller is faster.")
 @click.option("--detections", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Boxes from a COCO-results JSON instead of a detector (one SOURCE only).")
+              help="Person boxes instead of a detector (one SOURCE only): a COCO-results JSON (image_id the "
+                   "frame index or frame file name), or a MOTChallenge file (frame,id,x,y,w,h,conf,...; frames "
+                   "from 1), posetrack's mot export among them.")
 @pose_model_options
 @click.option("--flow", type=click.Choice(FLOW_NAMES), help="Optical flow (overrides the preset).")
 @tracker_options

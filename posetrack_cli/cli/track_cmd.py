@@ -39,9 +39,14 @@ def track(poses: Path, source: Path, out: Path, recursive: bool, overwrite: bool
           **flags: Any) -> None:
     """Assign track ids to per-frame poses from any estimator.
 
-    POSES is a COCO-results JSON (image_id = 0-based frame index, or the frame's file name for a
-    frame folder; keypoints [x, y, v] * 17; score; optional bbox xywh) or a posetrack JSON. The
-    video's frames are used only for optical flow. Writes OUT/<name>.tracks.json and
+    POSES is any of: COCO results (image_id = 0-based frame index, or the frame's file name for a
+    frame folder; keypoints [x, y, score] * 17; score; optional bbox xywh); a COCO keypoint
+    annotation file (v flags: 0 = not labelled, a missing joint; 1 or 2 = labelled, trusted); a
+    PoseTrack 2018 file; or what posetrack writes: OUT/<name>.json, .tracks.json, .csv, and the
+    posetrack18 and coco exports. A document's image is found by its file name in a frame folder,
+    else by the frame number its file name carries (000042.jpg: frame 42). MOT files hold boxes
+    only: give them to `posetrack run VIDEO --detections`. The video's frames are used only for
+    optical flow. Writes OUT/<name>.tracks.json and
     OUT/<name>.tracks.csv (names of their own: they never replace `posetrack run`'s outputs or
     the POSES file), and OUT/summary.csv. Decoding that stops early keeps the frames before it,
     marked partial. For a batch, POSES is a folder holding <name>.json for each video of the
@@ -50,6 +55,8 @@ def track(poses: Path, source: Path, out: Path, recursive: bool, overwrite: bool
     \b
     Examples:
       posetrack track results.json --video clip.mp4
+      posetrack track person_keypoints.json --video frames/             # a COCO annotation file
+      posetrack track out/posetrack18/clip.json --video clip.mp4         # posetrack's own export, fed back
       posetrack track results.json --video frames/ --fps 25 -o tracks
       posetrack track poses/ --video videos/ -o tracks
       posetrack track results.json --video clip.mp4 --similarity iou --queue-length 10

@@ -1,11 +1,15 @@
-"""COCO-results input: per-frame poses (``posetrack track``) and person boxes (``--detections``).
+"""Poses and boxes posetrack is given: per-frame poses (``posetrack track``) and person boxes (``--detections``).
 
-Both are lists of entries keyed by ``image_id``: the 0-based frame index, or, for a folder of
+Poses come in any file posetrack writes or its users have (:func:`load_poses`): COCO results,
+COCO keypoint annotation files, PoseTrack 2018 files, posetrack's JSON and CSV and its exports;
+boxes in COCO results or MOTChallenge files (:class:`FileDetections`), or for a folder of
+independent images in COCO results by COCO image id (:class:`ImageBoxes`).
+
+COCO results are lists of entries keyed by ``image_id``: the 0-based frame index, or, for a folder of
 frames, the frame's file name. A pose entry has ``keypoints`` (COCO-17 ``[x, y, v] * 17``; ``v``
 is read as the keypoint's score unless the entry has ``keypoint_scores``), ``score`` and an
 optional ``bbox`` ``[x, y, w, h]`` (the box around the keypoints if absent); a box entry has
-``bbox`` and ``score``, and entries whose ``category_id`` is not 1 (person) are ignored. A pose
-file may also be posetrack's own track JSON.
+``bbox`` and ``score``, and entries whose ``category_id`` is not 1 (person) are ignored.
 
 Numbers are checked where they enter, so nothing downstream meets a NaN, a number whose arithmetic
 overflows, or a box of no size:
@@ -24,6 +28,7 @@ A bad entry is one PosetrackError line naming the file and the entry.
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -38,8 +43,8 @@ from posetrack_cli.core.geometry import clip_boxes
 from posetrack_cli.core.keypoints import COCO_KEYPOINTS, COCO_PERSON
 from posetrack_cli.core.paper import DETECTION_THRESHOLD
 from posetrack_cli.core.types import DEFAULT_IMAGE_FPS, Detections, Poses
-from posetrack_cli.io.formats import as_numbers, is_number, out_of_range, why_refused
-from posetrack_cli.io.outputs import document_to_frames
+from posetrack_cli.io.formats import as_numbers, is_number, out_of_range, shown, why_refused
+from posetrack_cli.io.outputs import CSV_COLUMNS, document_to_frames
 from posetrack_cli.io.video import FrameSource, ImageFolderSource, open_source
 
 Warn = Callable[[str], None]
@@ -246,11 +251,22 @@ def _group_poses(entries: Iterable[PoseRow], path: Path, space: FrameSpace, warn
 
 
 def load_poses(path: str | Path, space: FrameSpace, *, warn: Warn | None = None) -> dict[int, Poses]:
-    """Poses by frame index from a COCO-results list or a posetrack track file, checked (see the
-    module docstring) against ``space``.
+    """Poses by frame index from any poses file ``posetrack track`` takes, checked (see the module
+    docstring) against ``space``:
+
+    * a COCO-results list (``v`` read as the keypoint's score unless ``keypoint_scores`` is given),
+      posetrack's ``coco`` export among them;
+    * posetrack's track JSON (``run``'s ``<name>.json``, ``track``'s ``<name>.tracks.json``);
+    * a COCO keypoint annotation file, or a PoseTrack 2018 file (posetrack's ``posetrack18``
+      export among them): documents whose ``v`` flags say which joints are labelled (0: not
+      labelled, a missing joint; 1 or 2: labelled, trusted, score 1, unless the file gives per-joint
+      ``scores`` / ``keypoint_scores``); see :func:`_document_rows`;
+    * posetrack's CSV (``<name>.csv``).
+
+    A MOTChallenge file (boxes, no joints) is refused with the command that takes it.
 
     Args:
-        path: the JSON file.
+        path: the file.
         space: the frames the poses belong to (size, count, frame folder names).
         warn: receives the one warning line about poses dropped outside the frame; None: silent.
 
@@ -258,6 +274,13 @@ def load_poses(path: str | Path, space: FrameSpace, *, warn: Warn | None = None)
     17 keypoints with finite coordinates and scores in [0, 1] on frames the source has.
     """
     path = Path(path)
+    kind = sniff(path)
+    if kind == "mot":
+        raise PosetrackError(f"{path} holds MOTChallenge boxes (frame,id,x,y,w,h,...) without joints; posetrack track "
+                             f"needs poses: to estimate poses in these boxes, run `posetrack run VIDEO --detections "
+                             f"{path}`")
+    if kind == "csv":
+        return _group_poses(_csv_rows(path, space), path, space, warn)
     doc, strict = _read(path)
     by_frame = _poses_of(doc, path, space, warn)
     if strict is not None:
@@ -265,13 +288,41 @@ def load_poses(path: str | Path, space: FrameSpace, *, warn: Warn | None = None)
     return by_frame
 
 
+def sniff(path: Path) -> str:
+    """What kind of text file ``path`` is by its first line: ``"json"``, ``"csv"`` (posetrack's
+    CSV, whose header starts ``frame,time_s,track_id``) or ``"mot"`` (MOTChallenge lines of 9 or
+    10 numbers); ``"json"`` for anything else, whose reader then says what is wrong."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline(4096).strip().lstrip("\ufeff")
+    except OSError:
+        return "json"  # the JSON reader names the problem
+    if first.startswith(",".join(CSV_COLUMNS[:3])):
+        return "csv"
+    fields = first.split(",")
+    if len(fields) in (9, 10):
+        try:
+            [float(v) for v in fields]
+        except ValueError:
+            return "json"
+        return "mot"
+    return "json"
+
+
 def _poses_of(doc: Any, path: Path, space: FrameSpace, warn: Warn | None) -> dict[int, Poses]:
     k = len(COCO_KEYPOINTS)
     if isinstance(doc, list):
         if not doc:
             raise PosetrackError(f"{path} holds an empty list: no poses to track")
+        first = doc[0]
+        if isinstance(first, dict) and "bbox" in first and "keypoints" not in first:
+            raise PosetrackError(f"{path} holds person boxes (COCO results without keypoints); posetrack track needs "
+                                 f"poses: to estimate poses in these boxes, run `posetrack run VIDEO --detections "
+                                 f"{path}`")
         return _group_poses(pose_rows(doc, path.name, space.frame_index), path, space, warn)
     if isinstance(doc, dict) and {"images", "annotations", "categories"} <= doc.keys():
+        if not _is_posetrack_document(doc):
+            return _group_poses(_document_rows(doc, path, space), path, space, warn)
         frames, _, names = document_to_frames(doc, path.name, unique_ids=False)  # ids are given afresh
         if tuple(names) != COCO_KEYPOINTS:
             raise PosetrackError(f"{path}: keypoints {len(names)} named {names[:2]}..., expected COCO's {k}")
@@ -286,7 +337,163 @@ def _poses_of(doc: Any, path: Path, space: FrameSpace, warn: Warn | None) -> dic
                 rows.append((n, frame, p.keypoints[i], p.keypoint_scores[i], p.boxes[i], float(p.scores[i])))
                 n += 1
         return _group_poses(rows, path, space, warn)
-    raise PosetrackError(f"{path} is neither a COCO-results list nor a posetrack track file")
+    raise PosetrackError(f"{path} is neither a COCO-results list nor a COCO keypoint, PoseTrack 2018 or posetrack "
+                         "track file")
+
+
+def _is_posetrack_document(doc: dict[str, Any]) -> bool:
+    """Whether a COCO-like document is posetrack's own track JSON (``run``'s or ``track``'s): its
+    ``info`` records posetrack's settings and version, or (the info aside) every annotation has
+    ``keypoint_scores`` and a ``track_id``, and its keypoints are named by the document."""
+    info = doc.get("info")
+    if isinstance(info, dict) and "settings" in info and "version" in info:
+        return True
+    annotations = doc.get("annotations")
+    return isinstance(annotations, list) and bool(annotations) and all(
+        isinstance(a, dict) and "keypoint_scores" in a and "track_id" in a for a in annotations)
+
+
+# COCO annotation files flag each joint: 0 not labelled, 1 labelled but hidden, 2 labelled and visible.
+_FLAGS = (0, 1, 2)
+
+
+def _document_rows(doc: dict[str, Any], path: Path, space: FrameSpace) -> list[PoseRow]:
+    """The poses of a COCO keypoint annotation file or a PoseTrack 2018 document, as rows.
+
+    Joints are matched to COCO's 17 by name (a PoseTrack 2018 file names 15 of them: it has no eyes,
+    and its ``head_bottom`` and ``head_top`` are no COCO keypoint; a COCO joint the file does not
+    name is missing). A joint's score is its entry in the annotation's ``keypoint_scores`` or
+    ``scores`` where the file gives them (predictions), else 1 for a labelled joint (``v`` 1 or 2:
+    a joint someone marked is trusted); a joint with ``v`` 0 is missing (score 0) either way. People
+    without a labelled joint (crowds, PoseTrack's people without keypoints) are left out. The box is
+    ``bbox`` [x, y, w, h] where given, else the labelled joints' extent; the person score ``score``
+    where given, else 1. Each image is a frame found by :func:`_image_frame`.
+    """
+    where = path.name
+    categories = doc["categories"]
+    names = categories[0].get("keypoints") if categories and isinstance(categories[0], dict) else None
+    if names is None:
+        names = list(COCO_KEYPOINTS)
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise PosetrackError(f"{where}: categories must begin with the person category, whose 'keypoints' is the list "
+                             "of keypoint names")
+    source = np.array([names.index(n) if n in names else -1 for n in COCO_KEYPOINTS])  # (17,) file's joint, -1: none
+    if (source >= 0).sum() < len(COCO_KEYPOINTS) // 2:
+        raise PosetrackError(f"{where} names its keypoints {', '.join(names[:4])}, ...: too few of COCO's 17 "
+                             f"({', '.join(COCO_KEYPOINTS[:3])}, ...) for posetrack's tracker, which compares COCO "
+                             "keypoints")
+    present = source >= 0
+    k = len(names)
+    if not isinstance(doc["images"], list) or not isinstance(doc["annotations"], list):
+        raise PosetrackError(f"{where}: images and annotations must be lists")
+    frames: dict[Any, int] = {}
+    for i, image in enumerate(doc["images"]):
+        at = f"{where} image {i}"
+        if not isinstance(image, dict) or "id" not in image:
+            raise PosetrackError(f"{at} must be an object with an id")
+        key = image["id"]
+        if not isinstance(key, (int, str)) or isinstance(key, bool) or key in frames:
+            raise PosetrackError(f"{at}: id {shown(key)} is not an integer or string of its own")
+        frames[key] = _image_frame(image, space, at)
+    rows: list[PoseRow] = []
+    for n, ann in enumerate(doc["annotations"]):
+        at = f"{where} annotation {n}"
+        if not isinstance(ann, dict):
+            raise PosetrackError(f"{at} must be an object, got {shown(ann)}")
+        if ann.get("iscrowd") or not ann.get("keypoints"):
+            continue  # a crowd region, or a person without keypoints: nothing to track
+        image_id = ann.get("image_id")
+        if isinstance(image_id, (list, dict)) or image_id not in frames:
+            raise PosetrackError(f"{at}: image_id {shown(image_id)} is not the id of any image in 'images'")
+        xyv = _numbers(ann["keypoints"], at, f"keypoints [x, y, v] * {k}", 3 * k).reshape(k, 3)
+        given = ann.get("keypoint_scores", ann.get("scores"))
+        if given is not None and given != []:
+            scores = _numbers(given, at, "keypoint_scores" if "keypoint_scores" in ann else "scores", k)
+            wrong = np.flatnonzero((scores < 0) | (scores > 1))
+            if wrong.size:
+                raise PosetrackError(f"{at}: the score of {names[wrong[0]]} is {scores[wrong[0]]:g}, not in [0, 1]")
+            scores = np.where(xyv[:, 2] > 0, scores, 0.0)
+        else:
+            flags = xyv[:, 2]
+            wrong = np.flatnonzero(~np.isin(flags, _FLAGS))
+            if wrong.size:
+                raise PosetrackError(f"{at}: v of {names[wrong[0]]} is {flags[wrong[0]]:g}; a keypoint file's v is a "
+                                     "flag, 0 (not labelled), 1 or 2 (labelled): give confidences in "
+                                     "keypoint_scores")
+            scores = (flags > 0).astype(np.float64)
+        if not (scores > 0).any():
+            continue
+        kps = np.zeros((len(COCO_KEYPOINTS), 2))
+        kscores = np.zeros(len(COCO_KEYPOINTS))
+        kps[present] = xyv[source[present], :2]
+        kscores[present] = scores[source[present]]
+        if not (kscores > 0).any():
+            continue  # labelled joints, none of them COCO's (a PoseTrack head_top alone)
+        box = _bbox(ann, at) if ann.get("bbox") else _keypoint_box(kps, kscores)
+        rows.append((n, frames[image_id], kps, kscores, box, _score(ann, at)))
+    return rows
+
+
+def _image_frame(image: dict[str, Any], space: FrameSpace, where: str) -> int:
+    """The frame of a document's image: in a frame folder, the frame of its ``file_name`` (the
+    folder part aside); else the number its file name carries (``000042.jpg`` is frame 42: frames
+    counted from 0, as PoseTrack's frame files and posetrack's ``posetrack18`` export count them);
+    else its ``frame_id``, else its ``id``, as a frame index."""
+    file_name = image.get("file_name")
+    if isinstance(file_name, str) and file_name:
+        name = Path(file_name).name
+        if space.file_names is not None:
+            return space.frame_index(name, where)
+        stem = Path(name).stem
+        if stem.isascii() and stem.isdigit():
+            return space.frame_index(int(stem), where)
+    return space.frame_index(image.get("frame_id", image["id"]), where)
+
+
+def _cell(line: list[str], i: int, header: list[str], where: str) -> float:
+    """The number in column ``i`` of a CSV line."""
+    try:
+        return float(line[i])
+    except ValueError:
+        raise PosetrackError(f"{where}: {header[i]} is {line[i]!r}, not a number") from None
+
+
+def _csv_rows(path: Path, space: FrameSpace) -> list[PoseRow]:
+    """The poses of posetrack's CSV (``frame, time_s, track_id, x1, y1, x2, y2, score, ...`` then
+    ``<name>_x, <name>_y, <name>_score`` for each keypoint): the frame is the ``frame`` column."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            table = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise PosetrackError(f"cannot read {path}: {exc}") from None
+    if not table:
+        raise PosetrackError(f"{path} is empty: no poses to track")
+    header = table[0]
+    columns = {name: i for i, name in enumerate(header)}
+    missing = [f"{n}_{c}" for n in COCO_KEYPOINTS for c in ("x", "y", "score") if f"{n}_{c}" not in columns]
+    missing += [c for c in CSV_COLUMNS[:8] if c not in columns]
+    if missing:
+        raise PosetrackError(f"{path} is not posetrack's CSV of COCO's 17 keypoints: it has no column {missing[0]}")
+    keypoint_columns = [columns[f"{n}_{c}"] for n in COCO_KEYPOINTS for c in ("x", "y", "score")]
+    box_columns = [columns[c] for c in ("x1", "y1", "x2", "y2")]
+    rows: list[PoseRow] = []
+    for n, line in enumerate(table[1:]):
+        at = f"{path.name} line {n + 2}"
+        if not line:
+            continue
+        if len(line) != len(header):
+            raise PosetrackError(f"{at} has {len(line)} fields; the header has {len(header)}")
+        values = np.array([_cell(line, i, header, at) for i in keypoint_columns]).reshape(len(COCO_KEYPOINTS), 3)
+        box = np.array([_cell(line, i, header, at) for i in box_columns])
+        try:
+            frame_number = int(line[columns["frame"]])
+        except ValueError:
+            raise PosetrackError(f"{at}: frame is {line[columns['frame']]!r}, not a frame index") from None
+        frame = space.frame_index(frame_number, at)
+        score = _cell(line, columns["score"], header, at)
+        _check_arrays(at, values[:, :2], values[:, 2], box, score)
+        rows.append((n, frame, values[:, :2], values[:, 2], box, score))
+    return rows
 
 
 def _check_arrays(where: str, keypoints: np.ndarray, keypoint_scores: np.ndarray, box: np.ndarray,
@@ -307,8 +514,40 @@ def _check_arrays(where: str, keypoints: np.ndarray, keypoint_scores: np.ndarray
 # ---------------------------------------------------------------------------------------------- boxes
 
 
+def read_mot(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The boxes of a MOTChallenge file (``frame, id, x, y, w, h, conf, ...``, posetrack's ``mot``
+    export among them) as COCO-results box entries, each with where it is (``<file> line <n>``):
+    ``image_id`` the 0-based frame (MOTChallenge counts from 1), ``bbox`` in posetrack's 0-based
+    pixels (MOTChallenge's ``x, y`` count from 1: motmetrics subtracts the 1 too), ``score`` the
+    ``conf`` column. A ground-truth file's rows of another class than pedestrian (the 8th column, 1;
+    -1 where unused) are not a person and keep another ``category_id``.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PosetrackError(f"cannot read {path}: {exc}") from None
+    entries = []
+    for n, line in enumerate(lines):
+        where = f"{path.name} line {n + 1}"
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            raise PosetrackError(f"{where} is not a MOTChallenge line of numbers (frame,id,x,y,w,h,conf,...)") from None
+        if len(values) < 7 or not float(values[0]).is_integer() or values[0] < 1:
+            raise PosetrackError(f"{where} is not a MOTChallenge line (frame,id,x,y,w,h,conf,... with frames from 1)")
+        frame, _, x, y, w, h, conf = values[:7]
+        person = len(values) < 8 or values[7] in (-1, 1)
+        entries.append((where, {"image_id": int(frame) - 1, "bbox": [x - 1, y - 1, w, h], "score": conf,
+                                "category_id": COCO_PERSON if person else 0}))
+    return entries
+
+
 class FileDetections:
-    """Person boxes from a COCO-results JSON, by frame, checked and clipped against a frame space.
+    """Person boxes from a COCO-results JSON or a MOTChallenge file (:func:`read_mot`), by frame,
+    checked and clipped against a frame space.
 
     Entries with another ``category_id`` than 1 and boxes scoring below ``score_threshold`` are
     left out; boxes wholly outside the frame are dropped (one warning line with the count).
@@ -330,12 +569,16 @@ class FileDetections:
                  warn: Warn | None = None) -> None:
         self.path = Path(path)
         self.space = space
-        doc, strict = _read(self.path)
-        doc = _list_of_entries(doc, self.path, "boxes")
+        strict: PosetrackError | None = None
+        if sniff(self.path) == "mot":
+            doc = read_mot(self.path)
+        else:
+            json_doc, strict = _read(self.path)
+            doc = [(f"{self.path.name} entry {n}", item)
+                   for n, item in enumerate(_list_of_entries(json_doc, self.path, "boxes"))]
         entries, frames, boxes, scores = [], [], [], []
         last = -1
-        for n, item in enumerate(doc):
-            where = f"{self.path.name} entry {n}"
+        for n, (where, item) in enumerate(doc):
             if not isinstance(item, dict) or "bbox" not in item or "image_id" not in item:
                 raise PosetrackError(f"{where} is not a box (needs image_id and bbox)")
             if item.get("category_id", COCO_PERSON) != COCO_PERSON:

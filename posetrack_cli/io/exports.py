@@ -14,7 +14,9 @@ the ground truth of the same name, MOTChallenge toolkits read ``<sequence>.txt``
   PoseTrack's (``000342_mpii_test``), image ids are PoseTrack's (``10003420000`` + frame) and
   ``file_name`` keeps the path from ``images/`` on, as poseval parses it.
 * ``coco/<name>.json`` (``coco``): COCO keypoint results, a list of ``{"image_id", "category_id",
-  "keypoints", "score", "bbox", "track_id"}``; ``image_id`` is posetrack's (the frame index).
+  "keypoints", "score", "bbox", "track_id"}``; ``image_id`` is posetrack's (the frame index) and
+  ``keypoints`` are ``[x, y, score] * 17``, each keypoint's score where COCO's results have it
+  (what ``posetrack track`` and ``poses_from_coco_results`` read back as the score).
 * ``mot/<name>.txt`` (``mot``): MOTChallenge boxes, ``frame,id,x,y,w,h,conf,-1,-1,-1``, frames
   from 1, ids ``track_id + 1`` (MOTChallenge's start at 1), ``x, y`` the box's top left in
   MOTChallenge's 1-based pixels (posetrack's plus 1; motmetrics subtracts the 1 when reading),
@@ -151,9 +153,14 @@ def coco_results(document: dict[str, Any]) -> list[dict[str, Any]]:
     if tuple(names) != COCO_KEYPOINTS:
         raise PosetrackError("COCO results need the 17 COCO keypoints in COCO order; this file's are "
                              + ", ".join(names))
-    return [{"image_id": ann["image_id"], "category_id": 1, "keypoints": list(ann["keypoints"]),
-             "score": ann.get("score", 1.0), "bbox": list(ann["bbox"]), "track_id": int(ann["track_id"])}
-            for ann in document["annotations"]]
+    out = []
+    for ann in document["annotations"]:
+        keypoints = list(ann["keypoints"])
+        if "keypoint_scores" in ann:  # COCO's results carry the keypoint's score where annotations have v
+            keypoints[2::3] = list(ann["keypoint_scores"])
+        out.append({"image_id": ann["image_id"], "category_id": 1, "keypoints": keypoints,
+                    "score": ann.get("score", 1.0), "bbox": list(ann["bbox"]), "track_id": int(ann["track_id"])})
+    return out
 
 
 def mot_text(document: dict[str, Any]) -> str:
