@@ -28,7 +28,8 @@ CASES = [
      lambda: ExecutorConfig("local", RayOptions(workers=2, retries=5)),
      "--workers, --retries apply to --executor ray only"),
     (["run", "v.mp4", "--trail", "5"], _request("v.mp4", trail=5),
-     "--boxes, --ids, --skeleton, --trail and --dim choose what --render (or --show) draws; add --render"),
+     "--boxes, --ids, --skeleton, --trail, --dim and --frame-stamp choose what --render (or --show) draws; "
+     "add --render"),
     (["run", "images/", "--images", "--render"], _request("images/", images=True, render=True),
      "--images writes COCO results and draws nothing; drop --render"),
     (["run", "v.mp4", "--stitch", "--render"], _request("v.mp4", stitch=True, render=True),

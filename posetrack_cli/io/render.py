@@ -4,6 +4,11 @@
 (the last N positions of each track), so one renderer is made per video. What is drawn is chosen by
 a frozen ``OverlayConfig``. Joints scoring below the keypoint threshold are drawn faded (blended
 into the frame) rather than left out, so a reader sees where the network put a joint it doubts.
+
+In a crowd, id labels are placed so that they do not cover each other (:func:`place_labels`);
+their text is sized from the frame height, never below :data:`MIN_GLYPH_PX` (:func:`text_style`).
+An optional stamp gives the frame number and time in the corner with the fewest people
+(:func:`stamp_box`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (128, 0, 0), (128, 128, 128),
 )
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+# Label text: digits this share of the frame height tall (30 px at 1080p, 20 px at 720p), and never
+# shorter than MIN_GLYPH_PX, below which OpenCV's anti-aliased Hershey digits blur into each other
+# (a 360p frame gets the minimum, 3.3 % of its height).
+GLYPH_SHARE = 1 / 36
+MIN_GLYPH_PX = 12
+# How tall a digit of _FONT is drawn at font scale 1, in pixels (cv2.getTextSize's height adds the
+# stroke and a margin; this is the drawn height, measured).
+_DIGIT_PX_AT_SCALE_1 = 20.5
 
 
 def track_colour(track_id: int) -> tuple[int, int, int]:
@@ -42,18 +55,137 @@ def text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
+class TextStyle:
+    """How label text is drawn: OpenCV's ``font_scale`` and stroke ``thickness``, and the ``pad``
+    (pixels) between the text and its label's edge; ``glyph`` is the digits' height in pixels."""
+
+    glyph: float
+    font_scale: float
+    thickness: int
+    pad: int
+
+
+def text_style(frame_height: int, scale: float | None = None) -> TextStyle:
+    """The label text of a frame ``frame_height`` pixels high: digits ``GLYPH_SHARE`` of its height
+    tall, or, with ``scale`` (size relative to a 480-pixel-high frame), that of a 480-pixel frame
+    times ``scale``; never shorter than :data:`MIN_GLYPH_PX`, so a 360p overlay stays readable.
+    The stroke thickens with the glyph (1/8 of its height), as a bold face does."""
+    glyph = max(float(MIN_GLYPH_PX), (480 * scale if scale is not None else frame_height) * GLYPH_SHARE)
+    return TextStyle(glyph, glyph / _DIGIT_PX_AT_SCALE_1, max(1, round(glyph / 8)), max(2, round(glyph / 4)))
+
+
+def text_box_size(text: str, style: TextStyle) -> tuple[int, int]:
+    """The (w, h) in pixels of a label holding ``text`` in ``style``, its padding included."""
+    (tw, th), baseline = cv2.getTextSize(text, _FONT, style.font_scale, style.thickness)
+    return tw + 2 * style.pad, th + baseline + 2 * style.pad
+
+
+def _inside(rects: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """``rects`` ``(C, 4)`` xyxy shifted, not resized, to lie inside a ``frame_size`` (W, H) frame;
+    one larger than the frame starts at its left or top edge."""
+    width, height = frame_size
+    w, h = rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1]
+    x1 = np.maximum(0, np.minimum(rects[:, 0], width - w))
+    y1 = np.maximum(0, np.minimum(rects[:, 1], height - h))
+    return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
+
+
+def label_candidates(size: tuple[int, int], box: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Where a label of ``size`` (w, h) may go around a person's ``box`` (x1, y1, x2, y2), in order
+    of preference: ``(8, 4)`` xyxy, not yet kept inside the frame.
+
+    Above the box at its left corner (where a reader looks first, and where a lone person's label
+    always goes), above at its right corner, inside its top left and top right corners, below it
+    (left, right), and beside its top, outside (left, right).
+    """
+    w, h = size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    corners = [(x1, y1 - h), (x2 - w, y1 - h), (x1, y1), (x2 - w, y1), (x1, y2), (x2 - w, y2), (x1 - w, y1),
+               (x2, y1)]
+    xy = np.round(np.array(corners, np.float64))
+    return np.concatenate([xy, xy + np.array([w, h], np.float64)], axis=1)
+
+
+def place_labels(sizes: Sequence[tuple[int, int]], boxes: np.ndarray, frame_size: tuple[int, int],
+                 taken: np.ndarray | None = None) -> np.ndarray:
+    """Where each person's label goes, so that labels of people standing close together do not
+    cover each other: ``(N, 4)`` int xyxy rectangles, each whole inside the ``frame_size`` (W, H) frame.
+
+    Greedy, in the order given (the renderer passes people by track id, so a person keeps their
+    priority from frame to frame and their label stays put): each label takes, of its
+    :func:`label_candidates` moved inside the frame, the one overlapping the fewest labels placed
+    before it (and rectangles ``taken``, ``(M, 4)`` xyxy, such as the frame stamp), then the least
+    area of them, then the most preferred. Greedy rather than optimal: a crowd of 50 costs about a
+    millisecond, and where every candidate overlaps (no room left) the least-covering one is used.
+
+    Args:
+        sizes: each label's (w, h) in pixels, padding included.
+        boxes: ``(N, 4)`` xyxy person boxes in frame pixels (may reach outside the frame).
+        frame_size: the frame's (W, H).
+        taken: rectangles labels should avoid too.
+
+    Returns:
+        ``(N, 4)`` int64 xyxy, one per label, in the order given.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(sizes) != len(boxes):
+        raise ValueError(f"one label size per box: got {len(sizes)} sizes and {len(boxes)} boxes")
+    placed = np.asarray(taken, np.float64).reshape(-1, 4) if taken is not None else np.zeros((0, 4))
+    out = np.zeros((len(boxes), 4), np.int64)
+    for i, (size, box) in enumerate(zip(sizes, boxes)):
+        cands = _inside(label_candidates(size, box), frame_size)  # (C, 4)
+        # overlap of each candidate with each rectangle placed so far: (C, P)
+        iw = np.minimum(cands[:, None, 2], placed[None, :, 2]) - np.maximum(cands[:, None, 0], placed[None, :, 0])
+        ih = np.minimum(cands[:, None, 3], placed[None, :, 3]) - np.maximum(cands[:, None, 1], placed[None, :, 1])
+        area = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        order = np.lexsort((np.arange(len(cands)), area.sum(axis=1), (area > 0).sum(axis=1)))
+        best = cands[order[0]]
+        out[i] = best
+        placed = np.concatenate([placed, best[None]])
+    return out
+
+
+def stamp_text(frame_index: int, timestamp: float) -> str:
+    """The frame stamp: the frame's index in its video (``image_id`` in the JSON) and its time,
+    ``frame 1234  0:41.13`` (hours shown from one hour on)."""
+    minutes, seconds = divmod(max(0.0, float(timestamp)), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    clock = f"{hours}:{minutes:02d}:{seconds:05.2f}" if hours else f"{minutes}:{seconds:05.2f}"
+    return f"frame {int(frame_index)}  {clock}"
+
+
+def stamp_box(size: tuple[int, int], boxes: np.ndarray, frame_size: tuple[int, int], margin: int) -> np.ndarray:
+    """Where the frame stamp of ``size`` (w, h) goes: the corner of the ``frame_size`` (W, H) frame,
+    ``margin`` pixels in, whose rectangle covers the least area of the people's ``boxes``
+    (``(N, 4)`` xyxy); top left, top right, bottom left, bottom right in that order on a tie, so it
+    stays top left unless someone stands there. Returns ``(4,)`` int64 xyxy."""
+    (w, h), (width, height) = size, frame_size
+    xs, ys = (margin, width - margin - w), (margin, height - margin - h)
+    cands = _inside(np.array([[x, y, x + w, y + h] for y in ys for x in xs], np.float64), frame_size)  # (4, 4)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    iw = np.minimum(cands[:, None, 2], boxes[None, :, 2]) - np.maximum(cands[:, None, 0], boxes[None, :, 0])
+    ih = np.minimum(cands[:, None, 3], boxes[None, :, 3]) - np.maximum(cands[:, None, 1], boxes[None, :, 1])
+    covered = (np.clip(iw, 0, None) * np.clip(ih, 0, None)).sum(axis=1)  # (4,)
+    best: np.ndarray = cands[int(np.argmin(covered))].astype(np.int64)
+    return best
+
+
+@dataclass(frozen=True)
 class OverlayConfig:
     """What an overlay shows. Every field is one ``posetrack run`` flag.
 
     Attributes:
         boxes: draw each person's box.
-        ids: draw the track id in a filled label at the box's top-left corner, kept inside the frame.
+        ids: draw the track id in a filled label by the box (above its top-left corner unless that
+            covers another label: :func:`place_labels`), kept inside the frame.
         skeleton: draw limbs and joints.
         trail: how many past positions (box bottom centres, one per frame) of each track to draw as
             a fading line; 0 draws none.
         keypoint_threshold: joints scoring below are drawn faded (limbs touching one too).
         dim: opacity in ``(0, 1]`` of faded joints and limbs; 0 hides them.
         scale: line and text size relative to a 480-pixel-high frame; None follows the frame height.
+        frame_stamp: write the frame number and time (``frame 1234  0:41.13``, the frame's own
+            timestamp) on a dark background in the corner where it covers the fewest people.
 
     Example:
         Skeletons and ids without boxes, each track trailing its last second at 30 fps:
@@ -75,6 +207,7 @@ class OverlayConfig:
     keypoint_threshold: float = JOINT_THRESHOLD  # the paper's: below it, a joint is not trusted
     dim: float = 0.35  # visible, yet clearly weaker than a trusted joint
     scale: float | None = None
+    frame_stamp: bool = False  # off by default: the JSON has each frame's index and time
 
     def __post_init__(self) -> None:
         if self.trail < 0:
@@ -103,18 +236,36 @@ def label_box(text_size: tuple[int, int], anchor: tuple[float, float], frame_siz
     return x1, y1, x1 + w, y1 + h
 
 
+def write_label(image: np.ndarray, text: str, rect: Sequence[int] | np.ndarray, colour: tuple[int, int, int],
+                style: TextStyle) -> None:
+    """Fill ``rect`` (x1, y1, x2, y2, from :func:`text_box_size`) of ``image`` with ``colour`` and
+    write ``text`` on it in black or white (:func:`text_colour`), in place."""
+    x1, y1, x2, y2 = (int(v) for v in rect)
+    baseline = cv2.getTextSize(text, _FONT, style.font_scale, style.thickness)[1]
+    cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), colour, -1)
+    cv2.putText(image, text, (x1 + style.pad, y2 - style.pad - baseline), _FONT, style.font_scale,
+                text_colour(colour), style.thickness, cv2.LINE_AA)
+
+
 def draw_label(image: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int],
                scale: float = 1.0) -> None:
     """Write ``text`` in black or white on a filled ``colour`` label above ``corner`` (x, y), in place,
     kept whole inside ``image`` (see ``label_box``); ``scale`` 1 suits a 480-pixel-high frame."""
-    font_scale = 0.6 * scale
-    weight = max(1, round(1.5 * scale))
-    (tw, th), baseline = cv2.getTextSize(text, _FONT, font_scale, weight)
-    pad = max(2, round(3 * scale))
-    x1, y1, x2, y2 = label_box((tw, th + baseline), corner, (image.shape[1], image.shape[0]), pad)
-    cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), colour, -1)
-    cv2.putText(image, text, (x1 + pad, y2 - pad - baseline), _FONT, font_scale, text_colour(colour), weight,
-                cv2.LINE_AA)
+    style = text_style(image.shape[0], scale)
+    w, h = text_box_size(text, style)
+    rect = label_box((w - 2 * style.pad, h - 2 * style.pad), corner, (image.shape[1], image.shape[0]), style.pad)
+    write_label(image, text, rect, colour, style)
+
+
+def draw_stamp(image: np.ndarray, text: str, rect: Sequence[int] | np.ndarray, style: TextStyle) -> None:
+    """White ``text`` on ``rect`` of ``image`` darkened to a quarter of its brightness, in place:
+    readable on any video, while what is behind it still shows."""
+    x1, y1, x2, y2 = (int(v) for v in rect)
+    region = image[y1:y2, x1:x2]
+    region[...] = region // 4
+    baseline = cv2.getTextSize(text, _FONT, style.font_scale, style.thickness)[1]
+    cv2.putText(image, text, (x1 + style.pad, y2 - style.pad - baseline), _FONT, style.font_scale,
+                (255, 255, 255), style.thickness, cv2.LINE_AA)
 
 
 class OverlayRenderer:
@@ -163,7 +314,8 @@ class OverlayRenderer:
     def draw(self, image: np.ndarray, frame: TrackedFrame | None) -> np.ndarray:
         """A copy of ``image`` (``(H, W, 3)`` uint8 BGR) with ``frame``'s people drawn on it.
 
-        Frames must come in order; a frame without people (None) still ages the trails.
+        Frames must come in order; a frame without people (None) still ages the trails (and its
+        stamp, not knowing the frame's time, gives the frame number only).
         """
         out: np.ndarray = image.copy()
         cfg = self.config
@@ -174,7 +326,17 @@ class OverlayRenderer:
             if frame is not None:
                 self._remember(frame)
             self._draw_trails(out, thick)
+        size = (image.shape[1], image.shape[0])
+        style = text_style(image.shape[0], cfg.scale)
+        stamp: np.ndarray | None = None
+        if cfg.frame_stamp:  # placed first: labels keep off it
+            stamp_words = (stamp_text(frame.frame_index, frame.timestamp) if frame is not None
+                           else f"frame {self._now}")
+            stamp = stamp_box(text_box_size(stamp_words, style),
+                              frame.poses.boxes if frame is not None else np.zeros((0, 4)), size, margin=style.pad)
         if frame is None or not len(frame):
+            if stamp is not None:
+                draw_stamp(out, stamp_words, stamp, style)
             return out
         poses = frame.poses
         if cfg.skeleton:
@@ -186,13 +348,19 @@ class OverlayRenderer:
                         self._draw_faded(out, kps, ok, colour, thick)
             for kps, ok, colour in people:
                 self._draw_pose(out, kps, ok, colour, thick, trusted=True)
-        for box, tid in zip(poses.boxes, frame.track_ids):
-            colour = track_colour(int(tid))
-            x1, y1, x2, y2 = (round(v) for v in box)
-            if cfg.boxes:
-                cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick, cv2.LINE_AA)
-            if cfg.ids:
-                draw_label(out, str(int(tid)), (x1, y1), colour, scale)
+        if cfg.boxes:
+            for box, tid in zip(poses.boxes, frame.track_ids):
+                x1, y1, x2, y2 = (round(v) for v in box)
+                cv2.rectangle(out, (x1, y1), (x2, y2), track_colour(int(tid)), thick, cv2.LINE_AA)
+        if cfg.ids:
+            order = np.argsort(frame.track_ids, kind="stable")  # the oldest tracks choose first, every frame
+            texts = [str(int(frame.track_ids[i])) for i in order]
+            rects = place_labels([text_box_size(t, style) for t in texts], poses.boxes[order], size,
+                                 taken=None if stamp is None else stamp[None])
+            for i, text, rect in zip(order, texts, rects):
+                write_label(out, text, rect, track_colour(int(frame.track_ids[i])), style)
+        if stamp is not None:
+            draw_stamp(out, stamp_words, stamp, style)
         return out
 
     def _draw_faded(self, out: np.ndarray, kps: np.ndarray, ok: np.ndarray, colour: tuple[int, int, int],

@@ -263,7 +263,7 @@ class RunSpec:
         >>> RunSpec(overlay=OverlayConfig(trail=15))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        posetrack_cli.core.errors.OptionsError: --boxes, --ids, --skeleton, --trail and --dim choose ... add --render
+        posetrack_cli.core.errors.OptionsError: --boxes, --ids, --skeleton, --trail, --dim and ... add --render
     """
 
     models: ModelChoice = field(default_factory=ModelChoice)
@@ -286,8 +286,8 @@ class RunSpec:
         if not (math.isfinite(self.checkpoint_every) and self.checkpoint_every >= 0):
             raise ValueError(f"checkpoint_every must be >= 0 seconds, got {self.checkpoint_every}")
         if not (self.render or self.live.show) and self.overlay != OverlayConfig():
-            raise OptionsError("--boxes, --ids, --skeleton, --trail and --dim choose what --render (or --show) "
-                               "draws; add --render")
+            raise OptionsError("--boxes, --ids, --skeleton, --trail, --dim and --frame-stamp choose what --render "
+                               "(or --show) draws; add --render")
         if self.images and self.render:
             raise OptionsError("--images writes COCO results and draws nothing; drop --render")
         if self.pipeline.output.stitch and self.render:
