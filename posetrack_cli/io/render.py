@@ -115,8 +115,9 @@ def place_labels(sizes: Sequence[tuple[int, int]], boxes: np.ndarray, frame_size
     priority from frame to frame and their label stays put): each label takes, of its
     :func:`label_candidates` moved inside the frame, the one overlapping the fewest labels placed
     before it (and rectangles ``taken``, ``(M, 4)`` xyxy, such as the frame stamp), then the least
-    area of them, then the most preferred. Greedy rather than optimal: a crowd of 50 costs about a
-    millisecond, and where every candidate overlaps (no room left) the least-covering one is used.
+    area of them, then the most preferred. Greedy rather than an optimal assignment: each label
+    costs one small array computation against those before it, and where every candidate overlaps
+    (no room left) the least-covering one is used.
 
     Args:
         sizes: each label's (w, h) in pixels, padding included.
