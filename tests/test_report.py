@@ -84,6 +84,10 @@ def test_report_files(clip: tuple[dict, Path], tmp_path: Path) -> None:
     assert "records no stage timings" in page and "give it with --video" in page
     assert not paths["stages"].exists() and not paths["tracks"].exists()  # stale pictures of ours removed
     assert write_report(bare, out, name="walk", video=video)[-1] == paths["tracks"]
+    # an overlay a browser cannot play (MPEG-4 part 2, OpenCV's mp4v, as older posetrack wrote) is not put on the page
+    write_report(doc, out, name="walk", overlay=video)
+    page = paths["html"].read_text()
+    assert "<video" not in page and "walk.mp4 is mpeg4, which browsers do not play" in page
 
 
 def test_report_never_replaces_a_file_posetrack_did_not_write(clip: tuple[dict, Path], tmp_path: Path) -> None:
@@ -334,6 +338,11 @@ def test_click_on_a_track_seeks_the_overlay_to_its_first_frame(crowd: tuple[dict
     assert abs(page.evaluate("document.getElementById('overlay').currentTime") - first[track] / CROWD_FPS) \
         < 1 / CROWD_FPS
     page.close()
+    # the page written to another folder refers to the overlay beside the track file
+    result = CliRunner().invoke(main, ["report", str(page_file.parent / "crowd.json"), "-o",
+                                       str(page_file.parent / "pages")])
+    assert result.exit_code == 0, result.output
+    assert '<video id="overlay" src="../crowd.mp4"' in (page_file.parent / "pages" / "crowd.report.html").read_text()
     # the page alone, elsewhere: no video, and a note saying which file it looked for
     moved = page_file.parent.parent / "moved.report.html"
     shutil.copyfile(page_file, moved)

@@ -446,7 +446,7 @@ def _player(overlay: OverlayVideo | None) -> str:
         return f'<p class="note">{html.escape(overlay.problem)}</p>'
     name = html.escape(overlay.path.name)
     return (f'<video id="overlay" src="{html.escape(overlay.src)}" controls muted playsinline preload="auto" '
-            f'data-fps="{overlay.fps:.6g}"></video>\n'
+            f'data-fps="{overlay.fps!r}"></video>\n'
             '<p class="now" id="now">frame 0 · 0.00 s</p>\n'
             f'<p class="note" id="video-note">Plays <code>{name}</code> from beside this page '
             f'(<code>{html.escape(overlay.src)}</code>, not embedded): keep the two together. Moved '
