@@ -250,6 +250,8 @@ class RunSpec:
         allow_download: fetch missing manifest files (False for ``--offline``).
         checkpoint_every: seconds between checkpoints of a video file or frame folder (a rerun
             resumes from the last one); 0: none.
+        verbose: show the libraries' own warnings and notes that a run hides by default (torch's
+            tracer deprecation as a network converts to OpenVINO, its quantization API's, ...).
 
     Example:
         The ``accurate`` models, an overlay video with trails, and MOTChallenge files too; what the
@@ -278,6 +280,7 @@ class RunSpec:
     image_fps: float = DEFAULT_IMAGE_FPS
     allow_download: bool = True
     checkpoint_every: float = field(default=DEFAULT_CHECKPOINT_EVERY, metadata=SPEED)
+    verbose: bool = False  # what the console says, never what is computed
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.image_fps) and MIN_IMAGE_FPS <= self.image_fps <= MAX_IMAGE_FPS):
