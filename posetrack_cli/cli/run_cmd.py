@@ -104,6 +104,8 @@ PIPE, EST, LIVE = PipelineConfig(), EstimatorConfig(), LiveConfig()
               help="Seconds between checkpoints of a video or frame folder: after Ctrl-C, a crash or kill, a rerun "
                    "resumes from the last one to the same result (0: none).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--verbose", is_flag=True,
+              help="Also show the libraries' own warnings and notes (torch, OpenVINO), which a run hides.")
 @click.option("--reconnect", type=click.IntRange(0, 1000), default=LIVE.reconnect, show_default=True,
               help="Live: times a dropped stream or webcam is reopened (per drop, with a short backoff); "
                    "frame numbers and times go on.")

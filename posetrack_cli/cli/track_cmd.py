@@ -35,6 +35,8 @@ from posetrack_cli.run.settings import DEFAULT_CHECKPOINT_EVERY, MAX_IMAGE_FPS, 
 @click.option("--overwrite", is_flag=True, help="Redo videos whose outputs are already complete.")
 @click.option("--offline", is_flag=True, help="Never download model files (RAFT weights).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@click.option("--verbose", is_flag=True,
+              help="Also show the libraries' own warnings and notes (torch, OpenVINO), which a run hides.")
 def track(poses: Path, source: Path, out: Path, recursive: bool, overwrite: bool, offline: bool, no_progress: bool,
           **flags: Any) -> None:
     """Assign track ids to per-frame poses from any estimator.
