@@ -34,6 +34,12 @@ from posetrack_cli.runtime.tuning import Choice, fastest
 BOX_HEAD_FORMS = ("fp32", "int8", "bf16", "bf16-openvino")
 # RoI features per proposal: FPN channels x RoIAlign output (torchvision's MultiScaleRoIAlign, 7x7).
 ROI_FEATURES = (256, 7, 7)
+# What torch 2.9+ says as an int8 head is made (category, start of the message): the eager
+# quantization API is to move to torchao; the quantized tensors it makes are to go too.
+_QUANTIZATION_NOTES: tuple[tuple[type[Warning], str], ...] = (
+    (DeprecationWarning, r"torch\.ao\.quantization is deprecated"),
+    (UserWarning, r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation"),
+)
 
 
 class Bf16Head(nn.Module):
@@ -53,9 +59,12 @@ def int8_head(head: nn.Module) -> nn.Module:
     """A copy of ``head`` with its Linear layers dynamically quantized to int8 (per output channel)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
+    from posetrack_cli.runtime.convert import notes_shown
+
     with warnings.catch_warnings():  # torch's notes on the quantization API's future, nothing a user can act on
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
+        if not notes_shown():  # (--verbose shows them)
+            for category, message in _QUANTIZATION_NOTES:
+                warnings.filterwarnings("ignore", message, category)
         quantized: nn.Module = quantize_dynamic(  # type: ignore[no-untyped-call]
             copy.deepcopy(head), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
     return quantized.eval()
