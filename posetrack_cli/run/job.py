@@ -20,11 +20,12 @@ resume rule and refuse files posetrack did not write before calling it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Concatenate, ParamSpec, Sequence
 
 import numpy as np
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from posetrack_cli.inference.config import EstimatorConfig
     from posetrack_cli.inference.estimator import PoseEstimator
 
+P = ParamSpec("P")
 TRACK_SUFFIX = ".tracks"  # posetrack track's clip.tracks.json: never the name of posetrack run's clip.json
 
 # progress(name, total) -> a per-input bar with update(), set_postfix() and close()
@@ -194,6 +196,12 @@ class LoadedRun:
         (:mod:`posetrack_cli.run.checkpoints`) goes on from there. Ctrl-C or SIGTERM inside a file
         puts its frames so far in place as an interrupted output, then raises KeyboardInterrupt.
         """
+        from posetrack_cli.runtime.convert import library_notes
+
+        with library_notes(self.spec.verbose):  # int8 calibration, a box head timed at its first frame
+            return self._process(item, source)
+
+    def _process(self, item: InputItem, source: Source | None) -> ItemResult:
         started = time.perf_counter()
         spec = self.spec
         if source is None:
@@ -522,6 +530,19 @@ def load_estimator(models: ModelChoice, config: EstimatorConfig, *, allow_downlo
     return PoseEstimator.from_checkpoint(path, input_size=models.input_size or entry.input_size, norm=norm, **settings)
 
 
+def _showing_notes(load: Callable[Concatenate[RunSpec, P], LoadedRun]) -> Callable[Concatenate[RunSpec, P], LoadedRun]:
+    """``load`` with the libraries' notes shown while it loads the models (conversions) when its spec
+    says ``verbose`` (:func:`~posetrack_cli.runtime.convert.library_notes`), hidden otherwise."""
+    def loading(spec: RunSpec, /, *args: P.args, **kwargs: P.kwargs) -> LoadedRun:
+        from posetrack_cli.runtime.convert import library_notes
+
+        with library_notes(spec.verbose):
+            return load(spec, *args, **kwargs)
+    functools.update_wrapper(loading, load)  # its name and docstring
+    return loading
+
+
+@_showing_notes
 def load_run(spec: RunSpec) -> LoadedRun:
     """Load the models of ``spec`` and describe the run; raises PosetrackError for a missing or bad file."""
     from posetrack_cli.models.flow import make_flow
