@@ -530,9 +530,10 @@ code {{ font-size: 13px; }}
 .problem {{ color: #a02020; }}
 .with-video {{ display: grid; grid-template-columns: minmax(0, 3fr) minmax(300px, 2fr); gap: 24px;
               align-items: start; }}
-@media (max-width: 1000px) {{ .with-video {{ grid-template-columns: minmax(0, 1fr); }}
-                              .player {{ order: -1; }} }}
 .player {{ position: sticky; top: 8px; }}
+@media (max-width: 1000px) {{ .with-video {{ grid-template-columns: minmax(0, 1fr); }}
+                              .player {{ order: -1; position: static; }}
+                              .player video {{ max-height: 60vh; }} }}
 .player video {{ display: block; width: 100%; background: #000; }}
 .now {{ font-size: 13px; margin: 4px 0; font-variant-numeric: tabular-nums; }}
 .key {{ font-size: 13px; margin: 0 0 6px; }}
