@@ -341,8 +341,8 @@ class CsvWriter(_Writer):
 
 # The overlay's codec: H.264 (x264, in PyAV's FFmpeg) in mp4, which browsers play (the report's
 # <video>; MPEG-4 part 2, OpenCV's "mp4v", they refuse) as well as every desktop player, at about
-# 0.15 bits a pixel. x264's "veryfast" preset keeps up with the tracker (~50 fps at 720p on 2 cores;
-# its default "medium", ~15); no B-frames, so each checkpoint's segment starts at decode time 0 and
+# 0.15 bits a pixel. x264's "veryfast" preset keeps up with the tracker, where its default "medium"
+# would hold a CPU run back; no B-frames, so each checkpoint's segment starts at decode time 0 and
 # the segments join in order. H.264 in 4:2:0 needs an even width and height: an odd frame gets its
 # last column or row repeated once.
 OVERLAY_CODEC, OVERLAY_BITS_PER_PIXEL, OVERLAY_PRESET = "libx264", 0.15, "veryfast"
