@@ -49,6 +49,28 @@ def test_track_frame_by_frame_with_detector_boxes_or_poses(weights_folder: Path,
         posetrack_cli.VideoTracker.load(colour="red")
 
 
+def test_given_boxes_need_no_detector_file_and_load_none(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """No weights folder at all, only a pose file: loading and tracking with your own boxes work;
+    the detector is looked for only when a video comes without boxes, and then it is missing."""
+    from posetrack_cli.models import weights as W
+
+    assert not W.weights_dir().exists()
+    video = write_video(tmp_path / "clip.mp4", walkers())
+    tracker = posetrack_cli.VideoTracker.load(pose_weights=checkpoints["pose"], input_size=(32, 32), flip_test=False,
+                                              runtime="torch", precision="fp32", allow_download=False)
+    boxes = {t: posetrack_cli.Detections([[30.0 + 10 * t, 15.0, 90.0 + 10 * t, 145.0]], [0.9]) for t in range(6)}
+    frames = list(tracker.track(video, boxes=boxes))
+    assert [f.frame_index for f in frames] == list(range(6)) and all(len(f) >= 1 for f in frames)
+    assert frames[0].sources[0] == "detector"  # the given box, through the pose network
+    assert tracker.info["settings"]["detector_runtime"] is None  # no detector was loaded
+    detector = W.load_manifest()["fasterrcnn_mobilenet_v3_large_fpn"]
+    with pytest.raises(posetrack_cli.PosetrackError, match=detector.filename):
+        next(iter(tracker.track(video)))  # no boxes: now the detector is needed, and its file is not there
+    with pytest.raises(posetrack_cli.PosetrackError, match=detector.filename):
+        tracker.run(video, out=tmp_path / "out")  # files without a boxes file: the same, before any is written
+    assert not (tmp_path / "out").exists()
+
+
 def test_run_writes_what_the_command_line_writes(weights_folder: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.mp4", walkers())
     rows = posetrack_cli.VideoTracker.load(**OPTIONS).run(video, out=tmp_path / "out")

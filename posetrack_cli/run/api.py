@@ -60,10 +60,17 @@ class VideoTracker:
         ``allow_download=False`` is ``--offline``). Raises PosetrackError for a missing model file,
         OptionsError for options that cannot go together, ValueError for a value out of range.
 
+        The pose network and the flow load here; the person detector only when a video without
+        given boxes first needs it (``track(video)`` without ``boxes=``, or ``run`` without a
+        ``detections`` file), so a caller who gives every video's boxes never needs its file, and
+        no detector is loaded for them.
+
         Example:
             >>> tracker = VideoTracker.load("realtime", joint_threshold=0.3, allow_download=False)  # doctest: +SKIP
+            >>> mine = VideoTracker.load(pose_weights="my_pose.pth", allow_download=False)  # doctest: +SKIP
+            >>> frames = list(mine.track("clip.mp4", boxes=my_boxes_by_frame))  # doctest: +SKIP
         """
-        return cls(load_run(spec_from_options(preset=preset, **options)))
+        return cls(load_run(spec_from_options(preset=preset, **options), detector=False))
 
     @property
     def spec(self) -> RunSpec:
@@ -72,8 +79,14 @@ class VideoTracker:
 
     @property
     def info(self) -> dict[str, Any]:
-        """What the JSON files of this run record: models, settings, speed settings, resume key."""
+        """What the JSON files of this run record: models, settings, speed settings, resume key
+        (``settings["detector_runtime"]`` is None until the person detector has loaded)."""
         return dict(self._loaded.info)
+
+    def _detector_loaded(self) -> LoadedRun:
+        """The loaded run, with its person detector loaded first if it has not been yet."""
+        self._loaded = self._loaded.with_detector()
+        return self._loaded
 
     def track_frames(self, source: str | Path | int, *, boxes: Mapping[int, Detections] | None = None,
                      poses: Mapping[int, Poses] | None = None) -> Iterator[tuple[Frame, TrackedFrame]]:
@@ -94,12 +107,13 @@ class VideoTracker:
         """
         if boxes is not None and poses is not None:
             raise PosetrackError("give boxes or poses, not both")
-        spec, text = self._loaded.spec, str(source)
+        loaded = self._loaded if boxes is not None or poses is not None else self._detector_loaded()
+        spec, text = loaded.spec, str(source)
         opened: Source = (open_live(text, reconnect=spec.live.reconnect, pipe_size=spec.live.pipe_size)
                           if live_kind(text) is not None else open_source(Path(text), image_fps=spec.image_fps))
-        given = GivenPoses(dict(poses), self._loaded.pipeline.num_keypoints) if poses is not None else None
+        given = GivenPoses(dict(poses), loaded.pipeline.num_keypoints) if poses is not None else None
         try:
-            yield from self._loaded.pipeline.track(opened, boxes=_Boxes(boxes) if boxes is not None else None,
+            yield from loaded.pipeline.track(opened, boxes=_Boxes(boxes) if boxes is not None else None,
                                                    poses=given)
         finally:
             opened.close()
@@ -125,4 +139,5 @@ class VideoTracker:
             [('a.mp4', 'ok', 2)]
         """
         request = RunRequest(tuple(str(s) for s in sources), self._loaded.spec)
-        return run_request(request, Path(out), overwrite=overwrite, recursive=recursive, loaded=self._loaded).rows
+        return run_request(request, Path(out), overwrite=overwrite, recursive=recursive,
+                           loaded=self._detector_loaded()).rows

@@ -20,6 +20,7 @@ resume rule and refuse files posetrack did not write before calling it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import time
@@ -56,6 +57,7 @@ from posetrack_cli.run.streaming import STILL_READING, LiveSink, stop_on_signals
 
 if TYPE_CHECKING:
     from posetrack_cli.inference.config import EstimatorConfig
+    from posetrack_cli.inference.detector import PersonDetector
     from posetrack_cli.inference.estimator import PoseEstimator
 
 P = ParamSpec("P")
@@ -161,6 +163,27 @@ class LoadedRun:
     def key(self) -> str:
         """The digest that tells a finished output of this run from a stale one."""
         return str(self.info["settings_key"])
+
+    @property
+    def needs_detector(self) -> bool:
+        """Whether a video without given boxes would need the person detector, not loaded yet."""
+        return self.pipeline.detector is None and not self.spec.tracks_given_poses \
+            and self.spec.models.detections is None
+
+    def with_detector(self) -> LoadedRun:
+        """This run with its person detector loaded (:func:`load_run` with ``detector=False`` leaves
+        it out), and its ``info`` saying which; itself when there is nothing to load. Raises
+        PosetrackError for a missing detector file."""
+        if not self.needs_detector:
+            return self
+        from posetrack_cli.inference.estimator import PoseEstimator
+
+        estimator = self.pipeline.estimator
+        assert isinstance(estimator, PoseEstimator)
+        pipeline = copy.copy(self.pipeline)
+        detector = pipeline.detector = _load_detector(self.spec, estimator)
+        return replace(_described(self.spec, pipeline, estimator, detector), out_dir=self.out_dir,
+                       progress=self.progress, warn=self.warn, window=self.window, overwrite=self.overwrite)
 
     def into(self, out_dir: Path, progress: Progress | None = None, *, warn: Warn | None = None,
              window: LiveWindow | None = None, overwrite: bool = False) -> LoadedRun:
@@ -543,8 +566,14 @@ def _showing_notes(load: Callable[Concatenate[RunSpec, P], LoadedRun]) -> Callab
 
 
 @_showing_notes
-def load_run(spec: RunSpec) -> LoadedRun:
-    """Load the models of ``spec`` and describe the run; raises PosetrackError for a missing or bad file."""
+def load_run(spec: RunSpec, *, detector: bool = True) -> LoadedRun:
+    """Load the models of ``spec`` and describe the run; raises PosetrackError for a missing or bad file.
+
+    ``detector=False`` leaves the person detector out (the library's, whose caller may give every
+    frame's boxes itself): no detector file is needed, and :meth:`LoadedRun.with_detector` loads
+    it when a video without boxes comes. A run with a boxes file (``models.detections``) or given
+    poses never loads one.
+    """
     from posetrack_cli.models.flow import make_flow
 
     models, config = spec.models, spec.pipeline
@@ -557,9 +586,8 @@ def load_run(spec: RunSpec) -> LoadedRun:
                 "settings_key": settings_key(described, settings)}
         return LoadedRun(spec, pipeline, list(COCO_KEYPOINTS), info)
 
-    from posetrack_cli.inference.detector import load_detector
     from posetrack_cli.models.device import resolve_device
-    from posetrack_cli.runtime.choice import choose_precision, detector_precision
+    from posetrack_cli.runtime.choice import choose_precision
 
     preset = PRESETS[models.preset]
     torch_device = resolve_device(spec.estimator.device)
@@ -567,18 +595,33 @@ def load_run(spec: RunSpec) -> LoadedRun:
     est = replace(est, precision=choose_precision(est.runtime, est.precision, preset.precision, torch_device,
                                                   half=est.half, compile=est.compile))
     estimator = load_estimator(models, est, allow_download=spec.allow_download)
-    person_detector = None
-    if models.detections is None:
-        person_detector = load_detector(models.detector_name, weights=models.detector_weights, device=torch_device,
-                                        score_threshold=config.detection_threshold,
-                                        allow_download=spec.allow_download, min_size=models.detector_size,
-                                        proposals=preset.detector_proposals if models.detector is None else None,
-                                        # beside an OpenVINO pose network the detector's backbone runs there too
-                                        runtime="openvino" if estimator.runtime_name == "openvino" else "torch",
-                                        precision=detector_precision(estimator.precision)
-                                        if estimator.runtime_name == "openvino" else "fp32")
-    pipeline = Pipeline(estimator, flow, config, person_detector)
-    config = pipeline.config  # overlap decided
+    person_detector = _load_detector(spec, estimator) if detector and models.detections is None else None
+    return _described(spec, Pipeline(estimator, flow, config, person_detector), estimator, person_detector)
+
+
+def _load_detector(spec: RunSpec, estimator: PoseEstimator) -> PersonDetector:
+    """The person detector of ``spec``, beside the pose network ``estimator`` (on its device, and
+    where that runs on OpenVINO, the detector's backbone too)."""
+    from posetrack_cli.inference.detector import load_detector
+    from posetrack_cli.models.device import resolve_device
+    from posetrack_cli.runtime.choice import detector_precision
+
+    models = spec.models
+    openvino = estimator.runtime_name == "openvino"
+    return load_detector(models.detector_name, weights=models.detector_weights,
+                         device=resolve_device(spec.estimator.device),
+                         score_threshold=spec.pipeline.detection_threshold, allow_download=spec.allow_download,
+                         min_size=models.detector_size,
+                         proposals=PRESETS[models.preset].detector_proposals if models.detector is None else None,
+                         runtime="openvino" if openvino else "torch",
+                         precision=detector_precision(estimator.precision) if openvino else "fp32")
+
+
+def _described(spec: RunSpec, pipeline: Pipeline, estimator: PoseEstimator,
+               person_detector: PersonDetector | None) -> LoadedRun:
+    """The run of ``pipeline`` (whose pose network is ``estimator``, its detector ``person_detector``),
+    with the ``info`` its files record."""
+    models, config = spec.models, pipeline.config  # overlap decided
     described = models.describe()
     # What ran, not what was asked ("auto"): another runtime or precision moves the keypoints.
     ran = replace(estimator.config, runtime=estimator.runtime_name, precision=estimator.precision)
@@ -589,4 +632,3 @@ def load_run(spec: RunSpec) -> LoadedRun:
             "speed": speed_settings(config, estimator.config),
             "settings_key": settings_key(described, settings)}
     return LoadedRun(spec, pipeline, list(estimator.keypoint_names), info)
-
