@@ -177,11 +177,13 @@ class LoadedRun:
         if not self.needs_detector:
             return self
         from posetrack_cli.inference.estimator import PoseEstimator
+        from posetrack_cli.runtime.convert import library_notes
 
         estimator = self.pipeline.estimator
         assert isinstance(estimator, PoseEstimator)
         pipeline = copy.copy(self.pipeline)
-        detector = pipeline.detector = _load_detector(self.spec, estimator)
+        with library_notes(self.spec.verbose):  # its backbone converts as load_run's does
+            detector = pipeline.detector = _load_detector(self.spec, estimator)
         return replace(_described(self.spec, pipeline, estimator, detector), out_dir=self.out_dir,
                        progress=self.progress, warn=self.warn, window=self.window, overwrite=self.overwrite)
 
