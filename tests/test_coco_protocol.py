@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -118,8 +119,6 @@ def test_the_authors_detection_file_on_coco_val2017_images(shared_data: Path, ch
 def test_boxes_that_name_no_image_of_the_folder_are_refused_before_models_load(tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
-    import cv2
-
     for name in ("000000000785.jpg", "street.png"):
         cv2.imwrite(str(images / name), np.zeros((40, 30, 3), np.uint8))
     boxes = tmp_path / "boxes.json"
@@ -160,3 +159,14 @@ def test_a_pose_file_without_an_input_size_takes_its_architectures_standard_one(
     told = load_estimator(ModelChoice(pose_weights=plain, input_size=(64, 64)), torch_fp32, allow_download=False,
                           note=lines.append)
     assert told.config.input_size == (64, 64) and len(lines) == 1
+
+    # On the command line: one line on stderr, and the run goes on at that size.
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "000000000001.jpg"), np.full((120, 90, 3), 128, np.uint8))
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [10, 10, 60, 100], "score": 0.9}]))
+    result = _cli("run", str(images), "--images", "--detections", str(boxes), "--pose-weights", str(plain),
+                  "--runtime", "torch", "--precision", "fp32", "-o", str(tmp_path / "out"), *POSE)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"posetrack: {lines[0]}"]
