@@ -98,12 +98,17 @@ def label_candidates(size: tuple[int, int], box: Sequence[float] | np.ndarray) -
     always goes), above at its right corner, inside its top left and top right corners, below it
     (left, right), and beside its top, outside (left, right).
     """
-    w, h = size
-    x1, y1, x2, y2 = (float(v) for v in box)
-    corners = [(x1, y1 - h), (x2 - w, y1 - h), (x1, y1), (x2 - w, y1), (x1, y2), (x2 - w, y2), (x1 - w, y1),
-               (x2, y1)]
-    xy = np.round(np.array(corners, np.float64))
-    return np.concatenate([xy, xy + np.array([w, h], np.float64)], axis=1)
+    cands: np.ndarray = _candidates(np.array([size], np.float64), np.asarray(box, np.float64).reshape(1, 4))[0]
+    return cands
+
+
+def _candidates(sizes: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """:func:`label_candidates` of ``N`` labels at once: sizes ``(N, 2)``, boxes ``(N, 4)`` -> ``(N, 8, 4)``."""
+    x1, y1, x2, y2 = (boxes[:, k:k + 1] for k in range(4))  # (N, 1) each
+    w, h = sizes[:, :1], sizes[:, 1:]
+    xs = np.round(np.concatenate([x1, x2 - w, x1, x2 - w, x1, x2 - w, x1 - w, x2], axis=1))  # (N, 8)
+    ys = np.round(np.concatenate([y1 - h, y1 - h, y1, y1, y2, y2, y1, y1], axis=1))
+    return np.stack([xs, ys, xs + w, ys + h], axis=2)
 
 
 def place_labels(sizes: Sequence[tuple[int, int]], boxes: np.ndarray, frame_size: tuple[int, int],
@@ -131,19 +136,21 @@ def place_labels(sizes: Sequence[tuple[int, int]], boxes: np.ndarray, frame_size
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if len(sizes) != len(boxes):
         raise ValueError(f"one label size per box: got {len(sizes)} sizes and {len(boxes)} boxes")
-    placed = np.asarray(taken, np.float64).reshape(-1, 4) if taken is not None else np.zeros((0, 4))
-    out = np.zeros((len(boxes), 4), np.int64)
-    for i, (size, box) in enumerate(zip(sizes, boxes)):
-        cands = _inside(label_candidates(size, box), frame_size)  # (C, 4)
+    n = len(boxes)
+    cands = _inside(_candidates(np.asarray(sizes, np.float64).reshape(-1, 2), boxes).reshape(-1, 4),
+                    frame_size).reshape(n, -1, 4)  # (N, C, 4)
+    given = np.asarray(taken, np.float64).reshape(-1, 4) if taken is not None else np.zeros((0, 4))
+    placed = np.concatenate([given, np.zeros((n, 4))])  # the taken rectangles, then each label as placed
+    rank = np.arange(cands.shape[1])
+    for i in range(n):
+        before = placed[:len(given) + i]  # (P, 4)
         # overlap of each candidate with each rectangle placed so far: (C, P)
-        iw = np.minimum(cands[:, None, 2], placed[None, :, 2]) - np.maximum(cands[:, None, 0], placed[None, :, 0])
-        ih = np.minimum(cands[:, None, 3], placed[None, :, 3]) - np.maximum(cands[:, None, 1], placed[None, :, 1])
-        area = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-        order = np.lexsort((np.arange(len(cands)), area.sum(axis=1), (area > 0).sum(axis=1)))
-        best = cands[order[0]]
-        out[i] = best
-        placed = np.concatenate([placed, best[None]])
-    return out
+        iw = np.minimum(cands[i, :, None, 2], before[:, 2]) - np.maximum(cands[i, :, None, 0], before[:, 0])
+        ih = np.minimum(cands[i, :, None, 3], before[:, 3]) - np.maximum(cands[i, :, None, 1], before[:, 1])
+        area = np.maximum(iw, 0) * np.maximum(ih, 0)
+        best = np.lexsort((rank, area.sum(axis=1), (area > 0).sum(axis=1)))[0]
+        placed[len(given) + i] = cands[i, best]
+    return placed[len(given):].astype(np.int64)
 
 
 def stamp_text(frame_index: int, timestamp: float) -> str:
