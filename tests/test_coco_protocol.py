@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,10 @@ from posetrack_cli.io.coco_results import ImageBoxes
 from posetrack_cli.run.job import load_estimator
 from posetrack_cli.run.settings import ModelChoice
 
-# Given boxes need no detector: no --detector-size, and the pose network at a small size to stay fast.
-POSE = ["--no-flip-test", "--no-progress", "--offline"]
+from synthetic_people import render_dataset
+
+# Given boxes need no detector (no detector file is present in these tests); the pose network in torch.
+POSE = ["--no-flip-test", "--runtime", "torch", "--precision", "fp32", "--no-progress", "--offline"]
 
 
 def _cli(*args: str) -> Any:
@@ -53,7 +54,7 @@ def _evaluate(gt: Path, results: Path, scores: Path) -> list[float]:
     return [-1.0 if v is None else v for v in stats.values()]  # pycocotools' -1 where a statistic is undefined
 
 
-def _protocol(images: Path, boxes: Path, gt: Path, out: Path, *pose: str) -> tuple[list[dict[str, Any]], Any]:
+def _protocol(images: Path, boxes: Path, out: Path, *pose: str) -> tuple[list[dict[str, Any]], Any]:
     """Run the protocol; the COCO results written and the run's result."""
     result = _cli("run", str(images), "--images", "--detections", str(boxes), "--det-threshold", "0", "-o", str(out),
                   *pose, *POSE)
@@ -61,39 +62,50 @@ def _protocol(images: Path, boxes: Path, gt: Path, out: Path, *pose: str) -> tup
     return json.loads((out / f"{images.name}.coco.json").read_text()), result
 
 
-def test_given_boxes_on_generated_coco_images_score_as_pycocotools_scores_them(trained_on_figures,  # noqa: ANN001
+def test_given_boxes_on_generated_coco_images_score_as_pycocotools_scores_them(checkpoints: dict[str, Path],
                                                                                  tmp_path: Path) -> None:
-    """A network trained on rendered figures (so AP is far from 0 and from 1), the boxes of the
-    ground truth as a detector's results, numbered by COCO image id."""
-    trained = trained_on_figures
+    """Rendered COCO-style images (``000001.png``, ids 1..N), a detector's results of their people by
+    COCO image id, and ground truth placed around what the network found at spread distances and
+    sizes, so that AP, AR and their medium/large parts are far from 0 and 1: the equality of the two
+    evaluations is not 0 == 0."""
     images = tmp_path / "images"
-    shutil.copytree(trained.run.parent / "images", images)
-    gt = images / "annotations.json"
-    doc = json.loads(gt.read_text())
+    annotations = render_dataset(images, images=10, size=(256, 192), seed=3)
+    doc = json.loads(annotations.read_text())
+    annotations.unlink()  # the folder holds the images only
     rng = np.random.default_rng(0)
+    without = doc["images"][-1]["id"]  # an image the detector found nobody in
     detections = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"],
-                   "score": round(float(rng.uniform(0.3, 1.0)), 3)} for a in doc["annotations"]]
+                   "score": round(float(rng.uniform(0.3, 1.0)), 3)} for a in doc["annotations"]
+                  if a["image_id"] != without]
     detections.append({"image_id": 999_999, "category_id": 1, "bbox": [1, 1, 20, 20], "score": 0.9})  # not here
     detections.append({"image_id": 1, "category_id": 3, "bbox": [1, 1, 20, 20], "score": 0.9})  # a car
-    without = doc["images"][-1]["id"]  # an image the detector found nobody in
-    detections = [d for d in detections if d["image_id"] != without]
     boxes = tmp_path / "detections.json"
     boxes.write_text(json.dumps(detections))
-    gt.rename(tmp_path / "gt.json")  # the folder holds the images only
-    gt = tmp_path / "gt.json"
 
-    results, run = _protocol(images, boxes, gt, tmp_path / "out", "--pose-weights", str(trained.result.checkpoint))
-    # Each result is one of the given person boxes, of the image the box names, with its score rescored.
-    by_image = {im["id"] for im in doc["images"]}
-    assert {r["image_id"] for r in results} == by_image - {without}
-    assert len(results) == len(doc["annotations"]) - sum(a["image_id"] == without for a in doc["annotations"])
+    results, run = _protocol(images, boxes, tmp_path / "out", "--pose-weights", str(checkpoints["pose"]),
+                             "--input-size", "64x64")
+    # Each result is one of the given person boxes, on the image the box names.
+    assert {r["image_id"] for r in results} == {im["id"] for im in doc["images"]} - {without}
+    assert len(results) == len(detections) - 2
     assert "detections.json: 1 box for 1 image not in" in run.stderr
-    assert "1 of 24 images without a box scoring 0 or more (first: 000024.png)" in run.stderr
+    assert "1 of 10 images without a box scoring 0 or more (first: 000010.png)" in run.stderr
+
+    gt_people = [a for a in doc["annotations"] if a["image_id"] == without]  # people nobody found
+    for r in results:
+        xy = np.reshape(r["keypoints"], (17, 3))[:, :2] + rng.normal(0, rng.choice([0.5, 2, 4, 8, 16]), (17, 2))
+        (x1, y1), (x2, y2) = xy.min(0) - 10, xy.max(0) + 10
+        area = float((x2 - x1) * (y2 - y1) * rng.choice([0.2, 1.0]))  # medium and large (COCO: 32² to 96², over)
+        flat = np.concatenate([xy, np.full((17, 1), 2)], 1).ravel().tolist()
+        gt_people.append({"image_id": r["image_id"], "category_id": 1, "iscrowd": 0, "area": area, "num_keypoints": 17,
+                          "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)], "keypoints": flat})
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({**doc, "annotations": [{**a, "id": i + 1} for i, a in enumerate(gt_people)]}))
 
     ours = _evaluate(gt, tmp_path / "out" / "images.coco.json", tmp_path / "scores.json")
     theirs = _pycocotools(gt, tmp_path / "out" / "images.coco.json")
     assert ours == [round(v, 4) for v in theirs]  # --json's four decimals
-    assert 0.2 < ours[0] < 0.999  # a real AP: the equality above is not 0 == 0
+    ap, apm, apl = ours[0], ours[3], ours[4]
+    assert 0.1 < ap < 0.95 and 0.0 < apm < 1.0 and 0.0 < apl < 1.0, ours
 
 
 def test_the_authors_detection_file_on_coco_val2017_images(shared_data: Path, checkpoints: dict[str, Path],
@@ -107,7 +119,7 @@ def test_the_authors_detection_file_on_coco_val2017_images(shared_data: Path, ch
     for jpg in sample.glob("*.jpg"):
         (images / jpg.name).symlink_to(jpg)
     boxes, gt = sample / "test_coco_det_AP_H_56.json", sample / "test_coco.json"
-    results, _ = _protocol(images, boxes, gt, tmp_path / "out", "--pose-weights", str(checkpoints["pose"]),
+    results, _ = _protocol(images, boxes, tmp_path / "out", "--pose-weights", str(checkpoints["pose"]),
                            "--input-size", "64x64")
     people = [d for d in json.loads(boxes.read_text()) if d.get("category_id", 1) == 1]
     assert {r["image_id"] for r in results} == {d["image_id"] for d in people} == {
@@ -167,6 +179,6 @@ def test_a_pose_file_without_an_input_size_takes_its_architectures_standard_one(
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [10, 10, 60, 100], "score": 0.9}]))
     result = _cli("run", str(images), "--images", "--detections", str(boxes), "--pose-weights", str(plain),
-                  "--runtime", "torch", "--precision", "fp32", "-o", str(tmp_path / "out"), *POSE)
+                  "-o", str(tmp_path / "out"), *POSE)
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [f"posetrack: {lines[0]}"]
