@@ -234,3 +234,23 @@ def test_non_json_constants_are_named_by_entry_or_refused_as_invalid_json(tmp_pa
     path.write_text('[{"image_id": 0, "bbox": [1, 2, 3, 4], "area": Infinity}]')
     with pytest.raises(PosetrackError, match="nan.json is not valid JSON"):
         FileDetections(path, SPACE)
+
+
+def test_mot_files_give_boxes_ground_truth_classes_kept_apart(tmp_path: Path) -> None:
+    """MOTChallenge boxes for --detections: frames and x, y counted from 1; a ground-truth file's
+    rows of another class (2: a person on a vehicle) are not people; its consider flag 0 scores 0."""
+    path = tmp_path / "gt.txt"
+    path.write_text("1,1,11.00,21.00,30.00,60.00,0.9000,-1,-1,-1\n"  # posetrack's export: a person in frame 0
+                    "2,1,101,21,30,60,1,1,1.0\n"  # MOT17 ground truth: pedestrian, considered
+                    "2,2,151,21,30,60,1,2,1.0\n"  # another class: not a person
+                    "3,3,51,21,30,60,0,1,1.0\n")  # not considered: score 0, below any threshold but 0
+    found = FileDetections(path, SPACE, 0.5)
+    assert found.get(0).boxes.tolist() == [[10.0, 20.0, 40.0, 80.0]] and found.get(0).scores.tolist() == pytest.approx([0.9])
+    assert found.get(1).boxes.tolist() == [[100.0, 20.0, 130.0, 80.0]]
+    assert len(found.get(2)) == 0 and found.last_frame == 2
+    path.write_text("1,1,11,21,30,60,0.9,-1,-1,-1\n2,1,11,21,30,sixty,0.9,-1,-1,-1\n")
+    with pytest.raises(PosetrackError, match="gt.txt line 2 is not a MOTChallenge line of numbers"):
+        FileDetections(path, SPACE, 0.5)
+    path.write_text("1,1,11,21,30,60,35.2,-1,-1,-1\n")  # a detector's raw confidence
+    with pytest.raises(PosetrackError, match=r"gt.txt line 1: score 35.2 is not a number in \[0, 1\]"):
+        FileDetections(path, SPACE, 0.5)
