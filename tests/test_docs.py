@@ -321,3 +321,17 @@ def test_the_readmes_figures_are_the_benchmarks() -> None:
             assert len(found) == 1, f"benchmarks/README.md has {len(found)} lines like {pattern!r}"
             decimals = len(figure.partition(".")[2])
             assert round(float(found[0]), decimals) == float(figure.replace(",", "")), (cell, figure, found[0])
+
+
+def test_the_readme_is_a_front_door() -> None:
+    """Small; the CPU-only PyTorch line before the install a newcomer runs; the test command that
+    .ci/run reads, building the docs strictly; every relative link there."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) <= 15 * 1024
+    assert readme.index("download.pytorch.org/whl/cpu") < readme.index("python -m pip install -e . && posetrack run")
+    ci = readme.split("<!-- ci:test -->\n", 1)[1]
+    command = ci.split("```bash\n", 1)[1].split("\n```", 1)[0]
+    assert "mkdocs build --strict" in command and '-m "not slow"' in command and "[test," in command
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):
+        if not target.startswith(("http://", "https://")):
+            assert (ROOT / target).exists(), target
