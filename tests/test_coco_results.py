@@ -245,7 +245,8 @@ def test_mot_files_give_boxes_ground_truth_classes_kept_apart(tmp_path: Path) ->
                     "2,2,151,21,30,60,1,2,1.0\n"  # another class: not a person
                     "3,3,51,21,30,60,0,1,1.0\n")  # not considered: score 0, below any threshold but 0
     found = FileDetections(path, SPACE, 0.5)
-    assert found.get(0).boxes.tolist() == [[10.0, 20.0, 40.0, 80.0]] and found.get(0).scores.tolist() == pytest.approx([0.9])
+    assert found.get(0).boxes.tolist() == [[10.0, 20.0, 40.0, 80.0]]
+    assert found.get(0).scores.tolist() == pytest.approx([0.9])
     assert found.get(1).boxes.tolist() == [[100.0, 20.0, 130.0, 80.0]]
     assert len(found.get(2)) == 0 and found.last_frame == 2
     path.write_text("1,1,11,21,30,60,0.9,-1,-1,-1\n2,1,11,21,30,sixty,0.9,-1,-1,-1\n")
