@@ -188,3 +188,41 @@ def test_a_keypoint_file_with_flags_other_than_0_1_2_is_one_line(tracked: dict, 
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "person_keypoints.json annotation 3: v of left_eye is 0.87" in lines[0], lines
     assert "0 (not labelled), 1 or 2 (labelled): give confidences in keypoint_scores" in lines[0]
+
+
+def test_a_posetrack_2018_ground_truth_file_on_its_video(shared_data: Path, tmp_path: Path) -> None:
+    """A real PoseTrack-2018-format file (Bonn PoseTrack, 76 frames, two people; its frame files
+    count from 00001.jpg): frames matched by their place in the file, as PoseTrack's tools do,
+    joints by name (COCO's eyes are not in it), ids given by the tracker to the same people."""
+    truth = shared_data / "tracking_dev" / "000001.json"
+    doc = json.loads(truth.read_text())
+    frames = len(doc["images"])
+    video = tmp_path / "000001.mp4"  # the file has no frames: a still 960x540 background of its length
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25, (960, 540))
+    for _ in range(frames):
+        writer.write(np.full((540, 960, 3), 90, np.uint8))
+    writer.release()
+    result = _cli("track", str(truth), "--video", str(video), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    tracked = json.loads((tmp_path / "out" / "000001.tracks.json").read_text())
+    position = {im["id"]: i for i, im in enumerate(doc["images"])}
+    names = doc["categories"][0]["keypoints"]
+    labelled = [a for a in doc["annotations"] if any(np.reshape(a["keypoints"], (-1, 3))[:, 2] > 0)]
+    assert len(tracked["annotations"]) == len(labelled)
+    ours = {(a["image_id"], round(a["keypoints"][3 * COCO_KEYPOINTS.index("left_shoulder")], 2)): a
+            for a in tracked["annotations"]}
+    same_person: dict[int, set[int]] = {}
+    for a in labelled:
+        xyv = np.reshape(a["keypoints"], (-1, 3))
+        shoulder = xyv[names.index("left_shoulder")]
+        mine = ours[position[a["image_id"]], round(float(shoulder[0]), 2)]  # the same frame, the same person
+        got = np.reshape(mine["keypoints"], (17, 3))
+        for j, name in enumerate(COCO_KEYPOINTS):
+            k = names.index(name) if name in names else None
+            given = k is not None and xyv[k, 2] > 0
+            assert mine["keypoint_scores"][j] == (1.0 if given else 0.0), (name, xyv[k] if k is not None else None)
+            if given:
+                np.testing.assert_allclose(got[j, :2], xyv[k, :2], atol=0.011)
+        same_person.setdefault(a["track_id"], set()).add(mine["track_id"])
+    assert all(len(ids) == 1 for ids in same_person.values()), same_person  # each person keeps one id
+    assert len({next(iter(ids)) for ids in same_person.values()}) == len(same_person)

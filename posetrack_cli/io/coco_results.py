@@ -367,7 +367,8 @@ def _document_rows(doc: dict[str, Any], path: Path, space: FrameSpace) -> list[P
     a joint someone marked is trusted); a joint with ``v`` 0 is missing (score 0) either way. People
     without a labelled joint (crowds, PoseTrack's people without keypoints) are left out. The box is
     ``bbox`` [x, y, w, h] where given, else the labelled joints' extent; the person score ``score``
-    where given, else 1. Each image is a frame found by :func:`_image_frame`.
+    where given, else 1. Each image is a frame found by :func:`_image_frame` (a PoseTrack file's,
+    whose images have ``vid_id`` or ``nframes``, by its place in the file, as PoseTrack's tools do).
     """
     where = path.name
     categories = doc["categories"]
@@ -387,6 +388,9 @@ def _document_rows(doc: dict[str, Any], path: Path, space: FrameSpace) -> list[P
     if not isinstance(doc["images"], list) or not isinstance(doc["annotations"], list):
         raise PosetrackError(f"{where}: images and annotations must be lists")
     frames: dict[Any, int] = {}
+    # PoseTrack's files (and posetrack's posetrack18 export) list every frame of the video in order;
+    # its tools match frames by their position in the file (file names count from 0 or from 1).
+    sequence = all(isinstance(im, dict) and ("vid_id" in im or "nframes" in im) for im in doc["images"])
     for i, image in enumerate(doc["images"]):
         at = f"{where} image {i}"
         if not isinstance(image, dict) or "id" not in image:
@@ -394,7 +398,7 @@ def _document_rows(doc: dict[str, Any], path: Path, space: FrameSpace) -> list[P
         key = image["id"]
         if not isinstance(key, (int, str)) or isinstance(key, bool) or key in frames:
             raise PosetrackError(f"{at}: id {shown(key)} is not an integer or string of its own")
-        frames[key] = _image_frame(image, space, at)
+        frames[key] = _image_frame(image, i if sequence else None, space, at)
     rows: list[PoseRow] = []
     for n, ann in enumerate(doc["annotations"]):
         at = f"{where} annotation {n}"
@@ -434,19 +438,20 @@ def _document_rows(doc: dict[str, Any], path: Path, space: FrameSpace) -> list[P
     return rows
 
 
-def _image_frame(image: dict[str, Any], space: FrameSpace, where: str) -> int:
+def _image_frame(image: dict[str, Any], position: int | None, space: FrameSpace, where: str) -> int:
     """The frame of a document's image: in a frame folder, the frame of its ``file_name`` (the
-    folder part aside); else the number its file name carries (``000042.jpg`` is frame 42: frames
-    counted from 0, as PoseTrack's frame files and posetrack's ``posetrack18`` export count them);
-    else its ``frame_id``, else its ``id``, as a frame index."""
+    folder part aside); else, in a PoseTrack sequence file, its ``position`` in the file (as
+    PoseTrack's tools match frames); else the number its file name carries (``000042.jpg`` is frame
+    42, frames counted from 0); else its ``frame_id``, else its ``id``, as a frame index."""
     file_name = image.get("file_name")
-    if isinstance(file_name, str) and file_name:
-        name = Path(file_name).name
-        if space.file_names is not None:
-            return space.frame_index(name, where)
-        stem = Path(name).stem
-        if stem.isascii() and stem.isdigit():
-            return space.frame_index(int(stem), where)
+    name = Path(file_name).name if isinstance(file_name, str) and file_name else None
+    if name is not None and space.file_names is not None:
+        return space.frame_index(name, where)
+    if position is not None:
+        return space.frame_index(position, where)
+    stem = Path(name).stem if name is not None else ""
+    if stem.isascii() and stem.isdigit():
+        return space.frame_index(int(stem), where)
     return space.frame_index(image.get("frame_id", image["id"]), where)
 
 
