@@ -45,10 +45,11 @@ def track(poses: Path, source: Path, out: Path, recursive: bool, overwrite: bool
     frame folder; keypoints [x, y, score] * 17; score; optional bbox xywh); a COCO keypoint
     annotation file (v flags: 0 = not labelled, a missing joint; 1 or 2 = labelled, trusted); a
     PoseTrack 2018 file; or what posetrack writes: OUT/<name>.json, .tracks.json, .csv, and the
-    posetrack18 and coco exports. A document's image is found by its file name in a frame folder,
-    else by the frame number its file name carries (000042.jpg: frame 42). MOT files hold boxes
-    only: give them to `posetrack run VIDEO --detections`. The video's frames are used only for
-    optical flow. Writes OUT/<name>.tracks.json and
+    posetrack18 and coco exports. A document's image is found by its file name in a frame folder;
+    for a video, a PoseTrack file's by its place in the file (as PoseTrack's tools do), others' by
+    the frame number the file name carries (000042.jpg: frame 42). MOT files hold boxes only: give
+    them to `posetrack run VIDEO --detections`. The video's frames are used only for optical flow.
+    Writes OUT/<name>.tracks.json and
     OUT/<name>.tracks.csv (names of their own: they never replace `posetrack run`'s outputs or
     the POSES file), and OUT/summary.csv. Decoding that stops early keeps the frames before it,
     marked partial. For a batch, POSES is a folder holding <name>.json for each video of the
