@@ -226,3 +226,15 @@ def test_a_posetrack_2018_ground_truth_file_on_its_video(shared_data: Path, tmp_
         same_person.setdefault(a["track_id"], set()).add(mine["track_id"])
     assert all(len(ids) == 1 for ids in same_person.values()), same_person  # each person keeps one id
     assert len({next(iter(ids)) for ids in same_person.values()}) == len(same_person)
+
+
+@pytest.mark.parametrize("table", ["exports/mot/walk.tracks.txt", "walk.tracks.csv"])
+def test_evaluate_says_which_file_to_score_instead_of_a_mot_or_csv_file(table: str, tracked: dict) -> None:
+    base = tracked["root"] / "base"
+    result = _cli("evaluate", str(base / "walk.tracks.json"), str(base / table), "--metric", "mot")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"posetrack: error: {base / table} is not a JSON sequence file; if it is "
+        + ("MOTChallenge boxes (posetrack's mot export), which MOTChallenge's tools (TrackEval, motmetrics) score"
+           if table.endswith(".txt") else "posetrack's CSV")
+        + ", evaluate the posetrack JSON it was written from (OUT/<name>.json)"]

@@ -588,6 +588,11 @@ def read_sequence(path: str | Path) -> PoseSequence:
         PosetrackError: the file is missing or not JSON, is none of the formats, or breaks one.
     """
     path = Path(path)
+    table = {".txt": "MOTChallenge boxes (posetrack's mot export), which MOTChallenge's tools (TrackEval, "
+                     "motmetrics) score", ".csv": "posetrack's CSV"}.get(path.suffix.lower())
+    if table is not None and path.is_file():
+        raise PosetrackError(f"{path} is not a JSON sequence file; if it is {table}, evaluate the posetrack JSON it "
+                             "was written from (OUT/<name>.json)")
     doc = read_json(path)
     if isinstance(doc, dict) and "annolist" in doc:
         reader, label = _read_posetrack17, "PoseTrack 2017"
