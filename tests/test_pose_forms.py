@@ -20,6 +20,7 @@ from posetrack_cli.core.types import Detections
 from posetrack_cli.inference.estimator import PoseEstimator
 from posetrack_cli.models.checkpoints import load_pose_checkpoint
 from posetrack_cli.runtime import cache, engines, tuning
+from posetrack_cli.runtime.convert import library_notes
 from posetrack_cli.runtime.cpu import CpuInfo, cpu_info
 from posetrack_cli.runtime.quantize import (
     FORMS,
@@ -127,7 +128,8 @@ def test_the_fastest_form_is_chosen_once_remembered_and_is_what_runs(figures, mo
     int8 = with_depthwise(checkpoint, precision="int8")
     forms = int8.runtime.forms()
     assert forms[:2] == ["int8", "fp32-depthwise"] and len(forms) == 2 + cpu_info().native_bf16
-    int8.calibrate(inputs, source="rendered figures")
+    with library_notes(True):  # the calibration's lines, as --verbose shows them
+        int8.calibrate(inputs, source="rendered figures")
     err = capsys.readouterr().err.splitlines()
     assert asked == [forms] and timed == [1]  # every form quantized on one pass of statistics, timed once
     record = int8.runtime_info()["calibration"]
@@ -154,7 +156,8 @@ def test_the_fastest_form_is_chosen_once_remembered_and_is_what_runs(figures, mo
     assert again.runtime_info() == int8.runtime_info() and runs_in(again.runtime) == {depthwise: 4}
     np.testing.assert_allclose(poses(again, held_out), b, atol=1e-4)
     # A new calibration quantizes the remembered form only, and times nothing.
-    again.calibrate(inputs[::-1].copy(), source="the same crops, another order")
+    with library_notes(True):
+        again.calibrate(inputs[::-1].copy(), source="the same crops, another order")
     assert asked == [forms, [record["form"]]] and timed == [1]
     assert "as timed before on this CPU" in capsys.readouterr().err
     assert again.runtime_info()["calibration"]["form"] == record["form"]
@@ -179,7 +182,8 @@ def test_a_faster_form_that_strays_from_fp32_is_not_taken_silently(figures, monk
 
     monkeypatch.setattr(engines, "heatmap_agreement", agreement)
     int8 = with_depthwise(checkpoint, precision="int8")
-    int8.calibrate(inputs, source="rendered figures")
+    with library_notes(True):
+        int8.calibrate(inputs, source="rendered figures")
     record = int8.runtime_info()["calibration"]
     assert record["form"] == "fp32-depthwise" and record["forms"]["int8"]["within_1px"] == 0.5
     assert record["forms"]["fp32-depthwise"]["within_1px"] >= 0.8 and runs_in(int8.runtime) == {"fp32": 4}
@@ -209,31 +213,41 @@ def test_the_bf16_form_runs_in_bf16_or_is_refused(figures, monkeypatch) -> None:
 
 
 QUIET_RUN = """
+import os, sys
 import numpy as np, torch
 from test_pose_forms import small_network
 from posetrack_cli.runtime import engines
+from posetrack_cli.runtime.convert import library_notes
 torch.set_num_threads(1)
 engines.CALIBRATION_CROPS = 12
-runtime = engines.OpenVINORuntime(small_network(), (64, 64), "int8", stride=2.0)
 crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (12, 3, 64, 64), dtype=np.uint8))
-for i in range(0, 12, 4):
-    runtime(crops[i:i + 4])
-assert runtime.calibrated
+for verbose in (False, True):  # each in a cache of its own, so each calibrates
+    os.environ["POSETRACK_CACHE"] = os.path.join(sys.argv[1], str(verbose))
+    with library_notes(verbose):
+        runtime = engines.OpenVINORuntime(small_network(), (64, 64), "int8", stride=2.0)
+        for i in range(0, 12, 4):
+            runtime(crops[i:i + 4])
+    assert runtime.calibrated
+    print("--- verbose" if not verbose else "--- end", file=sys.stderr, flush=True)
 """
 
 
-def test_an_int8_run_says_it_calibrates_in_its_own_two_lines_only(tmp_path: Path) -> None:
+def test_an_int8_run_calibrates_quietly_and_says_so_in_two_lines_under_verbose(tmp_path: Path) -> None:
     """A run's first crops calibrate int8 in a process of its own (as a user's run does, NNCF loaded
-    fresh), its terminal forced (rich draws progress bars only on a terminal): stdout stays empty, and
-    stderr holds posetrack's start and result lines and nothing of NNCF's, OpenVINO's or torch's."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "POSETRACK_CACHE": str(tmp_path / "cache"),
-           "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "COLUMNS": "120", "OMP_NUM_THREADS": "1"}
+    fresh), its terminal forced (rich draws progress bars only on a terminal): stdout stays empty; a
+    normal run's stderr holds nothing at all, and under ``--verbose`` (``library_notes(True)``)
+    posetrack's start and result lines beside the libraries' notes (NNCF's progress bars stay hidden)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1",
+           "COLUMNS": "120", "OMP_NUM_THREADS": "1"}
     here = Path(__file__).resolve().parent
-    proc = subprocess.run([sys.executable, "-c", QUIET_RUN], capture_output=True, text=True, timeout=180,
-                          env={**env, "PYTHONPATH": f"{here.parent}:{here}"}, cwd=here.parent)
+    proc = subprocess.run([sys.executable, "-c", QUIET_RUN, str(tmp_path / "cache")], capture_output=True, text=True,
+                          timeout=300, env={**env, "PYTHONPATH": f"{here.parent}:{here}"}, cwd=here.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stderr.splitlines()
-    assert proc.stdout == "" and len(lines) == 2, proc.stdout + proc.stderr
+    quiet, verbose = proc.stderr.split("--- verbose\n")
+    assert proc.stdout == "" and quiet == "", proc.stdout + proc.stderr
+    assert verbose.endswith("--- end\n"), proc.stderr
+    lines = [line for line in verbose.splitlines() if line.startswith("posetrack:")]  # beside the libraries' notes
+    assert len(lines) == 2, proc.stderr
     assert lines[0] == "posetrack: calibrating int8 on 9 crops (3 more held back to compare it with fp32) ..."
     assert lines[1].startswith("posetrack: calibrated int8 on the first 12 crops of this run (run in fp32 until "
                                "then); depthwise convolutions in ")

@@ -15,6 +15,7 @@ from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.types import Detections
 from posetrack_cli.inference.estimator import PoseEstimator
 from posetrack_cli.runtime import cache, choice, engines
+from posetrack_cli.runtime.convert import library_notes
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino nncf)")
 
@@ -95,7 +96,8 @@ def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) ->
     int8 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
     calibration, held_out = images[:8], images[8:]
     inputs = np.concatenate([int8.network_inputs(f, b) for f, b, _ in calibration])
-    agreement = int8.calibrate(inputs, source="rendered figures")
+    with library_notes(True):  # the calibration's line, as --verbose shows it
+        agreement = int8.calibrate(inputs, source="rendered figures")
     # No depthwise convolutions in this ResNet: one form, nothing timed.
     assert "calibrated int8 on rendered figures; every convolution in int8; int8 vs fp32 on" in capsys.readouterr().err
     assert agreement.acceptable  # the bound: quantize.MIN_WITHIN_1PX, MAX_HEATMAP_REL_ERROR
@@ -119,8 +121,9 @@ def test_int8_without_calibration_gathers_the_runs_first_crops(trained, monkeypa
     monkeypatch.setattr(engines, "CALIBRATION_CROPS", 12)
     estimator = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="int8")
     assert not estimator.runtime.calibrated
-    for frame, boxes, _ in images[:8]:
-        estimator.estimate(frame, Detections(boxes, np.ones(len(boxes))))
+    with library_notes(True):  # its lines, as --verbose shows them
+        for frame, boxes, _ in images[:8]:
+            estimator.estimate(frame, Detections(boxes, np.ones(len(boxes))))
     assert estimator.runtime.calibrated
     assert "the first" in estimator.runtime_info()["calibration"]["source"]
     assert "crops of this run (run in fp32 until then)" in capsys.readouterr().err

@@ -48,7 +48,7 @@ from posetrack_cli.runtime.cache import (
     state_dict_sha256,
 )
 from posetrack_cli.runtime.choice import resolve_runtime
-from posetrack_cli.runtime.convert import Compiled, compile_model, convert_to_openvino, crops_for_openvino
+from posetrack_cli.runtime.convert import Compiled, compile_model, convert_to_openvino, crops_for_openvino, notes_shown
 from posetrack_cli.runtime.cpu import cpu_info
 from posetrack_cli.runtime.quantize import (
     CALIBRATION_CROPS,
@@ -97,6 +97,13 @@ class TorchRuntime:
         return out
 
 
+def _stderr_line(line: str) -> None:
+    """A runtime's line on stderr: warnings always, calibration reports under ``--verbose`` only (the
+    agreement they report stays in the result's ``info``; ``posetrack calibrate`` prints it itself)."""
+    if line.startswith("warning:") or notes_shown():
+        print(f"posetrack: {line}", file=sys.stderr, flush=True)
+
+
 class OpenVINORuntime:
     """The network converted to OpenVINO, cached on disk, in fp32, bf16 or int8 (see the module docstring).
 
@@ -111,7 +118,9 @@ class OpenVINORuntime:
             a cached int8 model is used, else the first ``CALIBRATION_CROPS`` crops the runtime sees.
         stride: input pixels per heatmap pixel, for the agreement report.
         log: where calibration reports and warnings (``warning: ...``: a damaged cache entry made
-            again, a cache that cannot be written) go, one line each (default: stderr, after ``posetrack: ``).
+            again, a cache that cannot be written) go, one line each (default: stderr, after
+            ``posetrack: ``; the calibration reports only within ``library_notes(True)``, i.e.
+            ``--verbose``, so a normal run prints its progress line alone).
     """
 
     name = "openvino"
@@ -125,7 +134,7 @@ class OpenVINORuntime:
         self.precision = precision
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.stride = stride
-        self.log = log or (lambda line: print(f"posetrack: {line}", file=sys.stderr, flush=True))
+        self.log = log or _stderr_line
         self._torch_model = model
         self.sha256 = weights_sha256 or state_dict_sha256(model)
         self.calibration: dict[str, Any] | None = None
@@ -262,8 +271,12 @@ class OpenVINORuntime:
                    {**self.key("int8").made_from(), "openvino": self.version, "calibration": self.calibration},
                    self._warn)
         self._compiled = compiled[form]
-        self.log(f"calibrated int8 on {source}; {self._form_words(form, per_crop, choice.measured)}{note}; "
-                 f"{agreement.line()}")
+        words = self._form_words(form, per_crop, choice.measured)
+        line = f"calibrated int8 on {source}; {words}{note}; {agreement.line()}"
+        if agreement.acceptable:
+            self.log(line)
+        else:  # int8 strays from fp32 on every form: the line's advice is for the user, --verbose or not
+            self._warn(line)
         return agreement
 
     @staticmethod
