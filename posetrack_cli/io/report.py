@@ -398,11 +398,13 @@ def report_paths(out_dir: Path, name: str) -> dict[str, Path]:
     return {"html": out_dir / f"{name}.report.html", **{key: out_dir / f"{name}.report-{key}.png" for key in PICTURES}}
 
 
-def overlay_beside(document: dict[str, Any], folder: Path) -> Path | None:
+def overlay_beside(document: Any, folder: Path) -> Path | None:
     """The overlay video ``document`` lists among its outputs (``info.outputs``, an ``.mp4``: what
-    ``--render`` wrote beside the JSON), in ``folder`` (the JSON's), where it exists."""
-    outputs = (document.get("info") or {}).get("outputs") or []
-    for name in outputs:
+    ``--render`` wrote beside the JSON), in ``folder`` (the JSON's), where it exists. A document of
+    another shape has none here: :func:`write_report` says what is wrong with it."""
+    info = document.get("info") if isinstance(document, dict) else None
+    outputs = info.get("outputs") if isinstance(info, dict) else None
+    for name in outputs if isinstance(outputs, list) else []:
         if isinstance(name, str) and name.endswith(".mp4") and "/" not in name and (folder / name).is_file():
             return folder / name
     return None
