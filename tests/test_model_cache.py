@@ -337,7 +337,9 @@ def test_a_compiled_model_that_cannot_be_written_is_not_kept_silently(clean: Cle
 def test_a_damaged_int8_model_is_calibrated_again_not_used(clean: Clean, filled: Path) -> None:
     crops = np.ascontiguousarray(clean.crops.permute(0, 2, 3, 1).numpy())
     calibrated, lines, int8 = load(clean, "int8", calibration=np.concatenate([crops, crops[:, ::-1]]))
-    assert calibrated.calibrated and len(lines) == 2 and lines[1].startswith("calibrated int8 on 10 given crops")
+    # (a warning where int8 strays from fp32 on this untrained network, a note where it does not)
+    assert calibrated.calibrated and len(lines) == 2
+    assert lines[1].removeprefix("warning: ").startswith("calibrated int8 on 10 given crops")
     again, lines, heatmaps = load(clean, "int8")
     assert again.calibrated and lines == []
     torch.testing.assert_close(heatmaps, int8, rtol=0, atol=0)
