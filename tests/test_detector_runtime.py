@@ -87,6 +87,7 @@ def test_a_detector_refuses_int8() -> None:
                          weights_sha256="2" * 64)
 
 
+@pytest.mark.slow
 def test_run_records_the_detectors_runtime(weights_folder: Path, shared_data: Path, tmp_path: Path) -> None:
     video = shared_data / "video" / "street_5frames.mp4"
     out = tmp_path / "out"

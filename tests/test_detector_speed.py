@@ -149,6 +149,7 @@ def test_box_head_form_is_chosen_once_offered_by_the_cpu(tmp_path: Path, monkeyp
     assert {"bf16 here", "avx2"} <= {task for tasks in remembered.values() for task in tasks}
 
 
+@pytest.mark.slow
 def test_faster_rcnn_in_its_chosen_form_finds_fp32s_boxes(tmp_path: Path) -> None:
     pytest.importorskip("openvino")
     model = spread_frozen_statistics(build_detector(RCNN))

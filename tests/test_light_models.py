@@ -135,6 +135,7 @@ def test_frames_reach_the_detector_as_torchvision_prepares_them(name: str, tmp_p
     torch.testing.assert_close(ours.tensors, theirs.tensors, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_realtime_preset_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--preset realtime``: MobileNetV2 head, SSDlite on keyframes, int8 gathering its calibration crops."""
     import json

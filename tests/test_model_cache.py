@@ -178,8 +178,14 @@ DAMAGES = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "how", "problem"), DAMAGES,
-                         ids=[f"{kind}-{name}-{how}" for kind, name, how, _ in DAMAGES])
+# One damage of each file kind runs by default; the rest of the matrix is slow (seconds each).
+QUICK_DAMAGES = {("pose", "model.bin", "zeroed"), ("pose", "about.json", "garbage"),
+                 ("compiled", "compiled.blob", "zeroed")}
+
+
+@pytest.mark.parametrize(("kind", "name", "how", "problem"),
+                         [pytest.param(*d, id=f"{d[0]}-{d[1]}-{d[2]}",
+                                       marks=() if d[:3] in QUICK_DAMAGES else (pytest.mark.slow,)) for d in DAMAGES])
 def test_a_damaged_entry_is_made_again_with_one_warning(clean: Clean, filled: Path, kind: str, name: str, how: str,
                                                        problem: str) -> None:
     folder = entry(filled, kind)

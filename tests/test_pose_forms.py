@@ -116,6 +116,7 @@ def test_forms_quantized_on_one_pass_of_statistics_equal_nncf_quantize() -> None
         assert depthwise_precisions(shared[name], ours) == {form: 1}  # run as the form says
 
 
+@pytest.mark.slow
 def test_the_fastest_form_is_chosen_once_remembered_and_is_what_runs(figures, monkeypatch, capsys) -> None:  # noqa: ANN001
     checkpoint, inputs, held_out = figures
     asked: list[list[str]] = []
@@ -169,6 +170,7 @@ def test_the_fastest_form_is_chosen_once_remembered_and_is_what_runs(figures, mo
             "this CPU does not offer; int8 is calibrated again on this run's first crops") in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_faster_form_that_strays_from_fp32_is_not_taken_silently(figures, monkeypatch, capsys) -> None:  # noqa: ANN001
     checkpoint, inputs, _ = figures
     monkeypatch.setattr(engines, "fastest", lambda task, candidates, **_: tuning.Choice(
@@ -193,6 +195,7 @@ def test_a_faster_form_that_strays_from_fp32_is_not_taken_silently(figures, monk
                                "or use --precision fp32")
 
 
+@pytest.mark.slow
 def test_the_bf16_form_runs_in_bf16_or_is_refused(figures, monkeypatch) -> None:  # noqa: ANN001
     """Forced on: where the CPU has native bf16 it is timed with the others; elsewhere OpenVINO would run
     it in fp32 under the bf16 name, which is an error, not a quiet substitution."""

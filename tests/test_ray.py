@@ -175,6 +175,7 @@ def test_ray_outputs_equal_the_local_executors(cluster: dict, weights_folder: Pa
     assert sorted(p.name for p in remote.iterdir()) == sorted(p.name for p in local.iterdir())  # no temporary files
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_a_killed_worker_loses_only_its_video_which_is_retried(cluster: dict, weights_folder: Path,
                                                                tmp_path: Path) -> None:
@@ -189,6 +190,7 @@ def test_a_killed_worker_loses_only_its_video_which_is_retried(cluster: dict, we
     assert not list(out.glob(".*"))
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dict, weights_folder: Path,
                                                                     tmp_path: Path) -> None:

@@ -30,6 +30,10 @@ from posetrack_cli.runtime.cache import ENV_CACHE
 from helpers import FAST, summary, without_timings, write_video
 from synthetic import Person, render
 
+# Each test runs a video through the whole pipeline several times (minutes in all); test_run_cli.py's
+# Ctrl-C test keeps one resume in the default suite.
+pytestmark = pytest.mark.slow
+
 FRAMES = 300
 STOPS = (40, 150, 262)
 ROOT = Path(__file__).resolve().parents[1]

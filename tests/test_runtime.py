@@ -90,6 +90,7 @@ def test_openvino_fp32_gives_torchs_keypoints_and_caches_the_conversion(trained,
     assert len(list(cache.cache_dir().glob("pose-*"))) == 2
 
 
+@pytest.mark.slow
 def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) -> None:  # noqa: ANN001
     checkpoint, images = trained
     fp32 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
@@ -116,6 +117,7 @@ def test_int8_calibrated_on_person_crops_stays_close_to_fp32(trained, capsys) ->
     np.testing.assert_allclose(poses(again, held_out), b, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_int8_without_calibration_gathers_the_runs_first_crops(trained, monkeypatch, capsys) -> None:  # noqa: ANN001
     checkpoint, images = trained
     monkeypatch.setattr(engines, "CALIBRATION_CROPS", 12)

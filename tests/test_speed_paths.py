@@ -75,6 +75,7 @@ def test_overlapping_stages_in_threads_gives_the_same_output(sequence, tmp_path:
     assert int(overlay.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES  # written behind, all of it
 
 
+@pytest.mark.slow
 def test_compiled_network_gives_the_same_keypoints() -> None:
     """torch.compile (Inductor, frozen weights) against eager on peaked heatmaps: within 0.05 px."""
     from test_estimator import MarkerNet, person_frame

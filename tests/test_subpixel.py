@@ -65,6 +65,7 @@ def test_a_folded_pose_network_keeps_its_heatmaps_and_the_relu_moves_inside(kern
     assert any(isinstance(m, nn.ConvTranspose2d) for m in model.modules())  # the original is untouched
 
 
+@pytest.mark.slow
 def test_openvino_int8_runs_no_fp32_deconvolution() -> None:
     pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino nncf)")
     pytest.importorskip("nncf", reason="NNCF is not installed")

@@ -72,6 +72,7 @@ def training_set_loss(model: torch.nn.Module, samples, input_size: tuple[int, in
         return joints_mse_loss(model.eval()(x), batch["target"], batch["weight"]).item()
 
 
+@pytest.mark.slow
 def test_small_network_learns_rendered_figures_and_its_checkpoint_runs_in_the_estimator(
         trained_on_figures) -> None:  # noqa: ANN001
     # The session's run (conftest): 24 rendered images, 20 epochs, flip on, no scale or rotation.
@@ -162,6 +163,7 @@ def test_interrupted_run_resumes_at_the_saved_epoch_and_learning_rate(small_set:
     assert [h["epoch"] for h in b["history"]] == [1, 2]
 
 
+@pytest.mark.slow
 def test_mixed_precision_path_trains_and_resumes_its_loss_scale(small_set: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """autocast(float16) + GradScaler, the CUDA path, exercised on the CPU."""
@@ -318,6 +320,7 @@ def test_help_shows_examples() -> None:
         assert text in result.stdout
 
 
+@pytest.mark.slow
 def test_one_epoch_on_the_coco_sample_with_validation(shared_data: Path, tmp_path: Path) -> None:
     gt = shared_data / "coco_sample" / "test_coco.json"
     out = tmp_path / "run"

@@ -28,6 +28,7 @@ tracker.update(None, "not poses")
 '''
 
 
+@pytest.mark.slow
 def test_a_users_type_checker_sees_the_public_types(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
     user = tmp_path / "user.py"
