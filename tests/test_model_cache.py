@@ -273,6 +273,7 @@ def test_a_damaged_entry_in_a_read_only_cache_is_replaced_in_memory(clean: Clean
     assert_same_poses(heatmaps, clean)
 
 
+@pytest.mark.slow
 def test_a_cache_under_a_file_and_a_detector_beside_the_network_warn_once(clean: Clean, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from posetrack_cli.models.detectors import build_detector

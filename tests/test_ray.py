@@ -153,6 +153,7 @@ def without_timings(path: Path) -> dict:
     return doc
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_ray_outputs_equal_the_local_executors(cluster: dict, weights_folder: Path, tmp_path: Path) -> None:
     folder = videos(tmp_path / "videos", 3, frames=5)

@@ -307,6 +307,7 @@ def test_without_openvino_everything_runs_on_torch(weights_folder: Path, shared_
     assert refused.exit_code != 0 and "needs the openvino package" in refused.output
 
 
+@pytest.mark.slow
 def test_outputs_record_the_wait_for_the_first_frame(weights_folder: Path, tmp_path: Path) -> None:
     """``info.timings``: wall seconds from the command's start to each input's first frame, and the
     CPU seconds spent by then (interpreter, imports, model files checked and loaded, ...)."""
