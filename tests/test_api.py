@@ -78,6 +78,7 @@ def test_run_writes_what_the_command_line_writes(weights_folder: Path, tmp_path:
     check_outputs(tmp_path / "out", "clip", 6)
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs(weights_folder: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.mp4", walkers())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -128,6 +128,7 @@ def test_posetrack_without_arguments_prints_help() -> None:
     assert result.exit_code == 0 and "Usage:" in result.output and "run" in result.output
 
 
+@pytest.mark.slow
 def test_two_runs_into_one_folder_on_overlapping_batches(weights_folder: Path, tmp_path: Path) -> None:
     """Both finish; every output is complete and strict JSON; summary.csv has one row per input."""
     videos = tmp_path / "videos"

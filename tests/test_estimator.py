@@ -133,6 +133,7 @@ def test_channel_order_follows_the_checkpoint_family() -> None:
         assert centre[0].item() == pytest.approx(first_plane, abs=1)
 
 
+@pytest.mark.slow
 def test_batches_give_the_same_answer_as_one_pass(tmp_path) -> None:
     path = write_checkpoint(pose_resnet(depth=18), tmp_path / "pose_resnet_18_256x192.pth", "mmpose-0.x")
     rng = np.random.default_rng(0)

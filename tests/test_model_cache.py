@@ -207,6 +207,7 @@ def test_a_damaged_entry_is_made_again_with_one_warning(clean: Clean, filled: Pa
     assert_same_poses(heatmaps, clean)
 
 
+@pytest.mark.slow
 def test_an_entry_made_from_other_weights_is_made_again(clean: Clean, filled: Path) -> None:
     other = network(1)
     folder = filled / CacheKey(state_dict_sha256(other), SIZE, "fp32").folder_name()
@@ -243,6 +244,7 @@ def read_only_file_system(*args: object, **kwargs: object) -> str:
     raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
 
+@pytest.mark.slow
 def test_a_read_only_cache_converts_in_memory_with_one_warning(clean: Clean, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "read-only"
@@ -261,6 +263,7 @@ def test_a_read_only_cache_converts_in_memory_with_one_warning(clean: Clean, tmp
         folder.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_a_damaged_entry_in_a_read_only_cache_is_replaced_in_memory(clean: Clean, filled: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     folder = entry(filled, "pose")
@@ -341,6 +344,7 @@ def test_a_compiled_model_that_cannot_be_written_is_not_kept_silently(clean: Cle
     assert [p.name.split("-")[0] for p in filled.iterdir()] == ["pose"]
 
 
+@pytest.mark.slow
 def test_a_damaged_int8_model_is_calibrated_again_not_used(clean: Clean, filled: Path) -> None:
     crops = np.ascontiguousarray(clean.crops.permute(0, 2, 3, 1).numpy())
     calibrated, lines, int8 = load(clean, "int8", calibration=np.concatenate([crops, crops[:, ::-1]]))

@@ -261,6 +261,7 @@ def test_run_writes_exports_and_the_report_of_each_video(weights_folder: Path, t
     assert bad.exit_code == 2 and "not an export format" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_rerun_asking_for_exports_makes_them_from_the_finished_track_file(weights_folder: Path,
                                                                             tmp_path: Path) -> None:
     """Asking for an export or the report of a video already done makes just those, from its track

@@ -46,6 +46,7 @@ def poses(estimator: PoseEstimator, images) -> np.ndarray:  # noqa: ANN001 - lis
     return np.concatenate([estimator.estimate(f, Detections(b, np.ones(len(b)))).keypoints for f, b, _ in images])
 
 
+@pytest.mark.slow
 def test_openvino_fp32_gives_torchs_keypoints_and_caches_the_conversion(trained, monkeypatch) -> None:  # noqa: ANN001
     checkpoint, images = trained
     reference = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="torch")
@@ -152,9 +153,9 @@ def test_choices_the_machine_cannot_honour_are_refused() -> None:
             choice.resolve_runtime("openvino", "bf16", cpu)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not choice.cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512_BF16 or AMX)")
 def test_bf16_stays_close_to_fp32_where_the_cpu_has_it(trained) -> None:  # noqa: ANN001
-    if not choice.cpu_has_native_bf16():
-        pytest.skip("this CPU has no native bf16 (AVX512_BF16 or AMX)")
     checkpoint, images = trained
     fp32 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="fp32")
     bf16 = PoseEstimator.from_checkpoint(checkpoint, device="cpu", runtime="openvino", precision="bf16")
@@ -162,15 +163,26 @@ def test_bf16_stays_close_to_fp32_where_the_cpu_has_it(trained) -> None:  # noqa
     assert np.median(err) <= 0.5 and np.percentile(err, 90) <= 2.0
 
 
-def test_calibrate_command_caches_int8_for_later_runs(trained, checkpoints, tmp_path) -> None:  # noqa: ANN001
+def test_calibrate_command_caches_int8_for_later_runs(checkpoints, tmp_path) -> None:  # noqa: ANN001
+    """The calibrate page's example on 6 frames of two walkers, with a small random-initialised
+    ResNet-18 as ``posetrack train`` writes it (what is checked is the cache, not the accuracy)."""
     from click.testing import CliRunner
 
     from posetrack_cli.cli import main
+    from posetrack_cli.core.keypoints import COCO_KEYPOINTS
+    from posetrack_cli.models.checkpoints import save_msra_checkpoint
+    from posetrack_cli.models.pose_resnet import pose_resnet
+    from posetrack_cli.training.initialise import TRAINING_NORM
+    from posetrack_cli.training.loop import posetrack_metadata
 
-    checkpoint, images = trained
+    from helpers import walkers
+
+    checkpoint = tmp_path / "small.pth"
+    save_msra_checkpoint(pose_resnet(depth=18), checkpoint,
+                         posetrack=posetrack_metadata((64, 64), COCO_KEYPOINTS, TRAINING_NORM))
     folder = tmp_path / "footage"
     folder.mkdir()
-    for i, (frame, _, _) in enumerate(images[:6]):
+    for i, frame in enumerate(walkers(6)):
         cv2.imwrite(str(folder / f"{i}.png"), frame)
     args = ["--pose-weights", str(checkpoint), "--detector-weights", str(checkpoints["detector"]), "--offline"]
     result = CliRunner().invoke(main, ["calibrate", str(folder), *args, "--crops", "12"])

@@ -63,6 +63,7 @@ def run_pipeline(folder: Path, people: list[Person], out: Path, **config: object
     return json.loads((out / "seq.json").read_text())
 
 
+@pytest.mark.slow
 def test_overlapping_stages_in_threads_gives_the_same_output(sequence, tmp_path: Path) -> None:
     people, folder = sequence
     plain = run_pipeline(folder, people, tmp_path / "plain", overlap=False)
