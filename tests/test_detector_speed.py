@@ -67,6 +67,7 @@ def test_person_postprocessing_finds_torchvisions_person_boxes() -> None:
     torch.testing.assert_close(boxes, expected["boxes"][persons], rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_ssd_detects_torchvisions_persons_on_torch_and_openvino(tmp_path: Path) -> None:
     pytest.importorskip("openvino")
     model = _ssd_favouring(COCO_PERSON, 5.0)

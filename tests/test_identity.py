@@ -79,6 +79,7 @@ def test_posetrack_track_suppresses_every_injected_duplicate(tmp_path: Path) -> 
     assert all(sorted(ids) == [0, 1] for ids in per_frame.values()) and len(per_frame) == frames
 
 
+@pytest.mark.slow
 def test_flow_boxes_breed_no_ghosts_on_real_footage(weights_folder: Path, shared_data: Path, tmp_path: Path) -> None:
     """The shared street clip (at half size) played forward and back to 205 frames, with boxes
     around its people given (each left out every 4th frame), and a pose network that confirms

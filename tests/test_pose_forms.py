@@ -90,6 +90,7 @@ def small_network() -> nn.Module:
     return CropInput(layers, InputNorm("rgb")).eval()
 
 
+@pytest.mark.slow
 def test_forms_quantized_on_one_pass_of_statistics_equal_nncf_quantize() -> None:
     import nncf
 

@@ -80,6 +80,7 @@ def test_batch_with_bad_inputs_keeps_going(weights_folder: Path, tmp_path: Path)
     assert len(errors) == 6 and "Traceback" not in result.output  # one line per bad input
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_inputs_by_content(weights_folder: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.mp4", walkers())
     out = tmp_path / "out"
