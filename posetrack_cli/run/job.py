@@ -21,12 +21,11 @@ resume rule and refuse files posetrack did not write before calling it.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Concatenate, ParamSpec, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -60,7 +59,6 @@ if TYPE_CHECKING:
     from posetrack_cli.inference.detector import PersonDetector
     from posetrack_cli.inference.estimator import PoseEstimator
 
-P = ParamSpec("P")
 TRACK_SUFFIX = ".tracks"  # posetrack track's clip.tracks.json: never the name of posetrack run's clip.json
 
 # progress(name, total) -> a per-input bar with update(), set_postfix() and close()
@@ -555,19 +553,6 @@ def load_estimator(models: ModelChoice, config: EstimatorConfig, *, allow_downlo
     return PoseEstimator.from_checkpoint(path, input_size=models.input_size or entry.input_size, norm=norm, **settings)
 
 
-def _showing_notes(load: Callable[Concatenate[RunSpec, P], LoadedRun]) -> Callable[Concatenate[RunSpec, P], LoadedRun]:
-    """``load`` with the libraries' notes shown while it loads the models (conversions) when its spec
-    says ``verbose`` (:func:`~posetrack_cli.runtime.convert.library_notes`), hidden otherwise."""
-    def loading(spec: RunSpec, /, *args: P.args, **kwargs: P.kwargs) -> LoadedRun:
-        from posetrack_cli.runtime.convert import library_notes
-
-        with library_notes(spec.verbose):
-            return load(spec, *args, **kwargs)
-    functools.update_wrapper(loading, load)  # its name and docstring
-    return loading
-
-
-@_showing_notes
 def load_run(spec: RunSpec, *, detector: bool = True) -> LoadedRun:
     """Load the models of ``spec`` and describe the run; raises PosetrackError for a missing or bad file.
 
@@ -576,6 +561,14 @@ def load_run(spec: RunSpec, *, detector: bool = True) -> LoadedRun:
     it when a video without boxes comes. A run with a boxes file (``models.detections``) or given
     poses never loads one.
     """
+    from posetrack_cli.runtime.convert import library_notes
+
+    with library_notes(spec.verbose):  # the libraries' notes while the models load (conversions), under --verbose
+        return _load_run(spec, detector=detector)
+
+
+def _load_run(spec: RunSpec, *, detector: bool) -> LoadedRun:
+    """:func:`load_run`'s work, within its ``library_notes``."""
     from posetrack_cli.models.flow import make_flow
 
     models, config = spec.models, spec.pipeline
