@@ -90,6 +90,14 @@ def _inside(rects: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
     return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
 
 
+def _overlap_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas ``(M, N)`` of xyxy rectangles ``a (M, 4)`` and ``b (N, 4)`` (0 where apart)."""
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    areas: np.ndarray = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    return areas
+
+
 def label_candidates(size: tuple[int, int], box: Sequence[float] | np.ndarray) -> np.ndarray:
     """Where a label of ``size`` (w, h) may go around a person's ``box`` (x1, y1, x2, y2), in order
     of preference: ``(8, 4)`` xyxy, not yet kept inside the frame.
@@ -143,11 +151,7 @@ def place_labels(sizes: Sequence[tuple[int, int]], boxes: np.ndarray, frame_size
     placed = np.concatenate([given, np.zeros((n, 4))])  # the taken rectangles, then each label as placed
     rank = np.arange(cands.shape[1])
     for i in range(n):
-        before = placed[:len(given) + i]  # (P, 4)
-        # overlap of each candidate with each rectangle placed so far: (C, P)
-        iw = np.minimum(cands[i, :, None, 2], before[:, 2]) - np.maximum(cands[i, :, None, 0], before[:, 0])
-        ih = np.minimum(cands[i, :, None, 3], before[:, 3]) - np.maximum(cands[i, :, None, 1], before[:, 1])
-        area = np.maximum(iw, 0) * np.maximum(ih, 0)
+        area = _overlap_areas(cands[i], placed[:len(given) + i])  # each candidate against those placed: (C, P)
         best = np.lexsort((rank, area.sum(axis=1), (area > 0).sum(axis=1)))[0]
         placed[len(given) + i] = cands[i, best]
     return placed[len(given):].astype(np.int64)
@@ -171,9 +175,7 @@ def stamp_box(size: tuple[int, int], boxes: np.ndarray, frame_size: tuple[int, i
     xs, ys = (margin, width - margin - w), (margin, height - margin - h)
     cands = _inside(np.array([[x, y, x + w, y + h] for y in ys for x in xs], np.float64), frame_size)  # (4, 4)
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    iw = np.minimum(cands[:, None, 2], boxes[None, :, 2]) - np.maximum(cands[:, None, 0], boxes[None, :, 0])
-    ih = np.minimum(cands[:, None, 3], boxes[None, :, 3]) - np.maximum(cands[:, None, 1], boxes[None, :, 1])
-    covered = (np.clip(iw, 0, None) * np.clip(ih, 0, None)).sum(axis=1)  # (4,)
+    covered = _overlap_areas(cands, boxes).sum(axis=1)  # (4,)
     best: np.ndarray = cands[int(np.argmin(covered))].astype(np.int64)
     return best
 
