@@ -164,7 +164,7 @@ def test_people_leaving_and_entering_at_the_edge() -> None:
 
 # The paper's tracker on the command line, as docs/commands/track.md gives it.
 PAPER_FLAGS = ["--duplicate-oks", "1", "--no-staged", "--flow-life", "3600", "--max-lost", "0", "--no-own-motion",
-               "--no-appearance", "--joint-noise", "0"]
+               "--no-appearance", "--joint-noise", "0", "--confirm-frames", "1"]
 
 
 def test_the_paper_setting_stays_reachable(tmp_path: Path) -> None:

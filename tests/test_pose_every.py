@@ -165,8 +165,8 @@ def test_a_run_resumed_mid_way_carries_the_same_poses_as_one_that_was_not(tmp_pa
     head = []
     for f, t in first.track(ImageFolderSource(folder), boxes=TrueBoxes(people), state=loop):
         head.append((f.index, t.track_ids.tolist(), t.poses.keypoints.tolist()))
-        if f.index == 4:  # stopped after frame 4, between two passes of the network (ages 1)
-            break
+        if loop.tracked_index == 4:  # stopped after tracking frame 4, between two passes of the network (ages 1);
+            break  # the frames after the one just yielded wait in the state for their tracks' confirmation
     plain, arrays = pack(loop.state())
     estimator = TruthEstimator(people, frames)
     second = Pipeline(estimator, DISFlow(), PipelineConfig(pose_every=3, overlap=False))

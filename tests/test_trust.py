@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli.cli import main
+from posetrack_cli.tracking.tracker import TrackerConfig
 
 from helpers import FAST, summary, walkers, write_video
 
@@ -148,11 +149,12 @@ def test_a_bug_inside_a_video_keeps_its_frames_and_every_input_has_its_row(weigh
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     rows = summary(out)
     assert rows["a.mp4"]["status"] == "failed" and rows["b.mp4"]["status"] == "ok"
-    assert rows["a.mp4"]["reason"].startswith("internal error: ZeroDivisionError: a bug; the 5 frames before it are "
-                                              "in a.json (partial; rerun to resume from the last checkpoint)")
+    written = 5 - (TrackerConfig().confirm_frames - 1)  # the last frames tracked wait for their tracks' confirmation
+    assert rows["a.mp4"]["reason"].startswith(f"internal error: ZeroDivisionError: a bug; the {written} frames before "
+                                              "it are in a.json (partial; rerun to resume from the last checkpoint)")
     kept = json.loads((out / "a.json").read_text())["info"]
     assert (kept["frames"], kept["interrupted"], kept["partial_reason"]) == (
-        5, True, "stopped by an internal error after frame 4: ZeroDivisionError")
+        written, True, f"stopped by an internal error after frame {written - 1}: ZeroDivisionError")
     monkeypatch.setattr(FrameTracker, "step", real_step)
     rerun = run(str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), "-o", str(out), *FAST)
     assert rerun.exit_code == 0, rerun.output

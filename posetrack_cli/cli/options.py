@@ -57,6 +57,11 @@ def tracker_options(command: F) -> F:
         click.option("--joint-noise", type=Number(0.0, 1000.0), default=_TRACK.joint_noise, show_default=True,
                      help="Pixels of error every joint has whatever the person's size, added to OKS's tolerance "
                           "when tracks meet new poses (0: the paper's OKS)."),
+        click.option("--confirm-frames", type=click.IntRange(1, 100), default=_TRACK.confirm_frames,
+                     show_default=True,
+                     help="Frames a new person needs a pose in before they are written, from their first frame "
+                          "on (the output waits that long); fewer are taken for false positives. People in the "
+                          "first or last frame count at once. 1: every pose written at once (the paper)."),
         click.option("--appearance/--no-appearance", default=_TRACK.appearance, show_default=True,
                      help="Torso colours: break ties and refuse re-identifying someone in other clothes "
                           "(off when everyone wears the same colours)."),

@@ -250,6 +250,15 @@ class TrackedFrame:
     def __len__(self) -> int:
         return len(self.poses)
 
+    def subset(self, keep: np.ndarray) -> TrackedFrame:
+        """The frame with only the poses ``keep`` ``(N,)`` bool selects (itself when all are kept)."""
+        keep = np.asarray(keep, bool)
+        if keep.all():
+            return self
+        return TrackedFrame(self.frame_index, self.timestamp, self.poses[keep], self.track_ids[keep],
+                            None if self.sources is None else self.sources[keep],
+                            None if self.matches is None else self.matches[keep])
+
 
 @dataclass(frozen=True)
 class Frame:

@@ -34,7 +34,7 @@ from posetrack_cli.core.version import __version__
 from posetrack_cli.run.pipeline import LoopState
 
 # Bump when what a checkpoint holds changes: an older one is then started over, not misread.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the frames held back for track confirmation
 
 
 class Every:

@@ -337,7 +337,8 @@ class LoadedRun:
                     # from the process's start to this input's first frame (in a batch, after the inputs before it)
                     "timings": timings or {"first_frame_s": None, "first_frame_cpu_s": None},
                     "reidentified": result.reidentified, "stitched": len(result.id_map),
-                    "duplicates_suppressed": loop.tracker.suppressed, "poses_carried": loop.poses_carried}
+                    "duplicates_suppressed": loop.tracker.suppressed, "poses_carried": loop.poses_carried,
+                    "unconfirmed_poses": loop.confirm.dropped}
 
         def check_decoded(decoded: int) -> None:  # a boxes or poses file may not refer past a video read to its end
             if boxes is not None:
@@ -367,7 +368,7 @@ class LoadedRun:
 
                     def save(state: LoopState) -> None:
                         save_checkpoint(at, identity, {
-                            "source": file_source.position(state.last_index), "loop": state.state(),
+                            "source": file_source.position(state.tracked_index), "loop": state.state(),
                             "writers": writers.position(), "renderer": renderer.state(),
                             "runtime": self._runtime_state()})
 

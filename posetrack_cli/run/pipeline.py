@@ -15,6 +15,10 @@ Per frame ``k``, each step one call into its own module:
 5. and 6. the tracker compares the new poses with its queue by flow-based OKS
    (:mod:`posetrack_cli.tracking.similarity`) and gives ids by greedy matching (:mod:`posetrack_cli.tracking.tracker`).
 
+Beyond the paper, frames are then held back a few frames until each new track in them is
+confirmed (:mod:`posetrack_cli.tracking.confirmation`), so a false positive is never written and a
+person is written from their first frame.
+
 With given poses, steps 1-4 are replaced by the poses of the frame. Decoding that stops early (a
 truncated video, an unreadable image, a frame of another size) ends the video there, keeps the
 frames before it and says why, for both commands alike.
@@ -38,6 +42,7 @@ from posetrack_cli.run.frame_tracker import FrameTracker
 from posetrack_cli.run.prefetch import prefetch
 from posetrack_cli.run.settings import PipelineConfig
 from posetrack_cli.tracking.carry import carried_poses, carry_plan
+from posetrack_cli.tracking.confirmation import Confirmation
 from posetrack_cli.tracking.proposals import moved_poses, unified_order
 from posetrack_cli.tracking.scoring import enough_joints, rescore
 from posetrack_cli.tracking.stitching import stitch
@@ -189,10 +194,13 @@ class LoopState:
         poses_carried: poses written whose joints flow carried instead of the pose network.
         ids: every track id written.
         last_index: the index of the last frame written (-1 before the first).
+        confirm: the frames tracked and held back until their new tracks are confirmed (with their
+            images, for the overlay).
     """
 
     tracker: FrameTracker
     carried: Poses
+    confirm: Confirmation[tuple[Frame, TrackedFrame]]
     carried_age: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     frames: int = 0
     poses: int = 0
@@ -200,13 +208,37 @@ class LoopState:
     ids: set[int] = field(default_factory=set)
     last_index: int = -1
 
+    @property
+    def tracked_index(self) -> int:
+        """The index of the last frame tracked: the last one held back, else the last written;
+        a resumed video goes on after it."""
+        return self.confirm.pending[-1][0][0].index if self.confirm.pending else self.last_index
+
     def state(self) -> dict[str, Any]:
         """A state tree (:mod:`posetrack_cli.core.state`) of all of it."""
         c = self.carried
         return {"tracker": self.tracker.state(), "frames": self.frames, "poses": self.poses,
                 "poses_carried": self.poses_carried, "ids": sorted(self.ids), "last_index": self.last_index,
                 "carried": {"keypoints": c.keypoints, "keypoint_scores": c.keypoint_scores, "boxes": c.boxes,
-                            "scores": c.scores, "ages": self.carried_age}}
+                            "scores": c.scores, "ages": self.carried_age},
+                "confirm": self.confirm.state(_held_state)}
+
+
+def _held_state(held: tuple[Frame, TrackedFrame]) -> dict[str, Any]:
+    """A frame held back for confirmation, with its tracked people, as a state tree."""
+    frame, tracked = held
+    p = tracked.poses
+    return {"index": frame.index, "timestamp": frame.timestamp, "image": frame.image, "file_name": frame.file_name,
+            "keypoints": p.keypoints, "keypoint_scores": p.keypoint_scores, "boxes": p.boxes, "scores": p.scores,
+            "track_ids": tracked.track_ids, "sources": tracked.sources, "matches": tracked.matches}
+
+
+def _held_from_state(state: dict[str, Any]) -> tuple[Frame, TrackedFrame]:
+    """The held frame :func:`_held_state` described."""
+    frame = Frame(int(state["index"]), float(state["timestamp"]), state["image"], state["file_name"])
+    poses = Poses(state["keypoints"], state["keypoint_scores"], state["boxes"], state["scores"])
+    return frame, TrackedFrame(frame.index, frame.timestamp, poses, state["track_ids"], state["sources"],
+                               state["matches"])
 
 
 class Checkpoints(Protocol):
@@ -285,7 +317,7 @@ class Pipeline:
         cfg = self.config
         # smoothing on the yielded keypoints; tracking uses the raw ones
         tracker = FrameTracker(cfg.tracker, flow=None, smoothing=cfg.output.smoothing)
-        return LoopState(tracker, Poses.empty(self.num_keypoints))
+        return LoopState(tracker, Poses.empty(self.num_keypoints), Confirmation(cfg.tracker.confirm_frames))
 
     def restore_state(self, state: dict[str, Any]) -> LoopState:
         """The loop state a :meth:`LoopState.state` described, for this pipeline's settings."""
@@ -297,13 +329,16 @@ class Pipeline:
         loop.frames, loop.poses = int(state["frames"]), int(state["poses"])
         loop.poses_carried = int(state["poses_carried"])
         loop.ids, loop.last_index = {int(i) for i in state["ids"]}, int(state["last_index"])
+        loop.confirm.load_state(state["confirm"], _held_from_state)
         return loop
 
     def track(self, source: Source, *, boxes: BoxSource | None = None, poses: PoseSource | None = None,
               times: StageTimes | None = None, outcome: VideoOutcome | None = None, state: LoopState | None = None,
               prime: Frame | None = None,
               stop: Callable[[], str | None] | None = None) -> Generator[tuple[Frame, TrackedFrame], None, None]:
-        """Each decoded frame of ``source`` with its tracked people, as the frames come.
+        """Each decoded frame of ``source`` with its tracked people, as the frames come: up to
+        ``TrackerConfig.confirm_frames - 1`` frames behind, without the people whose tracks were not
+        confirmed in time (:class:`~posetrack_cli.tracking.confirmation.Confirmation`).
 
         People come from the detector, from ``boxes`` (a boxes file, through the pose network) or
         from ``poses`` (given poses, tracked as they are). ``times`` collects the stage seconds;
@@ -330,6 +365,7 @@ class Pipeline:
         ahead = self._detect_and_flow(decoded, None if poses is not None else boxes, times, stopped, prime)
         if cfg.overlap:
             ahead = prefetch(ahead, 2)  # detection and flow one frame ahead, in a thread of their own
+        interrupted = False
         try:
             for frame, detected, motion in ahead:
                 t0 = time.perf_counter()
@@ -355,14 +391,20 @@ class Pipeline:
                 loop.poses_carried += int((ages[kept] > 0).sum())
                 loop.carried, loop.carried_age = self._carried(tracker, tracked, people[kept], box_scores[kept],
                                                                ages[kept], frame.timestamp)
-                yield frame, tracked
+                for (held, held_tracked), keep in loop.confirm.push((frame, tracked), tracked.track_ids):
+                    yield held, held_tracked.subset(keep)
                 reason = stop() if stop is not None else None
                 if reason is not None:
                     stopped.append(reason)
+                    interrupted = True  # the frames held back stay in the state, for a resumed run
                     break
+            if not interrupted:  # the input ended (or stopped decoding): the frames held back are decided
+                for (held, held_tracked), keep in loop.confirm.flush():
+                    yield held, held_tracked.subset(keep)
             outcome.reidentified = tracker.reidentified
             if cfg.output.stitch:
-                outcome.id_map = stitch(tracker.tracklets(), cfg.tracker)
+                written = [t for t in tracker.tracklets() if t.track_id in loop.confirm.written]
+                outcome.id_map = stitch(written, cfg.tracker)
         finally:
             ahead.close()
             decoded.close()
