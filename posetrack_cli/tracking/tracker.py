@@ -69,7 +69,9 @@ GATE_SPREAD = 3.0
 # new id costs one id switch; giving the wrong old id merges two people.
 TIE_MARGIN = 0.1
 # A reappearing pose whose box is more than 1.5x taller or shorter than the lost track's is someone
-# else (walking toward the camera for a second changes height far less).
+# else (walking toward the camera for a second changes height far less). Not asked of a track seen
+# in the frame before: from one frame to the next a body's size changes by bending, sitting or
+# falling, and by joints going out of sight, not by a change of person.
 MAX_SIZE_RATIO = 1.5
 # Bhattacharyya distance between torso histograms above which a lost track is not re-identified.
 # The same clothes under the same light measure below 0.3, different clothes above 0.6.
@@ -690,7 +692,9 @@ class PoseTracker:
         gate = oks_matrix(predicted, kvalid, poses.keypoints, valid, areas, self.sigmas,
                           np.hypot(GATE_SPREAD * spread, self.config.joint_noise))
         ratio = size_ratio(kps, kvalid, boxes, poses.keypoints, valid, poses.boxes)
-        admissible = (gate >= cfg.min_similarity) & (ratio <= MAX_SIZE_RATIO) & (ratio >= 1 / MAX_SIZE_RATIO)
+        unseen_since = np.array([self.tracks[t].last_frame < self.frame - 1 for t in candidates])[:, None]  # (L, 1)
+        size_fits = (ratio <= MAX_SIZE_RATIO) & (ratio >= 1 / MAX_SIZE_RATIO)
+        admissible = (gate >= cfg.min_similarity) & (size_fits | ~unseen_since)
         if histograms is not None:
             known = [self.tracks[t].appearance for t in candidates]
             mine = np.stack([a if a is not None else np.full(histograms.shape[1], np.nan, np.float32) for a in known])
