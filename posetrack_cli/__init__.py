@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from posetrack_cli.run.frame_tracker import FrameTracker
     from posetrack_cli.run.pipeline import Pipeline
     from posetrack_cli.run.settings import ModelChoice, PipelineConfig, RunSpec, TrackOutputConfig, spec_from_options
+    from posetrack_cli.tracking.confirmation import Confirmation
     from posetrack_cli.tracking.similarity import OKS, BoxIoU, FlowOKS, Similarity
     from posetrack_cli.tracking.smoothing import SmoothingConfig
     from posetrack_cli.tracking.tracker import TrackerConfig
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
 _PUBLIC = {
     "VideoTracker": "posetrack_cli.run.api",
     "FrameTracker": "posetrack_cli.run.frame_tracker",
+    "Confirmation": "posetrack_cli.tracking.confirmation",
     "Detections": "posetrack_cli.core.types",
     "Poses": "posetrack_cli.core.types",
     "TrackedFrame": "posetrack_cli.core.types",
@@ -102,6 +104,7 @@ __all__ = [
     "__version__",
     "VideoTracker",
     "FrameTracker",
+    "Confirmation",
     "Detections",
     "Poses",
     "TrackedFrame",
