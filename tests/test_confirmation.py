@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_identity import frame_of, person
 
 from posetrack_cli import FrameTracker, TrackerConfig
 from posetrack_cli.cli import main
@@ -17,7 +18,6 @@ from posetrack_cli.core.state import pack, unpack
 from posetrack_cli.tracking.confirmation import Confirmation
 
 from helpers import write_video
-from test_identity import frame_of, person
 
 
 def _release(confirm: Confirmation[int], frames: list[list[int]], flush: bool = True) -> dict[int, list[int]]:

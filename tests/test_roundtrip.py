@@ -121,7 +121,8 @@ def test_the_mot_export_gives_boxes_to_run_and_is_refused_by_track_in_one_line(t
 
     # every box written, whether or not its pose's track lasts (the random network's people flicker)
     result = _cli("run", str(tracked["video"]), "--detections", str(mot), "--pose-weights", str(checkpoints["pose"]),
-                  "--runtime", "torch", "--precision", "fp32", "--confirm-frames", "1", "-o", str(tmp_path / "r"), *FAST)
+                  "--runtime", "torch", "--precision", "fp32", "--confirm-frames", "1", "-o", str(tmp_path / "r"),
+                  *FAST)
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "r" / "walk.json").read_text())
     before = _people(tracked["root"] / "base" / "walk.tracks.json")
