@@ -2,7 +2,8 @@
 
 Prints (1) the tracker's time per frame -- propagating the queue by a given flow field, flow-OKS
 against the queue, greedy matching, the lost memory, torso colours, bookkeeping; the flow
-computation itself excluded, the duplicate suppression before it included -- for 5, 20 and 50
+computation itself excluded, the duplicate suppression before it and the confirmation of new
+tracks after it (what the frame loop holds back) included -- for 5, 20 and 50
 people with a full queue, for the paper's tracker and with each addition, and (2) DIS flow time
 per frame (grey conversion, downscale to 640 px wide, flow) for each preset at 640x360 and
 1280x720. Medians over the repeats.
@@ -24,6 +25,7 @@ from machine import cpu_line  # beside this script
 from posetrack_cli.core.flow_field import FlowField
 from posetrack_cli.core.types import Poses
 from posetrack_cli.models.flow import DIS_PRESETS, DISFlow
+from posetrack_cli.tracking.confirmation import Confirmation
 from posetrack_cli.tracking.duplicates import distinct_poses
 from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig
 
@@ -44,6 +46,8 @@ def tracker_ms(people: int, frames: int, rng: np.random.Generator) -> dict[str, 
     field = FlowField(rng.normal(0, 2, (360, 640, 2)).astype(np.float32), (2.0, 2.0))
     image = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
     trackers = {name: (PoseTracker(config), with_image) for name, (config, with_image) in VARIANTS.items()}
+    confirms: dict[str, Confirmation[int]] = {name: Confirmation(config.confirm_frames)
+                                              for name, (config, _) in VARIANTS.items()}
     wall: dict[str, list[float]] = {name: [] for name in trackers}
     cpu: dict[str, list[float]] = {name: [] for name in trackers}
     for t in range(frames):
@@ -57,7 +61,8 @@ def tracker_ms(people: int, frames: int, rng: np.random.Generator) -> dict[str, 
             start, start_cpu = time.perf_counter(), time.process_time()
             keep = distinct_poses(poses, tracker.sigmas, max_oks=tracker.config.duplicate_oks,
                                   joint_threshold=tracker.config.joint_threshold)  # as FrameTracker does
-            tracker.update(poses[keep], field, timestamp=t / 30, image=image if with_image else None)
+            ids = tracker.update(poses[keep], field, timestamp=t / 30, image=image if with_image else None)
+            confirms[name].push(t, ids[ids >= 0])  # as the frame loop does
             wall[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
     return {name: (statistics.median(wall[name][10:]) * 1e3, statistics.median(cpu[name][10:]) * 1e3)

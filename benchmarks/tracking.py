@@ -11,7 +11,8 @@ person's head size; the distance is 1 - that fraction.
 
 - posetrack: ``FrameTracker(config, flow=None).update(frame, poses, timestamp=t)`` for each setting
   of ``SETTINGS`` and of ``--setting`` (``name=key:value,...`` over ``TrackerConfig``'s fields,
-  ``stitch:true`` for offline stitching after the clip);
+  ``stitch:true`` for offline stitching after the clip), its ids passed through the
+  ``Confirmation`` the frame loop writes through (tracks not confirmed in time are not written);
 - ByteTrack: supervision's ``sv.ByteTrack`` on the pose boxes, the person score as confidence,
   ``frame_rate`` the variant's;
 - norfair: ``norfair.Tracker`` on the keypoints, set up as its OpenPose demo (keypoint voting
@@ -46,6 +47,7 @@ import numpy as np
 
 from posetrack_cli.core.keypoints import COCO_SIGMAS
 from posetrack_cli.run.frame_tracker import FrameTracker
+from posetrack_cli.tracking.confirmation import Confirmation
 from posetrack_cli.tracking.similarity import box_areas, oks_matrix
 from posetrack_cli.tracking.stitching import stitch
 from posetrack_cli.tracking.tracker import TrackerConfig
@@ -77,6 +79,8 @@ SETTINGS: dict[str, Setting] = {
     "paper": Setting(TrackerConfig.paper()),
     "defaults+stitch": Setting(TrackerConfig(), stitch=True),
     # one default changed at a time: what each contributes
+    "confirm-1": Setting(TrackerConfig(confirm_frames=1)),
+    "confirm-3": Setting(TrackerConfig(confirm_frames=3)),
     "min-sim-0.1": Setting(TrackerConfig(min_similarity=0.1)),
     "joint-noise-0": Setting(TrackerConfig(joint_noise=0.0)),
     "duplicate-oks-0.7": Setting(TrackerConfig(duplicate_oks=0.7)),
@@ -160,11 +164,20 @@ def run_posetrack(setting: Setting, variant: Variant, flow: str | None) -> Run:
     tracker = FrameTracker(setting.config, flow=flow)
     run = Run([])
     c0, w0 = time.process_time(), time.perf_counter()
+    confirm: Confirmation[int] = Confirmation(setting.config.confirm_frames)  # as the frame loop writes
+
+    def written(released: list[tuple[int, np.ndarray]]) -> None:
+        for frame, keep in released:
+            ids = run.ids[frame]
+            ids[np.flatnonzero(ids >= 0)[~keep]] = -1
+
     for inputs, _ in variant.frames:
         tracked = tracker.update(GREY, inputs.poses, timestamp=inputs.index / FPS)
         run.ids.append(_ids_of_inputs(inputs, tracked))
+        written(confirm.push(len(run.ids) - 1, run.ids[-1][run.ids[-1] >= 0]))
+    written(confirm.flush())
     if setting.stitch:
-        mapping = stitch(tracker.tracklets(), setting.config)
+        mapping = stitch([t for t in tracker.tracklets() if confirm.confirmed(t.track_id)], setting.config)
         run.ids = [np.array([mapping.get(int(i), int(i)) if i >= 0 else -1 for i in ids], np.int64)
                    for ids in run.ids]
     run.cpu, run.wall = time.process_time() - c0, time.perf_counter() - w0

@@ -300,6 +300,8 @@ README_FIGURES = {
                           r"^ResNet-50 openvino int8\s+([\d.]+)"],
     "1.2 / 1.8 ms a frame": [r"^\s+20 paper \(TrackerConfig\.paper\(\)\)\s+([\d.]+)",
                              r"^\s+20 \+ torso colours \(default\)\s+([\d.]+)"],
+    "40 / 165": [r"^\| posetrack defaults\s+\|\s+(\d+) \|\s+[\d.]+ \|\s+[\d.]+ \|\s+\d+ / 270",
+                 r"^\| bytetrack\s+\|\s+(\d+) \|\s+[\d.]+ \|\s+[\d.]+ \|\s+- \|"],
     "5.3 / 6.4 s": [r"^\| realtime \| warm \| \d+ \| ([\d.]+)", r"^\| fast \| warm \| \d+ \| ([\d.]+)"],
 }
 
