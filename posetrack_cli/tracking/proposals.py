@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posetrack_cli.core.boxes import nms
 from posetrack_cli.core.flow_field import FlowField
 from posetrack_cli.core.geometry import clip_boxes
 from posetrack_cli.core.paper import FLOW_BOX_ENLARGE, JOINT_THRESHOLD, MIN_JOINTS, NMS_IOU
@@ -102,9 +103,6 @@ def unified_order(detected: Detections, propagated: Detections, iou_threshold: f
     flow boxes (an index ``>= len(detected)`` is flow box ``index - len(detected)``)."""
     if len(detected) + len(propagated) == 0:
         return np.zeros(0, np.int64)
-    import torch  # imported on use: the CLI stays quick to start
-    from torchvision.ops import nms
-
     boxes = np.concatenate([detected.boxes, propagated.boxes])
     scores = np.concatenate([detected.scores, propagated.scores])
-    return np.asarray(nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold).numpy(), np.int64)
+    return nms(boxes, scores, iou_threshold)
