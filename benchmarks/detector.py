@@ -60,7 +60,7 @@ def ssd_variants(weights: Path, frame: np.ndarray) -> dict[str, tuple[Callable[[
     """name -> (a call detecting on keyframes, keyframes per call)."""
     from posetrack_cli.core.keypoints import COCO_PERSON
     from posetrack_cli.inference.detector import PersonDetector
-    from posetrack_cli.models.ssd_person import PersonSSD, SSDNetwork
+    from posetrack_cli.models.ssd_person import PersonSSD, SSDDecoding, SSDNetwork
     from posetrack_cli.runtime.backbone import OpenVINOBackbone
     from posetrack_cli.runtime.cache import state_dict_sha256
 
@@ -77,13 +77,14 @@ def ssd_variants(weights: Path, frame: np.ndarray) -> dict[str, tuple[Callable[[
 
     heads_model: Any = PersonDetector(SSD, weights).model
     heads_model.backbone = backbone
-    torch_heads = PersonSSD(heads_model, SSDNetwork(heads_model))  # OpenVINO backbone, torch heads
+    torch_heads = PersonSSD(SSDDecoding.of(heads_model), SSDNetwork(heads_model),  # OpenVINO backbone, torch heads
+                            heads_model.score_thresh)
     after = PersonDetector(SSD, weights, runtime="openvino")
     eager = PersonDetector(SSD, weights)
     return {
         "torchvision forward, backbone in OpenVINO (before)": (torch.inference_mode()(torchvision_path), 1),
         "person-only, eager torch": (lambda: eager.detect([frame]), 1),
-        "person-only, heads in torch": (torch.inference_mode()(lambda: torch_heads([image])), 1),
+        "person-only, heads in torch": (torch.inference_mode()(lambda: torch_heads([frame])), 1),
         "person-only, heads in OpenVINO (posetrack)": (lambda: after.detect([frame]), 1),
         "  the same, 2 keyframes per call": (lambda: after.detect([frame, frame]), 2),
     }

@@ -5,6 +5,9 @@ box head in int8 or bf16 agrees with fp32 within stated bounds, its form chosen 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,7 @@ from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.keypoints import COCO_PERSON
 from posetrack_cli.inference.detector import PersonDetector
 from posetrack_cli.models.detectors import build_detector
-from posetrack_cli.models.ssd_person import SSDNetwork, person_boxes
+from posetrack_cli.models.ssd_person import SSDDecoding, SSDNetwork, person_boxes
 from posetrack_cli.runtime import box_head as box_head_module
 from posetrack_cli.runtime import cache, tuning
 from posetrack_cli.runtime.box_head import box_head_form, choose_box_head
@@ -62,7 +65,11 @@ def test_person_postprocessing_finds_torchvisions_person_boxes() -> None:
     persons = expected["labels"] == COCO_PERSON
     assert 20 < int(persons.sum()) < len(expected["labels"]) < model.detections_per_img
     scores = out["cls_logits"][0].softmax(-1)[:, COCO_PERSON]
-    boxes, got = person_boxes(scores, out["bbox_regression"][0], grid[0], model, (320, 320))
+    decoding = SSDDecoding.of(model)
+    torch.testing.assert_close(torch.from_numpy(decoding.anchors), grid[0], rtol=0, atol=0)
+    kept = SSDDecoding.from_about(json.loads(json.dumps(decoding.about())))  # as the model cache keeps it
+    assert kept.about() == decoding.about() and np.array_equal(kept.anchors, decoding.anchors)
+    boxes, got = person_boxes(scores, out["bbox_regression"][0], decoding, model.score_thresh)
     torch.testing.assert_close(got, expected["scores"][persons], rtol=0, atol=1e-6)
     torch.testing.assert_close(boxes, expected["boxes"][persons], rtol=0, atol=1e-4)
 
@@ -100,6 +107,34 @@ def test_ssd_detects_torchvisions_persons_on_torch_and_openvino(tmp_path: Path) 
     assert converted.describe() == {"runtime": "openvino", "precision": "fp32"}
     with pytest.raises(PosetrackError, match="no box head"):
         PersonDetector(SSD, weights, box_head="int8")
+
+
+@pytest.mark.slow
+def test_a_warm_ssd_builds_no_torchvision_model_and_finds_the_same_boxes(tmp_path: Path) -> None:
+    """With the converted network cached, SSDlite on OpenVINO builds nothing of torchvision's: in a
+    fresh process, the detector loads from the cache, finds the boxes the converting run found, and
+    torchvision (whose import takes torch._dynamo: seconds of a warm start) is never imported."""
+    pytest.importorskip("openvino")
+    weights = tmp_path / "ssd.pth"
+    torch.save(_ssd_favouring(COCO_PERSON, 5.0).state_dict(), weights)
+    frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    np.save(tmp_path / "frame.npy", frame)
+    first = PersonDetector(SSD, weights, runtime="openvino").detect([frame])[0]  # converts, fills the cache
+    assert len(first.boxes) > 10
+    script = (
+        "import sys, numpy as np\n"
+        "from posetrack_cli.inference.detector import PersonDetector\n"
+        f"found = PersonDetector({SSD!r}, {str(weights)!r}, runtime='openvino')"
+        f".detect([np.load({str(tmp_path / 'frame.npy')!r})])[0]\n"
+        f"np.savez({str(tmp_path / 'found.npz')!r}, boxes=found.boxes, scores=found.scores)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, cache.ENV_CACHE: os.environ[cache.ENV_CACHE], "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    again = np.load(tmp_path / "found.npz")
+    np.testing.assert_array_equal(again["boxes"], first.boxes)
+    np.testing.assert_array_equal(again["scores"], first.scores)
 
 
 @pytest.mark.parametrize("form", ["int8", "bf16", "bf16-openvino"])

@@ -14,62 +14,13 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
-from torchvision.models.detection.ssd import SSD
-from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.keypoints import COCO_PERSON  # torchvision's detectors use COCO's category ids
 from posetrack_cli.core.paper import DETECTION_THRESHOLD
 from posetrack_cli.core.types import Detections
-from posetrack_cli.models.detectors import build_detector
-from posetrack_cli.models.ssd_person import PersonSSD, SSDNetwork
-
-
-class FrameTransform(GeneralizedRCNNTransform):
-    """torchvision's detector input transform, for BGR frames on the 0..255 scale, resizing first.
-
-    torchvision normalises the whole ``[0, 1]`` RGB frame, then resizes it. Both steps are linear in
-    each plane (bilinear weights sum to one), so resizing the raw frame and then swapping the planes
-    and normalising the smaller image gives the same input up to float rounding, with the per-pixel
-    passes made on the resized image (for SSDlite's 320x320 from a 1280x720 frame: 9x fewer pixels).
-    The padding into a batch, and everything after, is torchvision's.
-    """
-
-    @classmethod
-    def replacing(cls, transform: GeneralizedRCNNTransform) -> FrameTransform:
-        """The same sizes, statistics and padding as ``transform``, and its mode: a transform left in
-        training mode hands boxes back in the resized image's pixels, not the frame's."""
-        made = cls(transform.min_size, transform.max_size, transform.image_mean, transform.image_std,
-                   size_divisible=transform.size_divisible, fixed_size=transform.fixed_size)
-        return made.train(transform.training)
-
-    def normalize(self, image: torch.Tensor) -> torch.Tensor:
-        return image  # normalised in resize(), after the resize
-
-    def resize(self, image: torch.Tensor,
-               target: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
-        """``(3, H, W)`` BGR 0..255 -> resized ``(3, h, w)`` RGB planes ``(x / 255 - mean) / std``.
-
-        Two shortcuts give torchvision's pixels exactly, for less: a frame already at the size the
-        model asks for (a Faster R-CNN on a frame no larger than its own size) is not resized
-        (torchvision's bilinear resize by a factor of 1 copies it, ~30 ms for 720p on one core), and
-        SSDlite's fixed 320x320 is made by OpenCV's bilinear resize (the same half-pixel weights, on
-        the float frame's own HWC memory: half of torch's time).
-        """
-        h, w = image.shape[-2:]
-        if target is not None or self.training or image.device.type != "cpu":
-            image, target = super().resize(image, target)
-        elif self.fixed_size is not None:
-            import cv2
-
-            hwc = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
-            size = (int(self.fixed_size[0]), int(self.fixed_size[1]))  # torchvision's fixed_size is (w, h)
-            image = torch.from_numpy(cv2.resize(hwc, size, interpolation=cv2.INTER_LINEAR)).permute(2, 0, 1)
-        elif min(cast(Any, self.min_size)[-1] / min(h, w), self.max_size / max(h, w)) != 1.0:  # a tuple, in fact
-            image, target = super().resize(image, target)
-        mean = torch.as_tensor(self.image_mean, dtype=image.dtype, device=image.device)[:, None, None]
-        std = torch.as_tensor(self.image_std, dtype=image.dtype, device=image.device)[:, None, None]
-        return image.flip(0).mul_(1.0 / (255.0 * std)).sub_(mean / std), target
+from posetrack_cli.models.detectors import build_detector, check_options, is_ssd
+from posetrack_cli.models.ssd_person import PersonSSD, SSDDecoding, SSDNetwork
 
 
 class PersonDetector:
@@ -102,41 +53,64 @@ class PersonDetector:
         self.score_threshold = score_threshold
         self.device = device
         self._upscale = min_size is not None  # asked for: resize to min_size even when that enlarges
-        model = build_detector(architecture, score_threshold, min_size, proposals)
+        check_options(architecture, min_size, proposals)
+        if (runtime, precision) != ("torch", "fp32") and runtime != "openvino":
+            raise PosetrackError(f"the detector runs torch fp32 or OpenVINO fp32/bf16, not {runtime} {precision}")
+        if is_ssd(architecture) and box_head != "auto":
+            raise PosetrackError(f"{architecture} has no box head to run {box_head}")
         try:
             state = torch.load(str(weights), map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for unreadable files
             raise PosetrackError(f"cannot read detector weights {weights}: {str(exc).splitlines()[0][:160]}") from None
+        self.runtime, self.precision = runtime, precision
+        self.model: Any = None  # torchvision's model; not built for an SSD whose converted network is cached
+        self._ssd: PersonSSD | None = None
+        self.box_head: str | None = None  # a Faster R-CNN's box head form
+        if is_ssd(architecture) and runtime == "openvino":
+            # backbone and heads in one network, only the person class decoded; the model cache keeps
+            # the network and its decoding, so a warm start builds no torchvision model
+            from posetrack_cli.runtime.backbone import OpenVINOBackbone
+            from posetrack_cli.runtime.cache import tensors_sha256
+
+            self._sha256 = tensors_sha256(state)
+            made: dict[str, SSDDecoding] = {}
+
+            def network() -> torch.nn.Module:
+                model = self._build(state, weights, min_size, proposals)
+                made["decoding"] = SSDDecoding.of(model)
+                return SSDNetwork(model)
+
+            converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=self._sha256,
+                                         part="network", remember=lambda: {"ssd": made["decoding"].about()})
+            self._ssd = PersonSSD(SSDDecoding.from_about(converted.about["ssd"]), converted, score_threshold)
+            return
+        self.model = model = self._build(state, weights, min_size, proposals)
+        if is_ssd(architecture):
+            self._ssd = PersonSSD(SSDDecoding.of(model), SSDNetwork(model), score_threshold, device)
+            return
+        if runtime == "openvino":  # the backbone and the RPN head's convolutions as one network
+            from posetrack_cli.runtime.rpn_head import BackboneAndRPNHead
+
+            rpn: Any = model.rpn
+            joined = BackboneAndRPNHead(model.backbone, rpn.head, name=architecture, precision=precision,
+                                        weights_sha256=self._weights_sha256())
+            model.backbone, rpn.head = joined, joined.rpn_head
+        self.box_head = self._box_head(box_head if box_head != "auto" or runtime == "openvino" else "fp32")
+
+    def _build(self, state: dict[str, torch.Tensor], weights: str | Path, min_size: int | None,
+               proposals: int | None) -> Any:
+        """torchvision's model with ``state`` loaded strictly, its transform posetrack's, on the device."""
+        from posetrack_cli.inference.frame_transform import FrameTransform
+
+        model = build_detector(self.name, self.score_threshold, min_size, proposals)
         try:
             model.load_state_dict(state, strict=True)
         except (RuntimeError, TypeError, AttributeError) as exc:
             first = str(exc).replace("\n", " ")[:240]
-            raise PosetrackError(f"{weights} is not a {architecture} checkpoint: {first}") from None
-        if (runtime, precision) != ("torch", "fp32") and runtime != "openvino":
-            raise PosetrackError(f"the detector runs torch fp32 or OpenVINO fp32/bf16, not {runtime} {precision}")
+            raise PosetrackError(f"{weights} is not a {self.name} checkpoint: {first}") from None
         # Both families build a GeneralizedRCNNTransform; torchvision declares the attribute as any Module.
-        model.transform = FrameTransform.replacing(cast(GeneralizedRCNNTransform, model.transform))
-        self.model = model.to(device)
-        self.runtime, self.precision = runtime, precision
-        self._ssd: PersonSSD | None = None
-        self.box_head: str | None = None  # a Faster R-CNN's box head form
-        if isinstance(model, SSD):
-            if box_head != "auto":
-                raise PosetrackError(f"{architecture} has no box head to run {box_head}")
-            # backbone and heads in one network, only the person class decoded
-            network: Any = SSDNetwork(model)
-            if runtime == "openvino":
-                network = self._openvino(network, "network")
-            self._ssd = PersonSSD(model, network)
-        else:
-            if runtime == "openvino":  # the backbone and the RPN head's convolutions as one network
-                from posetrack_cli.runtime.rpn_head import BackboneAndRPNHead
-
-                rpn: Any = model.rpn
-                joined = BackboneAndRPNHead(model.backbone, rpn.head, name=architecture, precision=precision,
-                                            weights_sha256=self._weights_sha256())
-                model.backbone, rpn.head = joined, joined.rpn_head
-            self.box_head = self._box_head(box_head if box_head != "auto" or runtime == "openvino" else "fp32")
+        model.transform = FrameTransform.replacing(cast(Any, model.transform))
+        return model.to(self.device)
 
     def _box_head(self, form: str) -> str:
         """Put the Faster R-CNN's box head in ``form`` (``auto``: the fastest here); the form's name."""
@@ -155,13 +129,6 @@ class PersonDetector:
                                                  source=(self.name, self._weights_sha256())
                                                  if form in ("auto", "bf16-openvino") else None)
         return choice.name
-
-    def _openvino(self, part: torch.nn.Module, kind: str) -> torch.nn.Module:
-        """``part`` of the detector (its input: the padded image batch) converted to OpenVINO."""
-        from posetrack_cli.runtime.backbone import OpenVINOBackbone
-
-        return OpenVINOBackbone(part, name=self.name, precision=self.precision,
-                                weights_sha256=self._weights_sha256(), part=kind)
 
     def _weights_sha256(self) -> str:
         """The loaded detector's state-dict digest (computed once, before any part is replaced)."""
@@ -184,11 +151,11 @@ class PersonDetector:
         """Person boxes for each ``(H, W, 3)`` uint8 BGR frame, batched in one forward."""
         if not frames:
             return []
+        if self._ssd is not None:
+            return [Detections(boxes, scores) for boxes, scores in self._ssd(list(frames))]
         # (3, H, W) float views of the BGR frames as they are; FrameTransform resizes, then swaps and scales.
         images = [torch.from_numpy(f).to(self.device).permute(2, 0, 1).float() for f in frames]
         self._no_upscale(frames[0].shape[:2])
-        if self._ssd is not None:
-            return [Detections(boxes.cpu().numpy(), scores.cpu().numpy()) for boxes, scores in self._ssd(images)]
         outputs = self.model(images)
         result = []
         for out in outputs:

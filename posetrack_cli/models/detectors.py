@@ -27,6 +27,20 @@ DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", 
              "ssdlite320_mobilenet_v3_large")
 
 
+def is_ssd(architecture: str) -> bool:
+    """Whether ``architecture`` is an SSD (fixed input size, no proposals) rather than a Faster R-CNN."""
+    return architecture.startswith("ssdlite")
+
+
+def check_options(architecture: str, min_size: int | None = None, proposals: int | None = None) -> None:
+    """Raise PosetrackError for an unknown architecture or options it does not have (no torch needed)."""
+    if architecture not in DETECTORS:
+        raise PosetrackError(f"unknown detector {architecture!r}; use one of {', '.join(DETECTORS)}")
+    if is_ssd(architecture) and (min_size is not None or proposals is not None):
+        raise PosetrackError(f"{architecture} runs at a fixed 320x320 without proposals; "
+                             "--detector-size and proposal counts apply to the Faster R-CNN detectors")
+
+
 def _freeze_batchnorm(module: M) -> M:
     """Replace every BatchNorm2d by a FrozenBatchNorm2d holding the same statistics."""
     from torch import nn
@@ -51,15 +65,11 @@ def build_detector(architecture: str, score_threshold: float = DETECTION_THRESHO
     proposals reach the box head (torchvision: 1000, or 150 for the ``_320_`` model); the box head's
     cost is linear in it.
     """
+    check_options(architecture, min_size, proposals)
     from torchvision.models import detection
 
-    if architecture not in DETECTORS:
-        raise PosetrackError(f"unknown detector {architecture!r}; use one of {', '.join(DETECTORS)}")
     builder = getattr(detection, architecture)
-    if architecture.startswith("ssdlite"):
-        if min_size is not None or proposals is not None:
-            raise PosetrackError(f"{architecture} runs at a fixed 320x320 without proposals; "
-                                 "--detector-size and proposal counts apply to the Faster R-CNN detectors")
+    if is_ssd(architecture):
         ssd: SSD = builder(weights=None, weights_backbone=None, num_classes=91, score_thresh=score_threshold)
         return _freeze_batchnorm(ssd).eval()
     options: dict[str, int] = {}

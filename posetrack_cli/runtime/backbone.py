@@ -27,7 +27,9 @@ class OpenVINOBackbone(torch.nn.Module):
     (:class:`~posetrack_cli.models.ssd_person.SSDNetwork`), whose output is a tuple of tensors.
 
     Args:
-        backbone: the strictly-loaded backbone module (or the part named by ``part``).
+        backbone: the strictly-loaded backbone module (or the part named by ``part``), or a function
+            that builds it, called only when the model cache does not hold the converted part (a
+            warm start then builds nothing).
         name: the detector's name, part of the cache key.
         precision: ``fp32`` or ``bf16``.
         weights_sha256: digest of the detector's state dict.
@@ -36,11 +38,14 @@ class OpenVINOBackbone(torch.nn.Module):
             features); None: ``(3, H, W)`` images of any size.
         warn: receives the model cache's warnings, one line each (a damaged entry made again, a
             cache that cannot be written; default: ``posetrack: warning: ...`` on stderr).
+        remember: called after a conversion, what else to keep in the entry's ``about.json``
+            (JSON); :attr:`about` gives it back on every later run.
     """
 
-    def __init__(self, backbone: torch.nn.Module, *, name: str, precision: str, weights_sha256: str,
-                 part: str = "backbone", item: tuple[int, ...] | None = None,
-                 warn: Callable[[str], None] = warn_on_stderr) -> None:
+    def __init__(self, backbone: torch.nn.Module | Callable[[], torch.nn.Module], *, name: str, precision: str,
+                 weights_sha256: str, part: str = "backbone", item: tuple[int, ...] | None = None,
+                 warn: Callable[[str], None] = warn_on_stderr,
+                 remember: Callable[[], dict[str, Any]] | None = None) -> None:
         super().__init__()
         import openvino as ov
 
@@ -50,16 +55,19 @@ class OpenVINOBackbone(torch.nn.Module):
         self.precision, self.version = precision, ov.__version__
 
         def convert() -> tuple[Any, dict[str, Any]]:
+            module = backbone if isinstance(backbone, torch.nn.Module) else backbone()
             example = torch.zeros(1, *(item or (3, 320, 320)))
             shape = ov.PartialShape([-1, *(item or (3, -1, -1))])  # the batch dynamic, and the image size
             with torch.no_grad(), quiet_tracing():
-                out = backbone.eval()(example)  # its output names, kept beside the converted model
-                model = ov.convert_model(backbone, example_input=example, input=[shape])
+                out = module.eval()(example)  # its output names, kept beside the converted model
+                model = ov.convert_model(module, example_input=example, input=[shape])
             return model, {"outputs": list(out) if isinstance(out, dict) else None,
-                           "tuple": len(out) if isinstance(out, tuple) else None}
+                           "tuple": len(out) if isinstance(out, tuple) else None,
+                           **(remember() if remember is not None else {})}
 
         key = CacheKey(weights_sha256, None, "fp32", kind=f"{name}-{part}")
         ov_model, about = cached_or_converted(key, convert, warn)
+        self.about = about  # the entry's about.json: what convert() and ``remember`` kept
         self.names: list[str] | None = about["outputs"]  # None: a plain tensor (or a tuple), not a dict of maps
         self.tuple: int | None = about.get("tuple")  # the number of tensors of a tuple output
         self._compiled = compile_model(ov_model, precision, source=source_of(key, about), warn=warn)

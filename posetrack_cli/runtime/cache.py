@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-CACHE_VERSION = 5  # bump when what is cached (conversion arguments, quantization settings, entry layout) changes
+CACHE_VERSION = 6  # bump when what is cached changes (conversion, quantization, layout; 6: SSD decoding kept)
 ABOUT = "about.json"
 MODEL_FILES = ("model.xml", "model.bin")
 
@@ -47,8 +47,14 @@ def warn_on_stderr(message: str) -> None:
 
 def state_dict_sha256(model: torch.nn.Module) -> str:
     """Hex SHA-256 of a module's state dict: names, dtypes, shapes and bytes, in key order."""
+    return tensors_sha256(model.state_dict())
+
+
+def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """:func:`state_dict_sha256` of the module a state dict (a weights file's, as ``torch.load``
+    gives it) loads strictly into: the same digest without building the module."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(state.items()):
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
