@@ -228,7 +228,7 @@ def infer_spec(state: dict[str, torch.Tensor], path: Path) -> PoseSpec:
     bottleneck = "layer1.0.conv3.weight" in state
     depth = next(
         (d for d, (block, layers) in RESNET_STAGES.items()
-         if tuple(blocks) == layers and (block.__name__ == "Bottleneck") == bottleneck),
+         if tuple(blocks) == layers and (block == "Bottleneck") == bottleneck),
         None,
     )
     if depth is None:

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.models import resnet as tv_resnet
 
 from posetrack_cli.models.deconv_head import check_head, deconv_layers, head_stride
 
-# Blocks per stage and block type of each supported depth (He et al. 2016).
-RESNET_STAGES: dict[int, tuple[type[tv_resnet.BasicBlock | tv_resnet.Bottleneck], tuple[int, int, int, int]]] = {
-    18: (tv_resnet.BasicBlock, (2, 2, 2, 2)),
-    34: (tv_resnet.BasicBlock, (3, 4, 6, 3)),
-    50: (tv_resnet.Bottleneck, (3, 4, 6, 3)),
-    101: (tv_resnet.Bottleneck, (3, 4, 23, 3)),
-    152: (tv_resnet.Bottleneck, (3, 8, 36, 3)),
+# Block type (torchvision's class name) and blocks per stage of each supported depth (He et al.
+# 2016); torchvision is imported when a network is built, not to read a checkpoint's layout.
+RESNET_STAGES: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    18: ("BasicBlock", (2, 2, 2, 2)),
+    34: ("BasicBlock", (3, 4, 6, 3)),
+    50: ("Bottleneck", (3, 4, 6, 3)),
+    101: ("Bottleneck", (3, 4, 23, 3)),
+    152: ("Bottleneck", (3, 8, 36, 3)),
 }
 
 
@@ -67,7 +67,10 @@ class PoseResNet(nn.Module):
     def __init__(self, spec: PoseResNetSpec = PoseResNetSpec()) -> None:
         super().__init__()
         self.spec = spec
-        block, layers = RESNET_STAGES[spec.depth]
+        from torchvision.models import resnet as tv_resnet
+
+        name, layers = RESNET_STAGES[spec.depth]
+        block: type[tv_resnet.BasicBlock | tv_resnet.Bottleneck] = getattr(tv_resnet, name)
         backbone = tv_resnet.ResNet(block, list(layers))
         self.conv1 = backbone.conv1
         self.bn1 = backbone.bn1
