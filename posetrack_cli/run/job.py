@@ -346,6 +346,10 @@ class LoadedRun:
             if poses is not None and side is not None:
                 check_given(side, poses.last_frame, decoded, space)
 
+        def first_tracked(_: int) -> None:  # the first frame through every stage, before it waits for confirmation
+            if not timings:
+                timings.update(first_frame_timings())
+
         try:
             with outputs.open(self.keypoint_names, keypoint_threshold=threshold, fps=fps, draw=renderer.draw,
                               work=work, resume=saved["writers"] if saved is not None else None) as writers:
@@ -375,7 +379,8 @@ class LoadedRun:
                     checkpoints = Every(spec.checkpoint_every, save)
                 with stop_on_signals(source, self.warn) as caught:
                     try:
-                        result = pipeline.run(source, sink, boxes=boxes, poses=poses, on_frame=on_frame, state=loop,
+                        result = pipeline.run(source, sink, boxes=boxes, poses=poses, on_frame=on_frame,
+                                              on_tracked=first_tracked, state=loop,
                                               prime=prime, checkpoints=checkpoints,
                                               stop=lambda: f"stopped by {caught[0]}" if caught else None)
                     except PosetrackError:

@@ -334,8 +334,8 @@ class Pipeline:
 
     def track(self, source: Source, *, boxes: BoxSource | None = None, poses: PoseSource | None = None,
               times: StageTimes | None = None, outcome: VideoOutcome | None = None, state: LoopState | None = None,
-              prime: Frame | None = None,
-              stop: Callable[[], str | None] | None = None) -> Generator[tuple[Frame, TrackedFrame], None, None]:
+              prime: Frame | None = None, stop: Callable[[], str | None] | None = None,
+              on_tracked: Callable[[int], None] | None = None) -> Generator[tuple[Frame, TrackedFrame], None, None]:
         """Each decoded frame of ``source`` with its tracked people, as the frames come: up to
         ``TrackerConfig.confirm_frames - 1`` frames behind, without the people whose tracks were not
         confirmed in time (:class:`~posetrack_cli.tracking.confirmation.Confirmation`).
@@ -349,7 +349,8 @@ class Pipeline:
         in another. ``state`` is the loop's memory (a new one by default; a restored one resumes a
         video, with ``prime`` the frame before the source's first, which the flow starts from).
         ``stop`` is asked after each frame whether to end there (and why: Ctrl-C), as if decoding
-        had stopped; the frames decoded ahead are not used.
+        had stopped; the frames decoded ahead are not used. ``on_tracked(index)`` is called as each
+        frame is tracked, before it waits for confirmation.
         """
         if poses is None and self.estimator is None:
             raise PosetrackError("no pose estimator and no given poses: one of them is needed")
@@ -391,6 +392,8 @@ class Pipeline:
                 loop.poses_carried += int((ages[kept] > 0).sum())
                 loop.carried, loop.carried_age = self._carried(tracker, tracked, people[kept], box_scores[kept],
                                                                ages[kept], frame.timestamp)
+                if on_tracked is not None:
+                    on_tracked(frame.index)
                 for (held, held_tracked), keep in loop.confirm.push((frame, tracked), tracked.track_ids):
                     yield held, held_tracked.subset(keep)
                 reason = stop() if stop is not None else None
@@ -412,11 +415,13 @@ class Pipeline:
     def run(self, source: Source, sink: FrameSink, *, boxes: BoxSource | None = None,
             poses: PoseSource | None = None, on_frame: Callable[[int, int], None] | None = None,
             state: LoopState | None = None, prime: Frame | None = None, checkpoints: Checkpoints | None = None,
-            stop: Callable[[], str | None] | None = None) -> VideoResult:
+            stop: Callable[[], str | None] | None = None,
+            on_tracked: Callable[[int], None] | None = None) -> VideoResult:
         """Process every frame of ``source`` into ``sink`` (whose files the caller commits or aborts).
 
         As :meth:`track`, and with ``overlap`` writing and rendering run behind in a thread.
-        ``on_frame(index, people)`` is called after each frame; ``checkpoints`` is asked after each
+        ``on_frame(index, people)`` is called after each frame written (``on_tracked``: as
+        :meth:`track`); ``checkpoints`` is asked after each
         frame whether to save the loop ``state`` (the sink has every frame so far by then).
         Decoding that stops early ends the video there with ``partial`` saying why; the frames
         before it are kept. Frames the source could not decode keep their places (``missing``).
@@ -429,7 +434,7 @@ class Pipeline:
         out: FrameSink = background if background is not None else sink
         try:
             for frame, tracked in self.track(source, boxes=boxes, poses=poses, times=times, outcome=outcome,
-                                             state=loop, prime=prime, stop=stop):
+                                             state=loop, prime=prime, stop=stop, on_tracked=on_tracked):
                 t0 = time.perf_counter()
                 out.add(frame, tracked)
                 loop.frames += 1
