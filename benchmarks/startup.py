@@ -28,7 +28,13 @@ each start-up step's function timed where it is called (wall and CPU; no profile
 after importing what a run imports: imports, weights check, model builds and strict loads, cache
 keys, cache reads and compiled-blob imports, and the first frame itself.
 
+With ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add DIR <commit>``), warm
+runs of that checkout's posetrack and this one's then take turns, ``--baseline-rounds`` each, on
+caches each made by its own cold run: the same machine state for both, whatever it is (this VM
+runs at two speeds about 1.6x apart).
+
     python benchmarks/startup.py [--repeats 3] [--warm 3] [--breakdown 3] [--cold-breakdown 1]
+    python benchmarks/startup.py --repeats 0 --baseline /tmp/before --baseline-rounds 4
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("detector: build", "posetrack_cli.models.detectors", "build_detector"),
     ("detector: read its file (torch.load)", "torch", "load"),  # the pose file's is in its own step
     ("state-dict digests (cache keys)", "posetrack_cli.runtime.cache", "state_dict_sha256"),
+    ("state-dict digests (cache keys)", "posetrack_cli.runtime.cache", "tensors_sha256"),  # a weights file's
     ("BatchNorm folding", "posetrack_cli.models.pose_resnet", "fold_batchnorm"),
     ("model cache: verify + read_model", "posetrack_cli.runtime.cache", "read_cached"),
     ("compiled model: verify + import blob (or compile)", "posetrack_cli.runtime.convert", "compile_model"),
@@ -217,15 +224,18 @@ class Run:
 
 def run_child(preset: str, clip: Path, out: Path, env: dict[str, str], report: Path | None = None) -> Run:
     """``posetrack run`` as a user starts it, timed from outside and from its own record; with
-    ``report``, run through :func:`breakdown_child` instead."""
+    ``report``, run through :func:`breakdown_child` instead. It runs in the clip's folder: ``-m``
+    puts the working directory first on the path, and a checkout there would be imported instead
+    of the one the environment names."""
     args = ["run", str(clip), "-o", str(out), "--preset", preset, "--offline", "--no-progress", "--overwrite"]
-    lead = [__file__, "--breakdown-child", str(report), "--"] if report else ["-m", "posetrack_cli"]
+    here = str(Path(__file__).resolve())
+    lead = [here, "--breakdown-child", str(report), "--"] if report else ["-m", "posetrack_cli"]
     cache = Path(env["POSETRACK_CACHE"])
     entries = set(cache.iterdir()) if cache.is_dir() else set()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, *lead, *args], env=env, stderr=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, text=True)
+                             stdout=subprocess.DEVNULL, text=True, cwd=clip.parent)
     assert child.stderr is not None
     lines, calibrated = [], None
     for line in child.stderr:  # read as it comes: the calibration line's time
@@ -307,6 +317,8 @@ def main() -> None:
     parser.add_argument("--breakdown", type=int, default=3, help="instrumented warm runs per preset (0: none)")
     parser.add_argument("--cold-breakdown", type=int, default=1, help="instrumented cold runs per preset (0: none)")
     parser.add_argument("--keep", type=Path, help="work folder to keep and reuse (default: a temporary one)")
+    parser.add_argument("--baseline", type=Path, help="a checkout of another commit to compare warm starts with")
+    parser.add_argument("--baseline-rounds", type=int, default=4, help="warm runs of each, taking turns")
     parser.add_argument("--breakdown-child", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.breakdown_child is not None:
@@ -358,6 +370,8 @@ def main() -> None:
             for preset in args.presets:
                 for line in breakdown(preset, short, work, caches[preset], args.breakdown):
                     print(line)
+        if args.baseline is not None:
+            compare(args.baseline, args.presets, work, args.baseline_rounds)
         if args.cold_breakdown:
             print(f"\nWhere a cold start's seconds go: medians of {args.cold_breakdown} instrumented cold runs "
                   "(the cold clips; int8 calibration comes after the first frame)")
@@ -369,6 +383,34 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def compare(baseline: Path, presets: list[str], work: Path, rounds: int) -> None:
+    """Warm starts of ``baseline``'s posetrack and this checkout's, taking turns (who goes first
+    alternates), each on a cache its own cold run and 2nd run made; a table of medians."""
+    checkouts = {"baseline": baseline.resolve(), "this": ROOT}
+    runs: dict[tuple[str, str], list[Run]] = {}
+
+    def env_of(name: str, preset: str) -> dict[str, str]:
+        return {**child_env(work, work / f"cache-{name}-{preset}"), "PYTHONPATH": str(checkouts[name])}
+
+    for preset in presets:
+        for name in checkouts:
+            if not (work / f"cache-{name}-{preset}").is_dir():
+                run_child(preset, work / f"cold-{preset}.mp4", work / f"out-{name}", env_of(name, preset))
+                run_child(preset, work / "warm.mp4", work / f"out-{name}", env_of(name, preset))  # compiles int8
+    for r in range(rounds):
+        for preset in presets:
+            for name in (list(checkouts) if r % 2 == 0 else list(reversed(checkouts))):
+                runs.setdefault((preset, name), []).append(
+                    run_child(preset, work / "warm.mp4", work / f"out-{name}", env_of(name, preset)))
+    print(f"\nWarm starts, this checkout against {baseline} ({rounds} each, taking turns; seconds)")
+    print("| preset | posetrack | first frame, wall: median (each) | first frame, CPU | whole run, wall |")
+    print("|---|---|---|---|---|")
+    for (preset, name), done in runs.items():
+        walls = ", ".join(f"{r.first_frame:.2f}" for r in done)
+        print(f"| {preset} | {name} | {med([r.first_frame for r in done])} ({walls}) | "
+              f"{med([r.first_frame_cpu for r in done])} | {med([r.wall for r in done])} |")
 
 
 if __name__ == "__main__":
