@@ -283,7 +283,7 @@ def breakdown(preset: str, clip: Path, work: Path, cache: Path | None, rounds: i
         env = child_env(work, cache or cold_cache(work, preset, 1000 + i))
         run_child(preset, clip, work / "out-breakdown", env, report)
         reports.append(json.loads(report.read_text()))
-    labels = ["imports", *(label for label, _, _ in STEPS)]
+    labels = list(dict.fromkeys(["imports", *(label for label, _, _ in STEPS)]))  # a label may time two functions
     rows = []
 
     def row(label: str, wall: list[float], cpu: list[float]) -> None:
