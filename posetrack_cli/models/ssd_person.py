@@ -151,7 +151,7 @@ def person_boxes(scores: torch.Tensor, offsets: torch.Tensor, decoding: SSDDecod
 
 class PersonSSD:
     """An SSD run for person boxes: the input made as torchvision makes it (resized to the fixed
-    size first, then normalised: see :class:`~posetrack_cli.inference.detector.FrameTransform`),
+    size first, then normalised: see :class:`~posetrack_cli.inference.frame_transform.FrameTransform`),
     ``network`` (an :class:`SSDNetwork` in torch or a converted one), :func:`person_boxes`, and the
     boxes scaled back to each frame.
 

@@ -192,7 +192,6 @@ class LoopState:
             (0: on the last frame; only ``pose_every`` > 1 makes it more).
         frames, poses: frames and poses written.
         poses_carried: poses written whose joints flow carried instead of the pose network.
-        ids: every track id written.
         last_index: the index of the last frame written (-1 before the first).
         confirm: the frames tracked and held back until their new tracks are confirmed (with their
             images, for the overlay).
@@ -205,8 +204,12 @@ class LoopState:
     frames: int = 0
     poses: int = 0
     poses_carried: int = 0
-    ids: set[int] = field(default_factory=set)
     last_index: int = -1
+
+    @property
+    def ids(self) -> set[int]:
+        """Every track id written (the confirmation keeps them)."""
+        return self.confirm.written
 
     @property
     def tracked_index(self) -> int:
@@ -218,7 +221,7 @@ class LoopState:
         """A state tree (:mod:`posetrack_cli.core.state`) of all of it."""
         c = self.carried
         return {"tracker": self.tracker.state(), "frames": self.frames, "poses": self.poses,
-                "poses_carried": self.poses_carried, "ids": sorted(self.ids), "last_index": self.last_index,
+                "poses_carried": self.poses_carried, "last_index": self.last_index,
                 "carried": {"keypoints": c.keypoints, "keypoint_scores": c.keypoint_scores, "boxes": c.boxes,
                             "scores": c.scores, "ages": self.carried_age},
                 "confirm": self.confirm.state(_held_state)}
@@ -328,7 +331,7 @@ class Pipeline:
         loop.carried_age = np.asarray(c["ages"], np.int64)
         loop.frames, loop.poses = int(state["frames"]), int(state["poses"])
         loop.poses_carried = int(state["poses_carried"])
-        loop.ids, loop.last_index = {int(i) for i in state["ids"]}, int(state["last_index"])
+        loop.last_index = int(state["last_index"])
         loop.confirm.load_state(state["confirm"], _held_from_state)
         return loop
 
@@ -406,7 +409,7 @@ class Pipeline:
                     yield held, held_tracked.subset(keep)
             outcome.reidentified = tracker.reidentified
             if cfg.output.stitch:
-                written = [t for t in tracker.tracklets() if t.track_id in loop.confirm.written]
+                written = [t for t in tracker.tracklets() if t.track_id in loop.ids]
                 outcome.id_map = stitch(written, cfg.tracker)
         finally:
             ahead.close()
@@ -439,7 +442,6 @@ class Pipeline:
                 out.add(frame, tracked)
                 loop.frames += 1
                 loop.poses += len(tracked)
-                loop.ids.update(tracked.track_ids.tolist())
                 loop.last_index = frame.index
                 if checkpoints is not None and checkpoints.due():
                     if background is not None:
