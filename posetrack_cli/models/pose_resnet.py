@@ -1,8 +1,11 @@
 """SimpleBaseline pose network (Xiao et al. 2018, section 2): ResNet + three deconvolutions.
 
 Attribute names follow the MSRA release (``conv1 ... layer4``, ``deconv_layers``, ``final_layer``)
-so its checkpoints load with ``strict=True``; the backbone blocks are torchvision's, which share
-those names.
+so its checkpoints load with ``strict=True``. The backbone blocks are posetrack's, in torchvision's
+ResNet layout (v1.5: a Bottleneck strides on its 3x3 conv), so torchvision's ImageNet weights load
+under the same names too; they are not imported from torchvision because ``import torchvision``
+imports ``torch._dynamo``, seconds at every start on a small CPU. ``tests/test_pose_resnet_layout.py``
+pins the layout and the features against torchvision's own ResNet.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from torch import nn
 
 from posetrack_cli.models.deconv_head import check_head, deconv_layers, head_stride
 
-# Block type (torchvision's class name) and blocks per stage of each supported depth (He et al.
-# 2016); torchvision is imported when a network is built, not to read a checkpoint's layout.
+# Block type (the class name, as torchvision names it) and blocks per stage of each supported depth
+# (He et al. 2016).
 RESNET_STAGES: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     18: ("BasicBlock", (2, 2, 2, 2)),
     34: ("BasicBlock", (3, 4, 6, 3)),
@@ -24,6 +27,88 @@ RESNET_STAGES: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     101: ("Bottleneck", (3, 4, 23, 3)),
     152: ("Bottleneck", (3, 8, 36, 3)),
 }
+
+
+def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def _conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions and a shortcut (ResNet-18/34); the first conv strides."""
+
+    expansion: int = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity: torch.Tensor = x if self.downsample is None else self.downsample(x)
+        out: torch.Tensor = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += identity
+        out = self.relu(out)
+        return out
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut (ResNet-50/101/152).
+
+    The 3x3 conv strides (torchvision's "v1.5"), not the first 1x1 as in He et al.; torchvision's
+    ImageNet weights and the MSRA pose checkpoints were trained this way.
+    """
+
+    expansion: int = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = _conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = _conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity: torch.Tensor = x if self.downsample is None else self.downsample(x)
+        out: torch.Tensor = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        out += identity
+        out = self.relu(out)
+        return out
+
+
+BLOCKS: dict[str, type[BasicBlock | Bottleneck]] = {"BasicBlock": BasicBlock, "Bottleneck": Bottleneck}
+
+
+def resnet_layer(
+    block: type[BasicBlock | Bottleneck], inplanes: int, planes: int, blocks: int, stride: int = 1,
+) -> nn.Sequential:
+    """One ResNet stage, ``blocks`` blocks of ``block`` (``layerN`` of torchvision's ``ResNet``).
+
+    The first block takes ``inplanes`` channels and strides; it gets a 1x1 conv + BN shortcut
+    (``downsample.0``, ``downsample.1``) where the stride or the channel count changes.
+    """
+    out = planes * block.expansion
+    downsample = None
+    if stride != 1 or inplanes != out:
+        downsample = nn.Sequential(_conv1x1(inplanes, out, stride), nn.BatchNorm2d(out))
+    return nn.Sequential(
+        block(inplanes, planes, stride, downsample), *(block(out, planes) for _ in range(1, blocks)))
 
 
 @dataclass(frozen=True)
@@ -67,23 +152,35 @@ class PoseResNet(nn.Module):
     def __init__(self, spec: PoseResNetSpec = PoseResNetSpec()) -> None:
         super().__init__()
         self.spec = spec
-        from torchvision.models import resnet as tv_resnet
-
         name, layers = RESNET_STAGES[spec.depth]
-        block: type[tv_resnet.BasicBlock | tv_resnet.Bottleneck] = getattr(tv_resnet, name)
-        backbone = tv_resnet.ResNet(block, list(layers))
-        self.conv1 = backbone.conv1
-        self.bn1 = backbone.bn1
-        self.relu = backbone.relu
-        self.maxpool = backbone.maxpool
-        self.layer1 = backbone.layer1
-        self.layer2 = backbone.layer2
-        self.layer3 = backbone.layer3
-        self.layer4 = backbone.layer4
+        block = BLOCKS[name]
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = resnet_layer(block, 64, 64, layers[0])
+        self.layer2 = resnet_layer(block, 64 * block.expansion, 128, layers[1], stride=2)
+        self.layer3 = resnet_layer(block, 128 * block.expansion, 256, layers[2], stride=2)
+        self.layer4 = resnet_layer(block, 256 * block.expansion, 512, layers[3], stride=2)
+        # torchvision's ResNet builds its ImageNet classifier here, drawing from the random generator;
+        # drawing the same keeps a seeded network's weights what they were when the backbone was
+        # torchvision's (the tests' random networks, and what they find, stay put).
+        nn.Linear(512 * block.expansion, 1000)
+        self._init_backbone()
 
         self.deconv_layers = deconv_layers(512 * block.expansion, spec.deconv_channels, spec.deconv_kernel)
         self.final_layer = nn.Conv2d(spec.deconv_channels[-1], spec.num_keypoints, kernel_size=1)
         self._init_head()
+
+    def _init_backbone(self) -> None:
+        """torchvision's ResNet initialisation: He (fan-out) convolutions, unit BN."""
+        for name in ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4"):
+            for m in getattr(self, name).modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
 
     def _init_head(self) -> None:
         """Head initialisation of the paper's code: N(0, 0.001) weights, zero bias, unit BN."""
@@ -116,7 +213,7 @@ def pose_resnet(
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with each BatchNorm folded into the (de)convolution registered just before it.
 
-    In PoseResNet and torchvision's ResNet blocks that convolution is the one feeding the BatchNorm.
+    In PoseResNet and its ResNet blocks that convolution is the one feeding the BatchNorm.
 
     Inference only (uses the running statistics). Saves one memory pass per layer; outputs equal
     the original's up to float rounding. The copy's state dict no longer has BatchNorm keys, so

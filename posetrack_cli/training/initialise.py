@@ -19,7 +19,7 @@ from posetrack_cli.models.checkpoints import (
 )
 from posetrack_cli.models.pose_resnet import PoseResNet, PoseResNetSpec
 
-# Modules of PoseResNet that are torchvision's ResNet, under the same names.
+# Modules of PoseResNet laid out as torchvision's ResNet, under the same names.
 BACKBONE_MODULES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 
 # What a network trained by posetrack from ImageNet or from scratch is fed: torchvision's ImageNet
