@@ -24,6 +24,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -91,18 +92,25 @@ def ssd_variants(weights: Path, frame: np.ndarray) -> dict[str, tuple[Callable[[
 
 
 class RCNNStages:
-    """A Faster R-CNN's forward stage by stage, with ``proposals`` and a box-head form set per call."""
+    """A Faster R-CNN's forward stage by stage, with ``proposals`` and a box-head form set per call:
+    posetrack's (:class:`~posetrack_cli.models.rcnn_person.PersonRCNN`), and torchvision's model with
+    its backbone in OpenVINO as the path before (``before``)."""
 
     def __init__(self, weights: Path, forms: list[str]) -> None:
         from posetrack_cli.inference.detector import PersonDetector
+        from posetrack_cli.models.rcnn_person import TwoLayerHead
         from posetrack_cli.runtime.backbone import OpenVINOBackbone
         from posetrack_cli.runtime.box_head import box_head_form
+        from posetrack_cli.runtime.cache import tensors_sha256
 
         self.detector = PersonDetector(RCNN, weights, runtime="openvino", box_head="fp32")
-        model: Any = self.detector.model
-        self.model = model
-        source = (RCNN, self.detector._weights_sha256())  # names the OpenVINO form's conversion
-        self.heads = {form: box_head_form(model.roi_heads.box_head, form, source=source) for form in forms}
+        assert self.detector._rcnn is not None
+        self.rcnn = self.detector._rcnn
+        state = torch.load(weights, weights_only=True)
+        source = (RCNN, tensors_sha256(state))  # names the OpenVINO form's conversion
+        head = TwoLayerHead.from_state(state)
+        assert head is not None
+        self.heads = {form: box_head_form(head, form, source=source) for form in forms}
         before: Any = PersonDetector(RCNN, weights).model  # the backbone alone in OpenVINO, as before
         before.backbone = OpenVINOBackbone(before.backbone, name=RCNN, precision="fp32", weights_sha256=source[1])
         # A transform in training mode takes torchvision's resize path (FrameTransform's shortcuts are for
@@ -113,26 +121,53 @@ class RCNNStages:
     @torch.inference_mode()
     def run(self, frame: np.ndarray, form: str, proposals: int) -> dict[str, tuple[float, float]]:
         """(CPU ms, wall ms) of each of :data:`STAGES` on ``frame`` (form ``before``: the path before)."""
-        model = self.before if form == "before" else self.model
-        heads = model.roi_heads
-        model.rpn._pre_nms_top_n["testing"] = model.rpn._post_nms_top_n["testing"] = proposals
-        self.detector._no_upscale(frame.shape[:2])
+        if form == "before":
+            return self._before(frame, proposals)
+        rcnn = self.rcnn
+        rcnn.run = replace(rcnn.run, proposals_before_nms=proposals, proposals=proposals)
         out: dict[str, Any] = {}
 
-        def input_() -> None:  # the frame as a float tensor, resized, normalised and padded into a batch
+        def input_() -> None:  # the frame resized, normalised and padded into a batch
+            out["batch"], out["sizes"] = rcnn.inputs([frame])
+
+        def backbone() -> None:
+            out["maps"] = rcnn.network(out["batch"])
+
+        def proposals_() -> None:  # the RPN head's outputs came with the features
+            out["proposals"] = rcnn.proposals(out["maps"], tuple(out["batch"].shape[2:]), out["sizes"])
+
+        def roi_align() -> None:
+            out["pooled"] = rcnn.roi_features(out["maps"], out["proposals"], out["sizes"])
+
+        def box_head() -> None:
+            out["fc7"] = self.heads[form](out["pooled"])
+
+        def rest() -> None:
+            rcnn.person_boxes(out["fc7"], out["proposals"], out["sizes"])
+
+        steps = (input_, backbone, proposals_, roi_align, box_head, rest)
+        return {name: timed(step) for name, step in zip(STAGES, steps)}
+
+    def _before(self, frame: np.ndarray, proposals: int) -> dict[str, tuple[float, float]]:
+        model = self.before
+        heads = model.roi_heads
+        model.rpn._pre_nms_top_n["testing"] = model.rpn._post_nms_top_n["testing"] = proposals
+        out: dict[str, Any] = {}
+
+        def input_() -> None:
             out["images"] = model.transform([torch.from_numpy(frame).permute(2, 0, 1).float()])[0]
 
         def backbone() -> None:
             out["features"] = model.backbone(out["images"].tensors)
 
-        def proposals_() -> None:  # the RPN head's outputs came with the features
+        def proposals_() -> None:  # the RPN head's convolutions in torch, here
             out["proposals"] = model.rpn(out["images"], out["features"])[0]
 
         def roi_align() -> None:
             out["pooled"] = heads.box_roi_pool(out["features"], out["proposals"], out["images"].image_sizes)
 
         def box_head() -> None:
-            out["fc7"] = (heads.box_head if form == "before" else self.heads[form])(out["pooled"])
+            out["fc7"] = heads.box_head(out["pooled"])
 
         def rest() -> None:
             logits, deltas = heads.box_predictor(out["fc7"])

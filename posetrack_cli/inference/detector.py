@@ -20,6 +20,7 @@ from posetrack_cli.core.keypoints import COCO_PERSON  # torchvision's detectors 
 from posetrack_cli.core.paper import DETECTION_THRESHOLD
 from posetrack_cli.core.types import Detections
 from posetrack_cli.models.detectors import build_detector, check_options, is_ssd
+from posetrack_cli.models.rcnn_person import PersonRCNN
 from posetrack_cli.models.ssd_person import PersonSSD, SSDDecoding, SSDNetwork
 
 
@@ -36,9 +37,9 @@ class PersonDetector:
         proposals: RPN proposals per frame for a Faster R-CNN (None: the model's own).
         runtime: ``torch`` (torchvision's model as it is), or ``openvino``: posetrack's fastest CPU
             path, the backbone run there (:class:`~posetrack_cli.runtime.backbone.OpenVINOBackbone`)
-            with SSDlite's heads or a Faster R-CNN's RPN head
-            (:class:`~posetrack_cli.runtime.rpn_head.BackboneAndRPNHead`), and a Faster R-CNN's box
-            head in its fastest form.
+            with SSDlite's heads (:class:`~posetrack_cli.models.ssd_person.PersonSSD`) or a Faster
+            R-CNN's RPN head, and the rest of a Faster R-CNN decoded for persons by
+            :class:`~posetrack_cli.models.rcnn_person.PersonRCNN`, its box head in its fastest form.
         precision: ``fp32``, or ``bf16`` with OpenVINO where the CPU has it.
         box_head: a Faster R-CNN's box head form (:mod:`posetrack_cli.runtime.box_head`): ``auto``
             (with OpenVINO: the fastest this CPU is offered, timed once; with torch: ``fp32``) or one
@@ -63,39 +64,73 @@ class PersonDetector:
         except Exception as exc:  # torch raises several types for unreadable files
             raise PosetrackError(f"cannot read detector weights {weights}: {str(exc).splitlines()[0][:160]}") from None
         self.runtime, self.precision = runtime, precision
-        self.model: Any = None  # torchvision's model; not built for an SSD whose converted network is cached
+        self.model: Any = None  # torchvision's model; not built where the converted network is cached
         self._ssd: PersonSSD | None = None
+        self._rcnn: PersonRCNN | None = None
         self.box_head: str | None = None  # a Faster R-CNN's box head form
-        if is_ssd(architecture) and runtime == "openvino":
-            # backbone and heads in one network, only the person class decoded; the model cache keeps
-            # the network and its decoding, so a warm start builds no torchvision model
-            from posetrack_cli.runtime.backbone import OpenVINOBackbone
+        if runtime == "openvino" or box_head == "bf16-openvino":  # keys the model cache (the file's tensors)
             from posetrack_cli.runtime.cache import tensors_sha256
 
             self._sha256 = tensors_sha256(state)
-            made: dict[str, SSDDecoding] = {}
-
-            def network() -> torch.nn.Module:
-                model = self._build(state, weights, min_size, proposals)
-                made["decoding"] = SSDDecoding.of(model)
-                return SSDNetwork(model)
-
-            converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=self._sha256,
-                                         part="network", remember=lambda: {"ssd": made["decoding"].about()})
-            self._ssd = PersonSSD(SSDDecoding.from_about(converted.about["ssd"]), converted, score_threshold)
+        if runtime == "openvino":
+            # backbone and heads in one network, only the person class decoded; the model cache keeps
+            # the network and its decoding, so a warm start builds no torchvision model
+            if is_ssd(architecture):
+                self._ssd = self._person_ssd(state, weights, precision)
+            else:
+                self._rcnn = self._person_rcnn(state, weights, min_size, proposals, precision, box_head)
             return
         self.model = model = self._build(state, weights, min_size, proposals)
         if is_ssd(architecture):
             self._ssd = PersonSSD(SSDDecoding.of(model), SSDNetwork(model), score_threshold, device)
             return
-        if runtime == "openvino":  # the backbone and the RPN head's convolutions as one network
-            from posetrack_cli.runtime.rpn_head import BackboneAndRPNHead
+        heads: Any = model.roi_heads
+        proposals_kept = int(model.rpn._post_nms_top_n["testing"])
+        heads.box_head, self.box_head = self._box_head(heads.box_head, box_head if box_head != "auto" else "fp32",
+                                                       proposals_kept)
 
-            rpn: Any = model.rpn
-            joined = BackboneAndRPNHead(model.backbone, rpn.head, name=architecture, precision=precision,
-                                        weights_sha256=self._weights_sha256())
-            model.backbone, rpn.head = joined, joined.rpn_head
-        self.box_head = self._box_head(box_head if box_head != "auto" or runtime == "openvino" else "fp32")
+    def _person_ssd(self, state: dict[str, torch.Tensor], weights: str | Path, precision: str) -> PersonSSD:
+        """SSDlite's network converted to OpenVINO (from the cache where it is there), and its decoding."""
+        from posetrack_cli.runtime.backbone import OpenVINOBackbone
+
+        made: dict[str, SSDDecoding] = {}
+
+        def network() -> torch.nn.Module:
+            model = self._build(state, weights, None, None)
+            made["decoding"] = SSDDecoding.of(model)
+            return SSDNetwork(model)
+
+        converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=self._sha256,
+                                     part="network", remember=lambda: {"ssd": made["decoding"].about()})
+        return PersonSSD(SSDDecoding.from_about(converted.about["ssd"]), converted, self.score_threshold)
+
+    def _person_rcnn(self, state: dict[str, torch.Tensor], weights: str | Path, min_size: int | None,
+                     proposals: int | None, precision: str, box_head: str) -> PersonRCNN:
+        """A Faster R-CNN's backbone, FPN and RPN head converted to OpenVINO (from the cache where it
+        is there) and its decoding; the box head in its fastest form and the predictor, from the
+        file's tensors (torchvision's model is built for a box head that is not two Linear layers)."""
+        from posetrack_cli.models.detectors import rcnn_run
+        from posetrack_cli.models.rcnn_person import PersonPredictor, RCNNDecoding, RPNNetwork, TwoLayerHead
+        from posetrack_cli.runtime.backbone import OpenVINOBackbone
+
+        made: dict[str, Any] = {}
+
+        def model() -> Any:  # torchvision's, built once, where something needs it
+            if "model" not in made:
+                made["model"] = self._build(state, weights, min_size, proposals)
+            return made["model"]
+
+        def network() -> torch.nn.Module:
+            made["decoding"] = RCNNDecoding.of(model())
+            return RPNNetwork(model())
+
+        converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=self._sha256,
+                                     part="network", remember=lambda: {"rcnn": made["decoding"].about()})
+        run = rcnn_run(self.name, self.score_threshold, min_size, proposals)
+        head = TwoLayerHead.from_state(state) or model().roi_heads.box_head
+        head, self.box_head = self._box_head(head, box_head, run.proposals)
+        return PersonRCNN(RCNNDecoding.from_about(converted.about["rcnn"]), converted, head, PersonPredictor(state),
+                          run)
 
     def _build(self, state: dict[str, torch.Tensor], weights: str | Path, min_size: int | None,
                proposals: int | None) -> Any:
@@ -112,31 +147,19 @@ class PersonDetector:
         model.transform = FrameTransform.replacing(cast(Any, model.transform))
         return model.to(self.device)
 
-    def _box_head(self, form: str) -> str:
-        """Put the Faster R-CNN's box head in ``form`` (``auto``: the fastest here); the form's name."""
+    def _box_head(self, head: torch.nn.Module, form: str, proposals: int) -> tuple[torch.nn.Module, str]:
+        """A Faster R-CNN's box head in ``form`` (``auto``: the fastest here, timed at ``proposals``
+        RoIs and remembered) and the form's name."""
         from posetrack_cli.runtime.box_head import choose_box_head
         from posetrack_cli.runtime.cpu import cpu_info
 
         if self.device.type != "cpu" and form != "fp32":
             raise PosetrackError(f"the box head runs fp32 on {self.device}; its {form} form is for CPUs")
-        heads: Any = self.model.roi_heads
-        rpn: Any = self.model.rpn
-        proposals = int(rpn._post_nms_top_n["testing"])
-        task = f"{self.name} box head, weights {self._weights_sha256()[:16]}, {proposals} proposals" \
+        task = f"{self.name} box head, weights {self._sha256[:16]}, {proposals} proposals" \
             if form == "auto" else ""  # only a measured choice is remembered
-        heads.box_head, choice = choose_box_head(heads.box_head, form, task=task, proposals=proposals,
-                                                 native_bf16=cpu_info().native_bf16,
-                                                 source=(self.name, self._weights_sha256())
-                                                 if form in ("auto", "bf16-openvino") else None)
-        return choice.name
-
-    def _weights_sha256(self) -> str:
-        """The loaded detector's state-dict digest (computed once, before any part is replaced)."""
-        from posetrack_cli.runtime.cache import state_dict_sha256
-
-        if not hasattr(self, "_sha256"):
-            self._sha256 = state_dict_sha256(self.model)
-        return self._sha256
+        made, choice = choose_box_head(head, form, task=task, proposals=proposals, native_bf16=cpu_info().native_bf16,
+                                       source=(self.name, self._sha256) if form in ("auto", "bf16-openvino") else None)
+        return made, choice.name
 
     def describe(self) -> dict[str, str]:
         """Which runtime and precision ran the detector (the JSON records it beside the pose network's)."""
@@ -153,6 +176,8 @@ class PersonDetector:
             return []
         if self._ssd is not None:
             return [Detections(boxes, scores) for boxes, scores in self._ssd(list(frames))]
+        if self._rcnn is not None:
+            return [Detections(boxes, scores) for boxes, scores in self._rcnn(list(frames))]
         # (3, H, W) float views of the BGR frames as they are; FrameTransform resizes, then swaps and scales.
         images = [torch.from_numpy(f).to(self.device).permute(2, 0, 1).float() for f in frames]
         self._no_upscale(frames[0].shape[:2])

@@ -20,11 +20,24 @@ if TYPE_CHECKING:
     from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
     from torchvision.models.detection.ssd import SSD
 
+    from posetrack_cli.models.rcnn_person import RCNNRun
+
     M = TypeVar("M", bound=nn.Module)
 
 # torchvision COCO detector architectures posetrack can run as its person detector.
 DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_320_fpn",
              "ssdlite320_mobilenet_v3_large")
+
+
+# torchvision's test-time settings of each Faster R-CNN (its builders' defaults): the shorter and the
+# longer side frames are resized to, RPN proposals kept per level before NMS and per image after it.
+RCNN_DEFAULTS: dict[str, tuple[int, int, int, int]] = {
+    "fasterrcnn_mobilenet_v3_large_fpn": (800, 1333, 1000, 1000),
+    "fasterrcnn_resnet50_fpn_v2": (800, 1333, 1000, 1000),
+    "fasterrcnn_mobilenet_v3_large_320_fpn": (320, 640, 150, 150),
+}
+# The longer side's limit for a shorter side asked for: torchvision's default ratio (1333 / 800).
+MAX_SIZE_RATIO = 1333 / 800
 
 
 def is_ssd(architecture: str) -> bool:
@@ -74,9 +87,27 @@ def build_detector(architecture: str, score_threshold: float = DETECTION_THRESHO
         return _freeze_batchnorm(ssd).eval()
     options: dict[str, int] = {}
     if min_size is not None:
-        options.update(min_size=min_size, max_size=round(min_size * 1333 / 800))
+        options.update(min_size=min_size, max_size=round(min_size * MAX_SIZE_RATIO))
     if proposals is not None:
         options.update(rpn_pre_nms_top_n_test=proposals, rpn_post_nms_top_n_test=proposals)
     rcnn: GeneralizedRCNN = builder(weights=None, weights_backbone=None, num_classes=91,
                                     box_score_thresh=score_threshold, **options)
     return _freeze_batchnorm(rcnn).eval()
+
+
+def rcnn_run(architecture: str, score_threshold: float = DETECTION_THRESHOLD, min_size: int | None = None,
+             proposals: int | None = None) -> RCNNRun:
+    """How posetrack runs a Faster R-CNN built by :func:`build_detector` with these options: the
+    same sizes and proposal counts, and frames smaller than ``min_size`` left at their own size
+    unless ``min_size`` is asked for (see :class:`~posetrack_cli.models.rcnn_person.RCNNRun`)."""
+    from posetrack_cli.models.rcnn_person import RCNNRun
+
+    check_options(architecture, min_size, proposals)
+    if is_ssd(architecture):
+        raise ValueError(f"{architecture} is not a Faster R-CNN")
+    low, high, before, after = RCNN_DEFAULTS[architecture]
+    if min_size is not None:
+        low, high = min_size, round(min_size * MAX_SIZE_RATIO)
+    if proposals is not None:
+        before = after = proposals
+    return RCNNRun(low, high, min_size is not None, before, after, score_threshold)

@@ -32,6 +32,7 @@ from torch import nn
 
 from posetrack_cli.core.boxes import nms
 from posetrack_cli.core.keypoints import COCO_PERSON
+from posetrack_cli.models.box_coding import clip_to_image, decode_boxes
 
 if TYPE_CHECKING:
     from torchvision.models.detection.ssd import SSD
@@ -115,22 +116,6 @@ class SSDDecoding:
                    float(about["box_clip"]), anchors)
 
 
-def decode_boxes(offsets: torch.Tensor, anchors: torch.Tensor, weights: tuple[float, float, float, float],
-                 clip: float) -> torch.Tensor:
-    """Boxes ``(n, 4)`` x1, y1, x2, y2 from the network's offsets ``(n, 4)`` on their anchors ``(n, 4)``:
-    the centre moves by ``(dx, dy)`` anchor sizes, the size scales by ``exp(dw), exp(dh)`` (each
-    offset divided by its weight first, the log-scales capped at ``clip``), in the offsets' dtype."""
-    anchors = anchors.to(offsets.dtype)
-    width, height = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
-    cx, cy = anchors[:, 0] + 0.5 * width, anchors[:, 1] + 0.5 * height
-    dx, dy = offsets[:, 0] / weights[0], offsets[:, 1] / weights[1]
-    dw = torch.clamp(offsets[:, 2] / weights[2], max=clip)
-    dh = torch.clamp(offsets[:, 3] / weights[3], max=clip)
-    px, py = dx * width + cx, dy * height + cy
-    half_w, half_h = 0.5 * (torch.exp(dw) * width), 0.5 * (torch.exp(dh) * height)
-    return torch.stack((px - half_w, py - half_h, px + half_w, py + half_h), dim=1)
-
-
 def person_boxes(scores: torch.Tensor, offsets: torch.Tensor, decoding: SSDDecoding,
                  score_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """One image's person boxes ``(n, 4)`` (x1, y1, x2, y2 in the network's input pixels) and scores
@@ -143,8 +128,7 @@ def person_boxes(scores: torch.Tensor, offsets: torch.Tensor, decoding: SSDDecod
     keep = keep[order]
     boxes = decode_boxes(offsets[keep], torch.from_numpy(decoding.anchors)[keep], decoding.box_weights,
                          decoding.box_clip)
-    h, w = decoding.size
-    boxes = torch.stack((boxes[:, 0::2].clamp(min=0, max=w), boxes[:, 1::2].clamp(min=0, max=h)), dim=2).reshape(-1, 4)
+    boxes = clip_to_image(boxes, decoding.size)
     kept = torch.from_numpy(nms(boxes.numpy(), score.numpy(), decoding.nms_iou)[: decoding.detections])
     return boxes[kept], score[kept]
 
