@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,14 +74,22 @@ def test_a_seeded_backbone_is_torchvisions_seeded_resnet(depth: int) -> None:
         assert torch.equal(ours[key], tensor), key
 
 
-def test_building_and_running_a_pose_resnet_does_not_import_torchvision() -> None:
+def test_building_running_and_loading_a_pose_resnet_imports_neither_torchvision_nor_dynamo(tmp_path: Path) -> None:
+    """What a warm start does with a ResNet pose network imports neither torchvision nor
+    torch._dynamo (seconds each on a small CPU): the network built on the meta device for a file's
+    tensors draws no random weights (normal_ on a meta tensor imports torch._dynamo)."""
+    path = tmp_path / "pose.pth"
     code = (
         "import sys, torch\n"
+        "from posetrack_cli.models.checkpoints import load_pose_checkpoint, save_msra_checkpoint\n"
         "from posetrack_cli.models.pose_resnet import pose_resnet\n"
         "model = pose_resnet(depth=18).eval()\n"
         "with torch.no_grad():\n"
         "    assert model(torch.zeros(1, 3, 128, 96)).shape == (1, 17, 32, 24)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))\n")
+        f"save_msra_checkpoint(model, {str(path)!r})\n"
+        f"loaded, _ = load_pose_checkpoint({str(path)!r})\n"
+        "assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision' or m == 'torch._dynamo'))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -166,11 +166,17 @@ class PoseResNet(nn.Module):
         # drawing the same keeps a seeded network's weights what they were when the backbone was
         # torchvision's (the tests' random networks, and what they find, stay put).
         nn.Linear(512 * block.expansion, 1000)
-        self._init_backbone()
+        # Built on the meta device (to load a file's tensors), there is nothing to draw, and drawing
+        # would cost seconds: normal_ on a meta tensor runs torch's Python reference, which imports
+        # torch._dynamo.
+        drawn = not self.conv1.weight.is_meta
+        if drawn:
+            self._init_backbone()
 
         self.deconv_layers = deconv_layers(512 * block.expansion, spec.deconv_channels, spec.deconv_kernel)
         self.final_layer = nn.Conv2d(spec.deconv_channels[-1], spec.num_keypoints, kernel_size=1)
-        self._init_head()
+        if drawn:
+            self._init_head()
 
     def _init_backbone(self) -> None:
         """torchvision's ResNet initialisation: He (fan-out) convolutions, unit BN."""
