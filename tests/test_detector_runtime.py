@@ -67,7 +67,7 @@ def test_detector_on_openvino_finds_torchs_boxes_and_converts_once(tmp_path: Pat
     assert len(a.boxes) > 10 and len(b.boxes) == len(a.boxes)
     np.testing.assert_allclose(b.scores, a.scores, rtol=0, atol=1e-4)
     np.testing.assert_allclose(b.boxes, a.boxes, rtol=0, atol=0.05)
-    assert len(list(cache.cache_dir().glob("fasterrcnn_mobilenet_v3_large_fpn-backbone-*"))) == 1
+    assert len(list(cache.cache_dir().glob("fasterrcnn_mobilenet_v3_large_fpn-network-*"))) == 1
 
     def no_conversion(*args: object, **kwargs: object) -> None:
         raise AssertionError("converted again despite the cache")
