@@ -156,6 +156,32 @@ def test_box_head_forms_agree_with_fp32(form: str) -> None:
         assert error > 0 or form == "bf16-openvino"  # not fp32 itself
 
 
+def test_the_int8_box_head_is_kept_and_loaded_rather_than_quantized_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the detector's name and digest, the int8 form's layers are kept in the model cache: a
+    later run loads them (no quantization, the same numbers), and a damaged entry is made again
+    with one warning."""
+    import torch.ao.quantization
+
+    head = build_detector(RCNN).roi_heads.box_head
+    features = torch.randn(16, 256, 7, 7, generator=torch.Generator().manual_seed(0)).relu()
+    source = (RCNN, "5" * 64)
+    with torch.inference_mode():
+        expected = box_head_form(head, "int8", source=source)(features)
+    with monkeypatch.context() as patched:
+        patched.setattr(torch.ao.quantization, "quantize_dynamic", lambda *a, **k: pytest.fail("quantized again"))
+        loaded = box_head_form(head, "int8", source=source)
+    with torch.inference_mode():
+        assert torch.equal(loaded(features), expected)
+    [kept] = cache.cache_dir().glob(f"{RCNN}-box_head-*/box_head.pt")
+    kept.write_bytes(kept.read_bytes()[:100])
+    said: list[str] = []
+    remade = box_head_form(head, "int8", source=source, warn=said.append)
+    assert len(said) == 1 and "damaged" in said[0] and "box_head.pt" in said[0]
+    with torch.inference_mode():
+        assert torch.equal(remade(features), expected)
+    assert kept.stat().st_size > 1_000_000  # whole again
+
+
 def test_box_head_form_is_chosen_once_offered_by_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = build_detector(RCNN)
     head = model.roi_heads.box_head

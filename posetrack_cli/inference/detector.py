@@ -158,7 +158,7 @@ class PersonDetector:
         task = f"{self.name} box head, weights {self._sha256[:16]}, {proposals} proposals" \
             if form == "auto" else ""  # only a measured choice is remembered
         made, choice = choose_box_head(head, form, task=task, proposals=proposals, native_bf16=cpu_info().native_bf16,
-                                       source=(self.name, self._sha256) if form in ("auto", "bf16-openvino") else None)
+                                       source=(self.name, self._sha256) if hasattr(self, "_sha256") else None)
         return made, choice.name
 
     def describe(self) -> dict[str, str]:
