@@ -302,7 +302,7 @@ README_FIGURES = {
                              r"^\s+20 \+ torso colours \(default\)\s+([\d.]+)"],
     "40 / 165": [r"^\| posetrack defaults\s+\|\s+(\d+) \|\s+[\d.]+ \|\s+[\d.]+ \|\s+\d+ / 270",
                  r"^\| bytetrack\s+\|\s+(\d+) \|\s+[\d.]+ \|\s+[\d.]+ \|\s+- \|"],
-    "4.0 / 9.5 s": [r"^\| realtime \| warm \| \d+ \| ([\d.]+)", r"^\| fast \| warm \| \d+ \| ([\d.]+)"],
+    "4.7 / 4.9 s": [r"^\| realtime \| warm \| \d+ \| ([\d.]+)", r"^\| fast \| warm \| \d+ \| ([\d.]+)"],
 }
 
 
