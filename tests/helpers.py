@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 import sys
 import types
 from collections import OrderedDict
@@ -228,3 +230,23 @@ def without_timings(path: Path) -> dict:
     doc["info"].pop("timings", None)
     doc["info"].pop("speed", None)
     return doc
+
+
+def detect_in_a_fresh_process(architecture: str, weights: Path, frame: np.ndarray, folder: Path,
+                              **options: object) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``PersonDetector(architecture, weights, runtime="openvino", **options).detect([frame])`` in a
+    new Python process (one thread, this process's ``POSETRACK_CACHE``): its boxes, scores, and the
+    torchvision modules it imported (a warm start should import none)."""
+    np.save(folder / "frame.npy", frame)
+    script = (
+        "import sys, numpy as np\n"
+        "from posetrack_cli.inference.detector import PersonDetector\n"
+        f"found = PersonDetector({architecture!r}, {str(weights)!r}, runtime='openvino', **{options!r})"
+        f".detect([np.load({str(folder / 'frame.npy')!r})])[0]\n"
+        f"np.savez({str(folder / 'found.npz')!r}, boxes=found.boxes, scores=found.scores)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    found = np.load(folder / "found.npz")
+    return found["boxes"], found["scores"], json.loads(done.stdout.strip().replace("'", '"'))

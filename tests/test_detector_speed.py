@@ -5,9 +5,6 @@ box head in int8 or bf16 agrees with fp32 within stated bounds, its form chosen 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +20,7 @@ from posetrack_cli.runtime import box_head as box_head_module
 from posetrack_cli.runtime import cache, tuning
 from posetrack_cli.runtime.box_head import box_head_form, choose_box_head
 
-from helpers import spread_frozen_statistics
+from helpers import detect_in_a_fresh_process, spread_frozen_statistics
 
 SSD = "ssdlite320_mobilenet_v3_large"
 RCNN = "fasterrcnn_mobilenet_v3_large_fpn"
@@ -118,23 +115,12 @@ def test_a_warm_ssd_builds_no_torchvision_model_and_finds_the_same_boxes(tmp_pat
     weights = tmp_path / "ssd.pth"
     torch.save(_ssd_favouring(COCO_PERSON, 5.0).state_dict(), weights)
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
-    np.save(tmp_path / "frame.npy", frame)
     first = PersonDetector(SSD, weights, runtime="openvino").detect([frame])[0]  # converts, fills the cache
     assert len(first.boxes) > 10
-    script = (
-        "import sys, numpy as np\n"
-        "from posetrack_cli.inference.detector import PersonDetector\n"
-        f"found = PersonDetector({SSD!r}, {str(weights)!r}, runtime='openvino')"
-        f".detect([np.load({str(tmp_path / 'frame.npy')!r})])[0]\n"
-        f"np.savez({str(tmp_path / 'found.npz')!r}, boxes=found.boxes, scores=found.scores)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, cache.ENV_CACHE: os.environ[cache.ENV_CACHE], "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
-    again = np.load(tmp_path / "found.npz")
-    np.testing.assert_array_equal(again["boxes"], first.boxes)
-    np.testing.assert_array_equal(again["scores"], first.scores)
+    boxes, scores, imported = detect_in_a_fresh_process(SSD, weights, frame, tmp_path)
+    assert imported == []
+    np.testing.assert_array_equal(boxes, first.boxes)
+    np.testing.assert_array_equal(scores, first.scores)
 
 
 @pytest.mark.parametrize("form", ["int8", "bf16", "bf16-openvino"])

@@ -5,9 +5,6 @@ own give torchvision's numbers, and a warm start on OpenVINO never imports torch
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +19,7 @@ from posetrack_cli.models.detectors import RCNN_DEFAULTS, build_detector, rcnn_r
 from posetrack_cli.models.rcnn_person import PersonPredictor, PersonRCNN, RCNNDecoding, RPNNetwork, TwoLayerHead
 from posetrack_cli.runtime import cache
 
-from helpers import spread_frozen_statistics
+from helpers import detect_in_a_fresh_process, spread_frozen_statistics
 
 RCNN = "fasterrcnn_mobilenet_v3_large_fpn"
 RCNN_320 = "fasterrcnn_mobilenet_v3_large_320_fpn"
@@ -119,7 +116,6 @@ def test_a_warm_faster_rcnn_imports_no_torchvision_and_finds_the_same_boxes(tmp_
     pytest.importorskip("openvino")
     weights = _favouring_person(RCNN, tmp_path / "rcnn.pth")
     frame = _frames(360, 640)[0]
-    np.save(tmp_path / "frame.npy", frame)
     expected = PersonDetector(RCNN, weights, proposals=300).detect([frame])[0]
     converting = PersonDetector(RCNN, weights, proposals=300, runtime="openvino")
     assert converting.model is None and converting.describe()["box_head"] in ("fp32", "int8")
@@ -129,17 +125,7 @@ def test_a_warm_faster_rcnn_imports_no_torchvision_and_finds_the_same_boxes(tmp_
     for box, score in zip(expected.boxes[:20], expected.scores[:20]):
         nearest = np.abs(first.boxes - box).max(axis=1).argmin()
         assert np.abs(first.boxes[nearest] - box).max() <= 1.0 and abs(first.scores[nearest] - score) <= 0.01
-    script = (
-        "import sys, numpy as np\n"
-        "from posetrack_cli.inference.detector import PersonDetector\n"
-        f"found = PersonDetector({RCNN!r}, {str(weights)!r}, proposals=300, runtime='openvino')"
-        f".detect([np.load({str(tmp_path / 'frame.npy')!r})])[0]\n"
-        f"np.savez({str(tmp_path / 'found.npz')!r}, boxes=found.boxes, scores=found.scores)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, cache.ENV_CACHE: os.environ[cache.ENV_CACHE], "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
-    again = np.load(tmp_path / "found.npz")
-    np.testing.assert_array_equal(again["boxes"], first.boxes)
-    np.testing.assert_array_equal(again["scores"], first.scores)
+    boxes, scores, imported = detect_in_a_fresh_process(RCNN, weights, frame, tmp_path, proposals=300)
+    assert imported == []
+    np.testing.assert_array_equal(boxes, first.boxes)
+    np.testing.assert_array_equal(scores, first.scores)
