@@ -131,9 +131,10 @@ def kill_a_worker_mid_video(proc: subprocess.Popen) -> int:
     return pid
 
 
-def only_checkpoints(out: Path) -> bool:
-    """Whether every hidden entry of ``out`` is a checkpoint folder (nothing half-written is there)."""
-    return all(p.is_dir() and p.name.endswith(".checkpoint") for p in out.glob(".*"))
+def left_behind(out: Path) -> list[str]:
+    """The hidden entries of ``out`` that are not checkpoint folders (half-written files, locks): none
+    should be there."""
+    return sorted(p.name for p in out.glob(".*") if not (p.is_dir() and p.name.endswith(".checkpoint")))
 
 
 def videos(folder: Path, count: int, frames: int) -> Path:
@@ -203,7 +204,8 @@ def test_a_video_whose_worker_keeps_dying_fails_and_a_rerun_resumes(cluster: dic
     [lost] = [name for name, row in rows.items() if row["status"] == "failed"]
     assert rows[lost]["reason"].startswith("its Ray worker died while processing it (pid ")
     assert f"posetrack: error: {folder / lost}: its Ray worker died" in err
-    assert not (out / lost).with_suffix(".json").exists() and only_checkpoints(out)  # nothing half-written
+    assert not (out / lost).with_suffix(".json").exists()
+    assert left_behind(out) == []  # nothing half-written
 
     # The rerun asks for an export too: the finished videos get it from their track files.
     code, _, err = finish(ray_run(cluster, str(folder), "-o", str(out), "--format", "mot"))
@@ -232,7 +234,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_nothing_half_written(cluster: dict,
     assert all(row["status"] in ("ok", "interrupted") for row in rows.values())
     for name, row in rows.items():
         assert (out / name).with_suffix(".json").exists() == (row["status"] == "ok")
-    assert only_checkpoints(out)  # a stopped worker's checkpoint stays, for a rerun to resume from
+    assert left_behind(out) == []  # a stopped worker's checkpoint stays, for a rerun to resume from
     deadline = time.monotonic() + 30  # the workers are gone too
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -275,3 +277,21 @@ def test_joining_without_the_clusters_token_says_what_to_set(cluster: dict, tmp_
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert "set RAY_AUTH_MODE=token and give this machine its token" in proc.stderr.splitlines()[-1]
+
+
+def test_a_killed_workers_process_counts_as_ended_once_it_runs_no_more_code() -> None:
+    """Ctrl-C cleans a killed worker's files only once its process has ended (``_ended``): a running
+    process has not, an unreaped zombie and a reaped process have."""
+    from posetrack_cli.run.ray_executor import _ended
+
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not _ended(running.pid)
+    finally:
+        running.kill()
+    deadline = time.monotonic() + 10
+    while not _ended(running.pid) and time.monotonic() < deadline:  # killed, not yet waited for: a zombie
+        time.sleep(0.01)
+    assert _ended(running.pid)
+    running.wait()
+    assert _ended(running.pid)

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import socket
+import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, replace
@@ -199,6 +200,24 @@ def _plan(ray: Any, spec: RunSpec, options: RayOptions, log: Callable[[str], Non
 # Seconds to wait for a killed worker's output lock: the kernel frees it once the worker's process
 # is gone, usually a few seconds after ``ray.kill``, longer on a loaded machine.
 KILLED_LOCK_WAIT = 30.0
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` of this machine has ended (a zombie its parent has not reaped yet
+    counts as ended: it runs no more code)."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        try:
+            return (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return True
+    try:  # no /proc (macOS): signal 0 only asks whether the process is there
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _remove_partials(outputs: OutputSet) -> bool:
@@ -432,8 +451,15 @@ class _RayBatch:
         for worker in in_flight:
             self.ray.kill(worker.actor)
         pending = [w.pending for w in in_flight if w.pending is not None]
-        if pending:  # the killed workers' calls end when their processes are gone
+        if pending:  # the killed workers' calls end when Ray has them for dead
             self.ray.wait(pending, num_returns=len(pending), timeout=10)
+        # Ray may report a worker dead before its process has stopped running. One that has only just
+        # started its video may not hold its output lock yet, so taking the lock proves nothing: wait
+        # for its process to end where it is visible, on this machine.
+        here, deadline = socket.gethostname(), time.monotonic() + KILLED_LOCK_WAIT
+        for worker in in_flight:
+            while worker.host == here and worker.pid and not _ended(worker.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
         for worker in in_flight:
             assert worker.item is not None
             if not _remove_partials(self.outputs(worker.item)):
