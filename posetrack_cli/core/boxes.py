@@ -2,9 +2,11 @@
 
 torchvision's ``ops.nms`` is the reference, but ``import torchvision`` imports ``torch._dynamo``
 (its ``ops/roi_align.py`` does at module level), which is half of a warm start's imports on a
-2-core CPU. The frame loop's box unification and SSDlite's person boxes need only NMS, so it is
-here: the same float32 arithmetic in the same order (scores sorted stably, best first; a box is
-suppressed by a kept one when their IoU is above the threshold), so the kept boxes are the same.
+2-core CPU, and the frame loop's box unification (the tracking layer, which needs no torch) needs
+only NMS, so it is here; the detectors' decodings call torchvision's compiled kernel
+(:mod:`posetrack_cli.models.vision_ops`). The same float32 arithmetic in the same order (scores
+sorted stably, best first; a box is suppressed by a kept one when their IoU is above the
+threshold), so the kept boxes are the same.
 ``tests/test_boxes.py`` checks it against torchvision on random boxes, ties included.
 """
 

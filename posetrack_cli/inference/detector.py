@@ -22,6 +22,7 @@ from posetrack_cli.core.types import Detections
 from posetrack_cli.models.detectors import build_detector, check_options, is_ssd
 from posetrack_cli.models.rcnn_person import PersonRCNN
 from posetrack_cli.models.ssd_person import PersonSSD, SSDDecoding, SSDNetwork
+from posetrack_cli.runtime.cache import tensors_sha256
 
 
 class PersonDetector:
@@ -68,18 +69,18 @@ class PersonDetector:
         self._ssd: PersonSSD | None = None
         self._rcnn: PersonRCNN | None = None
         self.box_head: str | None = None  # a Faster R-CNN's box head form
-        if runtime == "openvino" or box_head == "bf16-openvino":  # keys the model cache (the file's tensors)
-            from posetrack_cli.runtime.cache import tensors_sha256
-
-            self._sha256 = tensors_sha256(state)
+        self._sha256: str | None = None  # the file's tensors' digest, where it keys the model cache
         if runtime == "openvino":
             # backbone and heads in one network, only the person class decoded; the model cache keeps
             # the network and its decoding, so a warm start builds no torchvision model
+            self._sha256 = digest = tensors_sha256(state)
             if is_ssd(architecture):
-                self._ssd = self._person_ssd(state, weights, precision)
+                self._ssd = self._person_ssd(state, weights, precision, digest)
             else:
-                self._rcnn = self._person_rcnn(state, weights, min_size, proposals, precision, box_head)
+                self._rcnn = self._person_rcnn(state, weights, min_size, proposals, precision, box_head, digest)
             return
+        if box_head == "bf16-openvino":  # its conversion is cached under the digest
+            self._sha256 = tensors_sha256(state)
         self.model = model = self._build(state, weights, min_size, proposals)
         if is_ssd(architecture):
             self._ssd = PersonSSD(SSDDecoding.of(model), SSDNetwork(model), score_threshold, device)
@@ -89,7 +90,8 @@ class PersonDetector:
         heads.box_head, self.box_head = self._box_head(heads.box_head, box_head if box_head != "auto" else "fp32",
                                                        proposals_kept)
 
-    def _person_ssd(self, state: dict[str, torch.Tensor], weights: str | Path, precision: str) -> PersonSSD:
+    def _person_ssd(self, state: dict[str, torch.Tensor], weights: str | Path, precision: str,
+                    digest: str) -> PersonSSD:
         """SSDlite's network converted to OpenVINO (from the cache where it is there), and its decoding."""
         from posetrack_cli.runtime.backbone import OpenVINOBackbone
 
@@ -100,12 +102,12 @@ class PersonDetector:
             made["decoding"] = SSDDecoding.of(model)
             return SSDNetwork(model)
 
-        converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=self._sha256,
+        converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=digest,
                                      part="network", remember=lambda: {"ssd": made["decoding"].about()})
         return PersonSSD(SSDDecoding.from_about(converted.about["ssd"]), converted, self.score_threshold)
 
     def _person_rcnn(self, state: dict[str, torch.Tensor], weights: str | Path, min_size: int | None,
-                     proposals: int | None, precision: str, box_head: str) -> PersonRCNN:
+                     proposals: int | None, precision: str, box_head: str, digest: str) -> PersonRCNN:
         """A Faster R-CNN's backbone, FPN and RPN head converted to OpenVINO (from the cache where it
         is there) and its decoding; the box head in its fastest form and the predictor, from the
         file's tensors (torchvision's model is built for a box head that is not two Linear layers)."""
@@ -124,7 +126,7 @@ class PersonDetector:
             made["decoding"] = RCNNDecoding.of(model())
             return RPNNetwork(model())
 
-        converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=self._sha256,
+        converted = OpenVINOBackbone(network, name=self.name, precision=precision, weights_sha256=digest,
                                      part="network", remember=lambda: {"rcnn": made["decoding"].about()})
         run = rcnn_run(self.name, self.score_threshold, min_size, proposals)
         head = TwoLayerHead.from_state(state) or model().roi_heads.box_head
@@ -155,10 +157,11 @@ class PersonDetector:
 
         if self.device.type != "cpu" and form != "fp32":
             raise PosetrackError(f"the box head runs fp32 on {self.device}; its {form} form is for CPUs")
-        task = f"{self.name} box head, weights {self._sha256[:16]}, {proposals} proposals" \
-            if form == "auto" else ""  # only a measured choice is remembered
+        source = (self.name, self._sha256) if self._sha256 is not None else None
+        task = f"{self.name} box head, weights {source[1][:16]}, {proposals} proposals" \
+            if form == "auto" and source is not None else ""  # only a measured choice is remembered
         made, choice = choose_box_head(head, form, task=task, proposals=proposals, native_bf16=cpu_info().native_bf16,
-                                       source=(self.name, self._sha256) if hasattr(self, "_sha256") else None)
+                                       source=source)
         return made, choice.name
 
     def describe(self) -> dict[str, str]:

@@ -133,7 +133,7 @@ class RCNNDecoding:
         """As JSON (the model cache keeps it in the network's ``about.json``); floats round-trip exactly."""
         about = {name: getattr(self, name) for name in self.__dataclass_fields__}
         about["cell_anchors"] = [a.tolist() for a in self.cell_anchors]
-        return {k: list(v) if isinstance(v, tuple) and k != "cell_anchors" else v for k, v in about.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in about.items()}
 
     @classmethod
     def from_about(cls, about: Mapping[str, Any]) -> RCNNDecoding:

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from posetrack_cli.core.boxes import nms
 from posetrack_cli.core.keypoints import COCO_PERSON
 from posetrack_cli.models.box_coding import clip_to_image, decode_boxes
+from posetrack_cli.models.vision_ops import nms
 
 if TYPE_CHECKING:
     from torchvision.models.detection.ssd import SSD
@@ -129,7 +129,7 @@ def person_boxes(scores: torch.Tensor, offsets: torch.Tensor, decoding: SSDDecod
     boxes = decode_boxes(offsets[keep], torch.from_numpy(decoding.anchors)[keep], decoding.box_weights,
                          decoding.box_clip)
     boxes = clip_to_image(boxes, decoding.size)
-    kept = torch.from_numpy(nms(boxes.numpy(), score.numpy(), decoding.nms_iou)[: decoding.detections])
+    kept = nms(boxes, score, decoding.nms_iou)[: decoding.detections]
     return boxes[kept], score[kept]
 
 
