@@ -68,13 +68,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_line  # noqa: E402
+from machine import cpu_line, timed_env  # noqa: E402
 from peer_child import VARIANTS  # noqa: E402
 from street_clips import CLIPS, SIZE, STREET, make_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 3  # frames whose cost is left out (first-use work: conversion caches, ByteTrack start)
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "YOLO_OFFLINE": "1"}
 CACHE = Path.home() / ".cache" / "posetrack-benchmarks" / "peers"  # the peer's OpenVINO exports
 
 
@@ -270,7 +269,7 @@ DEFAULT_CONTENDERS = ["realtime", "realtime, pose every frame", "fast", "fast 10
 def child(command: list[str], python: str) -> dict[str, Any]:
     """Run one contender's process; its result (the last line it prints, JSON), with
     ``first_frame_s``: seconds from launching the process to its first frame's result."""
-    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
+    env = timed_env(YOLO_OFFLINE="1", PYTHONPATH=str(ROOT))
     launched = time.time()
     proc = subprocess.run([python, *command], capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     if proc.returncode != 0:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -55,7 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the checkpoint writers and manifest of the tests
 
-from machine import cpu_line  # noqa: E402  (beside this script)
+from machine import cpu_line, timed_env  # noqa: E402  (beside this script)
 
 PRESETS = ("realtime", "fast")
 PEOPLE = 4  # walkers in the clip (the realtime detector finds 4 people a frame, the fast one 1)
@@ -64,7 +63,6 @@ PEOPLE = 4  # walkers in the clip (the realtime detector finds 4 people a frame,
 COLD_FRAMES = {"realtime": 125, "fast": 50}
 WARM_FRAMES = 5  # warm runs: the first frames of the same clip
 SIZE = (1280, 720)
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 # Start-up steps a warm run's breakdown times: (label, module, attribute); a function is timed wherever
 # posetrack's modules hold it (``from m import f`` copies included). Steps do not nest, except where said.
@@ -256,8 +254,8 @@ def run_child(preset: str, clip: Path, out: Path, env: dict[str, str], report: P
 
 
 def child_env(work: Path, cache: Path) -> dict[str, str]:
-    return {**os.environ, **ONE_THREAD, "POSETRACK_WEIGHTS": str(work / "weights"),
-            "POSETRACK_MANIFEST": str(work / "manifest.json"), "POSETRACK_CACHE": str(cache)}
+    return timed_env(POSETRACK_WEIGHTS=str(work / "weights"), POSETRACK_MANIFEST=str(work / "manifest.json"),
+                     POSETRACK_CACHE=str(cache))
 
 
 def cold_cache(work: Path, preset: str, repeat: int) -> Path:
