@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,24 @@ def test_msra_module_prefix_and_state_dict_wrapper(reference: torch.nn.Module, t
             model, info = load_pose_checkpoint(path)
             assert info.layout == "msra" and info.input_size is None
             torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_either_torch_format_loads_and_the_file_is_never_written(zip_format: bool, reference: torch.nn.Module,
+                                                                  tmp_path: Path) -> None:
+    """Zip files (torch >= 1.6) are memory-mapped, legacy ones (the authors' 2018 files) read whole;
+    changing a loaded tensor in place must not reach the user's file either way."""
+    path = tmp_path / "pose_resnet_18_256x192.pth.tar"
+    torch.save({"epoch": 140, "state_dict": reference.state_dict()}, path, _use_new_zipfile_serialization=zip_format)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    model, info = load_pose_checkpoint(path)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
+        for tensor in model.state_dict().values():
+            tensor.add_(1)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert load_pose_checkpoint(path)[0].state_dict()["conv1.weight"].equal(reference.state_dict()["conv1.weight"])
 
 
 @pytest.mark.parametrize("depth,keypoints", [(34, 16), (50, 17)])

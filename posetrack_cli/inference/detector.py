@@ -19,6 +19,7 @@ from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.keypoints import COCO_PERSON  # torchvision's detectors use COCO's category ids
 from posetrack_cli.core.paper import DETECTION_THRESHOLD
 from posetrack_cli.core.types import Detections
+from posetrack_cli.models.checkpoints import load_weights_file
 from posetrack_cli.models.detectors import build_detector, check_options, is_ssd
 from posetrack_cli.models.rcnn_person import PersonRCNN
 from posetrack_cli.models.ssd_person import PersonSSD, SSDDecoding, SSDNetwork
@@ -61,7 +62,7 @@ class PersonDetector:
         if is_ssd(architecture) and box_head != "auto":
             raise PosetrackError(f"{architecture} has no box head to run {box_head}")
         try:
-            state = torch.load(str(weights), map_location="cpu", weights_only=True)
+            state = load_weights_file(weights)
         except Exception as exc:  # torch raises several types for unreadable files
             raise PosetrackError(f"cannot read detector weights {weights}: {str(exc).splitlines()[0][:160]}") from None
         self.runtime, self.precision = runtime, precision

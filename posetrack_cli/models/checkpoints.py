@@ -120,6 +120,17 @@ class _Inert:
         pass
 
 
+def load_weights_file(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU, memory-mapped where the file is in
+    torch's zip format (every file saved since torch 1.6; the authors' 2018 files are not).
+
+    A mapped file's tensors are read from the page cache as they are used, not copied out first:
+    a warm start whose converted model is cached only hashes them. The mapping is private, so
+    nothing done to a tensor reaches the file.
+    """
+    return torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+
+
 def read_checkpoint(path: str | Path) -> object:
     """``torch.load(weights_only=True)`` with clear errors; metadata objects become placeholders.
 
@@ -143,7 +154,7 @@ def read_checkpoint(path: str | Path) -> object:
     placeholders: list[Any] = [(_Inert, name) for name in needed]
     try:
         with torch.serialization.safe_globals(placeholders):
-            return torch.load(str(path), map_location="cpu", weights_only=True)
+            return load_weights_file(path)
     except Exception as exc:  # torch raises several types for bad files; all mean "unreadable"
         reason = _describe_load_error(exc, path)
         raise CheckpointError(f"not a readable PyTorch checkpoint: {path} ({reason})") from None
