@@ -199,14 +199,7 @@ def compile_model(ov_model: Any, precision: str, *, profile: bool = False, sourc
     """
     import openvino as ov
 
-    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
-                              "ENABLE_CPU_PINNING": False}
-    if precision in OV_PRECISION:  # int8 models carry their own precisions; the rest run as asked
-        config["INFERENCE_PRECISION_HINT"] = OV_PRECISION[precision]
-    elif unquantized is not None:
-        config["INFERENCE_PRECISION_HINT"] = OV_PRECISION[unquantized]
-    if profile:
-        config["PERF_COUNT"] = True
+    config = _compile_config(precision, unquantized, profile)
     folder, made_from = compiled_entry(source, config) if source is not None and not profile else (None, {})
     if folder is not None:
         settings = {k: v for k, v in made_from.items() if k != "source_sha256"}
@@ -222,8 +215,35 @@ def compile_model(ov_model: Any, precision: str, *, profile: bool = False, sourc
     with own_signal_stack():
         compiled = Compiled(ov.Core().compile_model(ov_model, "CPU", config))
     if folder is not None:
-        try:
-            save_entry(folder, made_from, lambda tmp: _export(compiled, tmp / BLOB))
-        except Unwritable:
-            pass
+        _save_compiled(compiled, folder, made_from)
     return compiled
+
+
+def keep_compiled(compiled: Compiled, precision: str, source: tuple[str, str] | None, *,
+                  unquantized: str | None = None) -> None:
+    """Cache ``compiled``, a model this process compiled before ``source`` was saved, as
+    :func:`compile_model` would have cached it from ``source``: the next run imports it instead of
+    compiling again (int8 calibration keeps the model it chose this way). Nothing for a ``source``
+    that was not saved (None); a cache that cannot be written keeps nothing, silently, as there."""
+    if source is not None:
+        _save_compiled(compiled, *compiled_entry(source, _compile_config(precision, unquantized)))
+
+
+def _compile_config(precision: str, unquantized: str | None, profile: bool = False) -> dict[str, Any]:
+    """OpenVINO's settings for :func:`compile_model` (they are part of a compiled entry's key)."""
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
+                              "ENABLE_CPU_PINNING": False}
+    if precision in OV_PRECISION:  # int8 models carry their own precisions; the rest run as asked
+        config["INFERENCE_PRECISION_HINT"] = OV_PRECISION[precision]
+    elif unquantized is not None:
+        config["INFERENCE_PRECISION_HINT"] = OV_PRECISION[unquantized]
+    if profile:
+        config["PERF_COUNT"] = True
+    return config
+
+
+def _save_compiled(compiled: Compiled, folder: Path, made_from: dict[str, Any]) -> None:
+    try:
+        save_entry(folder, made_from, lambda tmp: _export(compiled, tmp / BLOB))
+    except Unwritable:
+        pass

@@ -48,7 +48,14 @@ from posetrack_cli.runtime.cache import (
     state_dict_sha256,
 )
 from posetrack_cli.runtime.choice import resolve_runtime
-from posetrack_cli.runtime.convert import Compiled, compile_model, convert_to_openvino, crops_for_openvino, notes_shown
+from posetrack_cli.runtime.convert import (
+    Compiled,
+    compile_model,
+    convert_to_openvino,
+    crops_for_openvino,
+    keep_compiled,
+    notes_shown,
+)
 from posetrack_cli.runtime.cpu import cpu_info
 from posetrack_cli.runtime.quantize import (
     CALIBRATION_CROPS,
@@ -267,9 +274,11 @@ class OpenVINORuntime:
                                  "heatmap_rel_error": agreements[name].heatmap_rel_error}
                                 if name in agreements else {})} for name in forms},
         }
-        save_model(models[form], cache_dir() / self.key("int8").folder_name(),
-                   {**self.key("int8").made_from(), "openvino": self.version, "calibration": self.calibration},
-                   self._warn)
+        saved = save_model(models[form], cache_dir() / self.key("int8").folder_name(),
+                           {**self.key("int8").made_from(), "openvino": self.version, "calibration": self.calibration},
+                           self._warn)
+        # the next run imports this compiled model rather than compiling the saved one again
+        keep_compiled(compiled[form], "int8", source_of(self.key("int8"), saved), unquantized=FORMS[form].unquantized)
         self._compiled = compiled[form]
         words = self._form_words(form, per_crop, choice.measured)
         line = f"calibrated int8 on {source}; {words}{note}; {agreement.line()}"
