@@ -1,18 +1,40 @@
-"""Non-maximum suppression of boxes in numpy, as torchvision's CPU kernel does it.
+"""Box overlap (IoU) and non-maximum suppression in numpy, as torchvision's CPU kernels compute them.
 
-torchvision's ``ops.nms`` is the reference, but ``import torchvision`` imports ``torch._dynamo``
-(its ``ops/roi_align.py`` does at module level), which is half of a warm start's imports on a
-2-core CPU, and the frame loop's box unification (the tracking layer, which needs no torch) needs
-only NMS, so it is here; the detectors' decodings call torchvision's compiled kernel
-(:mod:`posetrack_cli.models.vision_ops`). The same float32 arithmetic in the same order (scores
-sorted stably, best first; a box is suppressed by a kept one when their IoU is above the
-threshold), so the kept boxes are the same.
-``tests/test_boxes.py`` checks it against torchvision on random boxes, ties included.
+torchvision's ``ops.box_iou`` and ``ops.nms`` are the references, but ``import torchvision``
+imports ``torch._dynamo`` (its ``ops/roi_align.py`` does at module level), which is half of a warm
+start's imports on a 2-core CPU, and the tracking layer (box unification, the tracker's and the
+carrying's IoU), which needs no torch, would pay it in the middle of a run. So they are here; the
+detectors' decodings call torchvision's compiled kernels (:mod:`posetrack_cli.models.vision_ops`).
+The same float32 arithmetic in the same order (for NMS: scores sorted stably, best first; a box is
+suppressed by a kept one when their IoU is above the threshold), so the values and the kept boxes
+are the same. ``tests/test_boxes.py`` checks both against torchvision on random boxes, ties and
+empty boxes included.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU ``(M, N)`` float32 of xyxy boxes ``a (M, 4)`` and ``b (N, 4)``; NaN where both boxes are
+    empty (0 / 0), as torchvision's.
+
+    Example:
+        >>> import numpy as np
+        >>> box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 0, 30, 10]])).tolist()
+        [[0.3333333432674408, 0.0]]
+    """
+    a = np.asarray(a, np.float32).reshape(-1, 4)
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    wh = np.maximum(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]),
+                    np.float32(0))
+    inter = wh[..., 0] * wh[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou: np.ndarray = inter / (area_a[:, None] + area_b[None, :] - inter)
+    return iou
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:

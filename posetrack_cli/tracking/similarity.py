@@ -17,6 +17,8 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from posetrack_cli.core.boxes import box_iou
+
 
 def oks_matrix(
     tracked: np.ndarray,
@@ -120,15 +122,9 @@ def size_ratio(tracked: np.ndarray, tracked_valid: np.ndarray, tracked_boxes: np
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU ``(M, N)`` of xyxy boxes ``a (M, 4)`` and ``b (N, 4)`` (torchvision's ``box_iou``)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    import torch  # imported on use: the CLI stays quick to start
-    from torchvision.ops import box_iou
-
-    iou: np.ndarray = box_iou(torch.from_numpy(np.asarray(a, np.float32)),
-                              torch.from_numpy(np.asarray(b, np.float32))).numpy()
-    return iou
+    """IoU ``(M, N)`` of xyxy boxes ``a (M, 4)`` and ``b (N, 4)`` (torchvision's ``box_iou`` values,
+    computed in numpy: :func:`posetrack_cli.core.boxes.box_iou`)."""
+    return box_iou(a, b)
 
 
 def box_areas(boxes: np.ndarray) -> np.ndarray:
