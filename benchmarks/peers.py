@@ -240,16 +240,20 @@ def run_posetrack(clip: Path, name: str, work: Path, boxes: Path) -> dict[str, A
     seen: list[int] = []
     crops: dict[int, int] = {}  # frame -> boxes the pose network ran on
 
-    def on_frame(index: int, people: int) -> None:
-        if not seen:
+    def on_tracked(index: int) -> None:
+        """Timed as each frame leaves the tracker, not as it is written: tracks are confirmed before
+        they are written, so a frame can be written a few frames' work later."""
+        if not marks:
             marks["first"] = time.time()
-        seen.append(people)
         if index == WARMUP - 1:
             marks.update(cpu=time.process_time(), wall=time.perf_counter())
 
+    def on_frame(index: int, people: int) -> None:
+        seen.append(people)
+
     label = "".join(c if c.isalnum() else "_" for c in name)
     with OutputSet(work, label).open(COCO_KEYPOINTS) as writer:
-        result = pipeline.run(source, writer, on_frame=on_frame)
+        result = pipeline.run(source, writer, on_frame=on_frame, on_tracked=on_tracked)
         cpu, wall = time.process_time(), time.perf_counter()
         writer.commit({"frames": result.frames})
     source.close()
