@@ -3,9 +3,6 @@ torchvision's, computed without torch."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -50,25 +47,3 @@ def test_box_iou_is_torchvisions(seed: int) -> None:
         expected = torchvision_box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
         np.testing.assert_array_equal(box_iou(a, b), expected)  # NaN where torchvision's is NaN
 
-
-def test_the_tracking_layer_never_imports_torch() -> None:
-    """Tracking given poses (``posetrack track``, the frame loop's carrying and matching) runs on
-    numpy: importing torchvision mid-run cost 2-3 s at the first IoU on a 2-core CPU."""
-    code = (
-        "import sys, numpy as np\n"
-        "from posetrack_cli.core.types import Detections, Poses\n"
-        "from posetrack_cli.tracking.carry import carry_plan\n"
-        "from posetrack_cli.tracking.tracker import PoseTracker, TrackerConfig\n"
-        "from posetrack_cli.tracking.similarity import iou_matrix\n"
-        "rng = np.random.default_rng(0)\n"
-        "tracker = PoseTracker(TrackerConfig(similarity='iou'))\n"
-        "for t in range(3):\n"
-        "    k = rng.uniform(0, 100, (2, 17, 2)).astype(np.float32)\n"
-        "    boxes = np.concatenate([k.min(1), k.max(1)], 1)\n"
-        "    tracker.update(Poses(k, np.ones((2, 17), np.float32), boxes, np.ones(2, np.float32)))\n"
-        "assert iou_matrix(boxes, boxes).shape == (2, 2)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"

@@ -20,8 +20,8 @@ from posetrack_cli.core.types import Detections
 from posetrack_cli.inference.estimator import PoseEstimator
 from posetrack_cli.models.checkpoints import load_pose_checkpoint
 from posetrack_cli.runtime import cache, engines, tuning
-from posetrack_cli.runtime.convert import library_notes
 from posetrack_cli.runtime.cpu import CpuInfo, cpu_info
+from posetrack_cli.runtime.notes import library_notes
 from posetrack_cli.runtime.quantize import (
     FORMS,
     Agreement,
@@ -221,7 +221,7 @@ import os, sys
 import numpy as np, torch
 from test_pose_forms import small_network
 from posetrack_cli.runtime import engines
-from posetrack_cli.runtime.convert import library_notes
+from posetrack_cli.runtime.notes import library_notes
 torch.set_num_threads(1)
 engines.CALIBRATION_CROPS = 12
 crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (12, 3, 64, 64), dtype=np.uint8))

@@ -15,7 +15,7 @@ from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.core.types import Detections
 from posetrack_cli.inference.estimator import PoseEstimator
 from posetrack_cli.runtime import cache, choice, engines
-from posetrack_cli.runtime.convert import library_notes
+from posetrack_cli.runtime.notes import library_notes
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino nncf)")
 

@@ -175,7 +175,7 @@ class LoadedRun:
         if not self.needs_detector:
             return self
         from posetrack_cli.inference.estimator import PoseEstimator
-        from posetrack_cli.runtime.convert import library_notes
+        from posetrack_cli.runtime.notes import library_notes
 
         estimator = self.pipeline.estimator
         assert isinstance(estimator, PoseEstimator)
@@ -219,7 +219,7 @@ class LoadedRun:
         (:mod:`posetrack_cli.run.checkpoints`) goes on from there. Ctrl-C or SIGTERM inside a file
         puts its frames so far in place as an interrupted output, then raises KeyboardInterrupt.
         """
-        from posetrack_cli.runtime.convert import library_notes
+        from posetrack_cli.runtime.notes import library_notes
 
         with library_notes(self.spec.verbose):  # int8 calibration, a box head timed at its first frame
             return self._process(item, source)
@@ -567,7 +567,7 @@ def load_run(spec: RunSpec, *, detector: bool = True) -> LoadedRun:
     it when a video without boxes comes. A run with a boxes file (``models.detections``) or given
     poses never loads one.
     """
-    from posetrack_cli.runtime.convert import library_notes
+    from posetrack_cli.runtime.notes import library_notes
 
     with library_notes(spec.verbose):  # the libraries' notes while the models load (conversions), under --verbose
         return _load_run(spec, detector=detector)

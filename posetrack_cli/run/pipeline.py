@@ -26,7 +26,9 @@ frames before it and says why, for both commands alike.
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -257,10 +259,17 @@ def default_overlap(device: Any) -> bool:
     """Whether stages overlap in threads unless told: with CUDA (the stages use different
     hardware), and on a CPU where torch has two or more threads (the threads fill each other's
     idle moments, see ``benchmarks/pipeline.py``); not on a single core (a Ray worker's), where
-    there is nothing to fill. ``device`` is the pose network's torch device (None: the CPU)."""
-    import torch
+    there is nothing to fill. ``device`` is the pose network's torch device (None: the CPU).
 
-    return getattr(device, "type", "cpu") == "cuda" or torch.get_num_threads() >= 2
+    A process that has not imported torch (tracking given poses loads no network) does not import
+    it for this question (seconds on a small CPU): it counts the threads torch would start with,
+    ``OMP_NUM_THREADS`` where set, else the CPUs this process may run on."""
+    if getattr(device, "type", "cpu") == "cuda":
+        return True
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].get_num_threads() >= 2)
+    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return (int(threads) if threads.isdigit() else len(os.sched_getaffinity(0))) >= 2
 
 
 class Pipeline:

@@ -10,7 +10,8 @@ import torch
 
 from posetrack_cli.core.errors import PosetrackError
 from posetrack_cli.runtime.cache import CacheKey, cached_or_converted, source_of, warn_on_stderr
-from posetrack_cli.runtime.convert import OV_PRECISION, compile_model, quiet_tracing
+from posetrack_cli.runtime.convert import OV_PRECISION, compile_model
+from posetrack_cli.runtime.notes import quiet_tracing
 
 
 class OpenVINOBackbone(torch.nn.Module):

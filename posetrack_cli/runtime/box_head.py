@@ -106,7 +106,7 @@ def _quantized(head: nn.Module) -> nn.Module:
 def _quantization_notes_hidden() -> Iterator[None]:
     """torch's notes on the quantization API's future, nothing a user can act on, kept off the
     terminal (``--verbose`` shows them)."""
-    from posetrack_cli.runtime.convert import notes_shown
+    from posetrack_cli.runtime.notes import notes_shown
 
     with warnings.catch_warnings():
         if not notes_shown():

@@ -54,9 +54,9 @@ from posetrack_cli.runtime.convert import (
     convert_to_openvino,
     crops_for_openvino,
     keep_compiled,
-    notes_shown,
 )
 from posetrack_cli.runtime.cpu import cpu_info
+from posetrack_cli.runtime.notes import notes_shown
 from posetrack_cli.runtime.quantize import (
     CALIBRATION_CROPS,
     FORMS,

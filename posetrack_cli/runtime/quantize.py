@@ -131,12 +131,12 @@ def heatmap_agreement(reference: torch.Tensor, other: torch.Tensor, stride: floa
 def quiet_nncf() -> Iterator[None]:
     """NNCF without its own output: its INFO log lines (written to stdout) and its rich progress bars
     ("Statistics collection", "Applying Fast Bias correction"), which draw on rich's global console
-    (used by nothing else in posetrack), and the CUDA note of :func:`~.convert.no_cuda_note`. Its
+    (used by nothing else in posetrack), and the CUDA note of :func:`~.notes.no_cuda_note`. Its
     warnings and errors still show. The caller says in one line of its own that calibration runs."""
     import nncf
     from rich import get_console
 
-    from posetrack_cli.runtime.convert import no_cuda_note
+    from posetrack_cli.runtime.notes import no_cuda_note
 
     logger = logging.getLogger("nncf")
     level, console = logger.level, get_console()
