@@ -268,8 +268,10 @@ def default_overlap(device: Any) -> bool:
         return True
     if "torch" in sys.modules:
         return bool(sys.modules["torch"].get_num_threads() >= 2)
+    from posetrack_cli.runtime.cpu import cpu_info
+
     threads = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return (int(threads) if threads.isdigit() else len(os.sched_getaffinity(0))) >= 2
+    return (int(threads) if threads.isdigit() else cpu_info().cores) >= 2
 
 
 class Pipeline:
