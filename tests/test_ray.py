@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 from click.testing import CliRunner
@@ -239,6 +240,112 @@ def test_ctrl_c_stops_the_workers_and_leaves_nothing_half_written(cluster: dict,
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{worker}").exists() and busy_worker() is None
+
+
+# A stand-in for a Ray worker's process: it takes the output lock it is given and starts a temporary
+# file under it, as a worker that has begun a video has, then works until it is killed.
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from posetrack_cli.core.files import OutputLock, temp_path
+folder, lock_name, target = sys.stdin.readline().rstrip("\\n").split("\\t")
+assert OutputLock(Path(folder), lock_name).acquire(wait=True)
+temp_path(Path(target)).write_text("half a video")
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+class _Ref:
+    """A fake ObjectRef: ``ready`` once its call has answered ``value``."""
+
+    def __init__(self, value: object = None, ready: bool = True) -> None:
+        self.value, self.ready = value, ready
+
+
+class _Call:
+    def __init__(self, remote: Callable[..., _Ref]) -> None:
+        self.remote = remote
+
+
+class _FakeRay:
+    """The calls the driver makes of the ``ray`` module, over workers that are real processes of
+    this machine, so the driver's waits for them and their locks are the real ones. The second
+    video handed out is interrupted the moment its call is submitted, before ``.remote()`` returns:
+    where Ctrl-C lands when it arrives during the submission."""
+
+    def __init__(self, outputs_of: Callable[[Any], Any]) -> None:
+        self.outputs_of, self.handed_out = outputs_of, 0
+        self.processes: list[subprocess.Popen] = []
+
+    def actor(self) -> Any:
+        from posetrack_cli import __version__
+
+        proc = subprocess.Popen([sys.executable, "-c", _HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.processes.append(proc)
+        actor = type("Actor", (), {})()
+        actor.proc = proc
+        actor.describe = _Call(lambda: _Ref({"host": socket.gethostname(), "pid": proc.pid, "version": __version__,
+                                             "error": None, "cwd_ok": True, "key": "key"}))
+        actor.process = _Call(lambda item: self.process(proc, item))
+        return actor
+
+    def process(self, proc: subprocess.Popen, item: Any) -> _Ref:
+        outputs = self.outputs_of(item)
+        target = next(iter(outputs.paths().values()))
+        proc.stdin.write(f"{outputs.out_dir}\t{outputs.name + outputs.suffix}\t{target}\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "held\n"
+        self.handed_out += 1
+        if self.handed_out == 2:
+            raise KeyboardInterrupt
+        return _Ref(ready=False)  # a video takes longer than this test
+
+    def wait(self, refs: list, num_returns: int = 1, timeout: float | None = None) -> tuple[list, list]:
+        ready = [r for r in refs if r.ready][:num_returns]
+        assert len(ready) == num_returns or timeout is not None, "the driver would wait forever"
+        return ready, [r for r in refs if r not in ready]
+
+    def get(self, ref: _Ref) -> object:
+        return ref.value
+
+    def kill(self, actor: Any) -> None:
+        actor.proc.send_signal(signal.SIGKILL)  # not waited for: Ray's kill does not wait either
+
+
+def test_ctrl_c_during_a_submission_stops_that_worker_and_cleans_its_files(tmp_path: Path) -> None:
+    """Ctrl-C can land after a video's call is submitted and before the driver notes which worker
+    has it. That worker is stopped too, and its lock and temporary file are removed: the CI run
+    that found it left ``.clip1.lock`` behind."""
+    pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
+    from posetrack_cli.run.batch import BatchRecord, InputItem
+    from posetrack_cli.run.ray_executor import _RayBatch
+    from posetrack_cli.run.settings import RunSpec
+
+    folder, out = tmp_path / "videos", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    items = []
+    for i in range(3):
+        (folder / f"clip{i}.mp4").write_bytes(b"a video")  # only its size and times are read
+        items.append(InputItem(folder / f"clip{i}.mp4", f"clip{i}"))
+    fake = _FakeRay(lambda item: batch.outputs(item))
+    batch = _RayBatch(fake, fake.actor, BatchRecord(out, items), RunSpec(), out, retries=2, overwrite=False,
+                      on_item=None, log=lambda line: None)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            batch.run(2)
+        assert fake.handed_out == 2
+        assert {row.name: (row.status, row.reason) for row in batch.record.rows()} == {
+            "clip0": ("interrupted", "Ctrl-C"), "clip1": ("interrupted", "Ctrl-C"),
+            "clip2": ("interrupted", "Ctrl-C before it started")}
+        assert left_behind(out) == []
+        assert all(proc.poll() is not None for proc in fake.processes)  # both workers were stopped
+    finally:
+        for proc in fake.processes:
+            proc.kill()
+            proc.wait()
 
 
 def test_without_ray_the_executor_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -444,32 +444,35 @@ class _RayBatch:
             self.start()
 
     def interrupt(self) -> None:
-        """Ctrl-C: stop the workers that have a video, remove their unfinished files, and give every
-        input without a row the one its files on disk say: a worker may have committed its video
-        just before it was stopped (``ok``), else it is ``interrupted``."""
-        in_flight = [w for w in self.workers if w.item is not None]
-        for worker in in_flight:
+        """Ctrl-C: stop every worker, remove the unfinished files of every input handed out, and give
+        every input without a row the one its files on disk say: a worker may have committed its
+        video just before it was stopped (``ok``), else it is ``interrupted``.
+
+        Ctrl-C can land between a call's submission and the driver's note of it (inside
+        ``dispatch``), so the inputs to clean are all those taken off the queue without a row, not
+        only those the driver's notes give a worker, and every worker is stopped before any is
+        cleaned."""
+        for worker in self.workers:
             self.ray.kill(worker.actor)
-        pending = [w.pending for w in in_flight if w.pending is not None]
+        pending = [w.pending for w in self.workers if w.item is not None and w.pending is not None]
         if pending:  # the killed workers' calls end when Ray has them for dead
             self.ray.wait(pending, num_returns=len(pending), timeout=10)
         # Ray may report a worker dead before its process has stopped running. One that has only just
         # started its video may not hold its output lock yet, so taking the lock proves nothing: wait
         # for its process to end where it is visible, on this machine.
         here, deadline = socket.gethostname(), time.monotonic() + KILLED_LOCK_WAIT
-        for worker in in_flight:
+        for worker in self.workers:
             while worker.host == here and worker.pid and not _ended(worker.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-        for worker in in_flight:
-            assert worker.item is not None
-            if not _remove_partials(self.outputs(worker.item)):
-                self.log(f"the stopped worker of {worker.item.path} still held its output lock after "
-                         f"{KILLED_LOCK_WAIT:g} s; its unfinished files are removed by the next run")
         if self.key is None:  # no worker had loaded: nothing was handed out
             return
-        # The stopped workers are gone (or their locks waited for): their outputs are as they stay. Any
-        # other input without a row was handed out too, e.g. one whose answer Ctrl-C cut off on arrival.
         queued = {item.name for item in self.queue}
+        handed_out = [item for item in self.record.items if not self.record.has(item) and item.name not in queued]
+        for item in handed_out:
+            if not _remove_partials(self.outputs(item)):
+                self.log(f"the stopped worker of {item.path} still held its output lock after "
+                         f"{KILLED_LOCK_WAIT:g} s; its unfinished files are removed by the next run")
+        # The stopped workers are gone (or their locks waited for): their outputs are as they stay.
         for item in self.record.items:
             if not self.record.has(item):
                 self.record.add(stopped_row(self, item, started=item.name not in queued))
