@@ -235,7 +235,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_nothing_half_written(cluster: dict,
     assert all(row["status"] in ("ok", "interrupted") for row in rows.values())
     for name, row in rows.items():
         assert (out / name).with_suffix(".json").exists() == (row["status"] == "ok")
-    assert left_behind(out) == []  # a stopped worker's checkpoint stays, for a rerun to resume from
+    assert left_behind(out) == [], err  # a stopped worker's checkpoint stays, for a rerun to resume from
     deadline = time.monotonic() + 30  # the workers are gone too
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
